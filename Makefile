@@ -1,0 +1,66 @@
+# RNN Lab. `make run` serves the dashboard, `make test` runs the whole suite; both set up what they need first.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8501
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test setup setup-dev browser import mlflow-ui train export bench screenshots clean-store
+
+# The stamp files make a second `make run` skip installs unless a requirements file changed.
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.runtime: requirements.txt pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt 2>&1 | grep -v "is ignored: it is neither" || true
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e . 2>&1 | grep -v "is ignored: it is neither" || true
+	$(BIN)/python -c "import torch, streamlit, mlflow"
+	touch $@
+
+$(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
+	$(BIN)/pip install --quiet -r requirements-dev.txt 2>&1 | grep -v "is ignored: it is neither" || true
+	$(BIN)/python -c "import pytest, playwright"
+	touch $@
+
+setup: $(VENV)/.runtime
+setup-dev: $(VENV)/.dev
+
+# Debian's chromium for the Playwright tests (Playwright cannot download its own browsers offline), and
+# Apertium, the rule-based translation peer. Installed only when missing; needs root or sudo.
+browser:
+	@command -v chromium >/dev/null 2>&1 && command -v apertium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium apertium apertium-eng-spa >/dev/null; }
+
+import: setup
+	$(BIN)/python -m training.bundles import
+
+run: import
+	@echo "RNN Lab: http://127.0.0.1:$(PORT)"
+	$(BIN)/streamlit run dashboard/app.py --server.address 127.0.0.1 --server.port $(PORT) \
+	  --browser.gatherUsageStats false --server.headless true
+
+test: setup-dev browser
+	$(BIN)/python -m pytest
+
+mlflow-ui: import
+	@echo "MLflow UI: http://127.0.0.1:5000"
+	$(BIN)/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlruns/mlflow.db}" \
+	  --default-artifact-root "$(CURDIR)/mlruns/artifacts" --host 127.0.0.1 --port 5000 --workers 1
+
+# make train T=one_to_one [C=training/configs/one_to_one/cnn.toml] [ARGS="--set epochs=3"]
+train: setup
+	$(BIN)/python -m training.train $(T) $(if $(C),--config $(C)) $(ARGS)
+
+# make export RUN=<run id>: write a finished run as a bundle under models/checkpoints/
+export: setup
+	$(BIN)/python -m training.bundles export $(RUN)
+
+bench: setup
+	for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
+
+screenshots: setup-dev browser import
+	$(BIN)/python -m tests.screenshots docs/screenshots
+
+clean-store:
+	rm -rf mlruns/mlflow.db mlruns/artifacts

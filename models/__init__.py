@@ -1,0 +1,32 @@
+"""Models of RNN Lab: one nn.Module file per topology, the checkpoint format, and where trained runs live.
+
+Each topology module exposes ``Config`` (a frozen dataclass) and ``build_model(config) -> nn.Module`` whose
+``forward`` returns ``(logits, loss)``.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from types import ModuleType
+
+
+@dataclass(frozen=True)
+class Topology:
+    name: str  # the id used in commands, experiment names and folders
+    title: str  # what the dashboard calls it
+    module: str  # the models module that defines Config and build_model
+
+
+TOPOLOGIES: dict[str, Topology] = {t.name: t for t in (
+    Topology("one_to_one", "One to one", "models.one_to_one"),
+    Topology("one_to_many", "One to many", "models.one_to_many"),
+    Topology("many_to_one", "Many to one", "models.many_to_one"),
+    Topology("many_to_many", "Many to many", "models.many_to_many"),
+    Topology("many_to_many_synced", "Many to many, synced", "models.many_to_many_synced"),
+)}
+
+
+def topology_module(name: str) -> ModuleType:
+    if name not in TOPOLOGIES:
+        raise KeyError(f"unknown topology {name!r}; known: {', '.join(TOPOLOGIES)}")
+    return importlib.import_module(TOPOLOGIES[name].module)

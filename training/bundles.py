@@ -1,0 +1,143 @@
+"""Shipped bundles: a finished run as a folder in git, and back into any MLflow store.
+
+    python -m training.bundles export <run_id>   # write models/checkpoints/<topology>/<run name>/
+    python -m training.bundles import            # load every shipped bundle into the store (idempotent)
+
+A bundle holds the checkpoint (``model.json``, ``model.safetensors``, tokenizer files), ``run.json`` (params, tags,
+the full metric history, start and end times), and small report artefacts. No absolute path is stored: the
+store that imports a bundle decides where its artifacts live.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import mlflow
+from mlflow.entities import Metric, Param, RunTag
+
+from models import store
+from training import tracking
+
+# Tags that describe where a run was made, kept in the bundle; MLflow's own bookkeeping tags are not.
+KEPT_TAG_PREFIXES = ("rnnlab.", "mlflow.source.git.commit", "mlflow.note.content")
+REPORT_SUFFIXES = (".json", ".md")
+
+
+def export_bundle(run_id: str, destination_root: Path = store.SHIPPED_DIR) -> Path:
+    client = store.client()
+    run = client.get_run(run_id)
+    topology = run.data.tags.get("rnnlab.topology")
+    if not topology:
+        raise SystemExit(f"run {run_id} has no rnnlab.topology tag: it was not made by training.train")
+    if run.info.status != "FINISHED":
+        raise SystemExit(f"run {run_id} is {run.info.status}; only finished runs are shipped")
+    folder = Path(destination_root) / topology / run.info.run_name
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        if run.data.tags.get(store.KIND_TAG) != "evaluation":
+            downloaded = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=store.CHECKPOINT_ARTIFACT,
+                                                             dst_path=scratch, tracking_uri=store.tracking_uri())
+            shutil.copytree(downloaded, folder, dirs_exist_ok=True)
+        for artifact in client.list_artifacts(run_id) + client.list_artifacts(run_id, "report"):
+            if not artifact.is_dir and artifact.path.endswith(REPORT_SUFFIXES):
+                local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact.path,
+                                                            dst_path=scratch, tracking_uri=store.tracking_uri())
+                (folder / artifact.path).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(local, folder / artifact.path)
+    history = {key: [[m.step, m.value, m.timestamp] for m in client.get_metric_history(run_id, key)]
+               for key in run.data.metrics}
+    record = {"run_name": run.info.run_name, "topology": topology, "status": run.info.status,
+              "start_time": run.info.start_time, "end_time": run.info.end_time, "params": dict(run.data.params),
+              "tags": {k: v for k, v in run.data.tags.items() if k.startswith(KEPT_TAG_PREFIXES)},
+              "metrics": history}
+    (folder / store.BUNDLE_RUN_FILE).write_text(json.dumps(record, indent=1, sort_keys=True))
+    return folder
+
+
+def bundle_key(folder: Path) -> str:
+    """Identity of a bundle's content: same weights and record, same key, so re-importing adds nothing."""
+    digest = hashlib.sha256()
+    for name in (store.BUNDLE_RUN_FILE, "model.safetensors"):
+        if (folder / name).is_file():
+            digest.update((folder / name).read_bytes())
+    return f"{folder.parent.name}/{folder.name}@{digest.hexdigest()[:16]}"
+
+
+def _chunks(items: list, size: int):
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def import_bundle(folder: Path) -> str | None:
+    """Create the bundle's run in the store unless it is there already; returns the new run id or None."""
+    client = store.client()
+    record = json.loads((folder / store.BUNDLE_RUN_FILE).read_text())
+    topology = record["topology"]
+    experiment_id = tracking.ensure_experiment(topology)
+    key = bundle_key(folder)
+    existing = client.search_runs([experiment_id], filter_string=f"tags.`{store.BUNDLE_TAG}` = '{key}'",
+                                  max_results=1)
+    if existing:
+        return None
+    run = client.create_run(experiment_id, run_name=record["run_name"], start_time=record.get("start_time"),
+                            tags={**record.get("tags", {}), store.BUNDLE_TAG: key})
+    run_id = run.info.run_id
+    params = [Param(k, str(v)) for k, v in record.get("params", {}).items()]
+    metrics = [Metric(key, value, timestamp, step) for key, points in record.get("metrics", {}).items()
+               for step, value, timestamp in points]
+    for chunk in _chunks(params, 100):
+        client.log_batch(run_id, params=chunk)
+    for chunk in _chunks(metrics, 1000):
+        client.log_batch(run_id, metrics=chunk)
+    checkpoint_files = [p for p in folder.iterdir() if p.is_file() and p.name != store.BUNDLE_RUN_FILE
+                        and not p.name.endswith(REPORT_SUFFIXES)]
+    with tempfile.TemporaryDirectory() as scratch:
+        if checkpoint_files:
+            staging = Path(scratch) / store.CHECKPOINT_ARTIFACT
+            staging.mkdir()
+            for path in checkpoint_files:
+                shutil.copy(path, staging / path.name)
+            client.log_artifacts(run_id, str(staging), store.CHECKPOINT_ARTIFACT)
+    for path in folder.rglob("*"):
+        if path.is_file() and path.name.endswith(REPORT_SUFFIXES):
+            relative = path.relative_to(folder)
+            client.log_artifact(run_id, str(path), str(relative.parent) if relative.parent != Path(".") else None)
+    client.set_terminated(run_id, record.get("status", "FINISHED"), end_time=record.get("end_time"))
+    if checkpoint_files:
+        tracking.register_and_crown(topology, run_id)
+    return run_id
+
+
+def import_all(root: Path = store.SHIPPED_DIR) -> list[str]:
+    tracking.set_tracking()
+    folders = sorted(p.parent for p in Path(root).glob(f"*/*/{store.BUNDLE_RUN_FILE}"))
+    created = [run_id for run_id in map(import_bundle, folders) if run_id]
+    print(f"bundles: {len(folders)} shipped, {len(created)} imported into {store.tracking_uri()}", file=sys.stderr)
+    return created
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m training.bundles", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    export = commands.add_parser("export", help="write a finished run as a bundle")
+    export.add_argument("run_id", nargs="+")
+    commands.add_parser("import", help="import every shipped bundle that is not in the store yet")
+    args = parser.parse_args(argv)
+    if args.command == "export":
+        tracking.set_tracking()
+        for run_id in args.run_id:
+            print(export_bundle(run_id))
+    else:
+        import_all()
+
+
+if __name__ == "__main__":
+    main()

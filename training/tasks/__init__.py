@@ -1,0 +1,37 @@
+"""Task modules join a data set, a model and a config; nothing else. Each exposes ``Config`` (a frozen dataclass
+subclassing TrainConfig, with a nested ``model`` config) and ``prepare(config, dry_run) -> Task``."""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Callable, Iterable
+
+import torch
+
+from models import TOPOLOGIES
+
+
+@dataclass
+class Task:
+    model: torch.nn.Module
+    train_batches: Iterable[dict]
+    evaluate: Callable[[torch.nn.Module, str], dict[str, float]]  # (model, "val" | "test") -> metrics
+    selection_metric: str  # a key of evaluate's result; higher is better; picks the best epoch and the champion
+    dataset_card: str
+    # Test-time figures and tables logged as artifacts: name -> plotly figure (logged as .html) or dict (.json).
+    report: Callable[[torch.nn.Module], dict[str, object]] = lambda model: {}
+    extra_files: Callable[[Path], None] | None = None  # writes a tokenizer or vocabulary beside the weights
+    info: dict[str, str] = field(default_factory=dict)  # short facts logged as tags (e.g. data set sizes)
+
+
+def task_module(topology: str) -> ModuleType:
+    if topology not in TOPOLOGIES:
+        raise SystemExit(f"unknown topology {topology!r}; choose one of: {', '.join(TOPOLOGIES)}")
+    try:
+        return importlib.import_module(f"training.tasks.{topology}")
+    except ModuleNotFoundError as error:
+        if error.name == f"training.tasks.{topology}":
+            raise SystemExit(f"topology {topology!r} has no training task yet") from error
+        raise

@@ -1,0 +1,116 @@
+"""MLflow bookkeeping for training: experiments, runs, the registry and the champion alias."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+import subprocess
+import tempfile
+from pathlib import Path
+
+import mlflow
+import torch
+
+from models import store
+from models.checkpoint import save_checkpoint
+
+
+def ensure_experiment(topology: str, suffix: str = "") -> str:
+    """The topology's experiment id, created on first use with its artifacts beside the default store."""
+    client = store.client()
+    name = store.experiment_name(topology) + suffix
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    return client.create_experiment(name, artifact_location=store.artifact_location(name))
+
+
+def flatten(config, prefix: str = "") -> dict[str, str]:
+    """A nested config dataclass as flat ``key=value`` params, e.g. ``model.arch``."""
+    params = {}
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if dataclasses.is_dataclass(value):
+            params.update(flatten(value, f"{prefix}{field.name}."))
+        else:
+            params[f"{prefix}{field.name}"] = str(value)
+    return params
+
+
+def machine_tags() -> dict[str, str]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=store.REPO_ROOT, capture_output=True,
+                                text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return {"rnnlab.cpu": cpu, "rnnlab.threads": str(torch.get_num_threads()), "rnnlab.torch": torch.__version__,
+            "mlflow.source.git.commit": commit or "unknown"}
+
+
+def register_and_crown(topology: str, run_id: str) -> bool:
+    """Register the run's checkpoint as a model version; move ``champion`` to it if it is now best on validation.
+
+    Returns whether it became champion."""
+    client = store.client()
+    name = store.registered_model_name(topology)
+    if not client.search_registered_models(filter_string=f"name = '{name}'"):
+        client.create_registered_model(name, description=f"RNN Lab {topology} models; alias champion is served.")
+    run = client.get_run(run_id)
+    version = client.create_model_version(name, source=f"{run.info.artifact_uri}/{store.CHECKPOINT_ARTIFACT}",
+                                          run_id=run_id)
+    runs = store.list_runs(topology)
+    best = store.best_on_validation([r for r in runs if r.status == "FINISHED"])
+    if best is not None and best.run_id == run_id:
+        client.set_registered_model_alias(name, store.CHAMPION_ALIAS, version.version)
+        return True
+    if store.champion_run_id(topology, client) is None:
+        client.set_registered_model_alias(name, store.CHAMPION_ALIAS, version.version)
+        return True
+    return False
+
+
+class MlflowRunLogger:
+    """The trainer's RunLogger: stepped float metrics, a resumable state and the best checkpoint, in MLflow."""
+
+    def __init__(self, run_id: str, topology: str, model_config, extra_files=None):
+        self.run_id, self.topology, self.model_config = run_id, topology, model_config
+        self.extra_files = extra_files  # callable(folder) writing a tokenizer etc. beside the weights
+        self.client = store.client()
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        for key, value in metrics.items():
+            self.client.log_metric(self.run_id, key, float(value), step=step)
+
+    def save_state(self, state: dict) -> None:
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "state.pt"
+            torch.save(state, path)
+            self.client.log_artifact(self.run_id, str(path), "resume")
+
+    def save_best(self, model: torch.nn.Module) -> None:
+        with tempfile.TemporaryDirectory() as folder:
+            checkpoint = save_checkpoint(Path(folder) / store.CHECKPOINT_ARTIFACT, self.topology,
+                                         self.model_config, model)
+            if self.extra_files:
+                self.extra_files(checkpoint)
+            self.client.log_artifacts(self.run_id, str(checkpoint), store.CHECKPOINT_ARTIFACT)
+
+
+def load_resume_state(run_id: str) -> dict:
+    with tempfile.TemporaryDirectory() as folder:
+        path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="resume/state.pt", dst_path=folder,
+                                                   tracking_uri=store.tracking_uri())
+        return torch.load(path, weights_only=True)
+
+
+def set_tracking() -> None:
+    mlflow.set_tracking_uri(store.tracking_uri())
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
