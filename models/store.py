@@ -35,13 +35,16 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
 
 
-def uses_default_store() -> bool:
-    return tracking_uri() == default_tracking_uri()
+def sqlite_path() -> Path | None:
+    uri = tracking_uri()
+    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
 
 
 def artifact_location(experiment: str) -> str | None:
-    """Artifacts beside the default sqlite store; a remote server keeps its own default."""
-    return (MLRUNS_DIR / "artifacts" / experiment).as_uri() if uses_default_store() else None
+    """Artifacts beside a sqlite store (MLflow would otherwise use ./mlruns of the working directory);
+    a tracking server keeps its own default."""
+    database = sqlite_path()
+    return (database.parent / "artifacts" / experiment).as_uri() if database else None
 
 
 def experiment_name(topology: str) -> str:
@@ -60,10 +63,9 @@ def client():
 
 def check_store_readable() -> None:
     """Fail fast, with a message for a person, when the store is missing, locked or unreadable."""
-    uri = tracking_uri()
-    if not uri.startswith("sqlite:///"):
+    path = sqlite_path()
+    if path is None:
         return
-    path = Path(uri.removeprefix("sqlite:///"))
     if not path.exists():
         raise TrackingUnavailable(f"No tracking store at {path}. `make run` creates it from the shipped models "
                                   "(or run `python -m training.bundles import`).")

@@ -114,3 +114,22 @@ def load_resume_state(run_id: str) -> dict:
 def set_tracking() -> None:
     mlflow.set_tracking_uri(store.tracking_uri())
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+def log_evaluation_run(topology: str, run_name: str, params: dict, metrics: dict[str, float],
+                       tags: dict[str, str] | None = None, texts: dict[str, str] | None = None) -> str:
+    """A non-neural peer (VADER, Apertium…) scored on the same test split: params and test metrics, no curves and
+    no checkpoint, tagged so comparisons show it beside the trained runs and it never becomes champion."""
+    client = store.client()
+    run_id = client.create_run(ensure_experiment(topology), run_name=run_name).info.run_id
+    for key, value in params.items():
+        client.log_param(run_id, key, str(value))
+    for key, value in {**machine_tags(), **(tags or {}), "rnnlab.topology": topology,
+                       store.KIND_TAG: "evaluation"}.items():
+        client.set_tag(run_id, key, value)
+    for key, value in metrics.items():
+        client.log_metric(run_id, key, float(value), step=0)
+    for name, text in (texts or {}).items():
+        client.log_text(run_id, text, name)
+    client.set_terminated(run_id, "FINISHED")
+    return run_id
