@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -128,3 +129,27 @@ class ImageClassifier(nn.Module):
 
 def build_model(config: Config) -> ImageClassifier:
     return ImageClassifier(config)
+
+
+def preprocess_image(image, size: int = 28) -> np.ndarray:
+    """Any photo or drawing of one garment -> a (size, size) float array in [0, 1] that looks like Fashion-MNIST:
+    grayscale, light object on black, cropped to the object, padded square, resized."""
+    from PIL import Image
+
+    gray = np.asarray(image.convert("L"), dtype=np.float32) / 255
+    background = np.median(np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]]))  # the frame's pixels
+    if background > 0.5:  # a light background: Fashion-MNIST has dark backgrounds and bright garments
+        gray, background = 1 - gray, 1 - background
+    gray = np.clip(gray - background, 0, None)
+    foreground = gray > 0.1 * gray.max() if gray.max() > 0 else np.zeros_like(gray, dtype=bool)
+    if foreground.any():
+        rows, cols = np.flatnonzero(foreground.any(1)), np.flatnonzero(foreground.any(0))
+        gray = gray[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    side = max(gray.shape)
+    square = np.zeros((side, side), dtype=np.float32)
+    top, left = (side - gray.shape[0]) // 2, (side - gray.shape[1]) // 2
+    square[top:top + gray.shape[0], left:left + gray.shape[1]] = gray
+    if square.max() > 0:
+        square /= square.max()
+    resized = Image.fromarray((square * 255).astype(np.uint8)).resize((size, size), Image.Resampling.LANCZOS)
+    return np.asarray(resized, dtype=np.float32) / 255

@@ -20,6 +20,7 @@ CHECKPOINT_ARTIFACT = "checkpoint"
 CHAMPION_ALIAS = "champion"
 BUNDLE_TAG = "rnnlab.bundle"  # "<topology>/<run name>@<weights sha>": what makes bundle import idempotent
 KIND_TAG = "rnnlab.kind"  # "trained" | "evaluation": a peer scored on the test split, with no curves
+CHECKPOINT_BYTES_TAG = "rnnlab.checkpoint_bytes"
 SELECTION_TAG = "rnnlab.selection_metric"  # the metric (higher is better) that picks the champion
 
 
@@ -181,3 +182,11 @@ def shipped_bundles(topology: str) -> list[RunSummary]:
     for bundle in bundles:
         bundle.champion = bundle is champion
     return sorted(bundles, key=lambda s: not s.champion)
+
+
+def run_history(run: RunSummary, key: str) -> list[tuple[int, float, int]]:
+    """(step, value, timestamp ms) of one metric, from the store or from the run's bundle."""
+    if run.bundle_dir is not None:
+        record = json.loads((run.bundle_dir / BUNDLE_RUN_FILE).read_text())
+        return [tuple(point) for point in record.get("metrics", {}).get(key, [])]
+    return metric_history(run.run_id, key)

@@ -102,6 +102,8 @@ class MlflowRunLogger:
             if self.extra_files:
                 self.extra_files(checkpoint)
             self.client.log_artifacts(self.run_id, str(checkpoint), store.CHECKPOINT_ARTIFACT)
+            size = sum(path.stat().st_size for path in checkpoint.iterdir())
+            self.client.set_tag(self.run_id, store.CHECKPOINT_BYTES_TAG, str(size))
 
 
 def load_resume_state(run_id: str) -> dict:

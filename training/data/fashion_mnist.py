@@ -61,3 +61,19 @@ def load_fashion_mnist(val_fraction: float = 1 / 12, seed: int = 0) -> ImageSpli
         test_images=read("t10k-images-idx3-ubyte"),
         test_labels=read("t10k-labels-idx1-ubyte").astype(np.int64),
     )
+
+
+def write_examples(path, per_class: int = 5, seed: int = 0) -> None:
+    """A few official test images per class for the dashboard to offer (it never reads the data set itself)."""
+    splits = load_fashion_mnist(seed=seed)
+    rng = np.random.default_rng(seed)
+    chosen = np.concatenate([rng.choice(np.flatnonzero(splits.test_labels == c), per_class, replace=False)
+                             for c in range(int(splits.test_labels.max()) + 1)])
+    np.savez_compressed(path, images=splits.test_images[chosen], labels=splits.test_labels[chosen],
+                        test_index=chosen)
+
+
+if __name__ == "__main__":
+    import sys
+
+    write_examples(sys.argv[1] if len(sys.argv) > 1 else "dashboard/assets/fashion_mnist_test_examples.npz")

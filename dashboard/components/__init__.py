@@ -1,0 +1,1 @@
+"""Pieces every page reuses: topology texts and diagrams, model picking and loading, media input, run comparison."""

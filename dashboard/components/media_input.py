@@ -1,0 +1,82 @@
+"""Uploaded media, checked before it reaches a model: every way an upload can be wrong ends in a clear message."""
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass, field
+
+import streamlit as st
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif"]
+MAX_IMAGE_BYTES = 20 * 1024 * 1024
+MAX_IMAGE_PIXELS = 25_000_000  # refused from the header, before decoding allocates the pixels
+MIN_IMAGE_SIDE = 8
+
+
+class MediaRejected(ValueError):
+    """An upload the app cannot use; the message is written for the person who uploaded it."""
+
+
+@dataclass
+class DecodedImage:
+    image: Image.Image  # RGB
+    notes: list[str] = field(default_factory=list)  # what was done to make it usable, said on the page
+
+
+def decode_image(data: bytes) -> DecodedImage:
+    if not data:
+        raise MediaRejected("The file is empty.")
+    if len(data) > MAX_IMAGE_BYTES:
+        raise MediaRejected(f"The file is {len(data) / 2**20:.0f} MB; images up to {MAX_IMAGE_BYTES // 2**20} MB "
+                            "are accepted.")
+    notes = []
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))  # reads the header only
+        width, height = image.size
+        if width * height > MAX_IMAGE_PIXELS:
+            raise MediaRejected(f"The image is {width}×{height} ({width * height / 1e6:.0f} megapixels); the limit "
+                                f"is {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels. Please downscale it.")
+        if min(width, height) < MIN_IMAGE_SIDE:
+            raise MediaRejected(f"The image is only {width}×{height} pixels; at least {MIN_IMAGE_SIDE}×"
+                                f"{MIN_IMAGE_SIDE} is needed to see anything.")
+        frames = getattr(image, "n_frames", 1)
+        if frames > 1:
+            image.seek(0)
+            notes.append(f"Animated image: the first of its {frames} frames is used.")
+        image.load()  # decodes now, so truncated or corrupt data fails here and not inside a model
+        image = ImageOps.exif_transpose(image)
+    except MediaRejected:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise MediaRejected("This file is not an image we can read (PNG, JPEG, WebP, BMP or GIF).") from None
+    except (OSError, SyntaxError, ValueError) as error:
+        raise MediaRejected(f"The image is damaged or truncated and cannot be decoded ({error}).") from None
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        background = Image.new("RGBA", image.size, "white")
+        image = Image.alpha_composite(background, image.convert("RGBA"))
+        notes.append("Transparent areas were filled with white.")
+    if image.mode == "CMYK":
+        notes.append("CMYK colours were converted to RGB.")
+    if image.mode.startswith("I;16") or image.mode == "I":
+        image = image.point(lambda value: value / 256).convert("L")  # 16-bit greyscale -> 8-bit
+    return DecodedImage(image.convert("RGB"), notes)
+
+
+def image_upload(label: str, key: str) -> DecodedImage | None:
+    """A file uploader for one image; a bad upload is explained on the page and yields None."""
+    uploaded = st.file_uploader(label, type=IMAGE_TYPES, key=key,
+                                help=f"PNG, JPEG, WebP, BMP or GIF (first frame), up to {MAX_IMAGE_BYTES // 2**20} MB "
+                                     f"and {MAX_IMAGE_PIXELS // 1_000_000} megapixels, any size or colour.")
+    if uploaded is None:
+        return None
+    try:
+        decoded = decode_image(uploaded.getvalue())
+    except MediaRejected as error:
+        st.error(f"**{uploaded.name}**: {error}")
+        return None
+    for note in decoded.notes:
+        st.caption(note)
+    return decoded

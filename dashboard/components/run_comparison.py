@@ -1,0 +1,103 @@
+"""Compare an experiment's runs: a table, overlaid learning curves, the params that differ, and final test metrics.
+Evaluation-only runs (a non-neural peer scored on the same test split) appear in the table and the bars."""
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from dashboard.components.runs import run_catalogue, tracking_notice
+from models import store
+
+# Params that say what a run *is*, shown as columns of the table when present.
+KEY_PARAMS = ("model.arch", "model.cell", "model.bidirectional", "model.attention", "epochs", "lr", "batch_size",
+              "model.parameters", "peer")
+BOOKKEEPING_METRICS = ("lr", "epoch_seconds", "samples_per_sec")
+
+
+def runs_table(runs: list[store.RunSummary]) -> pd.DataFrame:
+    rows = []
+    for run in runs:
+        row = {"run": ("🏆 " if run.champion else "") + run.run_name,
+               "kind": "evaluation only" if run.evaluation_only else "trained"}
+        row.update({key: run.params[key] for key in KEY_PARAMS if key in run.params})
+        row.update({key: round(value, 4) for key, value in sorted(run.metrics.items()) if key.startswith("test_")})
+        row["duration (s)"] = round(run.duration_s, 1) if run.duration_s else None
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def differing_params(runs: list[store.RunSummary]) -> pd.DataFrame:
+    keys = sorted(set().union(*(run.params for run in runs)))
+    table = pd.DataFrame({run.run_name: [run.params.get(k, "—") for k in keys] for run in runs}, index=keys)
+    return table[table.nunique(axis=1) > 1]
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def _history(run: store.RunSummary, key: str) -> list[tuple[int, float, int]]:
+    return store.run_history(run, key)
+
+
+def curves_figure(runs: list[store.RunSummary], metric: str, by_time: bool) -> go.Figure:
+    figure = go.Figure()
+    for run in runs:
+        points = _history(run, metric)
+        if not points:
+            continue
+        steps, values, stamps = zip(*points)
+        x = [(t - stamps[0]) / 1000 for t in stamps] if by_time else steps
+        figure.add_scatter(x=x, y=values, mode="lines+markers", name=run.run_name)
+    figure.update_layout(title=metric, xaxis_title="seconds since first point" if by_time else "epoch",
+                         height=320, margin=dict(t=40, b=30, l=10, r=10), legend=dict(orientation="h"))
+    return figure
+
+
+def test_metrics_figure(runs: list[store.RunSummary]) -> go.Figure:
+    metrics = sorted({k for run in runs for k in run.metrics if k.startswith("test_") and k != "test_loss"})
+    figure = go.Figure()
+    for run in runs:
+        figure.add_bar(name=run.run_name, x=[m.removeprefix("test_") for m in metrics],
+                       y=[run.metrics.get(m) for m in metrics])
+    figure.update_layout(barmode="group", title="Final metrics on the test split", height=360,
+                         margin=dict(t=40, b=30, l=10, r=10), legend=dict(orientation="h"))
+    return figure
+
+
+def run_comparison(topology: str) -> None:
+    st.header("Compare runs")
+    catalogue = run_catalogue(topology)
+    tracking_notice(catalogue)
+    runs = catalogue.runs
+    if not runs:
+        st.info("No runs logged for this topology yet.")
+        return
+    st.dataframe(runs_table(runs), hide_index=True, width="stretch")
+    names = [run.run_name for run in runs]
+    chosen_names = st.multiselect("Runs to compare", names, default=names[:4], key=f"{topology}-compare")
+    chosen = [run for run in runs if run.run_name in chosen_names]
+    if not chosen:
+        st.info("Pick at least one run to compare.")
+        return
+    trained = [run for run in chosen if not run.evaluation_only]
+    curve_metrics = sorted({k for run in trained for k in run.metrics
+                            if not k.startswith(("test_", "best_")) and k not in BOOKKEEPING_METRICS})
+    if trained and curve_metrics:
+        default = [m for m in curve_metrics if m.startswith("val_")][:2] or curve_metrics[:1]
+        left, right = st.columns([3, 1])
+        metrics = left.multiselect("Learning curves", curve_metrics + list(BOOKKEEPING_METRICS), default=default,
+                                   key=f"{topology}-curves")
+        by_time = right.radio("x axis", ["epoch", "wall time"], key=f"{topology}-axis", horizontal=True) == "wall time"
+        columns = st.columns(2)
+        for index, metric in enumerate(metrics):
+            columns[index % 2].plotly_chart(curves_figure(trained, metric, by_time), width="stretch")
+    st.plotly_chart(test_metrics_figure(chosen), width="stretch")
+    if len(chosen) > 1:
+        st.subheader("Params that differ")
+        differing = differing_params(chosen)
+        if differing.empty:
+            st.caption("The chosen runs share every param.")
+        else:
+            st.dataframe(differing, width="stretch")
+    st.caption("The same runs, with every param, metric and artifact, are in MLflow's own UI: `make mlflow-ui`, "
+               "then open http://127.0.0.1:5000 (experiment "
+               f"`{store.experiment_name(topology)}`).")

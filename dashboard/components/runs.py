@@ -1,0 +1,80 @@
+"""Which runs exist, and the model behind each: from MLflow when it answers, from the shipped bundles when not."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from models import store
+from models.checkpoint import Checkpoint, CheckpointError, load_checkpoint
+
+
+@dataclass(frozen=True)
+class RunCatalogue:
+    runs: list[store.RunSummary]
+    tracking_error: str | None  # set when the store could not be read and the shipped bundles stand in
+
+    @property
+    def from_tracking(self) -> bool:
+        return self.tracking_error is None
+
+
+@st.cache_data(ttl=20, show_spinner=False)
+def run_catalogue(topology: str) -> RunCatalogue:
+    try:
+        runs = [r for r in store.list_runs(topology) if r.status == "FINISHED"]
+    except store.TrackingUnavailable as error:
+        return RunCatalogue(store.shipped_bundles(topology), str(error))
+    if not runs:  # a store that has never imported this topology's bundles
+        return RunCatalogue(store.shipped_bundles(topology), None)
+    return RunCatalogue(runs, None)
+
+
+def tracking_notice(catalogue: RunCatalogue) -> None:
+    if catalogue.tracking_error:
+        st.warning(f"**Tracking is unavailable**, so this page serves the models shipped with RNN Lab. "
+                   f"{catalogue.tracking_error}", icon="⚠️")
+
+
+def run_label(run: store.RunSummary) -> str:
+    metric = run.tags.get(store.SELECTION_TAG)
+    score = f" · {metric.removeprefix('best_')} {run.metrics[metric]:.4f}" if metric in run.metrics else ""
+    return f"{'🏆 ' if run.champion else ''}{run.run_name}{score}"
+
+
+@st.cache_resource(show_spinner="Loading model…", max_entries=16)
+def _load(run_id: str | None, bundle_dir: str | None) -> Checkpoint:
+    # Cached models are shared by every browser session: they are only ever used in eval mode under no_grad.
+    directory = Path(bundle_dir) if bundle_dir else store.download_checkpoint(run_id)
+    return load_checkpoint(directory)
+
+
+def load_run_model(run: store.RunSummary) -> Checkpoint:
+    """The run's model, loaded once per process; raises CheckpointError for a corrupt or missing checkpoint."""
+    try:
+        return _load(run.run_id, str(run.bundle_dir) if run.bundle_dir else None)
+    except CheckpointError:
+        raise
+    except Exception as error:  # an artifact download that fails is just as unusable as a corrupt file
+        raise CheckpointError(f"cannot fetch the checkpoint of {run.run_name}: {error}") from error
+
+
+def pick_model(topology: str, key: str = "model") -> tuple[Checkpoint, store.RunSummary]:
+    """A selector of the topology's runs with a checkpoint (default: champion) and the chosen model, loaded.
+
+    A run whose checkpoint cannot be loaded is reported and the page stops; the other runs stay selectable."""
+    catalogue = run_catalogue(topology)
+    tracking_notice(catalogue)
+    candidates = [r for r in catalogue.runs if r.has_checkpoint]
+    if not candidates:
+        st.info("No trained model of this topology yet. Train one with "
+                f"`make train T={topology}` or restore the shipped ones with `make run`.")
+        st.stop()
+    chosen = st.selectbox("Model (any logged run; 🏆 = champion, best on validation)", candidates,
+                          format_func=run_label, key=key)
+    try:
+        return load_run_model(chosen), chosen
+    except CheckpointError as error:
+        st.error(f"Run **{chosen.run_name}** is unusable: {error}. Pick another run above.")
+        st.stop()
