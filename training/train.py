@@ -24,6 +24,9 @@ from training.tasks import task_module
 from training.trainer import Trainer
 
 
+DRY_RUN_TAG = "rnnlab.dry_run"
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -45,7 +48,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("topology")
     parser.add_argument("--config", help="TOML file of overrides (see training/configs/)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one config value")
-    parser.add_argument("--dry-run", action="store_true", help="two tiny batches, one epoch; logs to a -dry-run experiment")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="two tiny batches, one epoch; logs to a -dry-run experiment")
     parser.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted run from its last epoch")
     parser.add_argument("--run-name", help="the MLflow run name (default: from the config)")
     return parser.parse_args(argv)
@@ -57,28 +61,31 @@ def main(argv=None) -> str:
     tracking.set_tracking()
     client = store.client()
     resume_state = None
+    dry_run = args.dry_run
     if args.resume:
         run = client.get_run(args.resume)
-        params = {k: v for k, v in run.data.params.items()}
+        params = {k: v for k, v in run.data.params.items() if k != "model.parameters"}
         config = override(module.Config(), params)
+        dry_run = run.data.tags.get(DRY_RUN_TAG) == "true"
         resume_state = tracking.load_resume_state(args.resume)
         run_id = args.resume
         client.update_run(run_id, status="RUNNING")
     else:
         config = load_config(module.Config, args.config, args.set)
-        if args.dry_run:
+        if dry_run:
             config = dataclasses.replace(config, epochs=1, max_batches=2, batch_size=min(config.batch_size, 16))
-        experiment_id = tracking.ensure_experiment(args.topology, "-dry-run" if args.dry_run else "")
+        experiment_id = tracking.ensure_experiment(args.topology, "-dry-run" if dry_run else "")
         run_name = args.run_name or getattr(config.model, "arch", None) or args.topology
         run_id = client.create_run(experiment_id, run_name=run_name).info.run_id
     torch.set_num_threads(config.threads)
     seed_everything(config.seed)
-    task = module.prepare(config, dry_run=args.dry_run)
+    task = module.prepare(config, dry_run=dry_run)
     if not args.resume:
         for key, value in {**tracking.flatten(config), **{"model.parameters": sum(
                 p.numel() for p in task.model.parameters())}}.items():
             client.log_param(run_id, key, value)
         tags = {**tracking.machine_tags(), **task.info, "rnnlab.topology": args.topology, store.KIND_TAG: "trained",
+                DRY_RUN_TAG: str(dry_run).lower(),
                 store.SELECTION_TAG: f"best_val_{task.selection_metric}"}
         for key, value in tags.items():
             client.set_tag(run_id, key, value)
@@ -108,7 +115,7 @@ def main(argv=None) -> str:
         client.set_terminated(run_id, "FAILED")
         raise
     client.set_terminated(run_id, "FINISHED")
-    crowned = False if args.dry_run else tracking.register_and_crown(args.topology, run_id)
+    crowned = False if dry_run else tracking.register_and_crown(args.topology, run_id)
     summary = {"run_id": run_id, "seconds": round(time.perf_counter() - started, 1),
                **{k: round(v, 4) for k, v in test_metrics.items()}, "champion": crowned}
     print(json.dumps(summary))
