@@ -35,8 +35,9 @@ def pad_sequences(sequences: list[list[int]], pad_id: int = 0) -> torch.Tensor:
     return padded
 
 
-class PaddedBatches:
-    """Mini-batches of variable-length token sequences, each field right-padded to the longest in its batch.
+class PaddedFieldBatches:
+    """Mini-batches of several variable-length token sequence fields (source and target, say), each field
+    right-padded to the longest in its batch.
 
     Batches are cut from pools of ``pool_batches`` batches sorted by the length of ``length_field``, so a batch
     holds sequences of similar length and little of its compute is spent on padding; the batch order is then

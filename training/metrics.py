@@ -31,3 +31,15 @@ def confusion_figure(matrix: np.ndarray, labels: tuple[str, ...], title: str = "
                                   "<br>%{z} samples<extra></extra>"))
     figure.update_layout(title=title, xaxis_title="predicted", yaxis_title="true", yaxis_autorange="reversed")
     return figure
+
+
+def translation_scores(hypotheses: list[str], references: list[tuple[str, ...]]) -> dict[str, float]:
+    """Corpus BLEU and chrF (sacrebleu, default tokenisation) of each hypothesis against all of its references;
+    sentences may have different numbers of references."""
+    import sacrebleu
+
+    streams = max((len(r) for r in references), default=1)
+    # sacrebleu takes one stream per reference position; None marks a sentence with fewer references.
+    reference_streams = [[r[i] if i < len(r) else None for r in references] for i in range(streams)]
+    return {"bleu": sacrebleu.corpus_bleu(hypotheses, reference_streams).score,
+            "chrf": sacrebleu.corpus_chrf(hypotheses, reference_streams).score}

@@ -1,0 +1,329 @@
+"""Many to many: a sequence in, a sequence of another length out (English → Spanish translation).
+
+An encoder–decoder: a bidirectional GRU or LSTM reads the English subwords; a unidirectional one writes the Spanish
+subwords, starting from a summary of the encoder's final states. With attention (Luong's "general" score), every
+output step also looks back at all encoder states and mixes them by learned weights, which the decoder returns so
+they can be drawn as a source × target heatmap.
+
+The decoder RNN is not fed its previous attention output (no "input feeding"), so during training it runs over the
+whole target sentence in one call and attention is one batched matrix product over all steps; on a CPU this is
+several times faster than stepping a cell in Python.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from tokenizers import Tokenizer
+
+PAD, UNK, BOS, EOS = 0, 1, 2, 3
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[BOS]", "[EOS]")  # the first ids of both tokenizers, in this order
+SOURCE_TOKENIZER_FILE = "source_tokenizer.json"
+TARGET_TOKENIZER_FILE = "target_tokenizer.json"
+
+
+@dataclass(frozen=True)
+class Config:
+    cell: str = "gru"  # "gru" | "lstm"
+    attention: str = "luong"  # "luong" (multiplicative, general score) | "none"
+    source_vocab: int = 3000
+    target_vocab: int = 4000
+    embedding: int = 128  # also the size of the attentional vector, so the output layer can share the embedding
+    encoder_hidden: int = 128  # per direction
+    decoder_hidden: int = 256
+    dropout: float = 0.2
+    label_smoothing: float = 0.1
+    # Output length bound: ratio × source tokens + extra, never above max_output_tokens.
+    max_len_ratio: float = 2.0
+    max_len_extra: int = 5
+    max_output_tokens: int = 200
+    # Weights are saved in half precision to halve the shipped bundles; training ends by loading its best state
+    # through the same hook, so the test metrics are those of the rounded weights that ship.
+    store_half: bool = True
+
+    @property
+    def arch(self) -> str:
+        return f"{self.cell}_attention" if self.attention != "none" else self.cell
+
+
+CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
+
+
+def reverse_padded(sequence: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Reverse each row's first ``length`` steps, leaving the padding where it is (B, T, …) -> (B, T, …).
+
+    Running a forward RNN over this is the backward direction of a bidirectional RNN that never reads padding,
+    which nn.GRU(bidirectional=True) would do on right-padded batches unless they were packed (slow on CPU)."""
+    steps = torch.arange(sequence.size(1), device=sequence.device)
+    index = torch.where(steps[None] < lengths[:, None], lengths[:, None] - 1 - steps[None], steps[None])  # (B, T)
+    index = index.view(*index.shape, *([1] * (sequence.dim() - 2))).expand_as(sequence)
+    return sequence.gather(1, index)
+
+
+class Encoder(nn.Module):
+    def __init__(self, config: Config):
+        super().__init__()
+        self.config = config
+        self.embed = nn.Embedding(config.source_vocab, config.embedding, padding_idx=PAD)
+        cell = CELLS[config.cell]
+        self.forward_rnn = cell(config.embedding, config.encoder_hidden, batch_first=True)
+        self.backward_rnn = cell(config.embedding, config.encoder_hidden, batch_first=True)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, source: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """States (B, S, 2H) of every source token and the sentence summary (B, 2H): the forward direction's
+        last state and the backward direction's state after reading back to the first token."""
+        lengths = (source != PAD).sum(1).clamp(min=1)
+        embedded = self.dropout(self.embed(source))  # (B, S, E)
+        forward_states, _ = self.forward_rnn(embedded)  # (B, S, H)
+        backward_states, _ = self.backward_rnn(reverse_padded(embedded, lengths))  # (B, S, H), reversed order
+        last = (lengths - 1)[:, None, None].expand(-1, 1, forward_states.size(-1))  # (B, 1, H)
+        summary = torch.cat([forward_states.gather(1, last), backward_states.gather(1, last)], -1).squeeze(1)
+        states = torch.cat([forward_states, reverse_padded(backward_states, lengths)], -1)  # (B, S, 2H)
+        return states, summary
+
+
+class Seq2Seq(nn.Module):
+    def __init__(self, config: Config):
+        super().__init__()
+        if config.cell not in CELLS:
+            raise ValueError(f"cell must be one of {sorted(CELLS)}, not {config.cell!r}")
+        if config.attention not in ("luong", "none"):
+            raise ValueError(f"attention must be 'luong' or 'none', not {config.attention!r}")
+        self.config = config
+        encoded = 2 * config.encoder_hidden
+        self.encoder = Encoder(config)
+        self.bridge = nn.Linear(encoded, config.decoder_hidden)
+        self.target_embed = nn.Embedding(config.target_vocab, config.embedding, padding_idx=PAD)
+        self.decoder_rnn = CELLS[config.cell](config.embedding, config.decoder_hidden, batch_first=True)
+        self.uses_attention = config.attention == "luong"
+        if self.uses_attention:
+            self.attention_key = nn.Linear(encoded, config.decoder_hidden, bias=False)
+            combined = config.decoder_hidden + encoded
+        else:
+            combined = config.decoder_hidden
+        self.combine = nn.Linear(combined, config.embedding)
+        self.output_bias = nn.Parameter(torch.zeros(config.target_vocab))
+        self.dropout = nn.Dropout(config.dropout)
+        if config.store_half:
+            self._register_state_dict_hook(_half_floats)
+
+    # -- pieces shared by training and decoding -------------------------------------------------------------
+    def start(self, source: torch.Tensor):
+        """Encode a batch (B, S): the memory the decoder attends to, and the decoder's initial state."""
+        states, summary = self.encoder(source)
+        memory = {"states": states, "mask": source != PAD}
+        if self.uses_attention:
+            memory["keys"] = self.attention_key(states)  # (B, S, Hd)
+        hidden = torch.tanh(self.bridge(summary))[None]  # (1, B, Hd)
+        state = (hidden, hidden.new_zeros(hidden.shape)) if self.config.cell == "lstm" else hidden
+        return memory, state
+
+    def attend(self, outputs: torch.Tensor, memory: dict[str, torch.Tensor]):
+        """Attention weights (B, T, S) of each decoder output over the source, and the mixed states (B, T, 2H)."""
+        scores = outputs @ memory["keys"].transpose(1, 2)  # (B, T, Hd) @ (B, Hd, S) -> (B, T, S)
+        scores = scores.masked_fill(~memory["mask"][:, None, :], float("-inf"))
+        weights = scores.softmax(-1)
+        return weights, weights @ memory["states"]  # (B, T, S) @ (B, S, 2H) -> (B, T, 2H)
+
+    def project(self, outputs: torch.Tensor, memory: dict[str, torch.Tensor]):
+        """Vocabulary logits (B, T, V) and attention weights (B, T, S) or None, from decoder outputs (B, T, Hd)."""
+        weights = None
+        if self.uses_attention:
+            weights, context = self.attend(outputs, memory)
+            outputs = torch.cat([outputs, context], -1)  # (B, T, Hd + 2H)
+        attentional = torch.tanh(self.combine(self.dropout(outputs)))  # (B, T, E)
+        # The output layer shares the target embedding: a word's output vector is its input vector.
+        logits = self.dropout(attentional) @ self.target_embed.weight.T + self.output_bias  # (B, T, V)
+        return logits, weights
+
+    def forward(self, source: torch.Tensor, target: torch.Tensor):
+        """Teacher forcing: ``target`` is [BOS] w1 … wn [EOS] padded; predicts w1 … [EOS] from [BOS] w1 … wn."""
+        memory, state = self.start(source)
+        inputs, labels = target[:, :-1], target[:, 1:]
+        outputs, _ = self.decoder_rnn(self.dropout(self.target_embed(inputs)), state)  # (B, T, Hd)
+        logits, _ = self.project(outputs, memory)
+        loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)),  # (B, T, V) -> (B*T, V)
+                               labels.reshape(-1), ignore_index=PAD, label_smoothing=self.config.label_smoothing)
+        return logits, loss
+
+    # -- decoding ---------------------------------------------------------------------------------------------
+    def output_bounds(self, source: torch.Tensor) -> torch.Tensor:
+        """The most tokens each sentence may get (B,), relative to its source length."""
+        lengths = (source != PAD).sum(1).float()
+        bound = (lengths * self.config.max_len_ratio).ceil().long() + self.config.max_len_extra
+        return bound.clamp(min=1, max=self.config.max_output_tokens)
+
+    def step(self, tokens: torch.Tensor, state, memory: dict[str, torch.Tensor]):
+        """One decoder step for tokens (N,): log-probabilities (N, V), the new state, attention (N, S)."""
+        outputs, state = self.decoder_rnn(self.target_embed(tokens)[:, None], state)  # (N, 1, Hd)
+        logits, weights = self.project(outputs, memory)
+        if weights is None:
+            weights = memory["mask"].float() * 0  # no attention: an all-zero row keeps the shapes uniform
+        else:
+            weights = weights[:, 0]  # (N, 1, S) -> (N, S)
+        return logits[:, 0].log_softmax(-1), state, weights
+
+    @torch.no_grad()
+    def greedy(self, source: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Greedy decoding of a batch (B, S): ``tokens`` (B, T) without [BOS], [PAD] after [EOS]; ``attention``
+        (B, T, S); ``finished`` (B,) False where the length bound stopped a sentence before its [EOS]."""
+        memory, state = self.start(source)
+        bounds = self.output_bounds(source)
+        tokens = source.new_full((source.size(0),), BOS)
+        done = torch.zeros_like(tokens, dtype=torch.bool)
+        outputs, attention = [], []
+        for step in range(int(bounds.max())):
+            log_probs, state, weights = self.step(tokens, state, memory)
+            tokens = log_probs.argmax(-1).masked_fill(done, PAD)
+            outputs.append(tokens)
+            attention.append(weights)
+            done |= (tokens == EOS) | (bounds <= step + 1)
+            if bool(done.all()):
+                break
+        tokens = torch.stack(outputs, 1)  # (B, T)
+        return {"tokens": tokens, "attention": torch.stack(attention, 1), "finished": (tokens == EOS).any(1)}
+
+    @torch.no_grad()
+    def beam_search(self, source: torch.Tensor, width: int = 5, length_penalty: float = 1.0) -> dict:
+        """Batched beam search over a batch (B, S), K = ``width`` hypotheses per sentence, best first.
+
+        Hypotheses are ranked by total log-probability divided by length ** ``length_penalty`` (0 ranks by raw
+        log-probability, which favours short outputs). A finished hypothesis keeps its slot and its score.
+        Returns ``tokens`` (B, K, T), ``scores`` (B, K), ``attention`` (B, K, T, S), ``finished`` (B, K)."""
+        batch, k = source.size(0), width
+        memory, state = self.start(source)
+        memory = {name: value.repeat_interleave(k, 0) for name, value in memory.items()}  # (B*K, …)
+        state = tuple(s.repeat_interleave(k, 1) for s in state) if isinstance(state, tuple) \
+            else state.repeat_interleave(k, 1)  # (1, B*K, Hd)
+        bounds = self.output_bounds(source).repeat_interleave(k)  # (B*K,)
+        scores = torch.full((batch, k), float("-inf"), device=source.device)
+        scores[:, 0] = 0.0  # all beams start identical: expand only the first
+        tokens = source.new_full((batch * k,), BOS)
+        done = torch.zeros_like(tokens, dtype=torch.bool)
+        lengths = torch.zeros_like(tokens)
+        sequences = source.new_zeros((batch * k, 0))
+        attention = memory["states"].new_zeros((batch * k, 0, source.size(1)))
+        first_beam_of = (torch.arange(batch, device=source.device) * k)[:, None]  # (B, 1)
+        for step in range(int(bounds.max())):
+            log_probs, state, weights = self.step(tokens, state, memory)  # (B*K, V)
+            vocab = log_probs.size(-1)
+            # A finished hypothesis may only continue with [PAD], at no cost, so it survives unchanged.
+            frozen = torch.full_like(log_probs, float("-inf"))
+            frozen[:, PAD] = 0.0
+            log_probs = torch.where(done[:, None], frozen, log_probs)
+            candidates = (scores.reshape(-1, 1) + log_probs).view(batch, k * vocab)  # (B*K, V) -> (B, K*V)
+            scores, best = candidates.topk(k, dim=1)  # (B, K)
+            origin = (best // vocab + first_beam_of).view(-1)  # (B*K,) the beam each survivor extends
+            tokens = (best % vocab).view(-1)
+            state = tuple(s[:, origin] for s in state) if isinstance(state, tuple) else state[:, origin]
+            done, lengths = done[origin], lengths[origin] + (~done[origin]).long()
+            sequences = torch.cat([sequences[origin], tokens[:, None]], 1)  # (B*K, t+1)
+            attention = torch.cat([attention[origin], weights[origin][:, None]], 1)  # (B*K, t+1, S)
+            done = done | (tokens == EOS) | (bounds <= step + 1)
+            if bool(done.all()):
+                break
+        normalised = scores / lengths.view(batch, k).clamp(min=1).float() ** length_penalty  # (B, K)
+        order = normalised.argsort(1, descending=True)
+        pick = (order + first_beam_of).view(-1)
+        steps = sequences.size(1)
+        sequences = sequences[pick].view(batch, k, steps)  # (B*K, T) -> (B, K, T)
+        return {"tokens": sequences, "scores": normalised.gather(1, order),
+                "attention": attention[pick].view(batch, k, steps, -1),  # (B*K, T, S) -> (B, K, T, S)
+                "finished": (sequences == EOS).any(-1)}
+
+
+def _half_floats(module, state_dict, prefix, local_metadata):
+    """state_dict hook: float weights as float16 (loading casts them back to float32)."""
+    for name, value in state_dict.items():
+        if value.is_floating_point():
+            state_dict[name] = value.half()
+    return state_dict
+
+
+def build_model(config: Config) -> Seq2Seq:
+    return Seq2Seq(config)
+
+
+# -- text in, text out ------------------------------------------------------------------------------------------
+_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of a paragraph: cut after . ! ? or … followed by white space; blank pieces dropped."""
+    return [piece.strip() for line in text.splitlines() for piece in _SENTENCE_END.split(line) if piece.strip()]
+
+
+@dataclass
+class Translation:
+    source: str
+    text: str  # the best hypothesis, detokenised
+    finished: bool  # False when the length bound cut it before [EOS]
+    source_tokens: list[str]  # subwords the encoder read, ending with [EOS]
+    target_tokens: list[str]  # subwords the decoder wrote, ending with [EOS] when finished
+    attention: torch.Tensor  # (target tokens, source tokens)
+    n_best: list[tuple[str, float]] = field(default_factory=list)  # (text, length-normalised log-probability)
+    unknown_source_tokens: int = 0  # characters the English tokenizer has never seen ([UNK])
+
+
+class Translator:
+    """A model with its two tokenizers: sentences in, translations (with n-best and attention) out."""
+
+    def __init__(self, model: Seq2Seq, source_tokenizer: Tokenizer, target_tokenizer: Tokenizer):
+        self.model, self.source_tokenizer, self.target_tokenizer = model.eval(), source_tokenizer, target_tokenizer
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint) -> "Translator":
+        """From a models.checkpoint.Checkpoint of this topology (tokenizers saved beside the weights)."""
+        return cls(checkpoint.model, Tokenizer.from_file(str(checkpoint.file(SOURCE_TOKENIZER_FILE))),
+                   Tokenizer.from_file(str(checkpoint.file(TARGET_TOKENIZER_FILE))))
+
+    def encode_sources(self, sentences: list[str]) -> list[list[int]]:
+        """Source ids ending in [EOS], which gives attention a place to look when the sentence is over."""
+        return [encoding.ids + [EOS] for encoding in self.source_tokenizer.encode_batch(list(sentences))]
+
+    def _target_ids(self, row: torch.Tensor) -> list[int]:
+        ids = row.tolist()
+        return ids[:ids.index(EOS) + 1] if EOS in ids else [i for i in ids if i != PAD]
+
+    def _text(self, ids: list[int]) -> str:
+        return self.target_tokenizer.decode([i for i in ids if i >= len(SPECIAL_TOKENS)])
+
+    def translate(self, sentences: list[str], beam: int = 1, length_penalty: float = 1.0,
+                  batch_size: int = 256) -> list[Translation]:
+        """Translate a list of sentences in batches: greedy when ``beam`` is 1, beam search otherwise."""
+        sources = self.encode_sources(sentences)
+        # Sentences of similar length share a batch, so little compute goes to padding; the order is restored.
+        order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
+        results: list[Translation | None] = [None] * len(sources)
+        for start in range(0, len(order), batch_size):
+            chunk = order[start:start + batch_size]
+            source = torch.zeros((len(chunk), max(len(sources[i]) for i in chunk)), dtype=torch.long)
+            for row, i in enumerate(chunk):
+                source[row, :len(sources[i])] = torch.tensor(sources[i])
+            if beam <= 1:
+                decoded = self.model.greedy(source)
+                tokens, attention = decoded["tokens"][:, None], decoded["attention"][:, None]  # add a K=1 axis
+                scores = torch.full(tokens.shape[:2], float("nan"))
+            else:
+                decoded = self.model.beam_search(source, beam, length_penalty)
+                tokens, attention, scores = decoded["tokens"], decoded["attention"], decoded["scores"]
+            for row, i in enumerate(chunk):
+                results[i] = self._translation(sentences[i], sources[i], tokens[row], attention[row], scores[row])
+        return results
+
+    def _translation(self, sentence: str, source_ids: list[int], tokens: torch.Tensor, attention: torch.Tensor,
+                     scores: torch.Tensor) -> Translation:
+        """One sentence's result from its K hypotheses (K, T), attention (K, T, S) and scores (K,)."""
+        hypotheses = [self._target_ids(row) for row in tokens]
+        best = hypotheses[0]
+        return Translation(
+            source=sentence, text=self._text(best), finished=bool(best) and best[-1] == EOS,
+            source_tokens=[self.source_tokenizer.id_to_token(i) for i in source_ids],
+            target_tokens=[self.target_tokenizer.id_to_token(i) for i in best],
+            attention=attention[0, :len(best), :len(source_ids)],
+            n_best=[(self._text(ids), float(score)) for ids, score in zip(hypotheses, scores)],
+            unknown_source_tokens=source_ids.count(UNK))
