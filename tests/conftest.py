@@ -41,3 +41,45 @@ def run_cli(monkeypatch):
         return main(list(argv))
 
     return run
+
+
+@pytest.fixture(scope="session")
+def shipped_store_uri(tmp_path_factory):
+    """One store per test session with every shipped bundle imported (import is the slow part)."""
+    from training.bundles import import_all
+
+    uri = f"sqlite:///{tmp_path_factory.mktemp('shipped') / 'mlflow.db'}"
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    try:
+        import_all()
+    finally:
+        if previous is None:
+            os.environ.pop("MLFLOW_TRACKING_URI")
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = previous
+    return uri
+
+
+@pytest.fixture
+def shipped_store(shipped_store_uri, monkeypatch):
+    """Tracking pointed at the session's store of shipped bundles; treat it as read-only."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", shipped_store_uri)
+    return shipped_store_uri
+
+
+@pytest.fixture
+def app(shipped_store):
+    """An AppTest of the whole app (st.navigation included) against the shipped models; Streamlit's caches are
+    process-wide, so they are cleared for every test."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    return AppTest.from_file(str(REPO_ROOT / "dashboard" / "app.py"), default_timeout=120)
+
+
+def assert_no_exception(app_test) -> None:
+    """Fail on any exception the page raised, with its message and stack trace."""
+    assert not app_test.exception, "\n".join(str(e.value) + "\n" + "\n".join(e.stack_trace) for e in app_test.exception)

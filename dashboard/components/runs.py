@@ -20,8 +20,13 @@ class RunCatalogue:
         return self.tracking_error is None
 
 
-@st.cache_data(ttl=20, show_spinner=False)
 def run_catalogue(topology: str) -> RunCatalogue:
+    """The topology's finished runs; cached per store, so pointing MLFLOW_TRACKING_URI elsewhere takes effect."""
+    return _catalogue(topology, store.tracking_uri())
+
+
+@st.cache_data(ttl=20, show_spinner=False)
+def _catalogue(topology: str, tracking_uri: str) -> RunCatalogue:
     try:
         runs = [r for r in store.list_runs(topology) if r.status == "FINISHED"]
     except store.TrackingUnavailable as error:

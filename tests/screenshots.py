@@ -1,0 +1,50 @@
+"""Screenshots of every page for the README, taken in headless chromium against the running app:
+
+    python -m tests.screenshots docs/screenshots      (or `make screenshots`)
+
+Each topology may register an action that fills its page with a real input first (an upload, a pasted text).
+"""
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+from models import TOPOLOGIES, store
+from tests import media
+from tests.browser import browser_page, serve_app, upload, wait_until_idle
+
+
+def upload_garment(page, scratch: Path) -> None:
+    photo, _ = media.garment_photo(index=12)
+    (scratch / "garment.jpg").write_bytes(photo)
+    upload(page, scratch / "garment.jpg")
+
+
+ACTIONS = {"one_to_one": upload_garment}
+
+
+def take(folder: Path, base_url: str | None = None) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    taken = []
+    with tempfile.TemporaryDirectory() as scratch, browser_page(1400, 1100) as page:
+        for name in ["home", *TOPOLOGIES]:
+            page.goto(f"{base_url}/{'' if name == 'home' else name}")
+            wait_until_idle(page)
+            if name in ACTIONS:
+                ACTIONS[name](page, Path(scratch))
+            path = folder / f"{name}.png"
+            page.screenshot(path=str(path), full_page=True)
+            taken.append(path)
+    return taken
+
+
+def main() -> None:
+    folder = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/screenshots")
+    with serve_app(store.tracking_uri()) as url:
+        for path in take(folder, url):
+            print(path)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""Smoke test in headless chromium: every page of the running app opens, and an upload predicts."""
+import pytest
+
+from models import TOPOLOGIES
+from tests import media
+from tests.browser import browser_page, serve_app, upload, wait_until_idle
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def app_url(shipped_store_uri):
+    with serve_app(shipped_store_uri) as url:
+        yield url
+
+
+@pytest.fixture
+def page():
+    with browser_page() as page:
+        yield page
+
+
+def assert_page_healthy(page) -> None:
+    assert page.locator('[data-testid="stException"]').count() == 0, page.inner_text("body")[:2000]
+    assert "Traceback" not in page.inner_text("body")
+
+
+@pytest.mark.parametrize("path", [""] + list(TOPOLOGIES))
+def test_every_page_opens(app_url, page, path):
+    page.goto(f"{app_url}/{path}")
+    wait_until_idle(page)
+    assert_page_healthy(page)
+    heading = page.locator("h1").first.inner_text()
+    assert heading.endswith("RNN Lab") if not path else TOPOLOGIES[path].title in heading
+
+
+def test_one_to_one_upload_predicts(app_url, page, tmp_path):
+    photo, _ = media.garment_photo(index=7)
+    (tmp_path / "garment.jpg").write_bytes(photo)
+    page.goto(f"{app_url}/one_to_one")
+    wait_until_idle(page)
+    upload(page, tmp_path / "garment.jpg")
+    page.get_by_text("What the model sees").wait_for(timeout=30_000)
+    assert_page_healthy(page)
+    assert "inference" in page.inner_text("body")
+
+
+def test_bad_upload_shows_a_message(app_url, page, tmp_path):
+    (tmp_path / "broken.png").write_bytes(media.truncated_jpeg())
+    page.goto(f"{app_url}/one_to_one")
+    wait_until_idle(page)
+    upload(page, tmp_path / "broken.png")
+    page.get_by_text("damaged or truncated").wait_for(timeout=30_000)
+    assert_page_healthy(page)

@@ -1,0 +1,73 @@
+"""Shipped bundles: export a run, import it into fresh stores (idempotently), and serve its champion."""
+import json
+
+import pytest
+import torch
+from mlflow import MlflowClient
+
+from models import TOPOLOGIES, store
+from models.checkpoint import load_checkpoint
+from training import bundles, train
+
+
+@pytest.fixture
+def exported_bundle(tracking_store, tmp_path):
+    run_id = train.main(["one_to_one", "--set", "model.arch=mlp", "--set", "epochs=2", "--set", "max_batches=2",
+                         "--set", "batch_size=16", "--run-name", "tiny-mlp"])
+    return run_id, bundles.export_bundle(run_id, tmp_path / "shipped")
+
+
+def test_export_writes_a_portable_bundle(exported_bundle, tmp_path):
+    run_id, folder = exported_bundle
+    assert folder == tmp_path / "shipped" / "one_to_one" / "tiny-mlp"
+    assert {"model.json", "model.safetensors", "run.json", "dataset_card.md"} <= {p.name for p in folder.iterdir()}
+    assert (folder / "report" / "confusion_matrix_data.json").is_file()
+    record = json.loads((folder / "run.json").read_text())
+    assert [step for step, _, _ in record["metrics"]["val_accuracy"]] == [1, 2]
+    assert record["params"]["model.arch"] == "mlp" and record["status"] == "FINISHED"
+    for path in folder.rglob("*"):
+        if path.is_file() and path.suffix in (".json", ".md"):
+            assert str(tmp_path) not in path.read_text(), f"{path.name} holds an absolute path"
+
+
+def test_import_into_a_fresh_store_is_idempotent(exported_bundle, tmp_path, monkeypatch):
+    _, folder = exported_bundle
+    fresh = f"sqlite:///{tmp_path / 'fresh' / 'mlflow.db'}"
+    (tmp_path / "fresh").mkdir()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", fresh)
+    assert len(bundles.import_all(tmp_path / "shipped")) == 1
+    assert bundles.import_all(tmp_path / "shipped") == []
+    client = MlflowClient(fresh)
+    experiment = client.get_experiment_by_name(store.experiment_name("one_to_one"))
+    [run] = client.search_runs([experiment.experiment_id])
+    assert run.info.run_name == "tiny-mlp" and run.info.status == "FINISHED"
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy")] == [1, 2]
+    assert store.champion_run_id("one_to_one") == run.info.run_id
+    assert experiment.artifact_location.startswith((tmp_path / "fresh").as_uri())
+    checkpoint = load_checkpoint(store.download_checkpoint(run.info.run_id))
+    assert checkpoint.model.predict(torch.rand(1, 1, 28, 28)).shape == (1, 10)
+
+
+def test_shipped_bundles_import_and_every_champion_loads(shipped_store):
+    shipped = {name: store.shipped_bundles(name) for name in TOPOLOGIES}
+    assert shipped["one_to_one"], "the foundation ships one-to-one models"
+    for topology, runs in shipped.items():
+        if not runs:
+            continue
+        champion_id = store.champion_run_id(topology)
+        assert champion_id is not None, f"{topology} has bundles but no champion"
+        champion = next(r for r in store.list_runs(topology) if r.run_id == champion_id)
+        assert champion.run_name == next(r for r in runs if r.champion).run_name  # the same pick, online or not
+        load_checkpoint(store.download_checkpoint(champion_id))
+    assert bundles.import_all() == []  # already there: nothing is added twice
+
+
+def test_shipped_checkpoints_fit_the_size_budget():
+    files = [p for p in store.SHIPPED_DIR.rglob("*") if p.is_file()]
+    assert sum(p.stat().st_size for p in files) < 60 * 2**20
+    assert all(p.stat().st_size < 20 * 2**20 for p in files)
+
+
+def test_one_to_one_ships_mlp_cnn_and_row_lstm():
+    architectures = {run.params.get("model.arch") for run in store.shipped_bundles("one_to_one")}
+    assert {"mlp", "cnn", "row_lstm"} <= architectures

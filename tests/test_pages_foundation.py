@@ -1,0 +1,140 @@
+"""AppTests of the home page, the one-to-one page and the behaviour every page shares; any exception fails."""
+import io
+import threading
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from models import TOPOLOGIES, store
+from models.one_to_one import preprocess_image
+from tests import media
+from tests.conftest import assert_no_exception
+
+
+def texts(app_test) -> str:
+    return "\n".join(str(e.value) for kind in ("markdown", "caption", "info", "warning", "error", "success")
+                     for e in getattr(app_test, kind))
+
+
+def test_home_lists_every_topology_and_the_champions(app):
+    app.run()
+    assert_no_exception(app)
+    [table] = [df.value for df in app.dataframe]
+    assert list(table["topology"]) == [t.title for t in TOPOLOGIES.values()]
+    one_to_one = table.iloc[0]
+    assert one_to_one["champion run"] in {r.run_name for r in store.shipped_bundles("one_to_one")}
+    assert one_to_one["source"] == "MLflow" and one_to_one["test metric"].startswith("accuracy 0.9")
+
+
+def test_one_to_one_upload_predict_compare(app):
+    app.switch_page("views/one_to_one.py").run()
+    assert_no_exception(app)
+    assert "Upload a photo or drawing" in texts(app)  # no input yet: a hint, not an error
+    photo, label = media.garment_photo(index=3)
+    app.file_uploader[0].upload("shirt.jpg", photo, "image/jpeg").run()
+    assert_no_exception(app)
+    assert "inference" in texts(app) and "%" in texts(app)
+    assert len(app.get("plotly_chart")) >= 2  # top-5 bars and the comparison charts
+    [runs_table] = [df.value for df in app.dataframe if "run" in df.value.columns]
+    assert {"mlp", "cnn", "row_lstm"} <= set(runs_table["model.arch"])
+    app.multiselect(key="one_to_one-compare").set_value(list(runs_table["run"].str.removeprefix("🏆 "))[:3]).run()
+    assert_no_exception(app)
+    assert app.radio(key="one_to_one-axis").set_value("wall time").run()
+
+
+def test_one_to_one_test_set_example_and_every_model(app):
+    app.switch_page("views/one_to_one.py").run()
+    app.radio[0].set_value("Pick a test-set example").run()
+    assert_no_exception(app)
+    assert "true label" in texts(app)
+    model_picker = app.selectbox(key="model")
+    for option in model_picker.options:
+        model_picker.set_value(next(r for r in model_picker.options if r == option)).run()
+        assert_no_exception(app)
+
+
+@pytest.mark.parametrize("name, data", [
+    ("notes.png", media.NOT_AN_IMAGE), ("cut.jpg", media.truncated_jpeg()), ("huge.png", media.huge_png_header()),
+    ("tiny.png", media.one_pixel_png()),
+])
+def test_bad_uploads_get_a_message_and_nothing_breaks(app, name, data):
+    app.switch_page("views/one_to_one.py").run()
+    app.file_uploader[0].upload(name, data, "image/png").run()
+    assert_no_exception(app)
+    assert any(name in e.value for e in app.error)
+    assert [df for df in app.dataframe]  # the comparison below still renders
+
+
+@pytest.mark.parametrize("data", [media.animated_gif(), media.transparent_png(), media.cmyk_jpeg()])
+def test_unusual_images_are_accepted_with_a_note(app, data):
+    app.switch_page("views/one_to_one.py").run()
+    app.file_uploader[0].upload("odd.png", data, "image/png").run()
+    assert_no_exception(app)
+    assert not app.error and "inference" in texts(app)
+
+
+@pytest.mark.parametrize("problem", ["missing", "garbage"])
+def test_broken_tracking_still_serves_the_shipped_models(app, problem, tmp_path, monkeypatch):
+    path = tmp_path / "store.db"
+    if problem == "garbage":
+        path.write_bytes(b"not sqlite" * 50)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{path}")
+    app.switch_page("views/one_to_one.py").run()
+    app.radio[0].set_value("Pick a test-set example").run()
+    assert_no_exception(app)
+    assert any("Tracking is unavailable" in w.value for w in app.warning)
+    assert "true label" in texts(app)  # predictions still come from the bundles
+    app.switch_page("views/home.py").run()
+    assert_no_exception(app)
+    assert set(app.dataframe[0].value["source"].dropna()) == {"shipped bundle"}
+
+
+def test_corrupt_checkpoint_marks_that_run_unusable(app, tmp_path, monkeypatch):
+    import shutil
+
+    shipped = tmp_path / "checkpoints"
+    shutil.copytree(store.SHIPPED_DIR / "one_to_one", shipped / "one_to_one")
+    champion = store.shipped_bundles("one_to_one")[0]
+    (shipped / "one_to_one" / champion.bundle_dir.name / "model.safetensors").write_bytes(b"corrupt")
+    monkeypatch.setattr(store, "SHIPPED_DIR", shipped)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'absent.db'}")
+    app.switch_page("views/one_to_one.py").run()
+    assert_no_exception(app)
+    assert any("is unusable" in e.value for e in app.error)
+    picker = app.selectbox(key="model")
+    picker.set_value(picker.options[1]).run()  # another run still works
+    app.radio[0].set_value("Pick a test-set example").run()
+    assert_no_exception(app)
+    assert not app.error and "true label" in texts(app)
+
+
+def test_navigation_has_a_page_per_topology():
+    from dashboard.navigation import topology_pages
+
+    pages = topology_pages()
+    assert list(pages) == list(TOPOLOGIES)
+    assert [page.title for page in pages.values()] == [t.title for t in TOPOLOGIES.values()]
+
+
+def test_two_sessions_predicting_at_once_both_get_answers(shipped_store):
+    """The cached model is shared by sessions' threads; concurrent predictions must equal serial ones."""
+    from dashboard.components.runs import load_run_model
+
+    checkpoint = load_run_model(store.shipped_bundles("one_to_one")[0])
+    photos = [preprocess_image(Image.open(io.BytesIO(media.garment_photo(i)[0]))) for i in range(8)]
+    batch = torch.from_numpy(np.stack(photos))[:, None]
+    expected = checkpoint.model.predict(batch)
+    results = [None, None]
+
+    def session(slot):
+        results[slot] = torch.cat([checkpoint.model.predict(batch[i:i + 1]) for i in range(len(batch))])
+
+    threads = [threading.Thread(target=session, args=(slot,)) for slot in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    for result in results:
+        assert torch.allclose(result, expected, atol=1e-5)
