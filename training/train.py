@@ -91,7 +91,7 @@ def main(argv=None) -> str:
             client.set_tag(run_id, key, value)
         client.log_text(run_id, task.dataset_card, "dataset_card.md")
 
-    logger = tracking.MlflowRunLogger(run_id, args.topology, config.model, task.extra_files)
+    logger = tracking.MlflowRunLogger(run_id, args.topology, task.model_config or config.model, task.extra_files)
     trainer = Trainer(config, task.model, task.train_batches, lambda m: task.evaluate(m, "val"),
                       task.selection_metric, logger, resume_state)
     interrupt_on_sigterm()

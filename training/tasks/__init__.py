@@ -24,6 +24,9 @@ class Task:
     report: Callable[[torch.nn.Module], dict[str, object]] = lambda model: {}
     extra_files: Callable[[Path], None] | None = None  # writes a tokenizer or vocabulary beside the weights
     info: dict[str, str] = field(default_factory=dict)  # short facts logged as tags (e.g. data set sizes)
+    # The model config saved with checkpoints when prepare derives part of it from the data (a vocabulary);
+    # None means the config's own ``model``.
+    model_config: object | None = None
 
 
 def task_module(topology: str) -> ModuleType:
