@@ -38,8 +38,22 @@ def translation_scores(hypotheses: list[str], references: list[tuple[str, ...]])
     sentences may have different numbers of references."""
     import sacrebleu
 
+    streams = reference_streams(references)
+    return {"bleu": sacrebleu.corpus_bleu(hypotheses, streams).score,
+            "chrf": sacrebleu.corpus_chrf(hypotheses, streams).score}
+
+
+def reference_streams(references: list[tuple[str, ...]]) -> list[list[str | None]]:
+    """sacrebleu takes one stream per reference position; None marks a sentence with fewer references."""
     streams = max((len(r) for r in references), default=1)
-    # sacrebleu takes one stream per reference position; None marks a sentence with fewer references.
-    reference_streams = [[r[i] if i < len(r) else None for r in references] for i in range(streams)]
-    return {"bleu": sacrebleu.corpus_bleu(hypotheses, reference_streams).score,
-            "chrf": sacrebleu.corpus_chrf(hypotheses, reference_streams).score}
+    return [[r[i] if i < len(r) else None for r in references] for i in range(streams)]
+
+
+def bleu_n_scores(hypotheses: list[str], references: list[tuple[str, ...]], max_order: int = 4) -> dict[str, float]:
+    """BLEU-1 … BLEU-n as captioning papers report them (``bleu1`` … ``bleu4``, 0–100): corpus BLEU with n-grams
+    up to each order, against all of a sentence's references (sacrebleu, default tokenisation)."""
+    from sacrebleu.metrics import BLEU
+
+    streams = reference_streams(references)
+    return {f"bleu{n}": BLEU(max_ngram_order=n).corpus_score(hypotheses, streams).score
+            for n in range(1, max_order + 1)}
