@@ -1,0 +1,319 @@
+"""One to many: one image in, a sentence out (image captioning).
+
+A small CNN turns the image into a grid of feature vectors; an LSTM writes the caption one word at a time.
+Two decoders share the code:
+
+- without attention (Show and Tell, Vinyals et al. 2015): the whole feature grid, flattened, sets the LSTM's
+  initial state, and the image is not looked at again;
+- with soft attention (Show, Attend and Tell, Xu et al. 2015): before each word the decoder weighs the grid
+  cells against its state and reads their weighted average, so every word comes with an attention map.
+
+Decoding is greedy or beam search, both batched over images.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from PIL import Image
+
+from models.fashion_scenes import BOS, EOS, PAD, SCENE_SIZE, SPECIAL_TOKENS, UNK, scene_vocabulary
+
+MAX_BEAM_WIDTH = 10
+
+
+@dataclass(frozen=True)
+class Config:
+    vocabulary: tuple[str, ...] = scene_vocabulary()  # starts with <pad>, <bos>, <eos>, <unk>
+    image_size: int = SCENE_SIZE
+    channels: tuple[int, ...] = (16, 32, 64, 128)  # a strided stem, then conv blocks; all but the last halve
+    embedding_dim: int = 64
+    hidden_size: int = 256
+    attention: bool = True
+    attention_dim: int = 128
+    summary_channels: int = 16  # per grid cell, in the image vector that starts the decoder without attention
+    dropout: float = 0.2
+    max_length: int = 30  # words per caption, without <bos> and <eos>
+
+    @property
+    def grid_side(self) -> int:
+        return self.image_size // 2 ** (len(self.channels) - 1)
+
+    @property
+    def vocabulary_size(self) -> int:
+        return len(self.vocabulary)
+
+
+class Encoder(nn.Module):
+    """Images (B, 3, S, S) in [0, 1] -> a grid of L = (S/8)² feature vectors (B, L, C)."""
+
+    def __init__(self, config: Config):
+        super().__init__()
+        first, *rest = config.channels
+        # A strided 4×4 stem halves the image at once: full-resolution feature maps would cost most of the time.
+        layers = [nn.Conv2d(3, first, 4, stride=2, padding=1, bias=False), nn.BatchNorm2d(first), nn.ReLU()]
+        c_in = first
+        for i, c_out in enumerate(rest):
+            layers += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
+            if i < len(rest) - 1:
+                layers.append(nn.MaxPool2d(2))
+            c_in = c_out
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        grid = self.net((images - 0.5) / 0.25)  # (B, C, G, G)
+        return grid.flatten(2).transpose(1, 2)  # (B, C, G, G) -> (B, L=G*G, C)
+
+
+class SoftAttention(nn.Module):
+    """Additive attention (Bahdanau): score each grid cell against the decoder state, softmax over cells."""
+
+    def __init__(self, feature_dim: int, hidden_size: int, attention_dim: int):
+        super().__init__()
+        self.key = nn.Linear(feature_dim, attention_dim)
+        self.query = nn.Linear(hidden_size, attention_dim, bias=False)
+        self.score = nn.Linear(attention_dim, 1, bias=False)
+
+    def forward(self, features: torch.Tensor, keys: torch.Tensor, hidden: torch.Tensor):
+        """features (B, L, C), precomputed keys (B, L, A), hidden (B, H) -> context (B, C), weights (B, L)."""
+        energy = self.score(torch.tanh(keys + self.query(hidden).unsqueeze(1))).squeeze(-1)  # (B, L, 1) -> (B, L)
+        weights = energy.softmax(dim=-1)
+        context = torch.bmm(weights.unsqueeze(1), features).squeeze(1)  # (B, 1, L) @ (B, L, C) -> (B, C)
+        return context, weights
+
+
+@dataclass
+class DecoderState:
+    features: torch.Tensor  # (B, L, C)
+    keys: torch.Tensor | None  # (B, L, A) attention keys, computed once per image
+    hidden: torch.Tensor  # (1, B, H)
+    cell: torch.Tensor  # (1, B, H)
+
+    def select(self, index: torch.Tensor) -> "DecoderState":
+        """The states of the given rows (beam search reorders and repeats rows)."""
+        return DecoderState(self.features[index], None if self.keys is None else self.keys[index],
+                            self.hidden[:, index], self.cell[:, index])
+
+
+@dataclass
+class Hypothesis:
+    words: list[str]
+    score: float  # mean log-probability per emitted token (words and the end token)
+    attention: np.ndarray | None  # (len(words), G, G): where the decoder looked for each word
+    entropy: float | None  # mean entropy (nats) of the word distributions it chose from (greedy only)
+
+
+class Captioner(nn.Module):
+    def __init__(self, config: Config):
+        super().__init__()
+        if config.vocabulary[:len(SPECIAL_TOKENS)] != SPECIAL_TOKENS:
+            raise ValueError(f"the vocabulary must start with {SPECIAL_TOKENS}")
+        self.config = config
+        self.index = {word: i for i, word in enumerate(config.vocabulary)}
+        self.pad, self.bos, self.eos, self.unk = (self.index[t] for t in (PAD, BOS, EOS, UNK))
+        feature_dim, hidden = config.channels[-1], config.hidden_size
+        self.encoder = Encoder(config)
+        self.embedding = nn.Embedding(config.vocabulary_size, config.embedding_dim, padding_idx=self.pad)
+        if config.attention:
+            # Show, Attend and Tell initialises the state from the mean feature and reads the grid at every word.
+            self.attend = SoftAttention(feature_dim, hidden, config.attention_dim)
+            self.init_state = nn.Linear(feature_dim, 2 * hidden)
+        else:
+            # Show and Tell sees the image once: the flattened grid keeps where things are, unlike a mean; a 1×1
+            # convolution first thins each cell to a few channels, or this one layer would outweigh the model.
+            self.squeeze = nn.Sequential(nn.Linear(feature_dim, config.summary_channels), nn.ReLU())
+            self.init_state = nn.Sequential(nn.Dropout(config.dropout),
+                                            nn.Linear(config.grid_side ** 2 * config.summary_channels, 2 * hidden))
+        context_dim = feature_dim if config.attention else 0
+        self.lstm = nn.LSTM(config.embedding_dim + context_dim, hidden, batch_first=True)
+        self.dropout = nn.Dropout(config.dropout)
+        self.output = nn.Linear(hidden + context_dim, config.vocabulary_size)
+
+    # ---- shared pieces ----
+
+    def start(self, images: torch.Tensor) -> DecoderState:
+        features = self.encoder(images)  # (B, L, C)
+        if self.config.attention:
+            summary = features.mean(1)  # (B, L, C) -> (B, C)
+        else:
+            summary = self.squeeze(features).flatten(1)  # (B, L, C) -> (B, L, c) -> (B, L*c)
+        hidden, cell = self.init_state(summary).chunk(2, dim=-1)  # (B, 2H) -> 2 × (B, H)
+        keys = self.attend.key(features) if self.config.attention else None
+        return DecoderState(features, keys, torch.tanh(hidden).unsqueeze(0), cell.unsqueeze(0))
+
+    def step(self, words: torch.Tensor, state: DecoderState):
+        """One word (B,) in -> next-word logits (B, V), the new state, attention weights (B, L) or None."""
+        inputs = self.embedding(words)  # (B, E)
+        weights = None
+        if self.config.attention:
+            context, weights = self.attend(state.features, state.keys, state.hidden[0])
+            inputs = torch.cat([inputs, context], dim=-1)  # (B, E + C)
+        out, (hidden, cell) = self.lstm(inputs.unsqueeze(1), (state.hidden, state.cell))  # (B, 1, H)
+        out = out.squeeze(1)  # (B, 1, H) -> (B, H)
+        if self.config.attention:
+            out = torch.cat([out, context], dim=-1)  # (B, H + C)
+        logits = self.output(self.dropout(out))
+        return logits, DecoderState(state.features, state.keys, hidden, cell), weights
+
+    def forward(self, images: torch.Tensor, captions: torch.Tensor):
+        """Teacher forcing. images (B, 3, S, S); captions (B, T) as <bos> words <eos> <pad>…
+        Returns logits (B, T-1, V) for each next token and the mean cross-entropy over real tokens."""
+        inputs, targets = captions[:, :-1], captions[:, 1:]
+        state = self.start(images)
+        if self.config.attention:
+            steps = []
+            for t in range(inputs.size(1)):
+                logits, state, _ = self.step(inputs[:, t], state)
+                steps.append(logits)
+            logits = torch.stack(steps, dim=1)  # T-1 × (B, V) -> (B, T-1, V)
+        else:
+            # Without attention nothing changes between steps but the word, so the LSTM runs the whole sequence.
+            out, _ = self.lstm(self.embedding(inputs), (state.hidden, state.cell))  # (B, T-1, H)
+            logits = self.output(self.dropout(out))  # (B, T-1, V)
+        loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1),  # (B*(T-1), V)
+                               ignore_index=self.pad)
+        return logits, loss
+
+    # ---- decoding ----
+
+    @torch.no_grad()
+    def greedy(self, images: torch.Tensor, max_length: int | None = None):
+        """The most likely next word at every step. Returns tokens (B, T) (<pad> after <eos>), attention
+        (B, T, L) or None, and per step (B, T) the chosen token's log-probability and the entropy of the word
+        distribution (both 0 after <eos>)."""
+        max_length = max_length or self.config.max_length
+        state = self.start(images)
+        words = torch.full((images.size(0),), self.bos, dtype=torch.long)
+        finished = torch.zeros_like(words, dtype=torch.bool)
+        tokens, maps, chosen, entropies = [], [], [], []
+        for _ in range(max_length + 1):
+            logits, state, weights = self.step(words, state)
+            log_probs = logits.log_softmax(-1)
+            best, words = log_probs.max(-1)
+            words = words.masked_fill(finished, self.pad)
+            tokens.append(words)
+            chosen.append(best.masked_fill(finished, 0.0))
+            entropies.append(-(log_probs.exp() * log_probs).sum(-1).masked_fill(finished, 0.0))
+            if weights is not None:
+                maps.append(weights)
+            finished = finished | (words == self.eos)
+            if finished.all():
+                break
+        attention = torch.stack(maps, 1) if maps else None  # T × (B, L) -> (B, T, L)
+        stack = lambda steps: torch.stack(steps, 1)  # noqa: E731  T × (B,) -> (B, T)
+        return stack(tokens), attention, stack(chosen), stack(entropies)
+
+    @torch.no_grad()
+    def beam_search(self, images: torch.Tensor, beam_width: int = 3, max_length: int | None = None):
+        """Keep the ``beam_width`` best partial captions per image (by summed log-probability), all images at once.
+        Returns, per image, its finished hypotheses best first as (tokens, mean log-prob, attention (T, L) or None)."""
+        if not 1 <= beam_width <= MAX_BEAM_WIDTH:
+            raise ValueError(f"beam width must be between 1 and {MAX_BEAM_WIDTH}, not {beam_width}")
+        max_length = max_length or self.config.max_length
+        batch, width, vocabulary = images.size(0), beam_width, self.config.vocabulary_size
+        state = self.start(images).select(torch.arange(batch).repeat_interleave(width))  # rows (B*K)
+        scores = torch.full((batch, width), -torch.inf)
+        scores[:, 0] = 0.0  # all beams start identical; only one may expand at first
+        words = torch.full((batch * width,), self.bos, dtype=torch.long)
+        finished = torch.zeros(batch * width, dtype=torch.bool)
+        lengths = torch.zeros(batch * width)
+        history = torch.zeros(batch * width, 0, dtype=torch.long)
+        maps = None
+        for _ in range(max_length + 1):
+            logits, state, weights = self.step(words, state)
+            log_probs = logits.log_softmax(-1)  # (B*K, V)
+            # A finished caption may only continue with <pad>, at no cost, so it keeps its score and its place.
+            done_row = torch.full((vocabulary,), -torch.inf)
+            done_row[self.pad] = 0.0
+            log_probs = torch.where(finished[:, None], done_row, log_probs)
+            totals = scores.reshape(-1, 1) + log_probs  # (B*K, V)
+            best, flat = totals.view(batch, width * vocabulary).topk(width, dim=-1)  # (B, K*V) -> (B, K)
+            parent = flat // vocabulary + torch.arange(batch)[:, None] * width  # (B, K) rows of B*K
+            parent, words, scores = parent.reshape(-1), (flat % vocabulary).reshape(-1), best
+            state = state.select(parent)
+            lengths = lengths[parent] + (~finished[parent]).float()
+            finished = finished[parent] | (words == self.eos)
+            history = torch.cat([history[parent], words[:, None]], dim=1)  # (B*K, t)
+            if weights is not None:
+                step_map = weights[parent].unsqueeze(1)  # (B*K, L) -> (B*K, 1, L)
+                maps = step_map if maps is None else torch.cat([maps[parent], step_map], dim=1)
+            if finished.all():
+                break
+        normalised = (scores.reshape(-1) / lengths.clamp(min=1)).view(batch, width)  # (B*K,) -> (B, K)
+        results = []
+        for b in range(batch):
+            # Captions cut off at max_length are kept (after the finished ones), so there is always an answer.
+            order = sorted(range(width), key=lambda k: (not finished[b * width + k], -normalised[b, k].item()))
+            rows = [b * width + k for k in order if scores[b, k] > -torch.inf]
+            results.append([(history[r], normalised.view(-1)[r].item(), None if maps is None else maps[r])
+                            for r in rows])
+        return results
+
+    # ---- words ----
+
+    def encode_caption(self, words: list[str]) -> list[int]:
+        """<bos> words <eos> as token ids, unknown words as <unk>, cut to max_length words."""
+        ids = [self.index.get(word, self.unk) for word in words[:self.config.max_length]]
+        return [self.bos, *ids, self.eos]
+
+    def decode_tokens(self, tokens) -> list[str]:
+        words = []
+        for token in tokens.tolist() if isinstance(tokens, torch.Tensor) else tokens:
+            if token == self.eos or token == self.pad:
+                break
+            words.append(self.config.vocabulary[token])
+        return words
+
+    @torch.no_grad()
+    def caption(self, images: torch.Tensor, beam_width: int = 1, n_best: int = 1) -> list[list[Hypothesis]]:
+        """Captions of images (B, 3, S, S) in [0, 1]: per image the ``n_best`` best hypotheses with their
+        attention maps. Width 1 is greedy decoding."""
+        self.eval()
+        side = self.config.grid_side
+        if beam_width == 1:
+            tokens, attention, log_probs, entropies = self.greedy(images)
+            results = []
+            for b in range(images.size(0)):
+                words = self.decode_tokens(tokens[b])
+                steps = len(words) + 1  # the words and the end token
+                maps = None if attention is None else attention[b, :len(words)].reshape(-1, side, side).numpy()
+                results.append([Hypothesis(words, log_probs[b, :steps].mean().item(), maps,
+                                           entropies[b, :steps].mean().item())])
+            return results
+        results = []
+        for hypotheses in self.beam_search(images, beam_width):
+            image_results = []
+            for tokens, score, maps in hypotheses[:n_best]:
+                words = self.decode_tokens(tokens)
+                attention = None if maps is None else maps[:len(words)].reshape(-1, side, side).numpy()
+                image_results.append(Hypothesis(words, score, attention, None))
+            results.append(image_results)
+        return results
+
+
+def build_model(config: Config) -> Captioner:
+    return Captioner(config)
+
+
+def letterbox(image: Image.Image, size: int) -> np.ndarray:
+    """Any PIL image as the (size, size, 3) uint8 RGB the model reads: transparency flattened onto black (the
+    scenes' dark backgrounds), the longer side scaled to ``size`` and the rest padded with black."""
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+        image = Image.alpha_composite(background, rgba)
+    image = image.convert("RGB")
+    scale = size / max(image.size)
+    resized = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
+                           Image.BILINEAR)
+    canvas = Image.new("RGB", (size, size))
+    canvas.paste(resized, ((size - resized.width) // 2, (size - resized.height) // 2))
+    return np.asarray(canvas)
+
+
+def to_tensor(images: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """uint8 (N, S, S, 3) -> float (N, 3, S, S) in [0, 1]."""
+    return torch.as_tensor(np.asarray(images)).permute(0, 3, 1, 2).float().div_(255)

@@ -1,0 +1,241 @@
+"""One to many: caption an image. By default the generated fashion scenes, scored by BLEU and by meaning (each
+caption parsed back into a scene graph); with ``data=flickr8k data_dir=…`` a user's own captioned photos (BLEU)."""
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from models import fashion_scenes as world
+from models import one_to_many
+from models.fashion_scenes import PAD, SPECIAL_TOKENS
+from training.batching import TensorBatches
+from training.data import fashion_scenes
+from training.data.sources import SKIMAGE_PHOTOS
+from training.metrics import bleu_n_scores
+from training.tasks import Task
+from training.trainer import TrainConfig
+
+GLYPHS_FILE = "scene_glyphs.npz"  # a few test-split glyphs per class, so the page can draw new scenes
+OOD_FILE = "out_of_domain.json"  # the entropy threshold above which a caption is flagged as out of domain
+EVAL_BATCH = 250
+
+
+@dataclass(frozen=True)
+class Config(TrainConfig):
+    model: one_to_many.Config = field(default_factory=one_to_many.Config)
+    epochs: int = 12
+    batch_size: int = 64
+    patience: int = 4
+    data: str = "scenes"  # "scenes" (generated) | "flickr8k" (a folder in the Flickr8k layout, see data_dir)
+    data_dir: str = ""
+    train_scenes: int = 12000
+    val_scenes: int = 1000
+    test_scenes: int = 2000
+    holdout_scenes: int = 1000
+    holdout_pairs: tuple[str, ...] = ("dress:red", "sneaker:blue", "bag:green", "t-shirt:yellow", "sandal:white")
+    references: int = 4  # captions per scene
+    eval_beam_width: int = 1  # 1 = greedy; the test split is decoded the same way
+    min_word_count: int = 5  # flickr8k: rarer words become <unk>
+    val_fraction: float = 0.1  # flickr8k
+    test_fraction: float = 0.1  # flickr8k
+
+
+@dataclass
+class CaptionData:
+    images: torch.Tensor  # (N, S, S, 3) uint8
+    tokens: torch.Tensor  # (N, K, T) <bos> words <eos> <pad>…, K references per image
+    references: list[tuple[str, ...]]  # per image its reference captions as strings
+    scenes: list[world.Scene] | None  # the scene graphs, when the images are generated scenes
+
+
+def token_tensor(model: one_to_many.Captioner, captions: list[list[list[str]]]) -> torch.Tensor:
+    """Captions (per image, several word lists) as (N, K, T) ids; an image with fewer than K references repeats
+    its first ones, so each is drawn about equally often."""
+    per_image = max(len(c) for c in captions)
+    encoded = [[model.encode_caption(c[k % len(c)]) for k in range(per_image)] for c in captions]
+    longest = max(len(ids) for image in encoded for ids in image)
+    tokens = torch.full((len(captions), per_image, longest), model.pad, dtype=torch.long)
+    for i, image in enumerate(encoded):
+        for k, ids in enumerate(image):
+            tokens[i, k, :len(ids)] = torch.tensor(ids)
+    return tokens
+
+
+def pick_reference(batch: dict) -> dict:
+    """One of each image's references at random (a fresh choice every epoch), cut to the batch's longest."""
+    tokens = batch["references"]
+    choice = torch.randint(tokens.size(1), (tokens.size(0),))
+    captions = tokens[torch.arange(tokens.size(0)), choice]  # (B, K, T) -> (B, T)
+    longest = int((captions != SPECIAL_TOKENS.index(PAD)).sum(1).max())
+    return {"images": one_to_many.to_tensor(batch["images"]), "captions": captions[:, :longest]}
+
+
+def decode(model: one_to_many.Captioner, images: torch.Tensor, beam_width: int) -> list[one_to_many.Hypothesis]:
+    """The best caption of each image (uint8 (N, S, S, 3)), in batches."""
+    model.eval()
+    best = []
+    for start in range(0, len(images), EVAL_BATCH):
+        batch = one_to_many.to_tensor(images[start:start + EVAL_BATCH])
+        best += [hypotheses[0] for hypotheses in model.caption(batch, beam_width)]
+    return best
+
+
+def caption_scores(model, data: CaptionData, beam_width: int) -> dict[str, float]:
+    hypotheses = decode(model, data.images, beam_width)
+    texts = [" ".join(h.words) for h in hypotheses]
+    scores = bleu_n_scores(texts, data.references)
+    if data.scenes is not None:
+        scores.update(world.scene_scores([world.compare_scene(t, s) for t, s in zip(texts, data.scenes)]))
+    return scores
+
+
+def teacher_forced_loss(model, data: CaptionData) -> float:
+    """Cross-entropy of each image's first reference, the training loss measured without dropout."""
+    model.eval()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for batch in TensorBatches({"images": data.images, "references": data.tokens[:, :1]}, EVAL_BATCH):
+            _, loss = model(**pick_reference(batch))
+            total, count = total + loss.item() * len(batch["images"]), count + len(batch["images"])
+    return total / max(count, 1)
+
+
+# ---- out-of-domain signal ------------------------------------------------------------------------------------
+
+def photo_images(size: int, crops_per_photo: int = 8, seed: int = 0) -> np.ndarray:
+    """Real photos nothing like a scene (scikit-image's samples), whole and as random crops, letterboxed."""
+    rng = np.random.default_rng(seed)
+    images = []
+    for data_file in SKIMAGE_PHOTOS.files:
+        photo = Image.open(io.BytesIO(SKIMAGE_PHOTOS.path(data_file.name).read_bytes()))
+        photo.load()
+        images.append(one_to_many.letterbox(photo, size))
+        for _ in range(crops_per_photo):
+            side = int(min(photo.size) * rng.uniform(0.3, 0.9))
+            x, y = (int(rng.integers(0, extent - side + 1)) for extent in photo.size)
+            images.append(one_to_many.letterbox(photo.crop((x, y, x + side, y + side)), size))
+    return np.stack(images)
+
+
+def mean_entropies(model, images: np.ndarray) -> np.ndarray:
+    return np.array([h.entropy for h in decode(model, torch.from_numpy(images), beam_width=1)])
+
+
+def entropy_threshold(in_domain: np.ndarray, out_of_domain: np.ndarray) -> dict[str, float]:
+    """The threshold on a caption's mean word entropy that best separates scenes from photos (Youden's J:
+    largest share of photos flagged minus share of scenes flagged), measured on held-out data."""
+    candidates = np.unique(np.concatenate([in_domain, out_of_domain]))
+    flagged_scenes = (in_domain[None, :] > candidates[:, None]).mean(1)
+    flagged_photos = (out_of_domain[None, :] > candidates[:, None]).mean(1)
+    best = int(np.argmax(flagged_photos - flagged_scenes))
+    return {"threshold": float(candidates[best]), "scenes_flagged": float(flagged_scenes[best]),
+            "photos_flagged": float(flagged_photos[best]), "scenes": len(in_domain), "photos": len(out_of_domain),
+            "scene_entropy_median": float(np.median(in_domain)),
+            "photo_entropy_median": float(np.median(out_of_domain))}
+
+
+# ---- data ------------------------------------------------------------------------------------------------------
+
+def scene_data(config: Config, model: one_to_many.Captioner, dry_run: bool):
+    sizes = {"train": config.train_scenes, "val": config.val_scenes, "test": config.test_scenes,
+             "holdout": config.holdout_scenes}
+    splits = fashion_scenes.load_fashion_scenes(sizes, config.seed, config.holdout_pairs, config.references)
+    limit = 2 * config.batch_size if dry_run else None
+    data = {name: CaptionData(torch.from_numpy(split.images[:limit]),
+                              token_tensor(model, [[c.split() for c in caps] for caps in split.captions[:limit]]),
+                              [tuple(caps) for caps in split.captions[:limit]], split.scenes[:limit])
+            for name, split in splits.items()}
+    card = fashion_scenes.dataset_card(sizes, config.seed, config.holdout_pairs, config.references)
+    return data, card
+
+
+def flickr_data(config: Config, dry_run: bool):
+    from training.data.flickr8k import build_vocabulary, load_flickr8k
+
+    if not config.data_dir:
+        raise SystemExit("data=flickr8k needs --set data_dir=FOLDER (captions.txt and an Images/ folder)")
+    splits = load_flickr8k(config.data_dir, config.model.image_size, config.val_fraction, config.test_fraction,
+                           config.seed)
+    vocabulary = SPECIAL_TOKENS + build_vocabulary(splits["train"].captions, config.min_word_count)
+    longest = max(len(c) for split in splits.values() for per_image in split.captions for c in per_image)
+    model_config = dataclasses.replace(config.model, vocabulary=vocabulary,
+                                       max_length=min(config.model.max_length, longest))
+    model = one_to_many.build_model(model_config)
+    limit = 2 * config.batch_size if dry_run else None
+    data = {name: CaptionData(torch.from_numpy(split.images[:limit]), token_tensor(model, split.captions[:limit]),
+                              [tuple(" ".join(c) for c in per_image) for per_image in split.captions[:limit]], None)
+            for name, split in splits.items()}
+    card = "\n".join([
+        "## Captioned photos in the Flickr8k layout (brought by the user)", "",
+        f"- Folder: `{config.data_dir}` (`captions.txt` + images), split by image with seed {config.seed}: "
+        + ", ".join(f"{name} {len(split.names)} images" for name, split in splits.items()) + ".",
+        f"- Vocabulary: {len(vocabulary)} tokens (words seen ≥ {config.min_word_count} times in training captions).",
+        f"- Images letterboxed to {config.model.image_size}×{config.model.image_size}.",
+        "- Licence: that of the user's copy (Flickr8k itself is for research use only, per its authors)."])
+    return model, data, card
+
+
+def prepare(config: Config, dry_run: bool = False) -> Task:
+    if config.data == "scenes":
+        model = one_to_many.build_model(config.model)
+        data, card = scene_data(config, model, dry_run)
+    elif config.data == "flickr8k":
+        model, data, card = flickr_data(config, dry_run)
+    else:
+        raise SystemExit(f"data must be 'scenes' or 'flickr8k', not {config.data!r}")
+    scenes = config.data == "scenes"
+
+    def evaluate(model: torch.nn.Module, split: str) -> dict[str, float]:
+        metrics = {"loss": teacher_forced_loss(model, data[split]),
+                   **caption_scores(model, data[split], config.eval_beam_width)}
+        if split == "test" and "holdout" in data:
+            metrics.update({f"holdout_{k}": v for k, v in
+                            caption_scores(model, data["holdout"], config.eval_beam_width).items()})
+        return metrics
+
+    def report(model: torch.nn.Module) -> dict[str, object]:
+        split = data["test"]
+        shown = min(24, len(split.images))
+        hypotheses = decode(model, split.images[:shown], config.eval_beam_width)
+        examples = []
+        for i, hypothesis in enumerate(hypotheses):
+            caption = " ".join(hypothesis.words)
+            example = {"index": i, "caption": caption, "references": list(split.references[i])}
+            if split.scenes is not None:
+                example["exact_scene_match"] = world.compare_scene(caption, split.scenes[i]).exact
+            examples.append(example)
+        return {"test_examples": {"examples": examples}}
+
+    def extra_files(folder: Path) -> None:
+        """Beside each best checkpoint: glyphs to draw new scenes, and the out-of-domain threshold measured
+        with these very weights (scenes of the validation split against real photos)."""
+        if not scenes:
+            return
+        glyphs, labels = fashion_scenes.glyph_sheet()
+        np.savez_compressed(folder / GLYPHS_FILE, images=glyphs, labels=labels)
+        in_domain = mean_entropies(model, data["val"].images.numpy()[:500])
+        out_of_domain = mean_entropies(model, photos)
+        (folder / OOD_FILE).write_text(json.dumps(entropy_threshold(in_domain, out_of_domain), indent=1))
+
+    photos = photo_images(config.model.image_size, crops_per_photo=1 if dry_run else 8) if scenes else None
+    train = data["train"]
+    return Task(
+        model=model,
+        train_batches=TensorBatches({"images": train.images, "references": train.tokens}, config.batch_size,
+                                    shuffle=True, transform=pick_reference),
+        evaluate=evaluate,
+        selection_metric="scene_match" if scenes else "bleu4",
+        dataset_card=card,
+        report=report,
+        extra_files=extra_files,
+        info={f"data.{name}_size": str(len(split.images)) for name, split in data.items()}
+        | {"data.vocabulary_size": str(model.config.vocabulary_size)},
+        model_config=model.config,
+    )
