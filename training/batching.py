@@ -45,8 +45,10 @@ class PaddedFieldBatches:
     order."""
 
     def __init__(self, fields: dict[str, list[list[int]]], batch_size: int, shuffle: bool = False,
-                 length_field: str | None = None, pad_id: int = 0, pool_batches: int = 50):
-        sizes = {len(v) for v in fields.values()}
+                 length_field: str | None = None, pad_id: int = 0, pool_batches: int = 50,
+                 aligned: dict[str, torch.Tensor] | None = None):
+        self.aligned = aligned or {}  # per-sample tensors (labels) batched alongside, unpadded
+        sizes = {len(v) for v in fields.values()} | {len(t) for t in self.aligned.values()}
         if len(sizes) != 1:
             raise ValueError(f"fields differ in length: {sizes}")
         self.fields, self.batch_size, self.shuffle, self.pad_id = fields, batch_size, shuffle, pad_id
@@ -70,5 +72,6 @@ class PaddedFieldBatches:
 
     def __iter__(self):
         for index in self._batch_indices():
-            yield {name: pad_sequences([values[i] for i in index.tolist()], self.pad_id)
-                   for name, values in self.fields.items()}
+            yield {**{name: pad_sequences([values[i] for i in index.tolist()], self.pad_id)
+                      for name, values in self.fields.items()},
+                   **{name: tensor[index] for name, tensor in self.aligned.items()}}

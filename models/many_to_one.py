@@ -1,0 +1,351 @@
+"""Many to one: a recurrent encoder reads a tweet token by token and one label comes out (sentiment).
+
+Embedding → recurrent encoder (vanilla RNN, GRU or LSTM; uni- or bidirectional) → pooling (the last state, or
+attention that gives every token a weight) → classifier. Batches are right-padded with a mask and never packed:
+the backward direction reads each tweet reversed within its own length, so padding never changes a prediction.
+
+The tweet normalisation and the subword tokenizer live here too, because training and prediction must apply
+exactly the same ones.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import ftfy
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+SENTIMENT_LABELS = ("negative", "positive")
+TOKENIZER_FILE = "tokenizer.json"
+PAD, UNK, URL_TOKEN, MENTION_TOKEN = "<pad>", "<unk>", "<url>", "@user"
+PAD_ID = 0  # the first special token; the model masks it out
+
+URL = re.compile(r"(?:https?://|www\.)\S*", re.IGNORECASE)
+MENTION = re.compile(r"@\w+")
+SPACES = re.compile(r"\s+")
+# Printable ASCII without '&' (HTML entities) is what ftfy leaves alone; skipping it there triples throughput.
+NEEDS_FTFY = re.compile(r"[^\x20-\x7e]|&")
+
+
+def normalize_tweet(text: str) -> str:
+    """The text the tokenizer sees, at training and at prediction time: mojibake and HTML entities repaired,
+    every URL one placeholder and every @mention another (the user names would only teach the model who tweeted),
+    whitespace collapsed."""
+    if NEEDS_FTFY.search(text):
+        text = ftfy.fix_text(text)
+    text = URL.sub(f" {URL_TOKEN} ", text)
+    text = MENTION.sub(MENTION_TOKEN, text)
+    return SPACES.sub(" ", text).strip()
+
+
+class TweetTokenizer:
+    """BPE over lower-cased NFKC text, split at spaces the SentencePiece way (a word keeps its leading ``▁``), so
+    the pieces of a tweet put back together give the tweet again; the placeholders for URLs and mentions are
+    single tokens, and a character never seen in training is ``<unk>``."""
+
+    SPECIAL_TOKENS = (PAD, UNK, URL_TOKEN, MENTION_TOKEN)
+
+    def __init__(self, tokenizer, max_tokens: int):
+        self.tokenizer = tokenizer
+        self.max_tokens = max_tokens
+        self.tokenizer.enable_truncation(max_tokens)
+        self.unk_id = tokenizer.token_to_id(UNK)
+        if tokenizer.token_to_id(PAD) != PAD_ID:
+            raise ValueError(f"the tokenizer's {PAD} must have id {PAD_ID}")
+
+    @classmethod
+    def train(cls, texts: list[str], vocab_size: int, max_tokens: int) -> "TweetTokenizer":
+        from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+
+        tokenizer = Tokenizer(models.BPE(unk_token=UNK))
+        tokenizer.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
+        tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
+        tokenizer.decoder = decoders.Metaspace()
+        trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=2, show_progress=False,
+                                      special_tokens=list(cls.SPECIAL_TOKENS))
+        tokenizer.train_from_iterator(texts, trainer)
+        return cls(tokenizer, max_tokens)
+
+    @classmethod
+    def from_file(cls, path: Path, max_tokens: int) -> "TweetTokenizer":
+        from tokenizers import Tokenizer
+
+        return cls(Tokenizer.from_file(str(path)), max_tokens)
+
+    def save(self, path: Path) -> None:
+        self.tokenizer.save(str(path))
+
+    @property
+    def vocab_size(self) -> int:
+        return self.tokenizer.get_vocab_size()
+
+    def encode(self, texts: list[str]) -> list[list[int]]:
+        """Token ids of already normalised texts, at most max_tokens each and never empty (an empty text is one
+        unknown token, so every tweet has a state to classify)."""
+        return [encoding.ids or [self.unk_id] for encoding in self.tokenizer.encode_batch(texts)]
+
+    def encode_spans(self, texts: list[str]) -> list[tuple[list[int], list[tuple[int, int]], bool]]:
+        """Per normalised text: its token ids, the character span of each, and whether it was cut at
+        max_tokens."""
+        return [(encoding.ids or [self.unk_id], encoding.offsets or [(0, len(text))], bool(encoding.overflowing))
+                for text, encoding in zip(texts, self.tokenizer.encode_batch(texts))]
+
+    def decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids)
+
+
+def weighted_pieces(text: str, spans: list[tuple[int, int]], weights: list[float]) -> list[tuple[str, float]]:
+    """The text cut at its tokens' ends, each piece with its token's weight; tokens whose spans overlap (a lone
+    ``▁`` and the word after it) are one piece with their weights summed, and text the model never read (after
+    truncation) is a last piece of weight 0. The pieces joined are the text."""
+    pieces: list[tuple[str, float]] = []
+    cursor = 0
+    for (start, end), weight in zip(spans, weights):
+        if pieces and start < cursor:
+            merged_text, merged_weight = pieces[-1]
+            pieces[-1] = (merged_text + text[cursor:max(end, cursor)], merged_weight + weight)
+        else:
+            pieces.append((text[cursor:end], weight))
+        cursor = max(cursor, end)
+    if cursor < len(text):
+        pieces.append((text[cursor:], 0.0))
+    return pieces
+
+
+def pad_batch(sequences: list[list[int]]) -> torch.Tensor:
+    """Right-pad non-empty id lists with PAD_ID to the longest: (B, T) int64."""
+    lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
+    ids = np.full((len(sequences), int(lengths.max())), PAD_ID, dtype=np.int64)
+    real = np.arange(ids.shape[1])[None, :] < lengths[:, None]  # (B, T)
+    ids[real] = np.fromiter((t for s in sequences for t in s), dtype=np.int64, count=int(lengths.sum()))
+    return torch.from_numpy(ids)
+
+
+@dataclass(frozen=True)
+class Config:
+    cell: str = "lstm"  # "rnn" | "gru" | "lstm"
+    bidirectional: bool = False
+    pooling: str = "attention"  # "attention": a learned weight per token | "last": the final state only
+    vocab_size: int = 4000  # the tokenizer is trained to at most this many tokens
+    embed_dim: int = 64
+    hidden: int = 96
+    layers: int = 1
+    dropout: float = 0.3
+    max_tokens: int = 64  # tweets are ≤ 280 characters; longer input is truncated
+    labels: tuple[str, ...] = SENTIMENT_LABELS
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.labels)
+
+    @property
+    def directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+
+CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
+
+
+def reverse_within_length(lengths: torch.Tensor, width: int) -> torch.Tensor:
+    """Gather index (B, T) that reverses each row's first ``length`` steps and leaves its padding in place;
+    applying it twice gives the identity."""
+    steps = torch.arange(width, device=lengths.device)[None, :]  # (1, T)
+    flipped = lengths[:, None] - 1 - steps  # (B, T)
+    return torch.where(steps < lengths[:, None], flipped, steps)
+
+
+class MaskedRecurrentEncoder(nn.Module):
+    """A stack of recurrent layers over right-padded batches. Forward outputs at real tokens never see the padding
+    that follows them; the backward direction runs over each tweet reversed within its length, for the same
+    guarantee without packed sequences (which are many times slower on a CPU)."""
+
+    def __init__(self, config: Config):
+        super().__init__()
+        if config.cell not in CELLS:
+            raise ValueError(f"cell must be one of {sorted(CELLS)}, not {config.cell!r}")
+        self.config = config
+        cell = CELLS[config.cell]
+        self.layers = nn.ModuleList()
+        for layer in range(config.layers):
+            width = config.embed_dim if layer == 0 else config.hidden * config.directions
+            self.layers.append(nn.ModuleList(cell(width, config.hidden, batch_first=True)
+                                             for _ in range(config.directions)))
+        self.dropout = nn.Dropout(config.dropout)
+
+    def _run(self, rnn: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+        weight = rnn.weight_ih_l0
+        initial = weight.new_zeros(1, inputs.size(0), self.config.hidden)  # (layers=1, B, H)
+        state = (initial, initial) if self.config.cell == "lstm" else initial
+        outputs, _ = rnn(inputs, state)
+        return outputs  # (B, T, H)
+
+    def forward(self, embedded: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(B, T, E) and lengths (B,) -> states (B, T, D*H); states at padding positions are meaningless."""
+        reverse = None
+        if self.config.bidirectional:
+            reverse = reverse_within_length(lengths, embedded.size(1))[:, :, None]  # (B, T, 1)
+        states = embedded
+        for index, directions in enumerate(self.layers):
+            if index:
+                states = self.dropout(states)
+            outputs = [self._run(directions[0], states)]
+            if reverse is not None:
+                backwards_in = states.gather(1, reverse.expand_as(states))  # (B, T, W), each row reversed
+                backwards_out = self._run(directions[1], backwards_in)  # (B, T, H)
+                outputs.append(backwards_out.gather(1, reverse.expand_as(backwards_out)))  # back in time order
+            states = torch.cat(outputs, dim=-1)  # (B, T, D*H)
+        return states
+
+
+class AttentionPooling(nn.Module):
+    """Additive attention: a score per token, softmax over the real tokens, a weighted sum of their states."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.project = nn.Linear(width, width)
+        self.score = nn.Linear(width, 1, bias=False)
+
+    def forward(self, states: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        scores = self.score(torch.tanh(self.project(states))).squeeze(-1)  # (B, T, 1) -> (B, T)
+        weights = scores.masked_fill(~mask, float("-inf")).softmax(dim=-1)  # (B, T), zero on padding
+        pooled = torch.einsum("bt,bth->bh", weights, states)  # (B, D*H)
+        return pooled, weights
+
+
+class SentimentClassifier(nn.Module):
+    def __init__(self, config: Config):
+        super().__init__()
+        if config.pooling not in ("attention", "last"):
+            raise ValueError(f"pooling must be 'attention' or 'last', not {config.pooling!r}")
+        self.config = config
+        width = config.hidden * config.directions
+        self.embedding = nn.Embedding(config.vocab_size, config.embed_dim, padding_idx=PAD_ID)
+        self.embedding_dropout = nn.Dropout(config.dropout)
+        self.encoder = MaskedRecurrentEncoder(config)
+        self.attention = AttentionPooling(width) if config.pooling == "attention" else None
+        self.head = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(width, config.n_classes))
+
+    def encode(self, token_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The tweet summary (B, D*H) and the attention weights (B, T), or None when pooling the last state.
+        ``token_ids`` (B, T) is right-padded with PAD_ID; every row has at least one real token."""
+        mask = token_ids != PAD_ID  # (B, T)
+        lengths = mask.sum(dim=1)  # (B,)
+        states = self.encoder(self.embedding_dropout(self.embedding(token_ids)), lengths)  # (B, T, D*H)
+        if self.attention is not None:
+            return self.attention(states, mask)
+        hidden = self.config.hidden
+        last = (lengths - 1)[:, None, None].expand(-1, 1, hidden)  # (B, 1, H): index of each row's last token
+        forward_last = states[..., :hidden].gather(1, last).squeeze(1)  # (B, 1, H) -> (B, H)
+        if not self.config.bidirectional:
+            return forward_last, None
+        backward_last = states[:, 0, hidden:]  # (B, H): the backward direction ends at the first token
+        return torch.cat([forward_last, backward_last], dim=-1), None  # (B, 2H)
+
+    def forward(self, token_ids: torch.Tensor, labels: torch.Tensor | None = None):
+        summary, _ = self.encode(token_ids)
+        logits = self.head(summary)  # (B, C)
+        loss = F.cross_entropy(logits, labels) if labels is not None else None
+        return logits, loss
+
+    @torch.no_grad()
+    def predict(self, token_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Class probabilities (B, C) and attention weights (B, T) (None for last-state pooling)."""
+        summary, weights = self.encode(token_ids)
+        return self.head(summary).softmax(dim=-1), weights
+
+
+def build_model(config: Config) -> SentimentClassifier:
+    return SentimentClassifier(config)
+
+
+@dataclass
+class Explanation:
+    """One tweet's verdict, with the pieces of text the model read and the weight it gave each (None without
+    attention)."""
+
+    text: str  # the normalised text
+    label: str
+    probability: float  # of the predicted label
+    probabilities: dict[str, float]
+    pieces: list[tuple[str, float]] | None  # (piece of text, attention weight); None without attention
+    truncated: bool  # the tokenizer cut it at max_tokens
+
+
+class TweetClassifier:
+    """A trained model with its tokenizer: raw tweets in, labels out, in length-sorted batches."""
+
+    def __init__(self, model: SentimentClassifier, tokenizer: TweetTokenizer):
+        self.model, self.tokenizer = model.eval(), tokenizer
+        self.labels = model.config.labels
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint) -> "TweetClassifier":
+        """From a models.checkpoint.Checkpoint whose folder holds tokenizer.json."""
+        tokenizer = TweetTokenizer.from_file(checkpoint.file(TOKENIZER_FILE), checkpoint.config.max_tokens)
+        return cls(checkpoint.model, tokenizer)
+
+    def _batches(self, token_lists: list[list[int]], batch_size: int):
+        """(positions, padded ids) for batches of similar length, so little work goes to padding."""
+        order = sorted(range(len(token_lists)), key=lambda i: len(token_lists[i]))
+        for start in range(0, len(order), batch_size):
+            positions = order[start:start + batch_size]
+            yield positions, pad_batch([token_lists[i] for i in positions])
+
+    def probabilities(self, texts: list[str], batch_size: int = 512) -> np.ndarray:
+        """(N, C) class probabilities of raw tweets."""
+        token_lists = self.tokenizer.encode([normalize_tweet(t) for t in texts])
+        result = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
+        for positions, ids in self._batches(token_lists, batch_size):
+            probabilities, _ = self.model.predict(ids)
+            result[positions] = probabilities.numpy()
+        return result
+
+    def explain(self, texts: list[str], batch_size: int = 256, progress=None) -> list[Explanation]:
+        """Verdicts with per-token weights; ``progress(done, total)`` is called after each batch."""
+        normalised = [normalize_tweet(t) for t in texts]
+        encoded = self.tokenizer.encode_spans(normalised)
+        token_lists = [ids for ids, _, _ in encoded]
+        explanations: list[Explanation | None] = [None] * len(texts)
+        done = 0
+        for positions, ids in self._batches(token_lists, batch_size):
+            probabilities, weights = self.model.predict(ids)
+            for row, index in enumerate(positions):
+                token_ids, spans, truncated = encoded[index]
+                best = int(probabilities[row].argmax())
+                pieces = None
+                if weights is not None:
+                    pieces = weighted_pieces(normalised[index], spans, weights[row, :len(token_ids)].tolist())
+                explanations[index] = Explanation(
+                    text=normalised[index], label=self.labels[best], probability=float(probabilities[row, best]),
+                    probabilities={label: float(p) for label, p in zip(self.labels, probabilities[row])},
+                    pieces=pieces, truncated=truncated)
+            done += len(positions)
+            if progress:
+                progress(done, len(texts))
+        return explanations
+
+
+VADER_DEFAULT_THRESHOLD = 0.05  # the authors' suggested cut: compound ≥ 0.05 is positive
+
+
+class VaderPeer:
+    """VADER (Hutto & Gilbert 2014, MIT), the lexicon-and-rules peer: a compound score in [-1, 1] per tweet, and a
+    two-way verdict at a threshold (chosen on validation by the evaluation run). Reads the tweet as written: its
+    rules use capitals, punctuation and emoji that the RNN's normalisation would erase."""
+
+    def __init__(self, threshold: float = VADER_DEFAULT_THRESHOLD):
+        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+        self.analyzer = SentimentIntensityAnalyzer()
+        self.threshold = threshold
+
+    def compound(self, texts: list[str]) -> np.ndarray:
+        return np.array([self.analyzer.polarity_scores(t)["compound"] for t in texts], dtype=np.float32)
+
+    def verdicts(self, texts: list[str], labels: tuple[str, ...] = SENTIMENT_LABELS) -> list[str]:
+        """labels[1] (positive) at or above the threshold, labels[0] below."""
+        return [labels[int(score >= self.threshold)] for score in self.compound(texts)]
