@@ -12,6 +12,8 @@ several times faster than stepping a cell in Python.
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from dataclasses import dataclass, field
 
 import torch
@@ -31,9 +33,9 @@ class Config:
     attention: str = "luong"  # "luong" (multiplicative, general score) | "none"
     source_vocab: int = 3000
     target_vocab: int = 4000
-    embedding: int = 128  # also the size of the attentional vector, so the output layer can share the embedding
+    embedding: int = 96  # also the size of the attentional vector, so the output layer can share the embedding
     encoder_hidden: int = 128  # per direction
-    decoder_hidden: int = 256
+    decoder_hidden: int = 192
     dropout: float = 0.2
     label_smoothing: float = 0.1
     # Output length bound: ratio × source tokens + extra, never above max_output_tokens.
@@ -327,3 +329,52 @@ class Translator:
             attention=attention[0, :len(best), :len(source_ids)],
             n_best=[(self._text(ids), float(score)) for ids, score in zip(hypotheses, scores)],
             unknown_source_tokens=source_ids.count(UNK))
+
+
+# -- the peer: Apertium, a rule-based translator run as a separate program -------------------------------------
+APERTIUM_PAIR = "eng-spa"
+APERTIUM_INSTALL = "sudo apt-get install apertium apertium-eng-spa"
+_SPACE_RUNS = re.compile(r"[ \t]+")
+
+
+class ApertiumUnavailable(RuntimeError):
+    """Apertium or its English–Spanish pair is not installed, or it failed; the message says what to do."""
+
+
+def apertium_available() -> bool:
+    if shutil.which("apertium") is None:
+        return False
+    try:
+        modes = subprocess.run(["apertium", "-l"], capture_output=True, text=True, timeout=10).stdout.split()
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return APERTIUM_PAIR in modes
+
+
+def apertium_version() -> str:
+    """The installed apertium-eng-spa package version (Debian), or "unknown"."""
+    try:
+        result = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "apertium-eng-spa"], capture_output=True,
+                                text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return result.stdout.strip() or "unknown"
+
+
+def apertium_translate(sentences: list[str], timeout: float = 120) -> list[str]:
+    """Translate every sentence through one ``apertium -u eng-spa`` process, one sentence per line.
+
+    ``-u`` drops the marks Apertium puts on unknown words; runs of spaces it leaves are collapsed (its tokens,
+    such as a space before a full stop, are kept: they are part of its output)."""
+    if not apertium_available():
+        raise ApertiumUnavailable(f"Apertium's {APERTIUM_PAIR} pair is not installed; add it with `{APERTIUM_INSTALL}`.")
+    lines = [" ".join(sentence.split()) for sentence in sentences]  # a sentence must not span lines
+    try:
+        result = subprocess.run(["apertium", "-u", APERTIUM_PAIR], input="\n".join(lines) + "\n",
+                                capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as error:
+        raise ApertiumUnavailable(f"Apertium took longer than {timeout:.0f} s") from error
+    outputs = result.stdout.split("\n")
+    if result.returncode != 0 or len(outputs) < len(lines):
+        raise ApertiumUnavailable(f"Apertium failed (exit {result.returncode}): {result.stderr.strip()[-300:]}")
+    return [_SPACE_RUNS.sub(" ", line).strip() for line in outputs[:len(lines)]]

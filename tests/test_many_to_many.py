@@ -1,0 +1,175 @@
+"""Many to many (English → Spanish): data parsing and split, tokenizers, the encoder–decoder and its decoders,
+a dry-run training, the bundle, and Apertium when it is installed."""
+import unicodedata
+
+import pytest
+import torch
+from mlflow import MlflowClient
+from safetensors.torch import load_file
+
+from models import many_to_many as m2m
+from models.checkpoint import load_checkpoint, save_checkpoint
+from training import bundles, train
+from training.data import tatoeba_spa
+from training.tasks.many_to_many import train_tokenizer
+
+ATTRIBUTION = "CC-BY 2.0 (France) Attribution: tatoeba.org #{} (CM) & #{} (Shishir)"
+
+
+def tsv_line(en: str, es: str, number: int) -> str:
+    return f"{en}\t{es}\t{ATTRIBUTION.format(number, number + 1)}"
+
+
+def test_parse_pairs_reads_the_real_layout_and_normalises_unicode(tmp_path):
+    decomposed = unicodedata.normalize("NFD", "¿Qué tal?")
+    fixture = tmp_path / "spa.tsv"
+    fixture.write_text("\n".join([tsv_line("Go.", "Ve.", 1), tsv_line("Go.", "Vete.", 3),
+                                  tsv_line("How  are you?", decomposed, 5), ""]) + "\n", encoding="utf-8")
+    pairs = tatoeba_spa.parse_pairs(fixture.read_text(encoding="utf-8"))
+    assert [(p.en, p.es) for p in pairs] == [("Go.", "Ve."), ("Go.", "Vete."), ("How are you?", "¿Qué tal?")]
+    assert pairs[2].es == unicodedata.normalize("NFC", "¿Qué tal?") and len(pairs[2].es) == 9
+    assert pairs[0].attribution.startswith("CC-BY 2.0 (France)")
+    assert tatoeba_spa.contributors(p.attribution for p in pairs) == {"CM": 3, "Shishir": 3}
+    with pytest.raises(ValueError, match="line 1: expected 3"):
+        tatoeba_spa.parse_pairs("Go.\tVe.\n")
+
+
+def test_split_by_english_keeps_every_translation_together():
+    pairs = [tatoeba_spa.Pair(f"Sentence {i}.", f"Frase {i}{suffix}.", "a") for i in range(60)
+             for suffix in ("", " bis")[:1 + i % 2]]
+    splits = tatoeba_spa.split_by_english(pairs, val_sentences=10, test_sentences=15, seed=3)
+    train_en = {p.en for p in splits.train}
+    val_en, test_en = {e.en for e in splits.val}, {e.en for e in splits.test}
+    assert not (train_en & val_en or train_en & test_en or val_en & test_en)
+    assert len(train_en | val_en | test_en) == 60 and (len(val_en), len(test_en)) == (10, 15)
+    for example in splits.val + splits.test:
+        number = int(example.en.split()[1].rstrip("."))
+        assert len(example.references) == 1 + number % 2  # all translations kept as references
+    assert len(splits.train) == len(pairs) - sum(len(e.references) for e in splits.val + splits.test)
+    again = tatoeba_spa.split_by_english(pairs, 10, 15, seed=3)
+    assert [e.en for e in again.test] == [e.en for e in splits.test]
+
+
+def test_tokenizer_round_trips_case_punctuation_and_accents():
+    texts = ["¿Dónde está el baño?", "Tom's dog, Max, is here!", "Él habló con María.", "I can't swim.",
+             "No sé nada de eso.", "¡Qué día tan bonito!"] * 20
+    tokenizer = train_tokenizer(texts, vocab_size=120)
+    for text in set(texts):
+        ids = tokenizer.encode(text).ids
+        assert m2m.UNK not in ids and tokenizer.decode(ids) == text
+    assert [tokenizer.token_to_id(t) for t in m2m.SPECIAL_TOKENS] == [m2m.PAD, m2m.UNK, m2m.BOS, m2m.EOS]
+
+
+SMALL = m2m.Config(source_vocab=50, target_vocab=60, embedding=16, encoder_hidden=12, decoder_hidden=20,
+                   max_len_extra=3)
+
+
+def random_source(batch=4, length=6, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    source = torch.randint(4, SMALL.source_vocab, (batch, length), generator=generator)
+    source[1, 3:] = m2m.PAD  # a shorter sentence
+    source[0, -1] = source[1, 2] = m2m.EOS
+    return source
+
+
+@pytest.mark.parametrize("cell,attention", [("gru", "luong"), ("gru", "none"), ("lstm", "luong")])
+def test_shapes_and_the_training_loss(cell, attention):
+    torch.manual_seed(0)
+    model = m2m.build_model(SMALL.__class__(**{**SMALL.__dict__, "cell": cell, "attention": attention}))
+    source, target = random_source(), torch.randint(4, SMALL.target_vocab, (4, 7))
+    target[:, 0] = m2m.BOS
+    logits, loss = model(source, target)
+    assert logits.shape == (4, 6, SMALL.target_vocab) and loss.ndim == 0 and torch.isfinite(loss)
+    loss.backward()
+    assert all(p.grad is not None for p in model.parameters())
+    model.eval()
+    decoded = model.greedy(source)
+    steps = decoded["tokens"].size(1)
+    assert decoded["attention"].shape == (4, steps, 6)
+    if attention == "luong":  # each step's weights are a distribution over the real source tokens only
+        weights = decoded["attention"][1]
+        assert torch.allclose(weights.sum(-1), torch.ones(steps)) and weights[:, 3:].abs().max() == 0
+
+
+def test_the_encoder_never_reads_padding():
+    torch.manual_seed(0)
+    model = m2m.build_model(SMALL).eval()
+    source = random_source(batch=2)[:1]
+    padded = torch.cat([source, torch.zeros(1, 5, dtype=torch.long)], 1)
+    states, summary = model.encoder(source)
+    padded_states, padded_summary = model.encoder(padded)
+    assert torch.allclose(states, padded_states[:, :6], atol=1e-6) and torch.allclose(summary, padded_summary, atol=1e-6)
+
+
+def test_decoding_is_deterministic_and_beam_width_one_is_greedy():
+    torch.manual_seed(1)
+    model = m2m.build_model(SMALL).eval()
+    source = random_source(batch=6, seed=2)
+    greedy = model.greedy(source)
+    assert torch.equal(greedy["tokens"], model.greedy(source)["tokens"])
+    beam = model.beam_search(source, width=1)
+    steps = greedy["tokens"].size(1)
+    assert torch.equal(beam["tokens"][:, 0, :steps], greedy["tokens"])
+    assert torch.allclose(beam["attention"][:, 0, :steps], greedy["attention"])
+    assert torch.equal(beam["finished"][:, 0], greedy["finished"])
+    wide = model.beam_search(source, width=4, length_penalty=1.0)
+    assert wide["tokens"].shape[:2] == (6, 4) and (wide["scores"][:, :-1] >= wide["scores"][:, 1:]).all()
+
+
+def test_output_length_is_bounded_when_eos_never_comes():
+    torch.manual_seed(0)
+    model = m2m.build_model(SMALL).eval()
+    with torch.no_grad():
+        model.output_bias[m2m.EOS] = -1e4  # a model that never ends a sentence
+    source = random_source()
+    bounds = model.output_bounds(source)
+    assert bounds.tolist() == [(2 * int(n) + 3) for n in (source != m2m.PAD).sum(1)]
+    for decoded in (model.greedy(source), model.beam_search(source, width=3)):
+        assert not decoded["finished"].any()
+        tokens = decoded["tokens"] if decoded["tokens"].dim() == 2 else decoded["tokens"][:, 0]
+        assert ((tokens != m2m.PAD).sum(1) == bounds).all()
+
+
+def test_save_and_load_give_the_same_translations(tmp_path):
+    torch.manual_seed(0)
+    model = m2m.build_model(SMALL).eval()
+    model.load_state_dict(model.state_dict())  # weights are stored in half precision: compare the rounded model
+    save_checkpoint(tmp_path / "ckpt", "many_to_many", SMALL, model)
+    loaded = load_checkpoint(tmp_path / "ckpt")
+    assert loaded.config == SMALL
+    stored = load_file(str(tmp_path / "ckpt" / "model.safetensors"))
+    assert {tensor.dtype for tensor in stored.values()} == {torch.float16}
+    source = random_source()
+    assert torch.equal(loaded.model.greedy(source)["tokens"], model.greedy(source)["tokens"])
+
+
+def test_split_sentences():
+    assert m2m.split_sentences("Hi there. How are you?\nFine!  Thanks…  ok") == \
+        ["Hi there.", "How are you?", "Fine!", "Thanks…", "ok"]
+    assert m2m.split_sentences("  \n ") == []
+
+
+def test_dry_run_then_bundle_translates(tracking_store, tmp_path):
+    run_id = train.main(["many_to_many", "--dry-run", "--set", "threads=1", "--set", "model.source_vocab=300",
+                         "--set", "model.target_vocab=300", "--run-name", "tiny-gru"])
+    client = MlflowClient(tracking_store)
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.params["model.attention"] == "luong" and run.data.params["max_batches"] == "2"
+    assert [m.step for m in client.get_metric_history(run_id, "val_bleu")] == [1]
+    assert {"train_loss", "val_loss", "val_chrf", "test_bleu", "test_chrf", "test_bleu_beam5"} <= set(run.data.metrics)
+    folder = bundles.export_bundle(run_id, tmp_path / "shipped")
+    assert {"source_tokenizer.json", "target_tokenizer.json", "dataset_card.md"} <= {p.name for p in folder.iterdir()}
+    assert "contributors" in (folder / "report" / "attribution.json").read_text()
+    assert "CC-BY 2.0" in (folder / "dataset_card.md").read_text()
+    translator = m2m.Translator.from_checkpoint(load_checkpoint(folder))
+    [one, two] = translator.translate(["Hello.", "I like cheese very much."], beam=3)
+    assert isinstance(one.text, str) and len(one.n_best) == 3
+    assert one.attention.shape == (len(one.target_tokens), len(one.source_tokens))
+    assert one.source_tokens[-1] == "[EOS]"
+
+
+@pytest.mark.skipif(not m2m.apertium_available(), reason="apertium-eng-spa is not installed")
+def test_apertium_translates_one_line_per_sentence():
+    out = m2m.apertium_translate(["The dog is black.", "I have a\nbook.", "", "你好 😀"])
+    assert len(out) == 4 and out[0].startswith("El perro")
