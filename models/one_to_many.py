@@ -89,13 +89,13 @@ class SoftAttention(nn.Module):
 class DecoderState:
     features: torch.Tensor  # (B, L, C)
     keys: torch.Tensor | None  # (B, L, A) attention keys, computed once per image
-    hidden: torch.Tensor  # (1, B, H)
-    cell: torch.Tensor  # (1, B, H)
+    hidden: torch.Tensor  # (B, H)
+    cell: torch.Tensor  # (B, H)
 
     def select(self, index: torch.Tensor) -> "DecoderState":
         """The states of the given rows (beam search reorders and repeats rows)."""
         return DecoderState(self.features[index], None if self.keys is None else self.keys[index],
-                            self.hidden[:, index], self.cell[:, index])
+                            self.hidden[index], self.cell[index])
 
 
 @dataclass
@@ -128,7 +128,12 @@ class Captioner(nn.Module):
             self.init_state = nn.Sequential(nn.Dropout(config.dropout),
                                             nn.Linear(config.grid_side ** 2 * config.summary_channels, 2 * hidden))
         context_dim = feature_dim if config.attention else 0
-        self.lstm = nn.LSTM(config.embedding_dim + context_dim, hidden, batch_first=True)
+        if config.attention:
+            # Attention needs the state before every word, so the decoder runs step by step; a cell is the
+            # cheapest step. Without attention the whole caption goes through one fused LSTM call.
+            self.lstm = nn.LSTMCell(config.embedding_dim + context_dim, hidden)
+        else:
+            self.lstm = nn.LSTM(config.embedding_dim, hidden, batch_first=True)
         self.dropout = nn.Dropout(config.dropout)
         self.output = nn.Linear(hidden + context_dim, config.vocabulary_size)
 
@@ -142,19 +147,20 @@ class Captioner(nn.Module):
             summary = self.squeeze(features).flatten(1)  # (B, L, C) -> (B, L, c) -> (B, L*c)
         hidden, cell = self.init_state(summary).chunk(2, dim=-1)  # (B, 2H) -> 2 × (B, H)
         keys = self.attend.key(features) if self.config.attention else None
-        return DecoderState(features, keys, torch.tanh(hidden).unsqueeze(0), cell.unsqueeze(0))
+        return DecoderState(features, keys, torch.tanh(hidden), cell)
 
     def step(self, words: torch.Tensor, state: DecoderState):
         """One word (B,) in -> next-word logits (B, V), the new state, attention weights (B, L) or None."""
         inputs = self.embedding(words)  # (B, E)
-        weights = None
         if self.config.attention:
-            context, weights = self.attend(state.features, state.keys, state.hidden[0])
-            inputs = torch.cat([inputs, context], dim=-1)  # (B, E + C)
-        out, (hidden, cell) = self.lstm(inputs.unsqueeze(1), (state.hidden, state.cell))  # (B, 1, H)
-        out = out.squeeze(1)  # (B, 1, H) -> (B, H)
-        if self.config.attention:
-            out = torch.cat([out, context], dim=-1)  # (B, H + C)
+            context, weights = self.attend(state.features, state.keys, state.hidden)
+            hidden, cell = self.lstm(torch.cat([inputs, context], dim=-1), (state.hidden, state.cell))  # (B, E+C)
+            out = torch.cat([hidden, context], dim=-1)  # (B, H + C)
+        else:
+            weights = None
+            _, (hidden, cell) = self.lstm(inputs.unsqueeze(1), (state.hidden.unsqueeze(0), state.cell.unsqueeze(0)))
+            hidden, cell = hidden[0], cell[0]  # (1, B, H) -> (B, H)
+            out = hidden
         logits = self.output(self.dropout(out))
         return logits, DecoderState(state.features, state.keys, hidden, cell), weights
 
@@ -171,7 +177,7 @@ class Captioner(nn.Module):
             logits = torch.stack(steps, dim=1)  # T-1 × (B, V) -> (B, T-1, V)
         else:
             # Without attention nothing changes between steps but the word, so the LSTM runs the whole sequence.
-            out, _ = self.lstm(self.embedding(inputs), (state.hidden, state.cell))  # (B, T-1, H)
+            out, _ = self.lstm(self.embedding(inputs), (state.hidden.unsqueeze(0), state.cell.unsqueeze(0)))  # (B, T-1, H)
             logits = self.output(self.dropout(out))  # (B, T-1, V)
         loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1),  # (B*(T-1), V)
                                ignore_index=self.pad)
