@@ -27,6 +27,9 @@ PAD_ID = 0  # the first special token; the model masks it out
 URL = re.compile(r"(?:https?://|www\.)\S*", re.IGNORECASE)
 MENTION = re.compile(r"@\w+")
 SPACES = re.compile(r"\s+")
+# Zero-width space, word joiner and byte-order mark carry nothing; the zero-width (non-)joiners stay, because
+# emoji sequences and Persian spelling need them.
+INVISIBLE = re.compile("[\u200b\u2060\ufeff]")
 # Printable ASCII without '&' (HTML entities) is what ftfy leaves alone; skipping it there triples throughput.
 NEEDS_FTFY = re.compile(r"[^\x20-\x7e]|&")
 
@@ -36,7 +39,7 @@ def normalize_tweet(text: str) -> str:
     every URL one placeholder and every @mention another (the user names would only teach the model who tweeted),
     whitespace collapsed."""
     if NEEDS_FTFY.search(text):
-        text = ftfy.fix_text(text)
+        text = INVISIBLE.sub("", ftfy.fix_text(text))
     text = URL.sub(f" {URL_TOKEN} ", text)
     text = MENTION.sub(MENTION_TOKEN, text)
     return SPACES.sub(" ", text).strip()

@@ -96,8 +96,10 @@ def import_bundle(folder: Path) -> str | None:
         client.log_batch(run_id, params=chunk)
     for chunk in _chunks(metrics, 1000):
         client.log_batch(run_id, metrics=chunk)
+    # The checkpoint is every top-level file but run.json and the run's texts (dataset_card.md): its model.json
+    # and tokenizer.json are JSON like the reports, which live under report/.
     checkpoint_files = [p for p in folder.iterdir() if p.is_file() and p.name != store.BUNDLE_RUN_FILE
-                        and not p.name.endswith(REPORT_SUFFIXES)]
+                        and p.suffix != ".md"]
     with tempfile.TemporaryDirectory() as scratch:
         if checkpoint_files:
             staging = Path(scratch) / store.CHECKPOINT_ARTIFACT
@@ -106,7 +108,7 @@ def import_bundle(folder: Path) -> str | None:
                 shutil.copy(path, staging / path.name)
             client.log_artifacts(run_id, str(staging), store.CHECKPOINT_ARTIFACT)
     for path in folder.rglob("*"):
-        if path.is_file() and path.name.endswith(REPORT_SUFFIXES):
+        if path.is_file() and path.name.endswith(REPORT_SUFFIXES) and path not in checkpoint_files:
             relative = path.relative_to(folder)
             client.log_artifact(run_id, str(path), str(relative.parent) if relative.parent != Path(".") else None)
     client.set_terminated(run_id, record.get("status", "FINISHED"), end_time=record.get("end_time"))

@@ -1,0 +1,202 @@
+"""Many to one: tweet parsing and repair, normalisation, tokenizer, the masked recurrent classifier, a dry-run
+training, the VADER peer run, and a bundle that imports and predicts."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from models import store
+from models.checkpoint import load_checkpoint, save_checkpoint
+from models.many_to_one import (PAD_ID, TOKENIZER_FILE, Config, TweetClassifier, TweetTokenizer, VaderPeer,
+                                build_model, normalize_tweet, weighted_pieces)
+from training import bundles, train
+from training.data.tweets import Tweet, parse_corpus, repair_mojibake, split_tweets
+
+# Rows in the corpus's own layout and encoding (latin-1 bytes, CRLF line ends, \r inside a quoted field). The
+# mojibake byte runs are copied from the real file: E4 F3 BB was a curly apostrophe, 5F F4 D6 89 the emoji 😂.
+CORPUS_FIXTURE = (
+    b"sentiment,confidence,text\r\n"
+    b"negative,0.7547,\"@united late again, 3 hours http://t.co/abc\"\r\n"
+    b"positive,1,I\xe4\xf3\xbbve never laughed so hard _\xf4\xd6\x89 #Coachella2015\r\n"
+    b"positive,,caf\xe9 was lovely\r\n"
+    b"neutral,0.6,\"@AmericanAir what time\ris boarding?\"\r\n"
+    b"negative,0.5,\"@delta late again, 3 hours https://t.co/xyz\"\r\n"
+    b"negative,0.6,@SouthwestAir ok &amp; fine\r\n"
+    b"positive,0.4,@VirginAmerica ok &amp; fine\r\n"
+    b"unsure,0.9,not a label we know\r\n"
+)
+
+
+def test_parser_reads_the_real_layout_and_repairs_mojibake():
+    tweets = parse_corpus(CORPUS_FIXTURE)
+    assert [t.sentiment for t in tweets] == ["negative", "positive", "positive", "neutral", "negative", "negative",
+                                             "positive"]
+    assert tweets[1].text == "I\u2019ve never laughed so hard \U0001F602 #Coachella2015"
+    assert tweets[2].text == "caf\u00e9 was lovely" and tweets[2].confidence is None  # genuine latin-1 stays
+    assert tweets[3].text == "@AmericanAir what time\ris boarding?"
+    assert tweets[0].confidence == pytest.approx(0.7547)
+
+
+def test_parser_names_missing_columns():
+    with pytest.raises(ValueError, match="sentiment"):
+        parse_corpus(b"label,text\r\npositive,hi\r\n")
+
+
+def test_repair_keeps_ascii_and_undoes_up_to_three_rounds():
+    assert repair_mojibake("plain_ascii @hale_razor") == "plain_ascii @hale_razor"
+    three_rounds = b"Should\x8a\x97\xc8ve taken".decode("latin-1")  # an airline tweet, one round deeper
+    assert repair_mojibake(three_rounds) == "Should\u2019ve taken"
+    assert repair_mojibake(b"lineup is here\xe4\xf3\x9d".decode("latin-1")) == "lineup is here\u201d"
+
+
+def test_split_drops_duplicates_and_conflicts_and_is_seeded():
+    tweets = parse_corpus(CORPUS_FIXTURE)
+    splits = split_tweets(tweets, ("negative", "positive"), 0.25, 0.25, seed=3)
+    every_text = [normalize_tweet(t) for split in splits.texts.values() for t in split]
+    assert len(every_text) == len(set(every_text)) == 3  # two late-again copies become one; the ok/fine pair goes
+    assert splits.duplicates_dropped == 1 and splits.conflicting_dropped == 2
+    assert splits == split_tweets(tweets, ("negative", "positive"), 0.25, 0.25, seed=3)
+    three_way = split_tweets(tweets, ("negative", "positive", "neutral"), 0.25, 0.25, seed=3)
+    assert sum(len(t) for t in three_way.texts.values()) == 4
+
+
+def test_normalisation_is_the_same_for_training_and_prediction():
+    assert normalize_tweet("RT @United:  thx &amp; see http://t.co/x1 \n www.foo.com") == "RT @user: thx & see <url> <url>"
+    assert normalize_tweet(" \u200b ") == ""
+    # The ASCII shortcut must agree with ftfy on what it skips.
+    import ftfy
+    for text in ("plain text!!", "tabs\tand   spaces", "x < y > z", "#hashtag @someone"):
+        assert normalize_tweet(text) == normalize_tweet(ftfy.fix_text(text))
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    texts = [normalize_tweet(t) for t in ("@united worst flight ever, never again", "love the crew, thank you!",
+                                          "the German bakeries in Sydney are lovely http://x.co/1",
+                                          "delayed again and again 😡", "so happy to fly with you 😍")] * 10
+    return TweetTokenizer.train(texts, vocab_size=200, max_tokens=12)
+
+
+def test_tokenizer_round_trip_and_save(tokenizer, tmp_path):
+    text = normalize_tweet("Love the crew, thank you! 😍")
+    ids = tokenizer.encode([text])[0]
+    assert PAD_ID not in ids and tokenizer.decode(ids) == text.lower()
+    tokenizer.save(tmp_path / TOKENIZER_FILE)
+    again = TweetTokenizer.from_file(tmp_path / TOKENIZER_FILE, max_tokens=12)
+    assert again.encode([text]) == tokenizer.encode([text])
+    assert tokenizer.encode([""]) == [[tokenizer.unk_id]]  # nothing to read is still one step
+    [(long_ids, _, truncated)] = tokenizer.encode_spans([" ".join(["again"] * 40)])
+    assert len(long_ids) == 12 and truncated
+
+
+def test_weighted_pieces_rebuild_the_text():
+    text = "worst flight ever !!!"
+    pieces = weighted_pieces(text, [(0, 5), (5, 12), (12, 17), (17, 18), (17, 21)], [0.1, 0.2, 0.3, 0.15, 0.25])
+    assert "".join(p for p, _ in pieces) == text
+    assert pieces[-1] == (" !!!", pytest.approx(0.4))  # the lone "▁" and "!!!" overlap: one piece
+    assert weighted_pieces("abc def", [(0, 3)], [1.0]) == [("abc", 1.0), (" def", 0.0)]
+
+
+CELL_VARIANTS = [("rnn", False, "last"), ("gru", False, "last"), ("lstm", False, "attention"),
+                 ("lstm", True, "attention"), ("gru", True, "last")]
+
+
+def tiny_config(cell: str, bidirectional: bool, pooling: str) -> Config:
+    return Config(cell=cell, bidirectional=bidirectional, pooling=pooling, vocab_size=50, embed_dim=8, hidden=6,
+                  layers=2, dropout=0.0)
+
+
+@pytest.mark.parametrize("cell,bidirectional,pooling", CELL_VARIANTS)
+def test_shapes_and_padding_never_changes_a_prediction(cell, bidirectional, pooling):
+    torch.manual_seed(0)
+    model = build_model(tiny_config(cell, bidirectional, pooling)).eval()
+    short = torch.tensor([[5, 6, 7]])
+    padded = torch.tensor([[5, 6, 7, PAD_ID, PAD_ID, PAD_ID], [9, 8, 7, 6, 5, 4]])
+    logits, loss = model(padded, labels=torch.tensor([0, 1]))
+    assert logits.shape == (2, 2) and loss.ndim == 0
+    alone, weights_alone = model.predict(short)
+    batched, weights = model.predict(padded)
+    torch.testing.assert_close(batched[0], alone[0])
+    if pooling == "attention":
+        assert weights.shape == (2, 6) and torch.all(weights[0, 3:] == 0)
+        torch.testing.assert_close(weights.sum(-1), torch.ones(2))
+        torch.testing.assert_close(weights[0, :3], weights_alone[0])
+    else:
+        assert weights is None
+
+
+def test_the_model_is_deterministic_and_survives_save_and_load(tokenizer, tmp_path):
+    config = Config(vocab_size=200, embed_dim=8, hidden=6, bidirectional=True, max_tokens=12)
+    torch.manual_seed(1)
+    first = build_model(config)
+    torch.manual_seed(1)
+    second = build_model(config)
+    ids = torch.tensor([[4, 9, 11, 3]])
+    torch.testing.assert_close(first.eval().predict(ids)[0], second.eval().predict(ids)[0])
+    folder = save_checkpoint(tmp_path / "ckpt", "many_to_one", config, first)
+    tokenizer.save(folder / TOKENIZER_FILE)
+    classifier = TweetClassifier.from_checkpoint(load_checkpoint(folder))
+    texts = ["worst flight ever", "", "love the crew 😍 " * 20]
+    probabilities = classifier.probabilities(texts)
+    assert probabilities.shape == (3, 2) and np.allclose(probabilities.sum(1), 1, atol=1e-5)
+    explained = classifier.explain(texts, batch_size=2)
+    np.testing.assert_allclose([e.probabilities["positive"] for e in explained], probabilities[:, 1], atol=1e-5)
+    assert explained[2].truncated and not explained[0].truncated
+    assert "".join(piece for piece, _ in explained[0].pieces) == "worst flight ever"
+
+
+def test_vader_peer_reads_the_tweet_as_written():
+    peer = VaderPeer(threshold=0.05)
+    assert peer.verdicts(["I love this, best flight ever!", "worst service, I hate it", ""]) == [
+        "positive", "negative", "negative"]
+
+
+@pytest.fixture(scope="module")
+def dry_run(tmp_path_factory):
+    """One dry-run training in its own store, shared by the tests that inspect it."""
+    folder = tmp_path_factory.mktemp("m2o-store")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{folder / 'mlflow.db'}")
+        run_id = train.main(["many_to_one", "--config", "training/configs/many_to_one/bilstm_attention.toml",
+                             "--dry-run", "--set", "threads=1", "--run-name", "dry-bilstm"])
+        yield run_id, store.client(), folder
+
+
+def test_dry_run_logs_params_metrics_and_a_loadable_checkpoint(dry_run, monkeypatch):
+    run_id, client, folder = dry_run
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{folder / 'mlflow.db'}")
+    monkeypatch.setenv("RNNLAB_CACHE", str(folder / "cache"))
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.params["model.cell"] == "lstm" and run.data.params["model.bidirectional"] == "True"
+    assert run.data.tags[store.SELECTION_TAG] == "best_val_macro_f1"
+    assert [m.step for m in client.get_metric_history(run_id, "val_macro_f1")] == [1]
+    assert {"test_accuracy", "test_macro_f1", "train_loss"} <= set(run.data.metrics)
+    checkpoint = load_checkpoint(store.download_checkpoint(run_id))
+    assert checkpoint.config.bidirectional and checkpoint.file(TOKENIZER_FILE).is_file()
+    assert TweetClassifier.from_checkpoint(checkpoint).probabilities(["great crew"]).shape == (1, 2)
+
+
+def test_bundle_exports_imports_and_predicts(dry_run, tmp_path, monkeypatch):
+    run_id, _, folder = dry_run
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{folder / 'mlflow.db'}")
+    bundle = bundles.export_bundle(run_id, tmp_path / "shipped")
+    assert {TOKENIZER_FILE, "model.safetensors", "run.json"} <= {p.name for p in bundle.iterdir()}
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'fresh.db'}")
+    monkeypatch.setenv("RNNLAB_CACHE", str(tmp_path / "cache"))
+    [imported] = bundles.import_all(tmp_path / "shipped")
+    classifier = TweetClassifier.from_checkpoint(load_checkpoint(store.download_checkpoint(imported)))
+    [explained] = classifier.explain(["Loves the German bakeries in Sydney"])
+    assert explained.label in ("negative", "positive") and len(explained.pieces) > 1
+    assert json.loads((bundle / "run.json").read_text())["params"]["model.pooling"] == "attention"
+
+
+def test_vader_run_sits_beside_the_rnns_and_never_becomes_champion(tracking_store):
+    from training.tasks.many_to_one import log_vader_run
+
+    run_id = log_vader_run(seed=0, run_name="vader")
+    [run] = store.list_runs("many_to_one")
+    assert run.run_id == run_id and run.evaluation_only and not run.champion
+    assert -1 <= float(run.params["threshold"]) <= 1 and run.params["threshold.chosen_on"].startswith("validation")
+    assert 0.5 < run.metrics["test_accuracy"] < 0.9 and "lexicon" in run.params["kind"]
