@@ -8,6 +8,7 @@ caller: the task takes them from Fashion-MNIST, the page from the small glyph sh
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -316,7 +317,7 @@ def compare_scene(caption: str, scene: Scene) -> SceneComparison:
     sizes = sum(parsed.objects[i][2] == item.size for i, item in matched.items())
     right = sum(a in matched and b in matched and relation(matched[a], matched[b]) == name
                 for a, name, b in parsed.relations)
-    exact = (sorted(parsed.objects) == sorted(item.attributes for item in scene.objects)
+    exact = (Counter(parsed.objects) == Counter(item.attributes for item in scene.objects)
              and right == len(parsed.relations) and _connected(len(parsed.objects), parsed.relations))
     return SceneComparison(True, len(scene.objects), len(parsed.objects), len(matched), colours, sizes,
                            len(parsed.relations), right, exact)

@@ -122,11 +122,12 @@ class Captioner(nn.Module):
             self.attend = SoftAttention(feature_dim, hidden, config.attention_dim)
             self.init_state = nn.Linear(feature_dim, 2 * hidden)
         else:
-            # Show and Tell sees the image once: the flattened grid keeps where things are, unlike a mean; a 1×1
-            # convolution first thins each cell to a few channels, or this one layer would outweigh the model.
+            # Show and Tell sees the image once, as one vector: the mean feature says what is there wherever it
+            # is, and the flattened grid keeps where things are (thinned per cell to a few channels first, or
+            # this one layer would outweigh the model).
             self.squeeze = nn.Sequential(nn.Linear(feature_dim, config.summary_channels), nn.ReLU())
-            self.init_state = nn.Sequential(nn.Dropout(config.dropout),
-                                            nn.Linear(config.grid_side ** 2 * config.summary_channels, 2 * hidden))
+            summary_dim = feature_dim + config.grid_side ** 2 * config.summary_channels
+            self.init_state = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(summary_dim, 2 * hidden))
         context_dim = feature_dim if config.attention else 0
         if config.attention:
             # Attention needs the state before every word, so the decoder runs step by step; a cell is the
@@ -144,7 +145,8 @@ class Captioner(nn.Module):
         if self.config.attention:
             summary = features.mean(1)  # (B, L, C) -> (B, C)
         else:
-            summary = self.squeeze(features).flatten(1)  # (B, L, C) -> (B, L, c) -> (B, L*c)
+            layout = self.squeeze(features).flatten(1)  # (B, L, C) -> (B, L, c) -> (B, L*c)
+            summary = torch.cat([features.mean(1), layout], dim=-1)  # (B, C + L*c)
         hidden, cell = self.init_state(summary).chunk(2, dim=-1)  # (B, 2H) -> 2 × (B, H)
         keys = self.attend.key(features) if self.config.attention else None
         return DecoderState(features, keys, torch.tanh(hidden), cell)

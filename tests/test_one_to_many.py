@@ -1,0 +1,226 @@
+"""One to many: the scene world (generator, grammar, parser), the captioner, its training task, bundles and the
+Flickr8k-layout loader."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from models import fashion_scenes as world
+from models import one_to_many
+from models.checkpoint import load_checkpoint, save_checkpoint
+from training import bundles, train
+from training.data import fashion_scenes, flickr8k
+from training.tasks.one_to_many import GLYPHS_FILE, OOD_FILE, entropy_threshold
+
+TINY_SCENES = ["--set", "threads=1", "--set", "train_scenes=48", "--set", "val_scenes=16", "--set", "test_scenes=16",
+               "--set", "holdout_scenes=8", "--set", "model.hidden_size=32", "--set", "model.channels=8,8,8,16"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small models run fastest on one thread, and a second one only spins when the machine is busy."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def glyph_bank():
+    """Stand-in glyphs: a filled square per image, ten of each class (the world never looks at their content)."""
+    glyphs = np.zeros((100, 28, 28), np.uint8)
+    glyphs[:, 4:24, 4:24] = np.linspace(60, 255, 100, dtype=np.uint8)[:, None, None]
+    return glyphs, np.repeat(np.arange(10), 10)
+
+
+def test_the_generator_is_deterministic(glyph_bank):
+    glyphs, labels = glyph_bank
+    first = fashion_scenes.build_split(30, 7, glyphs, labels, 4, frozenset())
+    again = fashion_scenes.build_split(30, 7, glyphs, labels, 4, frozenset())
+    other = fashion_scenes.build_split(30, 8, glyphs, labels, 4, frozenset())
+    assert np.array_equal(first.images, again.images) and first.captions == again.captions
+    assert first.images.shape == (30, world.SCENE_SIZE, world.SCENE_SIZE, 3) and first.images.dtype == np.uint8
+    assert not np.array_equal(first.images, other.images)
+    assert all(len(set(captions)) == 4 for captions in first.captions)
+
+
+def test_every_caption_parses_back_to_its_scene(glyph_bank):
+    _, labels = glyph_bank
+    rng = np.random.default_rng(0)
+    counts = {1: 0, 2: 0, 3: 0}
+    for _ in range(300):
+        scene = world.sample_scene(rng, labels)
+        assert world.layout_problem(scene.objects) is None
+        counts[len(scene.objects)] += 1
+        variants = world.caption_variants(scene)
+        assert len(variants) >= 4
+        for caption in variants:
+            comparison = world.compare_scene(caption, scene)
+            assert comparison.exact, caption
+            assert comparison.relations_stated == len(scene.objects) - 1
+    assert min(counts.values()) > 50
+
+
+def test_wrong_captions_are_scored_as_wrong():
+    dress = world.SceneObject("dress", "red", "large", 0, 0, 0)
+    bag = world.SceneObject("bag", "blue", "small", 40, 5, 0)
+    scene = world.Scene((dress, bag), (0, 0, 0), 0)
+    assert world.compare_scene("a large red dress to the left of a small blue bag", scene).exact
+    right_of = world.compare_scene("a large red dress to the right of a small blue bag", scene)
+    assert right_of.parsed and not right_of.exact and right_of.relations_right == 0
+    wrong_colour = world.compare_scene("a large green dress left of a small blue bag", scene)
+    assert not wrong_colour.exact and wrong_colour.colours_right == 1 and wrong_colour.matched_objects == 2
+    missing = world.compare_scene("a large red dress", scene)
+    assert not missing.exact and missing.matched_objects == 1
+    unjoined = world.compare_scene("a large red dress and a small blue bag", scene)
+    assert not unjoined.exact  # both objects right, but nothing says where they are
+    assert not world.compare_scene("dress dress of the", scene).parsed
+    vague = world.compare_scene("the dress left of a small blue bag", scene)  # a first mention with no colour
+    assert vague.parsed and not vague.exact and vague.colours_right == 1 and vague.relations_right == 1
+    with pytest.raises(world.CaptionParseError, match="garment"):
+        world.parse_caption("a large red")
+    with pytest.raises(world.CaptionParseError, match="contradicts"):
+        world.parse_caption("a small red bag above a large blue dress and the green bag left of a large white coat")
+    scores = world.scene_scores([right_of, missing])
+    assert scores["scene_match"] == 0 and 0 < scores["object_f1"] < 1 and scores["relation_accuracy"] == 0
+
+
+def test_the_compositional_hold_out_is_kept_apart(glyph_bank):
+    glyphs, labels = glyph_bank
+    held_out = fashion_scenes.parse_pairs(("dress:red", "bag:green"))
+    seen = fashion_scenes.build_split(200, 1, glyphs, labels, 2, forbidden=held_out)
+    novel = fashion_scenes.build_split(50, 2, glyphs, labels, 2, forbidden=frozenset(), required=held_out)
+    pairs = lambda scene: {(o.garment, o.colour) for o in scene.objects}  # noqa: E731
+    assert not any(pairs(scene) & held_out for scene in seen.scenes)
+    assert all(pairs(scene) & held_out for scene in novel.scenes)
+    with pytest.raises(ValueError):
+        fashion_scenes.parse_pairs(("dress:mauve",))
+
+
+@pytest.mark.parametrize("attention", [False, True])
+def test_model_shapes_and_beam_width_one_is_greedy(attention):
+    torch.manual_seed(0)
+    config = one_to_many.Config(attention=attention, hidden_size=32, channels=(8, 8, 8, 16), max_length=12)
+    model = one_to_many.build_model(config).eval()
+    images = torch.rand(3, 3, 64, 64)
+    captions = torch.tensor([model.encode_caption("a small red bag".split()) + [model.pad] * 2] * 3)
+    logits, loss = model(images, captions)
+    assert logits.shape == (3, captions.size(1) - 1, config.vocabulary_size) and torch.isfinite(loss)
+    tokens, attention_maps, log_probs, entropies = model.greedy(images)
+    assert tokens.shape == log_probs.shape == entropies.shape and tokens.size(0) == 3
+    if attention:
+        assert attention_maps.shape == (3, tokens.size(1), config.grid_side ** 2)
+        assert torch.allclose(attention_maps.sum(-1), torch.ones(3, tokens.size(1)))
+    else:
+        assert attention_maps is None
+    beams = model.beam_search(images, beam_width=1)
+    for b, [(beam_tokens, _, _)] in enumerate(beams):
+        assert torch.equal(beam_tokens, tokens[b, :len(beam_tokens)])
+    greedy = model.caption(images)
+    widest = model.caption(images, beam_width=4, n_best=4)
+    assert all(len(h) == 4 and h[0].score >= h[-1].score for h in widest)
+    for hypothesis in (greedy[0][0], widest[0][0]):
+        if attention:
+            assert hypothesis.attention.shape == (len(hypothesis.words), config.grid_side, config.grid_side)
+    for width in (0, 11):
+        with pytest.raises(ValueError, match="beam width"):
+            model.beam_search(images, beam_width=width)
+
+
+def test_model_is_deterministic_and_survives_save_and_load(tmp_path):
+    config = one_to_many.Config(hidden_size=32, channels=(8, 8, 8, 16))
+    torch.manual_seed(3)
+    first = one_to_many.build_model(config).eval()
+    torch.manual_seed(3)
+    second = one_to_many.build_model(config).eval()
+    images = torch.rand(2, 3, 64, 64)
+    assert [h[0].words for h in first.caption(images)] == [h[0].words for h in second.caption(images)]
+    loaded = load_checkpoint(save_checkpoint(tmp_path / "ckpt", "one_to_many", config, first))
+    assert loaded.config == config
+    assert [h[0].words for h in loaded.model.caption(images, 3)] == [h[0].words for h in first.caption(images, 3)]
+
+
+def test_letterbox_keeps_the_aspect_and_flattens_alpha():
+    wide = Image.new("RGBA", (200, 100), (255, 0, 0, 0))
+    boxed = one_to_many.letterbox(wide, 64)
+    assert boxed.shape == (64, 64, 3) and boxed.dtype == np.uint8
+    assert boxed.max() == 0  # fully transparent red becomes the black background
+    grey = one_to_many.letterbox(Image.new("L", (10, 30), 200), 64)
+    assert grey[32, 32].tolist() == [200, 200, 200] and grey[32, 0].tolist() == [0, 0, 0]
+
+
+def test_entropy_threshold_separates_the_two_sets():
+    chosen = entropy_threshold(np.array([0.1, 0.2, 0.3, 0.9]), np.array([0.8, 1.0, 1.2]))
+    assert 0.3 <= chosen["threshold"] < 1.0
+    assert chosen["photos_flagged"] == 1.0 and chosen["scenes_flagged"] <= 0.25
+
+
+def test_dry_run_tracks_and_checkpoints(tracking_store, tmp_path):
+    run_id = train.main(["one_to_many", "--dry-run", "--set", "references=3", *TINY_SCENES])
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_store)
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.params["model.attention"] == "True" and run.data.params["references"] == "3"
+    assert run.data.tags["rnnlab.selection_metric"] == "best_val_scene_match"
+    for key in ("val_scene_match", "val_bleu4", "test_bleu1", "test_object_f1", "test_relation_accuracy",
+                "test_holdout_scene_match", "test_holdout_bleu4"):
+        assert key in run.data.metrics, key
+    assert [m.step for m in client.get_metric_history(run_id, "val_loss")] == [1]
+    folder = bundles.export_bundle(run_id, tmp_path / "shipped")
+    assert {GLYPHS_FILE, OOD_FILE, "model.safetensors", "run.json"} <= {p.name for p in folder.iterdir()}
+    assert "threshold" in json.loads((folder / OOD_FILE).read_text())
+    checkpoint = load_checkpoint(folder)
+    with np.load(checkpoint.file(GLYPHS_FILE)) as sheet:
+        glyphs, labels = sheet["images"], sheet["labels"]
+    scene = world.sample_scene(np.random.default_rng(0), labels)
+    image = one_to_many.to_tensor(world.render_scene(scene, glyphs)[None])
+    [[hypothesis]] = checkpoint.model.caption(image)
+    assert isinstance(hypothesis.words, list) and hypothesis.entropy >= 0
+    assert bundles.import_bundle(folder) is not None and bundles.import_bundle(folder) is None
+
+
+def write_flickr_fixture(root):
+    """Ten images and their captions in the Flickr8k layout, with the quirks of the real file."""
+    (root / "Images").mkdir(parents=True)
+    lines = ["image,caption"]
+    for i in range(10):
+        name = f"{1000 + i}_abc.jpg"
+        Image.new("RGB", (50 + 10 * i, 40), (20 * i, 100, 200)).save(root / "Images" / name)
+        lines += [f"{name},A dog runs on the grass .", f"{name},A black dog , running fast .",
+                  f'{name},"A dog, with a ball ."']
+    lines.append("missing.jpg,A picture that is not there .")
+    (root / "captions.txt").write_text("\n".join(lines) + "\n")
+
+
+def test_flickr8k_layout_loader(tmp_path):
+    write_flickr_fixture(tmp_path / "flickr")
+    captions = flickr8k.read_captions(tmp_path / "flickr" / "captions.txt")
+    assert captions["1000_abc.jpg"][1] == "A black dog , running fast ."
+    assert captions["1000_abc.jpg"][2] == "A dog, with a ball ."
+    splits = flickr8k.load_flickr8k(tmp_path / "flickr", 32)
+    assert sum(len(s.names) for s in splits.values()) == 10 and all(s.names for s in splits.values())
+    assert not set(splits["train"].names) & set(splits["test"].names)
+    assert splits["train"].images.shape[1:] == (32, 32, 3)
+    assert splits["val"].captions[0][2] == ["a", "dog", "with", "a", "ball"]
+    assert flickr8k.build_vocabulary(splits["train"].captions, 2)[:2] == ("a", "dog")
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "captions.txt").write_text("file,text\nx.jpg,hello\n")
+    with pytest.raises(ValueError, match="header"):
+        flickr8k.read_captions(tmp_path / "bad" / "captions.txt")
+
+
+def test_flickr8k_trains_with_one_command(tracking_store, tmp_path):
+    write_flickr_fixture(tmp_path / "flickr")
+    run_id = train.main(["one_to_many", "--dry-run", "--set", "data=flickr8k", "--set",
+                         f"data_dir={tmp_path / 'flickr'}", "--set", "min_word_count=1", "--set",
+                         "model.image_size=32", *TINY_SCENES[-4:]])
+    folder = bundles.export_bundle(run_id, tmp_path / "shipped")
+    checkpoint = load_checkpoint(folder)
+    assert "grass" in checkpoint.config.vocabulary and "sneaker" not in checkpoint.config.vocabulary
+    assert json.loads((folder / "run.json").read_text())["tags"]["rnnlab.selection_metric"] == "best_val_bleu4"
+    [[hypothesis]] = checkpoint.model.caption(torch.rand(1, 3, 32, 32))
+    assert all(word in checkpoint.config.vocabulary for word in hypothesis.words)
