@@ -12,6 +12,7 @@ from models.checkpoint import load_checkpoint, save_checkpoint
 from training import bundles, train
 from training.data import tatoeba_spa
 from training.tasks.many_to_many import train_tokenizer
+from tests.conftest import assert_no_exception
 
 ATTRIBUTION = "CC-BY 2.0 (France) Attribution: tatoeba.org #{} (CM) & #{} (Shishir)"
 
@@ -167,6 +168,40 @@ def test_dry_run_then_bundle_translates(tracking_store, tmp_path):
     assert isinstance(one.text, str) and len(one.n_best) == 3
     assert one.attention.shape == (len(one.target_tokens), len(one.source_tokens))
     assert one.source_tokens[-1] == "[EOS]"
+    with torch.no_grad():
+        translator.model.output_bias[m2m.EOS] = -1e4  # now it never ends a sentence: bounded and flagged
+    for beam in (1, 4):
+        [endless] = translator.translate([" ".join(["word"] * 300)], beam=beam)
+        assert not endless.finished and len(endless.target_tokens) == translator.model.config.max_output_tokens
+
+
+def page_texts(app_test) -> str:
+    return "\n".join(str(e.value) for kind in ("markdown", "caption", "info", "warning", "error", "text")
+                     for e in getattr(app_test, kind))
+
+
+def test_page_translates_compares_and_survives_bad_input(app):
+    app.switch_page("views/many_to_many.py").run()
+    assert_no_exception(app)
+    assert "translated as one batch by beam search, width 5" in page_texts(app)
+    [translations] = [df.value for df in app.dataframe if "English" in df.value.columns]
+    assert len(translations) == 2 and translations.iloc[:, 1].str.len().min() > 0
+    if m2m.apertium_available():
+        assert "Apertium" in translations.columns
+    assert app.get("plotly_chart"), "no attention heatmap"
+    for text, expected in [("", "Type an English sentence"), ("Hello there. " * 450, "characters"),
+                           (" ".join(["word"] * 300), "translated"), ("你好 مرحبا 😀", "unknown to the English tokenizer"),
+                           ("?!... 12345", "translated"), ("<b>bold</b> <script>alert(1)</script>", "<b>bold</b>")]:
+        app.text_area(key="many_to_many-text").set_value(text).run()
+        assert_no_exception(app)
+        assert expected in page_texts(app), text[:40]
+    app.text_area(key="many_to_many-text").set_value("Where is the station?").run()
+    app.slider(key="many_to_many-beam").set_value(1).run()
+    assert_no_exception(app)
+    model_picker = app.selectbox(key="model")
+    for option in model_picker.options:
+        model_picker.set_value(option).run()
+        assert_no_exception(app)
 
 
 @pytest.mark.skipif(not m2m.apertium_available(), reason="apertium-eng-spa is not installed")

@@ -1,0 +1,87 @@
+"""Translation speed, side by side in one process: the same test sentences through Apertium (one process, one
+pipe) and through the champion (greedy in batches, then beam 5), plus single-sentence greedy latency.
+
+    python -m bench.many_to_many                      # the shipped champion, 3,000 test sentences, 2 threads
+    python -m bench.many_to_many --run models/checkpoints/many_to_many/gru_attention --threads 1
+
+The machine may be shared: the load average is printed with the results, because it moves every number here.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from models import store
+from models.checkpoint import load_checkpoint
+from models.many_to_many import Translator, apertium_available, apertium_translate
+from training.data.tatoeba_spa import load_splits
+from training.metrics import translation_scores
+from training.tasks.many_to_many import Config
+
+
+def timed(function, *args, **kwargs):
+    started = time.perf_counter()
+    result = function(*args, **kwargs)
+    return result, time.perf_counter() - started
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.many_to_many", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", type=Path, help="a checkpoint or bundle folder (default: the shipped champion)")
+    parser.add_argument("--sentences", type=int, default=3000)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--latency-samples", type=int, default=200)
+    args = parser.parse_args(argv)
+
+    torch.set_num_threads(args.threads)
+    folder = args.run
+    if folder is None:
+        shipped = store.shipped_bundles("many_to_many")
+        if not shipped:
+            raise SystemExit("no shipped many_to_many bundle; pass --run FOLDER")
+        folder = shipped[0].bundle_dir
+    translator = Translator.from_checkpoint(load_checkpoint(folder))
+    defaults = Config()
+    test = load_splits(defaults.max_source_words, defaults.val_sentences, defaults.test_sentences,
+                       defaults.seed).test[:args.sentences]
+    sources, references = [e.en for e in test], [e.references for e in test]
+    print(f"{len(sources)} test sentences · model {folder.name} · torch threads {args.threads} · "
+          f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+
+    rows = []
+    if apertium_available():
+        outputs, seconds = timed(apertium_translate, sources)
+        rows.append(("apertium (one pipe)", seconds, outputs))
+    else:
+        print("apertium-eng-spa is not installed: only the model is timed")
+    translator.translate(sources[:args.batch_size])  # warm-up: first calls allocate
+    for label, beam in (("greedy, batched", 1), ("beam 5, batched", 5)):
+        translations, seconds = timed(translator.translate, sources, beam=beam, batch_size=args.batch_size)
+        rows.append((label, seconds, [t.text for t in translations]))
+
+    apertium_rate = len(sources) / rows[0][1] if rows[0][0].startswith("apertium") else None
+    print(f"{'system':24} {'sentences/s':>12} {'× apertium':>11} {'BLEU':>6} {'chrF':>6}")
+    for label, seconds, outputs in rows:
+        rate = len(sources) / seconds
+        scores = translation_scores(outputs, references)
+        ratio = f"{rate / apertium_rate:.2f}" if apertium_rate else "—"
+        print(f"{label:24} {rate:12.0f} {ratio:>11} {scores['bleu']:6.1f} {scores['chrf']:6.1f}")
+
+    latencies = []
+    for sentence in sources[:args.latency_samples]:
+        _, seconds = timed(translator.translate, [sentence])
+        latencies.append(seconds * 1000)
+    quantiles = statistics.quantiles(latencies, n=100)
+    print(f"single-sentence greedy latency over {len(latencies)} sentences: p50 {quantiles[49]:.1f} ms, "
+          f"p90 {quantiles[89]:.1f} ms, max {max(latencies):.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
