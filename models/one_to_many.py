@@ -23,6 +23,9 @@ from PIL import Image
 from models.fashion_scenes import BOS, EOS, PAD, SCENE_SIZE, SPECIAL_TOKENS, UNK, scene_vocabulary
 
 MAX_BEAM_WIDTH = 10
+# Files a scene captioner's checkpoint carries beside its weights (written by the training task):
+GLYPHS_FILE = "scene_glyphs.npz"  # a few test-split glyphs per class, to draw new scenes
+OOD_FILE = "out_of_domain.json"  # the word-entropy threshold above which an input looks out of domain
 
 
 @dataclass(frozen=True)
@@ -324,4 +327,6 @@ def letterbox(image: Image.Image, size: int) -> np.ndarray:
 
 def to_tensor(images: np.ndarray | torch.Tensor) -> torch.Tensor:
     """uint8 (N, S, S, 3) -> float (N, 3, S, S) in [0, 1]."""
-    return torch.as_tensor(np.asarray(images)).permute(0, 3, 1, 2).float().div_(255)
+    if isinstance(images, np.ndarray):
+        images = torch.from_numpy(np.array(images))  # a copy: arrays from PIL are read-only
+    return images.permute(0, 3, 1, 2).float().div_(255)  # .float() copies, so the input stays untouched

@@ -12,7 +12,8 @@ from models import one_to_many
 from models.checkpoint import load_checkpoint, save_checkpoint
 from training import bundles, train
 from training.data import fashion_scenes, flickr8k
-from training.tasks.one_to_many import GLYPHS_FILE, OOD_FILE, entropy_threshold
+from models.one_to_many import GLYPHS_FILE, OOD_FILE
+from training.tasks.one_to_many import entropy_threshold
 
 TINY_SCENES = ["--set", "threads=1", "--set", "train_scenes=48", "--set", "val_scenes=16", "--set", "test_scenes=16",
                "--set", "holdout_scenes=8", "--set", "model.hidden_size=32", "--set", "model.channels=8,8,8,16"]

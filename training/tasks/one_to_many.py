@@ -15,6 +15,7 @@ from PIL import Image
 from models import fashion_scenes as world
 from models import one_to_many
 from models.fashion_scenes import PAD, SPECIAL_TOKENS
+from models.one_to_many import GLYPHS_FILE, OOD_FILE
 from training.batching import TensorBatches
 from training.data import fashion_scenes
 from training.data.sources import SKIMAGE_PHOTOS
@@ -22,8 +23,6 @@ from training.metrics import bleu_n_scores
 from training.tasks import Task
 from training.trainer import TrainConfig
 
-GLYPHS_FILE = "scene_glyphs.npz"  # a few test-split glyphs per class, so the page can draw new scenes
-OOD_FILE = "out_of_domain.json"  # the entropy threshold above which a caption is flagged as out of domain
 EVAL_BATCH = 250
 
 

@@ -1,0 +1,152 @@
+"""One to many: caption an image word by word, and see where the decoder looked for each word."""
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+import torch
+from PIL import Image
+
+from dashboard.components.media_input import image_upload
+from dashboard.components.run_comparison import run_comparison
+from dashboard.components.runs import pick_model
+from dashboard.components.topologies import header
+from models import fashion_scenes as world
+from models.one_to_many import GLYPHS_FILE, MAX_BEAM_WIDTH, OOD_FILE, letterbox, to_tensor
+
+POSITIONS = {"top left": (14, 14), "top": (32, 14), "top right": (50, 14), "left": (14, 32), "centre": (32, 32),
+             "right": (50, 32), "bottom left": (14, 50), "bottom": (32, 50), "bottom right": (50, 50)}
+SHOWN = 256  # pixels: scenes are drawn 4× enlarged, sharp
+
+
+@st.cache_resource(show_spinner=False)
+def scene_kit(directory: str) -> tuple[dict | None, dict | None]:
+    """The glyph sheet and out-of-domain threshold shipped beside a scene captioner (None for other models)."""
+    glyphs, threshold = Path(directory) / GLYPHS_FILE, Path(directory) / OOD_FILE
+    return (dict(np.load(glyphs)) if glyphs.is_file() else None,
+            json.loads(threshold.read_text()) if threshold.is_file() else None)
+
+
+def enlarge(image: np.ndarray) -> Image.Image:
+    return Image.fromarray(image).resize((SHOWN, SHOWN), Image.NEAREST)
+
+
+def overlay(image: np.ndarray, attention: np.ndarray) -> Image.Image:
+    """The attention map (G×G, sums to 1) smoothly upscaled and laid over the image as a warm glow."""
+    heat = attention / max(attention.max(), 1e-9)
+    heat = np.asarray(Image.fromarray((heat * 255).astype(np.uint8)).resize((SHOWN, SHOWN), Image.BICUBIC)) / 255
+    base = np.asarray(enlarge(image), dtype=np.float32) * 0.45
+    glow = np.stack([heat * 255, heat * 200, heat * 40], axis=-1)
+    return Image.fromarray(np.clip(base + glow, 0, 255).astype(np.uint8))
+
+
+def compose(glyphs: dict) -> world.Scene | None:
+    """Up to three garments picked on the page; None (with a message) when the layout is not a valid scene."""
+    objects = []
+    columns = st.columns(3)
+    for slot, column in enumerate(columns):
+        with column:
+            garment = st.selectbox(f"Garment {slot + 1}", ["—", *world.SCENE_GARMENTS], key=f"o2m-garment-{slot}",
+                                   index=(1, 4, 0)[slot] if slot < 2 else 0)
+            if garment == "—":
+                continue
+            colour = st.selectbox("Colour", list(world.COLOURS), key=f"o2m-colour-{slot}", index=slot * 3)
+            size = st.radio("Size", list(world.SIZES), key=f"o2m-size-{slot}", horizontal=True, index=slot % 2)
+            place = st.selectbox("Position", list(POSITIONS), key=f"o2m-place-{slot}", index=(3, 5, 1)[slot])
+            variants = np.flatnonzero(glyphs["labels"] == world.GARMENT_WORDS.index(garment))
+            variant = st.slider("Which one", 1, len(variants), 1, key=f"o2m-variant-{slot}")
+            side = world.SIZES[size]
+            x, y = (centre - side // 2 for centre in POSITIONS[place])
+            objects.append(world.SceneObject(garment, colour, size, x, y, int(variants[variant - 1])))
+    if not objects:
+        st.info("Pick at least one garment to compose a scene.")
+        return None
+    problem = world.layout_problem(objects)
+    if problem:
+        st.error(f"Not a scene the captioner was trained on: {problem}. Move or resize a garment.")
+        return None
+    return world.Scene(tuple(objects), (20, 20, 28), 0)
+
+
+header("one_to_many")
+checkpoint, run = pick_model("one_to_many")
+model, size = checkpoint.model, checkpoint.config.image_size
+glyphs, out_of_domain = scene_kit(str(checkpoint.directory))
+
+st.subheader("Input")
+sources = (["A random test scene", "Compose a scene"] if glyphs else []) + ["Upload an image"]
+source = st.radio("Image source", sources, horizontal=True, key="o2m-source")
+truth, original = None, None
+if source == "A random test scene":
+    if st.button("🎲 Another scene", key="o2m-another"):
+        st.session_state["o2m-seed"] = st.session_state.get("o2m-seed", 0) + 1
+    truth = world.sample_scene(np.random.default_rng(st.session_state.get("o2m-seed", 0)), glyphs["labels"])
+elif source == "Compose a scene":
+    truth = compose(glyphs)
+    if truth is None:
+        st.stop()
+else:
+    decoded = image_upload("Any image", key="o2m-upload")
+    if decoded is None:
+        st.info("Upload an image: it is letterboxed to the model's square input. Scenes of coloured garments on a "
+                "dark background are what it knows; anything else shows what a captioner does out of its depth.")
+        st.stop()
+    original = decoded.image
+image = world.render_scene(truth, glyphs["images"]) if truth else letterbox(original, size)
+
+beam_width = st.slider("Beam width (1 = greedy)", 1, MAX_BEAM_WIDTH, 3, key="o2m-beam")
+pixels = to_tensor(image[None])
+started = time.perf_counter()
+with torch.no_grad():
+    hypotheses = model.caption(pixels, beam_width, n_best=min(beam_width, 5))[0]
+    greedy = model.caption(pixels)[0][0] if beam_width > 1 else hypotheses[0]
+elapsed_ms = (time.perf_counter() - started) * 1000
+best = hypotheses[0]
+caption = " ".join(best.words)
+
+left, right = st.columns([1, 2])
+with left:
+    if original is not None:
+        st.image(original, caption="Your upload", width="stretch")
+    st.image(enlarge(image), caption=f"What the model sees ({size}×{size})", width=SHOWN)
+with right:
+    st.markdown(f"### “{caption or '…'}”")
+    if truth is not None:
+        check = world.compare_scene(caption, truth)
+        if check.exact:
+            st.success("Right: every garment with its colour and size, and true relations between them.")
+        else:
+            st.error(f"Not exactly right: {check.matched_objects} of {check.true_objects} garments named "
+                     f"({check.mentioned_objects} mentioned), colours right {check.colours_right}, sizes right "
+                     f"{check.sizes_right}, relations right {check.relations_right} of {check.relations_stated}."
+                     + ("" if check.parsed else " The caption does not even parse."))
+        st.caption("One true description: " + world.caption_variants(truth)[0])
+    if out_of_domain and greedy.entropy > out_of_domain["threshold"]:
+        st.warning(f"**Out of domain?** The captioner hesitated: mean word entropy {greedy.entropy:.2f} nats, above "
+                   f"the threshold {out_of_domain['threshold']:.2f} chosen on data (it flags "
+                   f"{out_of_domain['photos_flagged']:.0%} of real photos and {out_of_domain['scenes_flagged']:.1%} "
+                   "of validation scenes). Treat this caption as a guess.", icon="🤔")
+    st.dataframe(pd.DataFrame({"caption": [" ".join(h.words) for h in hypotheses],
+                               "mean log-prob per word": [round(h.score, 3) for h in hypotheses]}),
+                 hide_index=True, width="stretch")
+    st.caption(f"{len(hypotheses)}-best of beam width {beam_width} · mean word entropy (greedy) "
+               f"{greedy.entropy:.2f} nats · {elapsed_ms:.0f} ms on CPU · model `{run.run_name}`")
+
+st.subheader("Attention")
+if best.attention is None or not best.words:
+    st.info("This model has no attention (Show and Tell): it saw the image once, as the vector that started the "
+            "decoder, and wrote every word from memory. Pick a Show, Attend and Tell run to see where it looks.")
+else:
+    words = [f"{i + 1}. {word}" for i, word in enumerate(best.words)]
+    chosen = st.select_slider("Word", options=range(len(words)), format_func=lambda i: words[i], key="o2m-word")
+    st.image(overlay(image, best.attention[chosen]), width=SHOWN,
+             caption=f"Where the decoder looked before writing “{best.words[chosen]}”")
+    with st.expander("Every word's attention"):
+        per_row = 7
+        for start in range(0, len(words), per_row):
+            for column, index in zip(st.columns(per_row), range(start, min(start + per_row, len(words)))):
+                column.image(overlay(image, best.attention[index]), caption=best.words[index], width="stretch")
+
+run_comparison("one_to_many")
