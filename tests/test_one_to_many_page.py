@@ -1,0 +1,97 @@
+"""AppTest of the one-to-many page against the shipped captioners; any exception fails."""
+import pytest
+
+from models import store
+from tests import media
+from tests.conftest import assert_no_exception
+
+PAGE = "views/one_to_many.py"
+
+
+def texts(app_test) -> str:
+    return "\n".join(str(e.value) for kind in ("markdown", "caption", "info", "warning", "error", "success")
+                     for e in getattr(app_test, kind))
+
+
+@pytest.fixture
+def page(app):
+    app.switch_page(PAGE).run()
+    assert_no_exception(app)
+    return app
+
+
+def test_random_scene_every_model_and_attention(page):
+    assert "### “" in texts(page) and ("Right" in texts(page) or "Not exactly right" in texts(page))
+    assert any("mean log-prob per word" in df.value.columns for df in page.dataframe)
+    assert any("duration (s)" in df.value.columns for df in page.dataframe)  # the shared run comparison
+    page.button(key="o2m-another").click().run()
+    assert_no_exception(page)
+    picker = page.selectbox(key="model")
+    assert len(picker.options) >= 2
+    for option in picker.options:
+        picker.set_value(option).run()
+        assert_no_exception(page)
+        if "attend" in option:
+            page.select_slider(key="o2m-word").set_value(2).run()
+            assert_no_exception(page)
+            assert "Where the decoder looked" in texts(page)
+        else:
+            assert "no attention" in texts(page)
+    for width in (1, 10):
+        page.slider(key="o2m-beam").set_value(width).run()
+        assert_no_exception(page)
+
+
+def test_compose_a_scene_and_its_bad_layouts(page):
+    page.radio(key="o2m-source").set_value("Compose a scene").run()
+    assert_no_exception(page)
+    assert "### “" in texts(page)
+    page.selectbox(key="o2m-place-1").set_value("left").run()  # on top of garment 1
+    assert_no_exception(page)
+    assert any("Not a scene the captioner was trained on" in e.value for e in page.error)
+    for slot in (0, 1):
+        page.selectbox(key=f"o2m-garment-{slot}").set_value("—").run()
+    assert_no_exception(page)
+    assert "Pick at least one garment" in texts(page)
+
+
+def test_uploads_good_odd_and_bad(page):
+    page.radio(key="o2m-source").set_value("Upload an image").run()
+    assert "Upload an image" in texts(page)
+    photo, _ = media.garment_photo(index=5)
+    page.file_uploader(key="o2m-upload").upload("garment.jpg", photo, "image/jpeg").run()
+    assert_no_exception(page)
+    assert "What the model sees" in texts(page) and not page.error
+    for data in (media.animated_gif(), media.transparent_png(), media.cmyk_jpeg()):
+        page.file_uploader(key="o2m-upload").upload("odd.png", data, "image/png").run()
+        assert_no_exception(page)
+        assert not page.error and "### “" in texts(page)
+    for name, data in (("notes.png", media.NOT_AN_IMAGE), ("cut.jpg", media.truncated_jpeg()),
+                       ("huge.png", media.huge_png_header()), ("tiny.png", media.one_pixel_png())):
+        page.file_uploader(key="o2m-upload").upload(name, data, "image/png").run()
+        assert_no_exception(page)
+        assert any(name in e.value for e in page.error)
+
+
+def test_the_out_of_domain_notice_follows_the_measured_threshold(page):
+    """A real photo (scikit-image's cat) through the page: the notice shows exactly when the champion's mean
+    word entropy on it is above the threshold chosen on data and shipped with the champion."""
+    import io
+    import json
+
+    from PIL import Image
+
+    from models.checkpoint import load_checkpoint
+    from models.one_to_many import OOD_FILE, letterbox, to_tensor
+    from training.data.sources import SKIMAGE_PHOTOS
+
+    champion = next(r for r in store.shipped_bundles("one_to_many") if r.champion)
+    threshold = json.loads((champion.bundle_dir / OOD_FILE).read_text())["threshold"]
+    photo = SKIMAGE_PHOTOS.path("chelsea.png").read_bytes()
+    model = load_checkpoint(champion.bundle_dir).model
+    pixels = to_tensor(letterbox(Image.open(io.BytesIO(photo)), model.config.image_size)[None])
+    entropy = model.caption(pixels)[0][0].entropy
+    page.radio(key="o2m-source").set_value("Upload an image").run()
+    page.file_uploader(key="o2m-upload").upload("cat.png", photo, "image/png").run()
+    assert_no_exception(page)
+    assert ("Out of domain?" in texts(page)) == (entropy > threshold)
