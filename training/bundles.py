@@ -25,7 +25,8 @@ from training import tracking
 
 # Tags that describe where a run was made, kept in the bundle; MLflow's own bookkeeping tags are not.
 KEPT_TAG_PREFIXES = ("rnnlab.", "mlflow.source.git.commit", "mlflow.note.content")
-REPORT_SUFFIXES = (".json", ".md")
+# Small artifacts that travel with a bundle: report data and figures (plotly HTML, a few kB), the dataset card.
+SHIPPED_ARTIFACT_SUFFIXES = (".json", ".md", ".txt", ".html")
 
 
 def export_bundle(run_id: str, destination_root: Path = store.SHIPPED_DIR) -> Path:
@@ -40,23 +41,25 @@ def export_bundle(run_id: str, destination_root: Path = store.SHIPPED_DIR) -> Pa
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
+    artifacts = []  # run artifacts other than the checkpoint, by their path in the run
     with tempfile.TemporaryDirectory() as scratch:
         if run.data.tags.get(store.KIND_TAG) != "evaluation":
             downloaded = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=store.CHECKPOINT_ARTIFACT,
                                                              dst_path=scratch, tracking_uri=store.tracking_uri())
             shutil.copytree(downloaded, folder, dirs_exist_ok=True)
         for artifact in client.list_artifacts(run_id) + client.list_artifacts(run_id, "report"):
-            if not artifact.is_dir and artifact.path.endswith(REPORT_SUFFIXES):
+            if not artifact.is_dir and artifact.path.endswith(SHIPPED_ARTIFACT_SUFFIXES):
                 local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact.path,
                                                             dst_path=scratch, tracking_uri=store.tracking_uri())
                 (folder / artifact.path).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy(local, folder / artifact.path)
+                artifacts.append(artifact.path)
     history = {key: [[m.step, m.value, m.timestamp] for m in client.get_metric_history(run_id, key)]
                for key in run.data.metrics}
     record = {"run_name": run.info.run_name, "topology": topology, "status": run.info.status,
               "start_time": run.info.start_time, "end_time": run.info.end_time, "params": dict(run.data.params),
               "tags": {k: v for k, v in run.data.tags.items() if k.startswith(KEPT_TAG_PREFIXES)},
-              "metrics": history}
+              "metrics": history, "artifacts": sorted(artifacts)}
     (folder / store.BUNDLE_RUN_FILE).write_text(json.dumps(record, indent=1, sort_keys=True))
     return folder
 
@@ -98,8 +101,9 @@ def import_bundle(folder: Path) -> str | None:
         client.log_batch(run_id, metrics=chunk)
     # The checkpoint is every top-level file but run.json and the run's texts (dataset_card.md): its model.json
     # and tokenizer.json are JSON like the reports, which live under report/.
-    checkpoint_files = [p for p in folder.iterdir() if p.is_file() and p.name != store.BUNDLE_RUN_FILE
-                        and p.suffix != ".md"]
+    artifacts = set(record.get("artifacts", []))
+    checkpoint_files = [p for p in folder.iterdir()
+                        if p.is_file() and p.name != store.BUNDLE_RUN_FILE and p.name not in artifacts]
     with tempfile.TemporaryDirectory() as scratch:
         if checkpoint_files:
             staging = Path(scratch) / store.CHECKPOINT_ARTIFACT
@@ -107,10 +111,9 @@ def import_bundle(folder: Path) -> str | None:
             for path in checkpoint_files:
                 shutil.copy(path, staging / path.name)
             client.log_artifacts(run_id, str(staging), store.CHECKPOINT_ARTIFACT)
-    for path in folder.rglob("*"):
-        if path.is_file() and path.name.endswith(REPORT_SUFFIXES) and path not in checkpoint_files:
-            relative = path.relative_to(folder)
-            client.log_artifact(run_id, str(path), str(relative.parent) if relative.parent != Path(".") else None)
+    for relative in sorted(artifacts):
+        parent = str(Path(relative).parent)
+        client.log_artifact(run_id, str(folder / relative), None if parent == "." else parent)
     client.set_terminated(run_id, record.get("status", "FINISHED"), end_time=record.get("end_time"))
     if checkpoint_files:
         tracking.register_and_crown(topology, run_id)

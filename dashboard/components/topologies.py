@@ -47,6 +47,18 @@ def diagram(topology: str, height: int = 150) -> None:
     st.image(topology_svg(topology, height), width="content")
 
 
+def topology_page(topology: str):
+    """The frame of every topology page: header, then a Demo tab (returned, for the page to fill) and a Compare
+    tab. The comparison is drawn first, so it stays on the page when the demo stops early for a missing input."""
+    from dashboard.components.run_comparison import run_comparison
+
+    header(topology)
+    demo, compare = st.tabs(["Demo", "Compare runs"])
+    with compare:
+        run_comparison(topology)
+    return demo
+
+
 def header(topology: str) -> None:
     """Title, diagram and explanation at the top of a topology page."""
     text = TEXTS[topology]

@@ -3,14 +3,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 import torch
 
+from dashboard.components.charts import probability_bars
 from dashboard.components.media_input import image_upload
-from dashboard.components.run_comparison import run_comparison
 from dashboard.components.runs import pick_model
-from dashboard.components.topologies import header
+from dashboard.components.topologies import topology_page
 from models.one_to_one import preprocess_image
 
 EXAMPLES = Path(__file__).parents[1] / "assets" / "fashion_mnist_test_examples.npz"
@@ -22,48 +21,43 @@ def test_examples() -> dict[str, np.ndarray]:
         return dict(archive)
 
 
-header("one_to_one")
-checkpoint, run = pick_model("one_to_one")
-labels = checkpoint.config.labels
+with topology_page("one_to_one"):
+    checkpoint, run = pick_model("one_to_one")
+    labels = checkpoint.config.labels
 
-st.subheader("Input")
-source = st.radio("Image source", ["Upload an image", "Pick a test-set example"], horizontal=True)
-true_label = None
-if source == "Upload an image":
-    decoded = image_upload("An image of one garment", key="one_to_one-upload")
-    if decoded is None:
-        st.info("Upload a photo or drawing of one piece of clothing, or pick a test-set example.")
-        st.stop()
-    original = decoded.image
-    pixels = preprocess_image(original)
-else:
-    examples = test_examples()
-    index = st.select_slider("Test-set example", options=range(len(examples["labels"])),
-                             format_func=lambda i: f"#{examples['test_index'][i]} ({labels[examples['labels'][i]]})")
-    pixels = examples["images"][index].astype(np.float32) / 255
-    original, true_label = None, labels[examples["labels"][index]]
+    st.subheader("Input")
+    source = st.radio("Image source", ["Upload an image", "Pick a test-set example"], horizontal=True)
+    true_label = None
+    if source == "Upload an image":
+        decoded = image_upload("An image of one garment", key="one_to_one-upload")
+        if decoded is None:
+            st.info("Upload a photo or drawing of one piece of clothing, or pick a test-set example.")
+            st.stop()
+        original = decoded.image
+        pixels = preprocess_image(original)
+    else:
+        examples = test_examples()
+        index = st.select_slider(
+            "Test-set example", options=range(len(examples["labels"])),
+            format_func=lambda i: f"#{examples['test_index'][i]} ({labels[examples['labels'][i]]})")
+        pixels = examples["images"][index].astype(np.float32) / 255
+        original, true_label = None, labels[examples["labels"][index]]
 
-started = time.perf_counter()
-probabilities = checkpoint.model.predict(torch.from_numpy(pixels)[None, None])[0]  # (1, 1, S, S) -> (C,)
-elapsed_ms = (time.perf_counter() - started) * 1000
+    started = time.perf_counter()
+    probabilities = checkpoint.model.predict(torch.from_numpy(pixels)[None, None])[0]  # (1, 1, S, S) -> (C,)
+    elapsed_ms = (time.perf_counter() - started) * 1000
 
-left, middle, right = st.columns([1, 1, 2])
-if original is not None:
-    left.image(original, caption="Your upload", width="stretch")
-middle.image((pixels * 255).astype(np.uint8), caption="What the model sees (28×28, preprocessed)", width="stretch",
-             clamp=True)
-top = torch.topk(probabilities, k=min(5, len(labels)))
-names = [labels[i] for i in top.indices.tolist()]
-with right:
-    verdict = f"**{names[0]}** ({top.values[0].item():.1%})"
-    if true_label is not None:
-        verdict += f" · true label: **{true_label}** {'✅' if true_label == names[0] else '❌'}"
-    st.markdown(verdict)
-    figure = go.Figure(go.Bar(x=top.values.tolist()[::-1], y=names[::-1], orientation="h",
-                              text=[f"{p:.1%}" for p in top.values.tolist()[::-1]], textposition="auto"))
-    figure.update_layout(height=260, margin=dict(t=10, b=10, l=10, r=10), xaxis=dict(range=[0, 1], title="probability"))
-    st.plotly_chart(figure, width="stretch")
-    st.caption(f"Top 5 of {len(labels)} classes · inference {elapsed_ms:.1f} ms on CPU · model `{run.run_name}` "
-               f"({checkpoint.config.arch})")
-
-run_comparison("one_to_one")
+    left, middle, right = st.columns([1, 1, 2])
+    if original is not None:
+        left.image(original, caption="Your upload", width="stretch")
+    middle.image((pixels * 255).astype(np.uint8), caption="What the model sees (28×28, preprocessed)",
+                 width="stretch")
+    best = int(probabilities.argmax())
+    with right:
+        verdict = f"**{labels[best]}** ({probabilities[best].item():.1%})"
+        if true_label is not None:
+            verdict += f" · true label: **{true_label}** {'✅' if true_label == labels[best] else '❌'}"
+        st.markdown(verdict)
+        st.plotly_chart(probability_bars(labels, probabilities.tolist()), width="stretch")
+        st.caption(f"Top 5 of {len(labels)} classes · inference {elapsed_ms:.1f} ms on CPU · model `{run.run_name}` "
+                   f"({checkpoint.config.arch})")
