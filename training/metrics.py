@@ -33,6 +33,65 @@ def confusion_figure(matrix: np.ndarray, labels: tuple[str, ...], title: str = "
     return figure
 
 
+def segments(labels: np.ndarray) -> list[tuple[int, int, int]]:
+    """Runs of equal labels as (label, start, end) with end exclusive: [0, 0, 2] -> [(0, 0, 2), (2, 2, 3)]."""
+    labels = np.asarray(labels)
+    if len(labels) == 0:
+        return []
+    starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
+    ends = np.r_[starts[1:], len(labels)]
+    return [(int(labels[s]), int(s), int(e)) for s, e in zip(starts, ends)]
+
+
+def edit_score(targets: np.ndarray, predictions: np.ndarray) -> float:
+    """Segmental edit score (Lea et al., 2017): 1 - Levenshtein distance between the two sequences of segment
+    labels / the longer one's length. Penalises over-segmentation (flicker) that frame accuracy barely sees."""
+    a = [label for label, _, _ in segments(targets)]
+    b = [label for label, _, _ in segments(predictions)]
+    if not a and not b:
+        return 1.0
+    distance = np.arange(len(b) + 1)
+    for i, label in enumerate(a, 1):
+        previous, distance[0] = distance.copy(), i
+        for j in range(1, len(b) + 1):
+            distance[j] = min(previous[j] + 1, distance[j - 1] + 1, previous[j - 1] + (label != b[j - 1]))
+    return float(1 - distance[-1] / max(len(a), len(b)))
+
+
+def segment_matches(targets: np.ndarray, predictions: np.ndarray, overlap: float) -> tuple[int, int, int]:
+    """(true positives, false positives, false negatives) of predicted segments at an IoU threshold, as in the
+    F1@k of temporal action segmentation (MS-TCN): a predicted segment is a hit when it overlaps a not yet matched
+    true segment of its label with IoU ≥ overlap."""
+    truth, predicted = segments(targets), segments(predictions)
+    matched = np.zeros(len(truth), dtype=bool)
+    hits = 0
+    for label, start, end in predicted:
+        best, best_iou = -1, 0.0
+        for index, (true_label, true_start, true_end) in enumerate(truth):
+            if true_label != label:
+                continue
+            intersection = min(end, true_end) - max(start, true_start)
+            iou = intersection / (max(end, true_end) - min(start, true_start)) if intersection > 0 else 0.0
+            if iou > best_iou:
+                best, best_iou = index, iou
+        if best >= 0 and best_iou >= overlap and not matched[best]:
+            matched[best] = True
+            hits += 1
+    return hits, len(predicted) - hits, len(truth) - hits
+
+
+def segmentation_scores(targets: list[np.ndarray], predictions: list[np.ndarray],
+                        overlaps: tuple[float, ...] = (0.1, 0.25, 0.5)) -> dict[str, float]:
+    """Segment-level scores over many sequences: mean edit score, and F1@k from matches pooled over sequences
+    (keys ``edit_score``, ``f1_10``, ``f1_25``, ``f1_50``)."""
+    scores = {"edit_score": float(np.mean([edit_score(t, p) for t, p in zip(targets, predictions)]))}
+    for overlap in overlaps:
+        tp, fp, fn = np.sum([segment_matches(t, p, overlap) for t, p in zip(targets, predictions)], axis=0)
+        precision, recall = tp / max(tp + fp, 1), tp / max(tp + fn, 1)
+        scores[f"f1_{round(overlap * 100)}"] = float(2 * precision * recall / (precision + recall)) if tp else 0.0
+    return scores
+
+
 def translation_scores(hypotheses: list[str], references: list[tuple[str, ...]]) -> dict[str, float]:
     """Corpus BLEU and chrF (sacrebleu, default tokenisation) of each hypothesis against all of its references;
     sentences may have different numbers of references."""

