@@ -1,0 +1,72 @@
+"""Video in and out of a page: an uploader that explains every bad file, and H.264 mp4 that browsers play."""
+from __future__ import annotations
+
+import io
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import streamlit as st
+
+VIDEO_TYPES = ["mp4", "webm", "avi", "mov", "mkv", "gif"]
+
+
+def upload_limit_mb() -> int:
+    """server.maxUploadSize from .streamlit/config.toml (set deliberately: the page says it)."""
+    return int(st.get_option("server.maxUploadSize"))
+
+
+def video_upload(label: str, key: str) -> tuple[Path, str] | None:
+    """A file uploader for one video; returns (a temporary file holding it, its name), or None."""
+    limit = upload_limit_mb()
+    uploaded = st.file_uploader(label, type=VIDEO_TYPES, key=key,
+                                help=f"{', '.join(VIDEO_TYPES)}; up to {limit} MB (server.maxUploadSize).")
+    if uploaded is None:
+        return None
+    if uploaded.size == 0:
+        st.error(f"**{uploaded.name}**: the file is empty.")
+        return None
+    folder = Path(tempfile.gettempdir()) / "rnnlab-uploads"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{uploaded.file_id}{Path(uploaded.name).suffix.lower()}"
+    if not path.exists():
+        path.write_bytes(uploaded.getvalue())
+    return path, uploaded.name
+
+
+def encode_h264(frames: np.ndarray, fps: float, crf: int = 26) -> bytes:
+    """RGB frames (T, H, W, 3) uint8 -> an H.264 mp4 (yuv420p, moov atom first) that plays in any browser."""
+    import av
+
+    frames = np.asarray(frames)
+    height, width = frames.shape[1] // 2 * 2, frames.shape[2] // 2 * 2  # yuv420p needs even sides
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="mp4", options={"movflags": "+faststart"}) as container:
+        stream = container.add_stream("libx264", rate=round(fps) if fps else 25,
+                                      options={"crf": str(crf), "preset": "veryfast"})
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for frame in frames:
+            video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[:height, :width]), format="rgb24")
+            container.mux(stream.encode(video_frame))
+        container.mux(stream.encode())
+    return buffer.getvalue()
+
+
+def hex_to_bgr(colour: str) -> tuple[int, int, int]:
+    value = colour.lstrip("#")
+    return int(value[4:6], 16), int(value[2:4], 16), int(value[0:2], 16)
+
+
+def caption_frames(frames: np.ndarray, captions: list[str], colours: list[str]) -> np.ndarray:
+    """Each RGB frame with a coloured band at the top carrying its caption (a label and its confidence)."""
+    out = np.array(frames, copy=True)
+    height, width = out.shape[1:3]
+    band = max(14, height // 9)
+    scale = band / 30
+    for frame, caption, colour in zip(out, captions, colours):
+        red, green, blue = hex_to_bgr(colour)[::-1]
+        frame[:band] = (0.35 * frame[:band] + 0.65 * np.array([red, green, blue])).astype(np.uint8)
+        cv2.putText(frame, caption, (4, band - max(3, band // 4)), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255),
+                    max(1, round(scale * 2)), cv2.LINE_AA)
+    return out
