@@ -27,11 +27,20 @@ class Config(TrainConfig):
     test_fraction: float = 0.1
 
 
+def sentiment_scores(targets: np.ndarray, predicted: np.ndarray, agreed: np.ndarray, n_classes: int) -> dict:
+    """Accuracy and macro-F1 on all tweets, and accuracy on those every annotator agreed on (the labels with no
+    noise), the same for the RNNs and VADER."""
+    scores = classification_scores(targets, predicted, n_classes)
+    scores["accuracy_agreed"] = float((targets[agreed] == predicted[agreed]).mean()) if agreed.any() else 0.0
+    return scores
+
+
 def prepare(config: Config, dry_run: bool = False) -> Task:
     splits = load_tweet_splits(config.model.labels, config.val_fraction, config.test_fraction, config.seed)
     limit = 4 * config.batch_size if dry_run else None
     texts = {split: [normalize_tweet(t) for t in splits.texts[split][:limit]] for split in splits.texts}
     targets = {split: torch.from_numpy(splits.targets[split][:limit]) for split in splits.targets}
+    agreed = {split: splits.agreed[split][:limit] for split in splits.agreed}
     # The tokenizer learns its merges from the training split only, so validation and test stay unseen. Its
     # vocabulary may come out smaller than asked on little data; the embedding keeps the configured size.
     tokenizer = TweetTokenizer.train(texts["train"], config.model.vocab_size, config.model.max_tokens)
@@ -55,7 +64,8 @@ def prepare(config: Config, dry_run: bool = False) -> Task:
 
     def evaluate(model: torch.nn.Module, split: str) -> dict[str, float]:
         predicted, loss = predictions(model, split)
-        return {"loss": loss, **classification_scores(targets[split].numpy(), predicted, model_config.n_classes)}
+        return {"loss": loss, **sentiment_scores(targets[split].numpy(), predicted, agreed[split],
+                                                 model_config.n_classes)}
 
     def report(model: torch.nn.Module) -> dict[str, object]:
         predicted, _ = predictions(model, "test")
@@ -99,19 +109,21 @@ def log_vader_run(seed: int = 0, run_name: str = "vader") -> str:
     config = Config(seed=seed)
     splits = load_tweet_splits(config.model.labels, config.val_fraction, config.test_fraction, config.seed)
     peer = many_to_one.VaderPeer()
-    threshold, val_scores = best_threshold(peer.compound(splits.texts["val"]), splits.targets["val"])
-    started = time.perf_counter()
-    test_compound = peer.compound(splits.texts["test"])
-    seconds = time.perf_counter() - started
-    test_scores = classification_scores(splits.targets["test"], (test_compound >= threshold).astype(np.int64), 2)
+    threshold, _ = best_threshold(peer.compound(splits.texts["val"]), splits.targets["val"])
+    scores = {}
+    for split in ("val", "test"):
+        started = time.perf_counter()
+        compound = peer.compound(splits.texts[split])
+        seconds = time.perf_counter() - started
+        scores[split] = sentiment_scores(splits.targets[split], (compound >= threshold).astype(np.int64),
+                                         splits.agreed[split], 2)
     params = {"peer": "vaderSentiment", "peer.version": importlib.metadata.version("vaderSentiment"),
               "kind": "lexicon baseline (rules and a sentiment lexicon; no training)",
               "threshold": threshold, "threshold.chosen_on": "validation macro_f1 (grid -1..1 step 0.01)",
               "input": "the tweet as written (mojibake repaired), without the RNN's normalisation",
               "seed": seed, "val_fraction": config.val_fraction, "test_fraction": config.test_fraction}
-    metrics = {**{f"val_{k}": v for k, v in val_scores.items()}, "best_val_macro_f1": val_scores["macro_f1"],
-               **{f"test_{k}": v for k, v in test_scores.items()},
-               "test_tweets_per_sec": len(test_compound) / seconds}
+    metrics = {**{f"{split}_{k}": v for split, values in scores.items() for k, v in values.items()},
+               "best_val_macro_f1": scores["val"]["macro_f1"], "test_tweets_per_sec": len(compound) / seconds}
     tracking.set_tracking()
     run_id = tracking.log_evaluation_run(
         "many_to_one", run_name, params, metrics,

@@ -1,0 +1,99 @@
+"""Tweet sentiment speed, side by side in one process: the same 10,000 test tweets through VADER (one tweet at a
+time, as its API goes) and through the champion (normalisation, tokenizer and model, in length-sorted batches),
+then single-tweet latency of both.
+
+    python -m bench.many_to_one                      # the shipped champion, 10,000 tweets, 1 torch thread
+    python -m bench.many_to_one --run models/checkpoints/many_to_one/lstm --threads 2
+
+The test split has 2,230 tweets; it is repeated to make the 10,000, in the same order for both systems. The
+machine may be shared: the load average is printed with the results, because it moves every number here.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from models import store
+from models.checkpoint import load_checkpoint
+from models.many_to_one import TweetClassifier, VaderPeer
+from training.data.tweets import load_tweet_splits
+from training.tasks.many_to_one import Config
+
+
+def timed(function, *args, **kwargs):
+    started = time.perf_counter()
+    result = function(*args, **kwargs)
+    return result, time.perf_counter() - started
+
+
+def vader_threshold(default: float) -> float:
+    """The threshold the shipped VADER run chose on validation, so the bench's verdicts match the page's."""
+    for run in store.shipped_bundles("many_to_one"):
+        if run.evaluation_only and "threshold" in run.params:
+            return float(run.params["threshold"])
+    return default
+
+
+def latency_ms(function, texts: list[str]) -> list[float]:
+    latencies = []
+    for text in texts:
+        _, seconds = timed(function, [text])
+        latencies.append(seconds * 1000)
+    return latencies
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.many_to_one", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", type=Path, help="a checkpoint or bundle folder (default: the shipped champion)")
+    parser.add_argument("--tweets", type=int, default=10_000)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (VADER uses one)")
+    parser.add_argument("--batch-size", type=int, default=512)
+    parser.add_argument("--latency-samples", type=int, default=300)
+    args = parser.parse_args(argv)
+
+    torch.set_num_threads(args.threads)
+    os.environ.setdefault("RAYON_NUM_THREADS", str(args.threads))  # the tokenizer's own thread pool
+    folder = args.run
+    if folder is None:
+        shipped = [run for run in store.shipped_bundles("many_to_one") if run.has_checkpoint]
+        if not shipped:
+            raise SystemExit("no shipped many_to_one bundle; pass --run FOLDER")
+        folder = shipped[0].bundle_dir
+    classifier = TweetClassifier.from_checkpoint(load_checkpoint(folder))
+    config = Config()
+    splits = load_tweet_splits(config.model.labels, config.val_fraction, config.test_fraction, config.seed)
+    tweets = list(itertools.islice(itertools.cycle(splits.texts["test"]), args.tweets))
+    targets = np.resize(splits.targets["test"], args.tweets)
+    peer = VaderPeer(vader_threshold(VaderPeer().threshold))
+    print(f"{len(tweets):,} tweets (the {len(splits.texts['test']):,} test tweets repeated) · model {folder.name} · "
+          f"torch threads {args.threads} · load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+
+    classifier.probabilities(tweets[:args.batch_size])  # warm-up: first calls allocate
+    verdicts, vader_seconds = timed(peer.verdicts, tweets)
+    probabilities, model_seconds = timed(classifier.probabilities, tweets, batch_size=args.batch_size)
+    vader_rate, model_rate = len(tweets) / vader_seconds, len(tweets) / model_seconds
+    vader_accuracy = np.mean(np.array([classifier.labels.index(v) for v in verdicts]) == targets)
+    model_accuracy = np.mean(probabilities.argmax(1) == targets)
+    print(f"{'system':34} {'tweets/s':>10} {'× VADER':>8} {'accuracy':>9}")
+    print(f"{f'VADER (threshold {peer.threshold:.2f})':34} {vader_rate:10,.0f} {1:8.2f} {vader_accuracy:9.3f}")
+    print(f"{f'{folder.name}, batches of {args.batch_size}':34} {model_rate:10,.0f} {model_rate / vader_rate:8.2f} "
+          f"{model_accuracy:9.3f}")
+
+    sample = tweets[:args.latency_samples]
+    for label, function in (("VADER", peer.verdicts), (folder.name, classifier.probabilities)):
+        latencies = latency_ms(function, sample)
+        quantiles = statistics.quantiles(latencies, n=100)
+        print(f"single-tweet latency, {label}, {len(latencies)} tweets: p50 {quantiles[49]:.2f} ms, "
+              f"p90 {quantiles[89]:.2f} ms, max {max(latencies):.2f} ms")
+
+
+if __name__ == "__main__":
+    main()
