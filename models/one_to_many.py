@@ -119,6 +119,14 @@ class Captioner(nn.Module):
         self.pad, self.bos, self.eos, self.unk = (self.index[t] for t in (PAD, BOS, EOS, UNK))
         feature_dim, hidden = config.channels[-1], config.hidden_size
         self.encoder = Encoder(config)
+        if config.attention:
+            # Convolutions are blind to absolute position, and the decoder reads only the weighted average of the
+            # cells, not where the weights were: each cell also carries its own (x, y) in [-1, 1], so the context
+            # says where the decoder looked, and "left of" can be told from where it looked before.
+            side = torch.linspace(-1, 1, config.grid_side)
+            y, x = torch.meshgrid(side, side, indexing="ij")
+            self.register_buffer("cell_positions", torch.stack([x, y], -1).reshape(-1, 2), persistent=False)  # (L, 2)
+            feature_dim += 2
         self.embedding = nn.Embedding(config.vocabulary_size, config.embedding_dim, padding_idx=self.pad)
         if config.attention:
             # Show, Attend and Tell initialises the state from the mean feature and reads the grid at every word.
@@ -146,7 +154,9 @@ class Captioner(nn.Module):
     def start(self, images: torch.Tensor) -> DecoderState:
         features = self.encoder(images)  # (B, L, C)
         if self.config.attention:
-            summary = features.mean(1)  # (B, L, C) -> (B, C)
+            positions = self.cell_positions.expand(features.size(0), -1, -1)  # (L, 2) -> (B, L, 2)
+            features = torch.cat([features, positions], dim=-1)  # (B, L, C + 2)
+            summary = features.mean(1)  # (B, L, C + 2) -> (B, C + 2)
         else:
             layout = self.squeeze(features).flatten(1)  # (B, L, C) -> (B, L, c) -> (B, L*c)
             summary = torch.cat([features.mean(1), layout], dim=-1)  # (B, C + L*c)
