@@ -4,7 +4,7 @@ import streamlit as st
 import dashboard.runtime  # noqa: F401  (process-wide torch settings)
 from dashboard.navigation import VIEWS, topology_pages
 
-st.set_page_config(page_title="RNN Lab", page_icon="🔁", layout="wide")
-home = st.Page(VIEWS / "home.py", title="Home", icon="🏠", default=True)
+st.set_page_config(page_title="RNN Lab", page_icon=":material/all_inclusive:", layout="wide")
+home = st.Page(VIEWS / "home.py", title="Home", icon=":material/home:", default=True)
 st.session_state["topology_pages"] = topology_pages()
 st.navigation({"RNN Lab": [home], "Topologies": list(st.session_state["topology_pages"].values())}).run()

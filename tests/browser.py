@@ -67,17 +67,24 @@ def browser_page(width: int = 1400, height: int = 1000):
             browser.close()
 
 
-def wait_until_idle(page, timeout_ms: int = 60_000) -> None:
-    """Streamlit shows a running indicator while a script runs; wait for it to go and the page to settle."""
-    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout_ms)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-        " && document.querySelectorAll('[data-testid=\"stSkeleton\"]').length === 0",
-        timeout=timeout_ms)
-    page.wait_for_timeout(800)
+def wait_until_idle(page, timeout_s: float = 120, settle_s: float = 1.5) -> None:
+    """Wait until Streamlit's "running" indicator has been gone for ``settle_s``: a rerun starts a moment after
+    an interaction, so one look at an idle page proves nothing."""
+    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout_s * 1000)
+    deadline, idle_since = time.monotonic() + timeout_s, None
+    while time.monotonic() < deadline:
+        running = page.locator('[data-testid="stStatusWidgetRunningIcon"], [data-testid="stSkeleton"]').count() > 0
+        if running:
+            idle_since = None
+        elif idle_since is None:
+            idle_since = time.monotonic()
+        elif time.monotonic() - idle_since >= settle_s:
+            page.wait_for_load_state("networkidle")  # images and charts fetched by the browser
+            return
+        time.sleep(0.25)
+    raise TimeoutError(f"the app was still running after {timeout_s} s")
 
 
 def upload(page, path: Path, index: int = 0) -> None:
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').nth(index).set_input_files(str(path))
-    page.wait_for_timeout(500)
     wait_until_idle(page)

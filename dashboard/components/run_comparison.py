@@ -10,15 +10,15 @@ from dashboard.components.runs import run_catalogue, tracking_notice
 from models import store
 
 # Params that say what a run *is*, shown as columns of the table when present.
-KEY_PARAMS = ("model.arch", "model.cell", "model.bidirectional", "model.attention", "epochs", "lr", "batch_size",
-              "model.parameters", "peer")
+KEY_PARAMS = ("model.arch", "model.cell", "model.bidirectional", "model.attention", "model.pooling", "epochs", "lr",
+              "batch_size", "model.parameters", "peer")
 BOOKKEEPING_METRICS = ("lr", "epoch_seconds", "samples_per_sec")
 
 
 def runs_table(runs: list[store.RunSummary]) -> pd.DataFrame:
     rows = []
     for run in runs:
-        row = {"run": ("🏆 " if run.champion else "") + run.run_name,
+        row = {"run": run.run_name, "champion": run.champion,
                "kind": "evaluation only" if run.evaluation_only else "trained"}
         row.update({key: run.params[key] for key in KEY_PARAMS if key in run.params})
         row.update({key: round(value, 4) for key, value in sorted(run.metrics.items()) if key.startswith("test_")})

@@ -39,13 +39,13 @@ def _catalogue(topology: str, tracking_uri: str) -> RunCatalogue:
 def tracking_notice(catalogue: RunCatalogue) -> None:
     if catalogue.tracking_error:
         st.warning(f"**Tracking is unavailable**, so this page serves the models shipped with RNN Lab. "
-                   f"{catalogue.tracking_error}", icon="⚠️")
+                   f"{catalogue.tracking_error}", icon=":material/warning:")
 
 
 def run_label(run: store.RunSummary) -> str:
     metric = run.tags.get(store.SELECTION_TAG)
     score = f" · {metric.removeprefix('best_')} {run.metrics[metric]:.4f}" if metric in run.metrics else ""
-    return f"{'🏆 ' if run.champion else ''}{run.run_name}{score}"
+    return f"{run.run_name}{score}{' · champion' if run.champion else ''}"
 
 
 @st.cache_resource(show_spinner="Loading model…", max_entries=16)
@@ -76,7 +76,7 @@ def pick_model(topology: str, key: str = "model") -> tuple[Checkpoint, store.Run
         st.info("No trained model of this topology yet. Train one with "
                 f"`make train T={topology}` or restore the shipped ones with `make run`.")
         st.stop()
-    chosen = st.selectbox("Model (any logged run; 🏆 = champion, best on validation)", candidates,
+    chosen = st.selectbox("Model (any logged run; the champion is the best on validation)", candidates,
                           format_func=run_label, key=key)
     try:
         return load_run_model(chosen), chosen

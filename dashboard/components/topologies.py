@@ -18,26 +18,26 @@ class TopologyText:
 
 TEXTS = {
     "one_to_one": TopologyText(
-        "🖼️", "Classify a clothing image (Fashion-MNIST)",
+        ":material/image:", "Classify a clothing image (Fashion-MNIST)",
         "A plain neural network, independent of previous information: one input, one output, no recurrence. "
         "Image classification is the classic example. The MLP and the CNN here are plain networks; the row-LSTM "
         "shows what happens when you force a recurrent network onto the same job, reading the 28 rows of the image "
         "as a sequence of 28 time steps."),
     "one_to_many": TopologyText(
-        "💬", "Caption an image",
+        ":material/subtitles:", "Caption an image",
         "One input, a sequence of outputs: image captioning takes an image and outputs a sentence of words, e.g. "
         "“man in black shirt is playing guitar.” An encoder turns the image into features; a recurrent decoder "
         "emits one word per step, each conditioned on the words before it."),
     "many_to_one": TopologyText(
-        "🐦", "Sentiment of tweets",
+        ":material/sentiment_satisfied:", "Sentiment of tweets",
         "A sequence in, one label out: sentiment analysis reads a tweet word by word and classifies it as positive "
         "or negative once it has seen the whole sequence."),
     "many_to_many": TopologyText(
-        "🌍", "Translate English → Spanish",
+        ":material/translate:", "Translate English → Spanish",
         "A sequence in, a sequence of another length out: machine translation. An encoder reads the English "
         "sentence; a decoder writes the Spanish one, attending to the source words it needs at each step."),
     "many_to_many_synced": TopologyText(
-        "🎞️", "Label every frame of a video",
+        ":material/movie:", "Label every frame of a video",
         "Synced sequence input and output: video classification where we wish to label each frame. A frame alone "
         "shows no motion, so the network needs memory; a bidirectional one also sees what comes next."),
 }

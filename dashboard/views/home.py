@@ -9,7 +9,7 @@ from dashboard.components.topologies import TEXTS, diagram
 from dashboard.navigation import built
 from models import TOPOLOGIES, store
 
-st.title("🔁 RNN Lab")
+st.title(":material/all_inclusive: RNN Lab")
 st.markdown(
     "RNN Lab demonstrates the five classic recurrent-network topologies on real models trained on real data. "
     "Every training run is tracked in MLflow, so each page can compare runs: RNN vs GRU vs LSTM, uni- vs "
@@ -50,5 +50,5 @@ st.header("Champions")
 st.dataframe(pd.DataFrame([status_row(name) for name in TOPOLOGIES]), hide_index=True, width="stretch")
 errors = {run_catalogue(name).tracking_error for name in TOPOLOGIES} - {None}
 for error in errors:
-    st.warning(f"**Tracking is unavailable**; the table shows the shipped models. {error}", icon="⚠️")
+    st.warning(f"**Tracking is unavailable**; the table shows the shipped models. {error}", icon=":material/warning:")
 st.caption("Run `make mlflow-ui` to open the same runs in MLflow's own UI.")
