@@ -99,8 +99,7 @@ def import_bundle(folder: Path) -> str | None:
         client.log_batch(run_id, params=chunk)
     for chunk in _chunks(metrics, 1000):
         client.log_batch(run_id, metrics=chunk)
-    # The checkpoint is every top-level file but run.json and the run's texts (dataset_card.md): its model.json
-    # and tokenizer.json are JSON like the reports, which live under report/.
+    # The checkpoint is every top-level file but run.json and the run's other artifacts, which run.json lists.
     artifacts = set(record.get("artifacts", []))
     checkpoint_files = [p for p in folder.iterdir()
                         if p.is_file() and p.name != store.BUNDLE_RUN_FILE and p.name not in artifacts]
