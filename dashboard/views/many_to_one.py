@@ -1,0 +1,153 @@
+"""Many to one: the sentiment of tweets, one label per tweet, with VADER's verdict beside every one."""
+import hashlib
+import html
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.components.runs import pick_model, run_catalogue
+from dashboard.components.text_input import lines_upload
+from dashboard.components.topologies import topology_page
+from models.many_to_one import VADER_DEFAULT_THRESHOLD, TweetClassifier, VaderPeer
+
+MAX_CHARACTERS = 1_000  # a tweet is at most 280; longer lines are cut (with a note) before anything reads them
+MAX_TWEETS = 20_000
+HIGHLIGHTED = 50  # tweets shown token by token; the table holds them all
+EXAMPLES = (
+    "Loves the German bakeries in Sydney. Together with my imported honey it feels like home",
+    "@VivaLaLauren Mine is broken too! I miss my sidekick",
+    "@Mofette briliant! May the fourth be with you #starwarsday #starwars",
+    "@united 3 hours on the tarmac and now my bag is lost. Never again.",
+    "@SouthwestAir thank you for getting me home early, the crew was amazing 😍",
+    "Not bad at all, the new iPhone battery actually lasts the whole day",
+    "Can't wait for #Coachella2015, the lineup is 🔥🔥🔥",
+    "Driverless cars? I wouldn't trust one to take my kids to school http://t.co/xyz",
+)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def classifier_for(directory: str, _checkpoint) -> TweetClassifier:
+    """The model with its tokenizer, once per checkpoint folder (the folder is the cache key), so the tokenizer's
+    word cache survives reruns."""
+    return TweetClassifier.from_checkpoint(_checkpoint)
+
+
+@st.cache_resource(show_spinner=False)
+def vader(threshold: float) -> VaderPeer:
+    return VaderPeer(threshold)
+
+
+def vader_threshold() -> tuple[float, str]:
+    """VADER's threshold as its logged run chose it on validation, or the authors' default when there is none."""
+    for run in run_catalogue("many_to_one").runs:
+        if run.evaluation_only and "threshold" in run.params:
+            return float(run.params["threshold"]), f"chosen on validation by the run `{run.run_name}`"
+    return VADER_DEFAULT_THRESHOLD, "VADER's default (no VADER run is logged)"
+
+
+def highlighted(pieces: list[tuple[str, float]]) -> str:
+    """A tweet's pieces as HTML, each shaded by its attention weight; the text is escaped, never markup."""
+    top = max((weight for _, weight in pieces), default=0) or 1
+    spans = (f'<span title="{weight:.3f}" style="background: rgba(255, 140, 0, {weight / top:.2f}); '
+             f'border-radius: 3px; white-space: pre-wrap">{html.escape(piece)}</span>' for piece, weight in pieces)
+    return "".join(spans)
+
+
+def tweets_from_input() -> list[str]:
+    source = st.radio("Tweets from", ["Paste or type", "Upload a CSV or TXT file"], horizontal=True,
+                      key="many_to_one-source")
+    if source == "Paste or type":
+        if st.button("Fill in the example tweets", key="many_to_one-examples"):
+            st.session_state["many_to_one-text"] = "\n".join(EXAMPLES)
+        text = st.text_area("One tweet per line", height=180, key="many_to_one-text",
+                            placeholder="\n".join(EXAMPLES[:2]))
+        return text.splitlines()
+    return lines_upload("A CSV with a text column, or a TXT file with one tweet per line", key="many_to_one-upload") \
+        or []
+
+
+def cut(tweets: list[str]) -> list[str]:
+    """At most MAX_TWEETS tweets of at most MAX_CHARACTERS each, saying on the page what was cut."""
+    if len(tweets) > MAX_TWEETS:
+        st.warning(f"{len(tweets):,} tweets: only the first {MAX_TWEETS:,} are classified.")
+        tweets = tweets[:MAX_TWEETS]
+    long = sum(len(t) > MAX_CHARACTERS for t in tweets)
+    if long:
+        st.warning(f"{long:,} line(s) are longer than {MAX_CHARACTERS:,} characters (a tweet has at most 280): "
+                   f"only their first {MAX_CHARACTERS:,} characters are classified.")
+    return [t[:MAX_CHARACTERS] for t in tweets]
+
+
+def classify(classifier: TweetClassifier, peer: VaderPeer, tweets: list[str], run_key: str):
+    """Verdicts of the model and of VADER, with a progress bar; kept for the session, so that using the
+    comparison tab does not classify the same tweets again."""
+    key = hashlib.sha256("\n".join([run_key, str(peer.threshold), *tweets]).encode()).hexdigest()
+    saved = st.session_state.get("many_to_one-results")
+    if saved and saved[0] == key:
+        return saved[1], saved[2]
+    progress = st.progress(0.0, text=f"Classifying {len(tweets):,} tweets…")
+    explanations = classifier.explain(tweets, progress=lambda done, total: progress.progress(
+        done / total, text=f"Classified {done:,} of {total:,} tweets"))
+    verdicts = peer.verdicts(tweets, classifier.labels)
+    progress.empty()
+    st.session_state["many_to_one-results"] = (key, explanations, verdicts)
+    return explanations, verdicts
+
+
+with topology_page("many_to_one"):
+    checkpoint, run = pick_model("many_to_one")
+    classifier = classifier_for(str(checkpoint.directory), checkpoint)
+    threshold, threshold_source = vader_threshold()
+    peer = vader(threshold)
+
+    st.subheader("Tweets")
+    tweets = [line for line in tweets_from_input() if line.strip()]
+    if not tweets:
+        st.info("Paste one tweet per line (or fill in the examples), or upload a CSV or TXT file of tweets.")
+        st.stop()
+    tweets = cut(tweets)
+    explanations, verdicts = classify(classifier, peer, tweets, run.run_id or str(run.bundle_dir))
+
+    st.subheader("Verdicts")
+    results = pd.DataFrame({
+        "tweet": tweets,
+        "label": [e.label for e in explanations],
+        "probability": [round(e.probability, 4) for e in explanations],
+        "VADER": verdicts,
+    })
+    agreement = (results["label"] == results["VADER"]).mean()
+    counts = results["label"].value_counts()
+    st.markdown(f"**{len(results):,}** tweet(s): " + ", ".join(f"{counts.get(label, 0):,} {label}"
+                                                              for label in classifier.labels)
+                + f" · the model and VADER agree on {agreement:.0%}")
+    st.dataframe(results, hide_index=True, width="stretch",
+                 column_config={"probability": st.column_config.ProgressColumn(
+                     "probability", help="the model's probability of its label", min_value=0.5, max_value=1.0,
+                     format="%.3f")})
+    st.download_button("Download the results as CSV", results.to_csv(index=False).encode("utf-8"),
+                       file_name="tweet_sentiment.csv", mime="text/csv", key="many_to_one-download")
+    truncated = sum(e.truncated for e in explanations)
+    caption = (f"Model `{run.run_name}` ({checkpoint.config.cell.upper()}, "
+               f"{'bidirectional, ' if checkpoint.config.bidirectional else ''}{checkpoint.config.pooling} pooling) · "
+               f"VADER positive when its compound score ≥ {threshold:.2f}, {threshold_source}.")
+    if truncated:
+        caption += (f" {truncated:,} tweet(s) have more than {checkpoint.config.max_tokens} tokens: the model read "
+                    "only their first ones.")
+    st.caption(caption)
+
+    st.subheader("What the model attended to")
+    if explanations[0].pieces is None:
+        st.info(f"`{run.run_name}` classifies from its final state only, so it gives no per-token weights. Pick a "
+                "run with attention pooling (the BiLSTM + attention) above to see them.")
+    else:
+        shown = explanations[:HIGHLIGHTED]
+        rows = "".join(
+            f"<p style='margin: 0.3em 0'><b>{html.escape(e.label)}</b> {e.probability:.0%} · "
+            f"VADER {html.escape(verdict)} · {highlighted(e.pieces)}</p>"
+            for e, verdict in zip(shown, verdicts))
+        st.html(f"<div style='line-height: 1.9'>{rows}</div>")
+        st.caption("Each piece is shaded by its attention weight (darkest = the piece that counted most; hover for "
+                   "the weight). The text is what the model read: repaired, URLs as `<url>` and @mentions as "
+                   "`@user` (the tokenizer also lower-cases it)."
+                   + (f" The first {HIGHLIGHTED} of {len(explanations):,} tweets are shown; the table and the CSV "
+                      "hold them all." if len(explanations) > HIGHLIGHTED else ""))
