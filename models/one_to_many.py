@@ -119,6 +119,7 @@ class Captioner(nn.Module):
         self.pad, self.bos, self.eos, self.unk = (self.index[t] for t in (PAD, BOS, EOS, UNK))
         feature_dim, hidden = config.channels[-1], config.hidden_size
         self.encoder = Encoder(config)
+        self.embedding = nn.Embedding(config.vocabulary_size, config.embedding_dim, padding_idx=self.pad)
         if config.attention:
             # Convolutions are blind to absolute position, and the decoder reads only the weighted average of the
             # cells, not where the weights were: each cell also carries its own (x, y) in [-1, 1], so the context
@@ -127,24 +128,20 @@ class Captioner(nn.Module):
             y, x = torch.meshgrid(side, side, indexing="ij")
             self.register_buffer("cell_positions", torch.stack([x, y], -1).reshape(-1, 2), persistent=False)  # (L, 2)
             feature_dim += 2
-        self.embedding = nn.Embedding(config.vocabulary_size, config.embedding_dim, padding_idx=self.pad)
-        if config.attention:
-            # Show, Attend and Tell initialises the state from the mean feature and reads the grid at every word.
+            context_dim = feature_dim
+            # Show, Attend and Tell initialises the state from the mean feature and reads the grid at every word;
+            # the decoder needs its state before each word, so it runs step by step, and a cell is the cheapest step.
             self.attend = SoftAttention(feature_dim, hidden, config.attention_dim)
             self.init_state = nn.Linear(feature_dim, 2 * hidden)
+            self.lstm = nn.LSTMCell(config.embedding_dim + context_dim, hidden)
         else:
+            context_dim = 0
             # Show and Tell sees the image once, as one vector: the mean feature says what is there wherever it
             # is, and the flattened grid keeps where things are (thinned per cell to a few channels first, or
-            # this one layer would outweigh the model).
+            # this one layer would outweigh the model). The whole caption then goes through one fused LSTM call.
             self.squeeze = nn.Sequential(nn.Linear(feature_dim, config.summary_channels), nn.ReLU())
             summary_dim = feature_dim + config.grid_side ** 2 * config.summary_channels
             self.init_state = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(summary_dim, 2 * hidden))
-        context_dim = feature_dim if config.attention else 0
-        if config.attention:
-            # Attention needs the state before every word, so the decoder runs step by step; a cell is the
-            # cheapest step. Without attention the whole caption goes through one fused LSTM call.
-            self.lstm = nn.LSTMCell(config.embedding_dim + context_dim, hidden)
-        else:
             self.lstm = nn.LSTM(config.embedding_dim, hidden, batch_first=True)
         self.dropout = nn.Dropout(config.dropout)
         self.output = nn.Linear(hidden + context_dim, config.vocabulary_size)

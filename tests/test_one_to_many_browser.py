@@ -1,0 +1,44 @@
+"""The one-to-many page in headless chromium: a random scene is captioned, a composed one too, an upload works."""
+import pytest
+
+from tests import media
+from tests.browser import browser_page, serve_app, upload, wait_until_idle
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def app_url(shipped_store_uri):
+    with serve_app(shipped_store_uri) as url:
+        yield url
+
+
+@pytest.fixture
+def page():
+    with browser_page() as page:
+        yield page
+
+
+def assert_page_healthy(page) -> None:
+    assert page.locator('[data-testid="stException"]').count() == 0, page.inner_text("body")[:2000]
+    assert "Traceback" not in page.inner_text("body")
+
+
+def test_caption_a_scene_compose_one_and_upload(app_url, page, tmp_path):
+    page.goto(f"{app_url}/one_to_many")
+    wait_until_idle(page)
+    page.get_by_text("What the model sees").wait_for(timeout=30_000)
+    assert_page_healthy(page)
+    assert "mean log-prob per word" in page.inner_text("body")
+    page.get_by_text("Compose a scene").click()
+    wait_until_idle(page)
+    page.get_by_text("Garment 1").wait_for(timeout=30_000)
+    assert_page_healthy(page)
+    assert "“" in page.inner_text("body")
+    photo, _ = media.garment_photo(index=2)
+    (tmp_path / "garment.jpg").write_bytes(photo)
+    page.get_by_text("Upload an image").first.click()
+    wait_until_idle(page)
+    upload(page, tmp_path / "garment.jpg")
+    page.get_by_text("Your upload").wait_for(timeout=30_000)
+    assert_page_healthy(page)
