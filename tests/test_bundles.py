@@ -28,6 +28,7 @@ def test_export_writes_a_portable_bundle(exported_bundle, tmp_path):
     for path in folder.rglob("*"):
         if path.is_file() and path.suffix in (".json", ".md"):
             assert str(tmp_path) not in path.read_text(), f"{path.name} holds an absolute path"
+    assert bundles.import_all(tmp_path / "shipped") == []  # the store it came from has it already
 
 
 def test_import_into_a_fresh_store_is_idempotent(exported_bundle, tmp_path, monkeypatch):

@@ -58,9 +58,11 @@ def export_bundle(run_id: str, destination_root: Path = store.SHIPPED_DIR) -> Pa
                for key in run.data.metrics}
     record = {"run_name": run.info.run_name, "topology": topology, "status": run.info.status,
               "start_time": run.info.start_time, "end_time": run.info.end_time, "params": dict(run.data.params),
-              "tags": {k: v for k, v in run.data.tags.items() if k.startswith(KEPT_TAG_PREFIXES)},
+              "tags": {k: v for k, v in run.data.tags.items()
+                       if k.startswith(KEPT_TAG_PREFIXES) and k != store.BUNDLE_TAG},
               "metrics": history, "artifacts": sorted(artifacts)}
     (folder / store.BUNDLE_RUN_FILE).write_text(json.dumps(record, indent=1, sort_keys=True))
+    client.set_tag(run_id, store.BUNDLE_TAG, bundle_key(folder))  # so importing it back here adds nothing
     return folder
 
 
