@@ -2,6 +2,7 @@
 
     python -m training.bundles export <run_id>   # write models/checkpoints/<topology>/<run name>/
     python -m training.bundles import            # load every shipped bundle into the store (idempotent)
+    python -m training.bundles table             # the shipped runs' test metrics, as Markdown
 
 A bundle holds the checkpoint (``model.json``, ``model.safetensors``, tokenizer files), ``run.json`` (params, tags,
 the full metric history, start and end times), and small report artefacts. No absolute path is stored: the
@@ -129,6 +130,22 @@ def import_all(root: Path = store.SHIPPED_DIR) -> list[str]:
     return created
 
 
+def results_table(root: Path = store.SHIPPED_DIR) -> str:
+    """The shipped runs as a Markdown table: test metrics, parameters and training time, from their bundles."""
+    lines = ["| topology | run | champion | test metrics | params | epochs | train time |", "|---|---|---|---|---|---|---|"]
+    for topology in sorted({p.parent.parent.name for p in Path(root).glob(f"*/*/{store.BUNDLE_RUN_FILE}")}):
+        for run in store.shipped_bundles(topology):
+            record = json.loads((run.bundle_dir / store.BUNDLE_RUN_FILE).read_text())
+            tests = ", ".join(f"{k.removeprefix('test_')} {v:.4f}" for k, v in sorted(run.metrics.items())
+                              if k.startswith("test_") and k != "test_loss")
+            epochs = record["metrics"].get("epoch_seconds", [])
+            seconds = sum(value for _, value, _ in epochs)
+            lines.append(f"| {topology} | {run.run_name} | {'yes' if run.champion else ''} | {tests} | "
+                         f"{run.params.get('model.parameters', '—')} | {len(epochs) or '—'} | "
+                         f"{f'{seconds / 60:.1f} min' if epochs else 'no training'} |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m training.bundles", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -136,8 +153,11 @@ def main(argv=None) -> None:
     export = commands.add_parser("export", help="write a finished run as a bundle")
     export.add_argument("run_id", nargs="+")
     commands.add_parser("import", help="import every shipped bundle that is not in the store yet")
+    commands.add_parser("table", help="print the shipped runs and their test metrics as a Markdown table")
     args = parser.parse_args(argv)
-    if args.command == "export":
+    if args.command == "table":
+        print(results_table())
+    elif args.command == "export":
         tracking.set_tracking()
         for run_id in args.run_id:
             print(export_bundle(run_id))
