@@ -176,6 +176,81 @@ def build_model(config: Config) -> CameraMotionLabeller:
     return CameraMotionLabeller(config)
 
 
+@dataclass(frozen=True)
+class GlobalMotionPeer:
+    """The classical way, no learning: estimate the global motion between frames t and t+1 by phase correlation
+    (translation) and by trying a slightly scaled frame against the next (zoom), then threshold it. A cut is a pair of frames
+    whose grey-level histograms differ. Frame t gets the motion from t to t+1, as in the labels; a mode filter over
+    ``smooth`` frames removes single-frame flicker from hand shake. Thresholds are for 64 × 64 frames and were
+    set by hand on validation clips."""
+
+    labels: tuple[str, ...] = CAMERA_MOTIONS
+    shift_threshold: float = 0.4  # pixels per frame
+    zoom_step: float = 1.03  # the scale change tried between frames
+    zoom_gain: float = 0.97  # a scaled frame must match with this fraction of the error of the others
+    cut_similarity: float = 0.5  # grey-level histograms that correlate less than this: a new shot
+    smooth: int = 5
+
+    def motions(self, frames: np.ndarray) -> np.ndarray:
+        """(T - 1, 4) per pair of frames: dx, dy (content shift in pixels, by phase correlation), the zoom (+1 when
+        frame t enlarged by ``zoom_step`` matches frame t+1 clearly better than unscaled, -1 when shrunk does, else
+        0) and the grey-level histogram correlation (a cut when low)."""
+        import cv2
+
+        frames = np.asarray(frames, dtype=np.float32)
+        size = frames.shape[1]
+        centre = (size - 1) / 2
+        inner = np.s_[size // 8:-size // 8, size // 8:-size // 8]  # away from borders the warps have to invent
+        window = cv2.createHanningWindow((size, size), cv2.CV_32F)
+        # Smoothed copies for the zoom test: interpolation smooths a warped frame, which on noisy footage would
+        # otherwise make any warp match better than none.
+        smooth = [cv2.GaussianBlur(f, (0, 0), 1.2) for f in frames]
+        histograms = [cv2.calcHist([f], [0], None, [32], [0, 256]) for f in frames]
+        result = np.zeros((max(len(frames) - 1, 0), 4), np.float32)
+        for t in range(len(frames) - 1):
+            (dx, dy), _ = cv2.phaseCorrelate(frames[t], frames[t + 1], window)
+            errors = []
+            for scale in (1 / self.zoom_step, 1.0, self.zoom_step):
+                matrix = np.float32([[scale, 0, (1 - scale) * centre + dx], [0, scale, (1 - scale) * centre + dy]])
+                moved = cv2.warpAffine(smooth[t], matrix, (size, size), borderMode=cv2.BORDER_REFLECT)
+                errors.append(float(np.abs(moved[inner] - smooth[t + 1][inner]).mean()))
+            shrink, keep, enlarge = errors
+            zoom = 1 if enlarge < self.zoom_gain * min(keep, shrink) else -1 if shrink < self.zoom_gain * min(keep, enlarge) else 0
+            similarity = cv2.compareHist(histograms[t], histograms[t + 1], cv2.HISTCMP_CORREL)
+            result[t] = dx, dy, zoom, similarity
+        return result
+
+    def label_video(self, frames: np.ndarray) -> np.ndarray:
+        """One-hot probabilities (T, C), the same interface as the networks."""
+        index = {name: i for i, name in enumerate(self.labels)}
+        motions = self.motions(frames)
+        labels = np.full(len(frames), index["static"])
+        for t, (dx, dy, zoom, _) in enumerate(motions):
+            if zoom:
+                labels[t] = index["zoom in" if zoom > 0 else "zoom out"]
+            elif max(abs(dx), abs(dy)) > self.shift_threshold:
+                # The content moves against the camera: it slides left when the camera pans right.
+                if abs(dx) >= abs(dy):
+                    labels[t] = index["pan right" if dx < 0 else "pan left"]
+                else:
+                    labels[t] = index["tilt down" if dy < 0 else "tilt up"]
+        if len(motions):
+            labels[-1] = labels[-2] if len(labels) > 1 else labels[-1]
+        labels = mode_filter(labels, self.smooth, len(self.labels))
+        cuts = np.flatnonzero(motions[:, 3] < self.cut_similarity) + 1 if len(motions) else np.array([], int)
+        labels[cuts] = index["cut"]
+        return np.eye(len(self.labels), dtype=np.float32)[labels]
+
+
+def mode_filter(labels: np.ndarray, width: int, n_classes: int) -> np.ndarray:
+    """Each label replaced by the most frequent one in a centred window of ``width`` frames."""
+    if width <= 1 or len(labels) < 2:
+        return labels.copy()
+    padded = np.pad(labels, width // 2, mode="edge")
+    votes = np.stack([np.bincount(padded[t:t + width], minlength=n_classes) for t in range(len(labels))])
+    return votes.argmax(1)
+
+
 class VideoError(ValueError):
     """A file that is not a usable video; the message is meant for the person who uploaded it."""
 
@@ -189,23 +264,26 @@ class VideoInfo:
     frames_in_file: int | None  # as declared by the container (None when it does not say)
     times: np.ndarray  # presentation time of each kept frame in seconds (variable frame rate shows here)
     rotation: int  # degrees counter-clockwise applied to show the video upright (phone metadata)
-    capped: bool  # decoding stopped at max_frames; only the first frames are labelled
+    capped: bool  # decoding stopped at the frame or pixel cap; only the first frames are labelled
+    frame_cap: int | None  # the cap that applied
     damaged: bool  # decoding stopped at an unreadable part; the frames before it are kept
 
 
-def decode_video(path, frame_size: int = 64, max_frames: int | None = None, preview_width: int | None = None,
-                 progress=None) -> tuple[np.ndarray, np.ndarray | None, VideoInfo]:
+def decode_video(path, frame_size: int = 64, max_frames: int | None = None, max_pixels: int | None = None,
+                 preview_width: int | None = None, progress=None) -> tuple[np.ndarray, np.ndarray | None, VideoInfo]:
     """Decode a video file with PyAV into model input: grayscale frames (T, S, S) uint8, squashed to a square as
     in training, plus optional RGB preview frames (T, h, preview_width, 3) and facts about the stream.
 
-    Only the first ``max_frames`` frames are kept (the returned info says when that cut a video short). Raises
+    Only the first frames are kept: at most ``max_frames``, and at most ``max_pixels`` decoded pixels in all (so a
+    4K video stops sooner than a small one); the returned info says when that cut a video short. Raises
     VideoError, with a message for a person, on anything that is not a decodable video."""
     import av
 
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, OSError, UnicodeDecodeError, ValueError) as error:
-        raise VideoError(f"this is not a video file FFmpeg can read ({error})") from None
+        raise VideoError(f"FFmpeg cannot read this file: it is not a video, or it is damaged or cut short "
+                         f"({error.strerror if isinstance(error, av.error.FFmpegError) else error})") from None
     with container:
         if not container.streams.video:
             kinds = ", ".join(sorted({s.type for s in container.streams})) or "no streams at all"
@@ -213,11 +291,15 @@ def decode_video(path, frame_size: int = 64, max_frames: int | None = None, prev
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"  # frame-parallel decoding: the decoder is the slowest part of the pipeline
         rate = float(stream.average_rate or stream.guessed_rate or 0) or None
+        if max_pixels and stream.codec_context.width and stream.codec_context.height:
+            affordable = max(1, max_pixels // (stream.codec_context.width * stream.codec_context.height))
+            max_frames = min(max_frames or affordable, affordable)
         expected = stream.frames or (round(container.duration / 1e6 * rate) if container.duration and rate else 0)
         frames, previews, times = [], [], []
-        rotation, damaged = 0, False
+        rotation, damaged, capped = 0, False, False
         try:
-            for frame in container.decode(stream):
+            decoder = container.decode(stream)
+            for frame in decoder:
                 if not frames:
                     rotation = int(round(frame.rotation or 0)) % 360
                 # libswscale resizes and converts in one pass, far cheaper than converting the full frame first.
@@ -230,6 +312,7 @@ def decode_video(path, frame_size: int = 64, max_frames: int | None = None, prev
                 if progress and expected:
                     progress(min(1.0, len(frames) / min(expected, max_frames or expected)))
                 if max_frames and len(frames) >= max_frames:
+                    capped = next(decoder, None) is not None
                     break
         except (av.error.FFmpegError, ValueError) as error:
             if not frames:
@@ -240,7 +323,8 @@ def decode_video(path, frame_size: int = 64, max_frames: int | None = None, prev
         info = VideoInfo(width=stream.codec_context.width, height=stream.codec_context.height, fps=rate,
                          codec=stream.codec_context.name, frames_in_file=stream.frames or None,
                          times=np.asarray(times), rotation=rotation,
-                         capped=bool(max_frames and len(frames) >= max_frames and expected > len(frames)),
+                         capped=capped,
+                         frame_cap=max_frames,
                          damaged=damaged)
     video = np.stack(frames)
     preview = np.stack(previews) if previews else None

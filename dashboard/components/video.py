@@ -1,7 +1,6 @@
 """Video in and out of a page: an uploader that explains every bad file, and H.264 mp4 that browsers play."""
 from __future__ import annotations
 
-import io
 import tempfile
 from pathlib import Path
 
@@ -41,16 +40,18 @@ def encode_h264(frames: np.ndarray, fps: float, crf: int = 26) -> bytes:
 
     frames = np.asarray(frames)
     height, width = frames.shape[1] // 2 * 2, frames.shape[2] // 2 * 2  # yuv420p needs even sides
-    buffer = io.BytesIO()
-    with av.open(buffer, "w", format="mp4", options={"movflags": "+faststart"}) as container:
-        stream = container.add_stream("libx264", rate=round(fps) if fps else 25,
-                                      options={"crf": str(crf), "preset": "veryfast"})
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        for frame in frames:
-            video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[:height, :width]), format="rgb24")
-            container.mux(stream.encode(video_frame))
-        container.mux(stream.encode())
-    return buffer.getvalue()
+    # A real file, because moving the index to the front (so playback starts before the download ends) rewrites it.
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "video.mp4"
+        with av.open(str(path), "w", options={"movflags": "+faststart"}) as container:
+            stream = container.add_stream("libx264", rate=round(fps) if fps else 25,
+                                          options={"crf": str(crf), "preset": "veryfast"})
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            for frame in frames:
+                picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[:height, :width]), format="rgb24")
+                container.mux(stream.encode(picture))
+            container.mux(stream.encode())
+        return path.read_bytes()
 
 
 def hex_to_bgr(colour: str) -> tuple[int, int, int]:

@@ -1,0 +1,197 @@
+"""Many to many (synced): label the camera motion of every frame of a video, with a per-frame network, a
+unidirectional GRU or a bidirectional one."""
+import time
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from dashboard.components.runs import pick_model
+from dashboard.components.topologies import topology_page
+from dashboard.components.video import caption_frames, encode_h264, upload_limit_mb, video_upload
+from models.camera_motion_clips import ClipGenerator, load_sample_photos
+from models.many_to_many_synced import VideoError, decode_video
+
+MAX_FRAMES = 1800  # one minute at 30 fps; longer videos are cut (and the page says so)
+MAX_PIXELS = 1800 * 1280 * 720  # a 4K video stops after 200 frames: decoding 4K costs ~10× a 720p frame
+PREVIEW_WIDTH = 320  # the scrubber and the annotated video show frames this wide
+COLOURS = {"static": "#9e9e9e", "pan left": "#1f77b4", "pan right": "#17becf", "tilt up": "#2ca02c",
+           "tilt down": "#bcbd22", "zoom in": "#ff7f0e", "zoom out": "#d62728", "cut": "#000000"}
+CONVENTION = """
+**Conventions.** Labels name the **camera's** motion, not the content's:
+
+| label | the camera… | so the scene in the frame… |
+|---|---|---|
+| pan left / pan right | turns left / right | slides right / left |
+| tilt up / tilt down | points up / down | slides down / up |
+| zoom in / zoom out | narrows / widens its view | grows from / shrinks toward the centre |
+| cut | starts a new shot | is another scene (the first frame of the shot) |
+
+Frame *t* carries the motion from frame *t* to frame *t+1*, so a segment starts on the frame where the camera
+starts moving. A unidirectional model sees only frames up to *t*, so it is always at least one frame late at a
+change of motion; a bidirectional one also sees *t+1*. Frames are squashed to 64×64 grey before labelling.
+"""
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def sample_clip(seed: int, frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """A generated clip over the test photos (never seen in training), with its true labels."""
+    photos = load_sample_photos()
+    return ClipGenerator(photos, procedural=not photos).clip(frames, seed)
+
+
+def decoded_upload(path, progress) -> tuple[np.ndarray, np.ndarray, object]:
+    """Decoded frames of the latest upload, kept in the session so moving the scrubber does not decode again."""
+    name, decoded = st.session_state.get("many_to_many_synced-decoded", (None, None))
+    if name != path.name:
+        decoded = decode_video(path, max_frames=MAX_FRAMES, max_pixels=MAX_PIXELS, preview_width=PREVIEW_WIDTH,
+                               progress=progress)
+        st.session_state["many_to_many_synced-decoded"] = (path.name, decoded)
+    return decoded
+
+
+def segments_of(labels: np.ndarray) -> list[tuple[int, int, int]]:
+    """(label, first frame, end frame) of each run of equal labels."""
+    starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
+    return [(int(labels[s]), int(s), int(e)) for s, e in zip(starts, np.r_[starts[1:], len(labels)])]
+
+
+def timeline(times: np.ndarray, ends: np.ndarray, rows: dict[str, np.ndarray], confidence: np.ndarray,
+             names: tuple[str, ...]) -> go.Figure:
+    """Coloured bands per label (one row per labelling) and the model's confidence as a line."""
+    figure = go.Figure()
+    shown = set()
+    for row, labels in rows.items():
+        for label, first, end in segments_of(labels):
+            name = names[label]
+            figure.add_bar(x=[ends[end - 1] - times[first]], base=[times[first]], y=[row], orientation="h",
+                           marker_color=COLOURS.get(name, "#7f7f7f"), name=name, legendgroup=name,
+                           showlegend=name not in shown, width=0.8,
+                           hovertemplate=f"{name}<br>frames {first}–{end - 1}<br>%{{base:.2f}} s + %{{x:.2f}} s"
+                                         "<extra></extra>")
+            shown.add(name)
+    figure.add_scatter(x=times, y=confidence, mode="lines", name="confidence", yaxis="y2",
+                       line=dict(color="#444", width=1.5))
+    figure.update_layout(barmode="overlay", height=200 + 40 * len(rows), margin=dict(t=10, b=10, l=10, r=10),
+                         xaxis=dict(title="seconds"), yaxis=dict(domain=[0, 0.55]),
+                         yaxis2=dict(domain=[0.65, 1], range=[0, 1.02], title="confidence"),
+                         legend=dict(orientation="h", y=-0.25))
+    return figure
+
+
+with topology_page("many_to_many_synced"):
+    checkpoint, run = pick_model("many_to_many_synced")
+    names = checkpoint.config.labels
+    with st.expander("How to read the labels", expanded=False):
+        st.markdown(CONVENTION)
+
+    source = st.radio("Video source", ["Upload a video", "Generate a sample clip"], horizontal=True,
+                      key="many_to_many_synced-source")
+    truth, notes = None, []
+    if source == "Upload a video":
+        st.caption(f"Uploads up to {upload_limit_mb()} MB (the server's `server.maxUploadSize`); the first "
+                   f"{MAX_FRAMES} frames are labelled, fewer for very large frames.")
+        upload = video_upload("A video (mp4, webm, avi, mov, mkv or gif)", key="many_to_many_synced-upload")
+        if upload is None:
+            st.info("Upload a video, or generate a sample clip with known labels.")
+            st.stop()
+        path, file_name = upload
+        bar = st.progress(0.0, text="Decoding…")
+        try:
+            frames, preview, info = decoded_upload(path, lambda share: bar.progress(share * 0.9, text="Decoding…"))
+        except VideoError as error:
+            bar.empty()
+            st.error(f"**{file_name}**: {error}.")
+            st.stop()
+        times = info.times
+        if np.isnan(times).any():  # a container without timestamps: fall back to the declared rate
+            times = np.arange(len(frames)) / (info.fps or 25)
+        times = times - times[0]
+        fps = info.fps or 25
+        steps = np.diff(times)
+        if info.capped:
+            notes.append(f"Only the first {len(frames)} frames ({times[-1]:.1f} s) are labelled: the page decodes at "
+                         f"most {info.frame_cap} frames of a {info.width}×{info.height} video.")
+        if info.damaged:
+            notes.append(f"The file is damaged after frame {len(frames)}; the frames before it are labelled.")
+        if info.rotation:
+            notes.append(f"The video carries a {info.rotation}° rotation; it was turned upright before labelling.")
+        if len(steps) > 2 and steps.max() > 1.5 * np.median(steps):
+            notes.append(f"Variable frame rate: frames are {steps.min() * 1000:.0f}–{steps.max() * 1000:.0f} ms "
+                         "apart. The timeline uses each frame's own time; the model sees frames, not seconds.")
+        bar.progress(0.95, text="Labelling…")
+    else:
+        left, right = st.columns(2)
+        seed = int(left.number_input("Seed", 0, 10_000, 7, key="many_to_many_synced-seed"))
+        length = int(right.slider("Frames", 32, 400, 200, step=8, key="many_to_many_synced-frames"))
+        frames, truth = sample_clip(seed, length)
+        fps = 25.0
+        times = np.arange(len(frames)) / fps
+        shown = np.repeat(np.repeat(frames, 4, axis=1), 4, axis=2)  # 64 -> 256, sharp
+        preview = np.repeat(shown[..., None], 3, axis=3)
+        bar = st.progress(0.95, text="Labelling…")
+        st.caption("Filmed by the training generator over test photos no model saw (25 fps assumed).")
+
+    # Labels and the annotated video are kept for the session: moving the scrubber reruns the page, not the model.
+    identity = (path.name if truth is None else f"sample-{seed}-{length}", run.run_name)
+    kept = st.session_state.get("many_to_many_synced-result")
+    if kept is None or kept[0] != identity:
+        started = time.perf_counter()
+        probabilities = checkpoint.model.label_video(frames)
+        seconds = time.perf_counter() - started
+        predicted, confidence = probabilities.argmax(1), probabilities.max(1)
+        bar.progress(0.97, text="Encoding the annotated video…")
+        captions = [f"{names[p]} {c:.0%}" for p, c in zip(predicted, confidence)]
+        colours = [COLOURS.get(names[p], "#7f7f7f") for p in predicted]
+        kept = (identity, probabilities, seconds, encode_h264(caption_frames(preview, captions, colours), fps))
+        st.session_state["many_to_many_synced-result"] = kept
+    _, probabilities, seconds, annotated = kept
+    bar.empty()
+    predicted = probabilities.argmax(1)
+    confidence = probabilities.max(1)
+    for note in notes:
+        st.warning(note)
+    if len(frames) == 1:
+        st.warning("A single frame shows no motion: its label is a guess.")
+
+    frame_seconds = np.diff(np.r_[times, times[-1] + (1 / fps)])  # how long each frame is on screen
+    ends = times + frame_seconds
+    summary = st.columns(4)
+    summary[0].metric("Frames labelled", f"{len(frames)}")
+    summary[1].metric("Duration", f"{ends[-1]:.1f} s")
+    summary[2].metric("Labelling speed", f"{len(frames) / max(seconds, 1e-9):.0f} frames/s")
+    if truth is not None:
+        summary[3].metric("Accuracy vs. true labels", f"{(predicted == truth).mean():.1%}")
+    rows = {"true" if truth is not None else None: truth, run.run_name: predicted}
+    rows = {row: labels for row, labels in rows.items() if labels is not None}
+    st.plotly_chart(timeline(times, ends, rows, confidence, names), width="stretch")
+
+    scrubber, table = st.columns([3, 2])
+    with scrubber:
+        index = st.slider("Frame", 0, len(frames) - 1, 0, key="many_to_many_synced-frame") if len(frames) > 1 else 0
+        caption = f"frame {index} · {times[index]:.2f} s · **{names[predicted[index]]}** ({confidence[index]:.0%})"
+        if truth is not None:
+            caption += f" · true: {names[truth[index]]}"
+        st.image(preview[index], width="stretch")
+        st.markdown(caption)
+    with table:
+        per_label = pd.DataFrame({"label": [names[i] for i in predicted], "seconds": frame_seconds})
+        per_label = per_label.groupby("label", sort=False)["seconds"].sum().reindex(names).dropna()
+        st.dataframe(pd.DataFrame({"seconds": per_label.round(2), "share": (per_label / per_label.sum()).map(
+            "{:.0%}".format)}), width="stretch")
+
+    table_of_frames = pd.DataFrame({"frame": np.arange(len(frames)), "time_s": times.round(4),
+                                    "label": [names[i] for i in predicted], "confidence": confidence.round(4),
+                                    **{f"p_{name}": probabilities[:, i].round(4) for i, name in enumerate(names)}})
+    if truth is not None:
+        table_of_frames["true_label"] = [names[i] for i in truth]
+    st.subheader("Annotated video")
+    st.video(annotated, format="video/mp4")
+    left, right = st.columns(2)
+    left.download_button("Download the annotated video (H.264 mp4)", annotated, "camera_motion.mp4", "video/mp4")
+    right.download_button("Download per-frame labels (CSV)", table_of_frames.to_csv(index=False).encode(),
+                          "camera_motion.csv", "text/csv")
+    st.caption(f"Model `{run.run_name}` ({checkpoint.config.arch}, recurrence {checkpoint.config.recurrence}) · "
+               f"labelling {seconds * 1000:.0f} ms on CPU for {len(frames)} frames (in windows of 256 frames, "
+               "overlapping by 32, for any length).")
