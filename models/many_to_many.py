@@ -139,7 +139,7 @@ class Seq2Seq(nn.Module):
             outputs = torch.cat([outputs, context], -1)  # (B, T, Hd + 2H)
         attentional = torch.tanh(self.combine(self.dropout(outputs)))  # (B, T, E)
         # The output layer shares the target embedding: a word's output vector is its input vector.
-        logits = self.dropout(attentional) @ self.target_embed.weight.T + self.output_bias  # (B, T, V)
+        logits = F.linear(self.dropout(attentional), self.target_embed.weight, self.output_bias)  # (B, T, V)
         return logits, weights
 
     def forward(self, source: torch.Tensor, target: torch.Tensor):
@@ -160,36 +160,46 @@ class Seq2Seq(nn.Module):
         return bound.clamp(min=1, max=self.config.max_output_tokens)
 
     def step(self, tokens: torch.Tensor, state, memory: dict[str, torch.Tensor]):
-        """One decoder step for tokens (N,): log-probabilities (N, V), the new state, attention (N, S)."""
+        """One decoder step for tokens (N,): logits (N, V), the new state, attention (N, S)."""
         outputs, state = self.decoder_rnn(self.target_embed(tokens)[:, None], state)  # (N, 1, Hd)
         logits, weights = self.project(outputs, memory)
         if weights is None:
             weights = memory["mask"].float() * 0  # no attention: an all-zero row keeps the shapes uniform
         else:
             weights = weights[:, 0]  # (N, 1, S) -> (N, S)
-        return logits[:, 0].log_softmax(-1), state, weights
+        return logits[:, 0], state, weights
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def greedy(self, source: torch.Tensor) -> dict[str, torch.Tensor]:
         """Greedy decoding of a batch (B, S): ``tokens`` (B, T) without [BOS], [PAD] after [EOS]; ``attention``
-        (B, T, S); ``finished`` (B,) False where the length bound stopped a sentence before its [EOS]."""
+        (B, T, S); ``finished`` (B,) False where the length bound stopped a sentence before its [EOS].
+
+        Sentences that are done leave the batch, so the steps after them cost only what is still running."""
         memory, state = self.start(source)
-        bounds = self.output_bounds(source)
-        tokens = source.new_full((source.size(0),), BOS)
-        done = torch.zeros_like(tokens, dtype=torch.bool)
+        batch, bounds = source.size(0), self.output_bounds(source)
+        active = torch.arange(batch)  # rows of the batch still being decoded
+        tokens = source.new_full((batch,), BOS)
         outputs, attention = [], []
         for step in range(int(bounds.max())):
-            log_probs, state, weights = self.step(tokens, state, memory)
-            tokens = log_probs.argmax(-1).masked_fill(done, PAD)
-            outputs.append(tokens)
-            attention.append(weights)
-            done |= (tokens == EOS) | (bounds <= step + 1)
-            if bool(done.all()):
+            logits, state, weights = self.step(tokens, state, memory)
+            tokens = logits.argmax(-1)
+            emitted = source.new_zeros(batch)  # PAD for the rows already done
+            emitted[active] = tokens
+            seen = weights.new_zeros(batch, source.size(1))
+            seen[active] = weights
+            outputs.append(emitted)
+            attention.append(seen)
+            running = (tokens != EOS) & (bounds[active] > step + 1)
+            if not bool(running.any()):
                 break
+            if not bool(running.all()):
+                active, tokens = active[running], tokens[running]
+                memory = {name: value[running] for name, value in memory.items()}
+                state = tuple(s[:, running] for s in state) if isinstance(state, tuple) else state[:, running]
         tokens = torch.stack(outputs, 1)  # (B, T)
         return {"tokens": tokens, "attention": torch.stack(attention, 1), "finished": (tokens == EOS).any(1)}
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def beam_search(self, source: torch.Tensor, width: int = 5, length_penalty: float = 1.0) -> dict:
         """Batched beam search over a batch (B, S), K = ``width`` hypotheses per sentence, best first.
 
@@ -211,12 +221,12 @@ class Seq2Seq(nn.Module):
         attention = memory["states"].new_zeros((batch * k, 0, source.size(1)))
         first_beam_of = (torch.arange(batch, device=source.device) * k)[:, None]  # (B, 1)
         for step in range(int(bounds.max())):
-            log_probs, state, weights = self.step(tokens, state, memory)  # (B*K, V)
+            logits, state, weights = self.step(tokens, state, memory)  # (B*K, V)
+            log_probs = logits.log_softmax(-1)
             vocab = log_probs.size(-1)
             # A finished hypothesis may only continue with [PAD], at no cost, so it survives unchanged.
-            frozen = torch.full_like(log_probs, float("-inf"))
-            frozen[:, PAD] = 0.0
-            log_probs = torch.where(done[:, None], frozen, log_probs)
+            log_probs.masked_fill_(done[:, None], float("-inf"))
+            log_probs[:, PAD].masked_fill_(done, 0.0)
             candidates = (scores.reshape(-1, 1) + log_probs).view(batch, k * vocab)  # (B*K, V) -> (B, K*V)
             scores, best = candidates.topk(k, dim=1)  # (B, K)
             origin = (best // vocab + first_beam_of).view(-1)  # (B*K,) the beam each survivor extends

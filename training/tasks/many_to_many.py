@@ -117,8 +117,9 @@ def prepare(config: Config, dry_run: bool = False) -> Task:
                                              for e, t in zip(shown, translated)]}}
 
     def extra_files(folder: Path) -> None:
-        source_tokenizer.save(str(folder / many_to_many.SOURCE_TOKENIZER_FILE))
-        target_tokenizer.save(str(folder / many_to_many.TARGET_TOKENIZER_FILE))
+        # Compact JSON: the indented form is 2.4 times larger, and bundles ship in git.
+        source_tokenizer.save(str(folder / many_to_many.SOURCE_TOKENIZER_FILE), pretty=False)
+        target_tokenizer.save(str(folder / many_to_many.TARGET_TOKENIZER_FILE), pretty=False)
 
     sizes = {"train": len(train_pairs), "val": len(examples["val"]), "test": len(examples["test"])}
     return Task(
