@@ -109,26 +109,32 @@ class TweetTokenizer:
     def vocab_size(self) -> int:
         return self.tokenizer.get_vocab_size()
 
+    def learn_words(self, words: set[str]) -> None:
+        """Put the words the cache lacks into it, encoded in one batch (one call per word costs several times
+        more)."""
+        missing = [word for word in words if word not in self.cache]
+        if len(self.cache) + len(missing) > self.CACHE_WORDS:
+            self.cache.clear()
+            missing = list(words)
+        for word, encoding in zip(missing, self.tokenizer.encode_batch(missing, add_special_tokens=False)):
+            self.cache[word] = (tuple(encoding.ids), tuple(encoding.offsets))
+
     def word(self, word: str) -> tuple[tuple[int, ...], tuple[tuple[int, int], ...]]:
         """One word's token ids and their character spans within the word."""
-        cached = self.cache.get(word)
-        if cached is None:
-            encoding = self.tokenizer.encode(word, add_special_tokens=False)
-            cached = (tuple(encoding.ids), tuple(encoding.offsets))
-            if len(self.cache) >= self.CACHE_WORDS:
-                self.cache.clear()
-            self.cache[word] = cached
-        return cached
+        if word not in self.cache:
+            self.learn_words({word})
+        return self.cache[word]
 
     def encode(self, texts: list[str]) -> list[list[int]]:
         """Token ids of already normalised texts, at most max_tokens each and never empty (an empty text is one
         unknown token, so every tweet has a state to classify)."""
+        words = [text.split() for text in texts]
+        self.learn_words({word for split in words for word in split})
         result, cache = [], self.cache
-        for text in texts:
+        for split in words:
             ids: list[int] = []
-            for word in text.split():
-                entry = cache.get(word) or self.word(word)
-                ids += entry[0]
+            for word in split:
+                ids += cache[word][0]
             result.append(ids[:self.max_tokens] or [self.unk_id])
         return result
 

@@ -1,0 +1,148 @@
+"""AppTests of the many-to-one page against the shipped models: paste, predict, upload, download, compare, and every
+kind of bad input; any exception fails."""
+import html
+import re
+
+import pytest
+
+from models import store
+from tests.conftest import assert_no_exception
+
+PAGE = "views/many_to_one.py"
+
+
+def texts(app_test) -> str:
+    return "\n".join(str(e.value) for kind in ("markdown", "caption", "info", "warning", "error", "success")
+                     for e in getattr(app_test, kind))
+
+
+def results_table(app_test):
+    [table] = [df.value for df in app_test.dataframe if "VADER" in df.value.columns]
+    return table
+
+
+def highlights(app_test) -> str:
+    return "".join(str(element.proto.body) for element in app_test.get("html"))
+
+
+def paste(app_test, text: str):
+    app_test.text_area(key="many_to_one-text").input(text).run()
+    assert_no_exception(app_test)
+    return app_test
+
+
+@pytest.fixture
+def page(app):
+    app.switch_page(PAGE).run()
+    assert_no_exception(app)
+    return app
+
+
+def test_no_input_is_a_hint_and_the_comparison_shows_vader(page):
+    assert "Paste one tweet per line" in texts(page) and not page.error
+    [runs] = [df.value for df in page.dataframe if "run" in df.value.columns]
+    names = set(runs["run"].str.removeprefix("🏆 "))
+    assert {"rnn", "gru", "lstm", "bilstm_attention", "vader"} <= names
+    assert runs.set_index(runs["run"].str.removeprefix("🏆 ")).loc["vader", "kind"] == "evaluation only"
+
+
+def test_examples_predict_and_download(page):
+    page.button(key="many_to_one-examples").click().run()
+    assert_no_exception(page)
+    table = results_table(page)
+    assert len(table) == 8 and set(table["label"]) <= {"negative", "positive"}
+    assert set(table["VADER"]) <= {"negative", "positive"}
+    assert table["probability"].between(0.5, 1).all()
+    shown = highlights(page)  # the champion has attention: every tweet's pieces are shaded
+    assert shown.count("<p") == 8 and shown.count("<span") > 8 * 5 and " Together" in shown
+    [download] = page.get("download_button")
+    assert download.proto.label == "Download the results as CSV"
+
+
+def test_markup_in_a_tweet_is_shown_as_text(page):
+    paste(page, "<script>alert('x')</script> **so** [good](http://x.io) <b>bold</b> &amp;")
+    shown = highlights(page)
+    assert "<script" not in shown and "<b>bold" not in shown
+    visible = html.unescape(re.sub(r"<[^>]+>", "", shown))  # the text a browser shows: our tags gone, entities read
+    # ftfy leaves entities alone in text that has tags, so "&amp;" stays as typed
+    assert "<script>alert('x')</script> **so** [good]( <url> <b>bold</b> &amp;" in visible
+    assert results_table(page)["tweet"][0].startswith("<script>")  # the table keeps the tweet verbatim
+
+
+@pytest.mark.parametrize("text", ["", "\n   \n\t\n"])
+def test_empty_or_blank_input_is_a_hint(page, text):
+    paste(page, text)
+    assert "Paste one tweet per line" in texts(page) and not page.error
+
+
+def test_a_huge_line_is_cut_and_the_page_says_so(page):
+    paste(page, "so happy " * 12_500)  # 112,500 characters
+    assert "1,000 characters" in texts(page)
+    assert len(results_table(page)) == 1
+
+
+def test_ten_thousand_lines(page):
+    lines = [f"flight {i} was {'great, thanks' if i % 2 else 'late again, awful'}" for i in range(10_000)]
+    paste(page, "\n".join(lines))
+    table = results_table(page)
+    assert len(table) == 10_000 and table["label"].nunique() == 2
+
+
+def test_emoji_rtl_zero_width_and_control_characters(page):
+    paste(page, "\n".join(["I love it 😍😍🔥", "مرحبا، الخدمة سيئة جدا", "zero\u200bwidth\u200d joiner \u202e flip",
+                           "bell\x07 and nul-ish \x1b[31m colour", "👍🏽👨‍👩‍👧"]))
+    assert len(results_table(page)) == 5 and not page.error
+
+
+def upload(page, name: str, data: bytes, mime: str = "text/csv"):
+    page.radio(key="many_to_one-source").set_value("Upload a CSV or TXT file").run()
+    page.file_uploader(key="many_to_one-upload").upload(name, data, mime).run()
+    assert_no_exception(page)
+    return page
+
+
+def test_csv_upload_with_a_text_column(page):
+    upload(page, "tweets.csv", b"id,text\n1,\"@united worst flight ever, lost my bag\"\n2,love the crew!\n")
+    assert list(results_table(page)["tweet"]) == ["@united worst flight ever, lost my bag", "love the crew!"]
+
+
+def test_csv_without_a_text_column_lists_the_columns_and_lets_the_user_pick(page):
+    upload(page, "posts.csv", b"id;body\n1;great service\n2;terrible delay\n")
+    warning = texts(page)
+    assert "`id`" in warning and "`body`" in warning
+    page.selectbox(key="many_to_one-upload-column").set_value("body").run()
+    assert_no_exception(page)
+    assert list(results_table(page)["tweet"]) == ["great service", "terrible delay"]
+
+
+def test_txt_upload_in_latin1_is_read_with_a_note(page):
+    upload(page, "tweets.txt", "caf\u00e9 was lovely\nna\u00efve airline\n".encode("latin-1"), "text/plain")
+    assert "Latin-1" in texts(page)
+    assert list(results_table(page)["tweet"]) == ["caf\u00e9 was lovely", "na\u00efve airline"]
+
+
+@pytest.mark.parametrize("name, data", [("photo.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256))),
+                                        ("empty.txt", b"")])
+def test_binary_or_empty_files_get_a_message(page, name, data):
+    upload(page, name, data)
+    assert any(name in e.value for e in page.error)
+    assert "Paste one tweet per line" in texts(page)
+
+
+def test_every_logged_model_classifies(page):
+    page.button(key="many_to_one-examples").click().run()
+    picker = page.selectbox(key="model")
+    assert len(picker.options) >= 4
+    for index in range(len(picker.options)):
+        page.selectbox(key="model").select_index(index).run()
+        assert_no_exception(page)
+        assert len(results_table(page)) == 8
+
+
+def test_compare_tab_overlays_curves(page):
+    [runs] = [df.value for df in page.dataframe if "run" in df.value.columns]
+    page.multiselect(key="many_to_one-compare").set_value(list(runs["run"].str.removeprefix("🏆 "))).run()
+    assert_no_exception(page)
+    assert len(page.get("plotly_chart")) >= 2
+    champion = next(r for r in store.shipped_bundles("many_to_one") if r.champion)
+    assert champion.run_name in set(runs["run"].str.removeprefix("🏆 "))
