@@ -141,6 +141,7 @@ class TweetTokenizer:
     def encode_spans(self, texts: list[str]) -> list[tuple[list[int], list[tuple[int, int]], bool]]:
         """Per normalised text: its token ids, the character span of each, and whether it was cut at
         max_tokens."""
+        self.learn_words({word for text in texts for word in text.split()})
         result = []
         for text in texts:
             ids: list[int] = []
