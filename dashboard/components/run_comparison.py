@@ -10,8 +10,8 @@ from dashboard.components.runs import run_catalogue, tracking_notice
 from models import store
 
 # Params that say what a run *is*, shown as columns of the table when present.
-KEY_PARAMS = ("model.arch", "model.cell", "model.bidirectional", "model.attention", "model.pooling", "epochs", "lr",
-              "batch_size", "model.parameters", "peer")
+KEY_PARAMS = ("model.arch", "model.cell", "model.bidirectional", "model.recurrence", "model.attention",
+              "model.pooling", "epochs", "lr", "batch_size", "model.parameters", "peer")
 BOOKKEEPING_METRICS = ("lr", "epoch_seconds", "samples_per_sec")
 
 

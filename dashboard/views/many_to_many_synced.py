@@ -187,11 +187,13 @@ with topology_page("many_to_many_synced"):
     if truth is not None:
         table_of_frames["true_label"] = [names[i] for i in truth]
     st.subheader("Annotated video")
-    st.video(annotated, format="video/mp4")
-    left, right = st.columns(2)
-    left.download_button("Download the annotated video (H.264 mp4)", annotated, "camera_motion.mp4", "video/mp4")
-    right.download_button("Download per-frame labels (CSV)", table_of_frames.to_csv(index=False).encode(),
-                          "camera_motion.csv", "text/csv")
+    player, downloads = st.columns([3, 2])
+    player.video(annotated, format="video/mp4")
+    downloads.download_button("Download the annotated video (H.264 mp4)", annotated, "camera_motion.mp4",
+                              "video/mp4")
+    downloads.download_button("Download per-frame labels (CSV)", table_of_frames.to_csv(index=False).encode(),
+                              "camera_motion.csv", "text/csv")
+    downloads.caption("The CSV has each frame's time, label, confidence and the probability of every label.")
     st.caption(f"Model `{run.run_name}` ({checkpoint.config.arch}, recurrence {checkpoint.config.recurrence}) · "
                f"labelling {seconds * 1000:.0f} ms on CPU for {len(frames)} frames (in windows of 256 frames, "
                "overlapping by 32, for any length).")
