@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 
 import ftfy
@@ -81,7 +82,8 @@ class TweetTokenizer:
         self.unk_id = tokenizer.token_to_id(UNK)
         if tokenizer.token_to_id(PAD) != PAD_ID:
             raise ValueError(f"the tokenizer's {PAD} must have id {PAD_ID}")
-        self.cache: dict[str, tuple[tuple[int, ...], tuple[tuple[int, int], ...]]] = {}
+        self.word_ids: dict[str, tuple[int, ...]] = {}  # the cache: a word's token ids
+        self.word_spans: dict[str, tuple[tuple[int, int], ...]] = {}  # and their character spans in the word
 
     @classmethod
     def train(cls, texts: list[str], vocab_size: int, max_tokens: int) -> "TweetTokenizer":
@@ -109,47 +111,41 @@ class TweetTokenizer:
     def vocab_size(self) -> int:
         return self.tokenizer.get_vocab_size()
 
-    def learn_words(self, words: set[str]) -> None:
+    def learn_words(self, texts_words: list[list[str]]) -> None:
         """Put the words the cache lacks into it, encoded in one batch (one call per word costs several times
         more)."""
-        missing = [word for word in words if word not in self.cache]
-        if len(self.cache) + len(missing) > self.CACHE_WORDS:
-            self.cache.clear()
-            missing = list(words)
+        missing = list({word for words in texts_words for word in words if word not in self.word_ids})
+        if len(self.word_ids) + len(missing) > self.CACHE_WORDS:
+            self.word_ids.clear()
+            self.word_spans.clear()
+            missing = list({word for words in texts_words for word in words})
         for word, encoding in zip(missing, self.tokenizer.encode_batch(missing, add_special_tokens=False)):
-            self.cache[word] = (tuple(encoding.ids), tuple(encoding.offsets))
-
-    def word(self, word: str) -> tuple[tuple[int, ...], tuple[tuple[int, int], ...]]:
-        """One word's token ids and their character spans within the word."""
-        if word not in self.cache:
-            self.learn_words({word})
-        return self.cache[word]
+            self.word_ids[word], self.word_spans[word] = tuple(encoding.ids), tuple(encoding.offsets)
 
     def encode(self, texts: list[str]) -> list[list[int]]:
         """Token ids of already normalised texts, at most max_tokens each and never empty (an empty text is one
         unknown token, so every tweet has a state to classify)."""
-        words = [text.split() for text in texts]
-        self.learn_words({word for split in words for word in split})
-        result, cache = [], self.cache
-        for split in words:
-            ids: list[int] = []
-            for word in split:
-                ids += cache[word][0]
-            result.append(ids[:self.max_tokens] or [self.unk_id])
-        return result
+        texts_words = [text.split() for text in texts]
+        ids_of = self.word_ids.__getitem__
+        try:
+            return [list(chain.from_iterable(map(ids_of, words)))[:self.max_tokens] or [self.unk_id]
+                    for words in texts_words]
+        except KeyError:  # a word not seen before: learn every new one at once, then encode again
+            self.learn_words(texts_words)
+            return [list(chain.from_iterable(map(ids_of, words)))[:self.max_tokens] or [self.unk_id]
+                    for words in texts_words]
 
     def encode_spans(self, texts: list[str]) -> list[tuple[list[int], list[tuple[int, int]], bool]]:
         """Per normalised text: its token ids, the character span of each, and whether it was cut at
         max_tokens."""
-        self.learn_words({word for text in texts for word in text.split()})
+        self.learn_words([text.split() for text in texts])
         result = []
         for text in texts:
             ids: list[int] = []
             spans: list[tuple[int, int]] = []
             for match in WORDS.finditer(text):
-                word_ids, word_spans = self.word(match.group())
-                ids += word_ids
-                spans += [(match.start() + a, match.start() + b) for a, b in word_spans]
+                ids += self.word_ids[match.group()]
+                spans += [(match.start() + a, match.start() + b) for a, b in self.word_spans[match.group()]]
             truncated = len(ids) > self.max_tokens
             if not ids:
                 ids, spans = [self.unk_id], [(0, len(text))]

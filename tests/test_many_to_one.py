@@ -90,6 +90,16 @@ def test_tokenizer_round_trip_and_save(tokenizer, tmp_path):
     assert len(long_ids) == 12 and truncated
 
 
+def test_the_word_cache_gives_the_tokenizer_s_own_ids_and_stays_bounded(tokenizer, monkeypatch):
+    texts = [normalize_tweet(t) for t in ("@united worst flight ever, never again!!", "so happy 😍 #love", "")]
+    expected = [tokenizer.tokenizer.encode(t, add_special_tokens=False).ids or [tokenizer.unk_id] for t in texts]
+    monkeypatch.setattr(tokenizer, "CACHE_WORDS", 4)
+    assert tokenizer.encode(texts) == expected  # more new words than the cache holds: it is refilled
+    # one call may hold more words than the bound; the cache never keeps more than that call's words
+    assert len(tokenizer.word_ids) == len({w for t in texts for w in t.split()})
+    assert tokenizer.encode(texts) == expected
+
+
 def test_weighted_pieces_rebuild_the_text():
     text = "worst flight ever !!!"
     pieces = weighted_pieces(text, [(0, 5), (5, 12), (12, 17), (17, 18), (17, 21)], [0.1, 0.2, 0.3, 0.15, 0.25])
