@@ -41,9 +41,9 @@ def page(app):
 def test_no_input_is_a_hint_and_the_comparison_shows_vader(page):
     assert "Paste one tweet per line" in texts(page) and not page.error
     [runs] = [df.value for df in page.dataframe if "run" in df.value.columns]
-    names = set(runs["run"].str.removeprefix("🏆 "))
+    names = set(runs["run"])
     assert {"rnn", "gru", "lstm", "bilstm_attention", "vader"} <= names
-    assert runs.set_index(runs["run"].str.removeprefix("🏆 ")).loc["vader", "kind"] == "evaluation only"
+    assert runs.set_index(runs["run"]).loc["vader", "kind"] == "evaluation only"
 
 
 def test_examples_predict_and_download(page):
@@ -141,8 +141,8 @@ def test_every_logged_model_classifies(page):
 
 def test_compare_tab_overlays_curves(page):
     [runs] = [df.value for df in page.dataframe if "run" in df.value.columns]
-    page.multiselect(key="many_to_one-compare").set_value(list(runs["run"].str.removeprefix("🏆 "))).run()
+    page.multiselect(key="many_to_one-compare").set_value(list(runs["run"])).run()
     assert_no_exception(page)
     assert len(page.get("plotly_chart")) >= 2
     champion = next(r for r in store.shipped_bundles("many_to_one") if r.champion)
-    assert champion.run_name in set(runs["run"].str.removeprefix("🏆 "))
+    assert champion.run_name in set(runs["run"])
