@@ -152,10 +152,11 @@ def test_letterbox_keeps_the_aspect_and_flattens_alpha():
     assert grey[32, 32].tolist() == [200, 200, 200] and grey[32, 0].tolist() == [0, 0, 0]
 
 
-def test_entropy_threshold_separates_the_two_sets():
-    chosen = entropy_threshold(np.array([0.1, 0.2, 0.3, 0.9]), np.array([0.8, 1.0, 1.2]))
-    assert 0.3 <= chosen["threshold"] < 1.0
-    assert chosen["photos_flagged"] == 1.0 and chosen["scenes_flagged"] <= 0.25
+def test_entropy_threshold_caps_false_alarms_and_measures_the_rest():
+    scenes = np.linspace(0.1, 0.5, 100)
+    chosen = entropy_threshold(scenes, np.array([0.2, 0.8, 1.0, 1.2]))
+    assert chosen["scenes_flagged"] <= 0.05 and 0.45 <= chosen["threshold"] <= 0.5
+    assert chosen["photos_flagged"] == 0.75 and 0.75 <= chosen["auc"] < 1
 
 
 def test_dry_run_tracks_and_checkpoints(tracking_store, tmp_path):
