@@ -128,10 +128,10 @@ with right:
                    f"the threshold {out_of_domain['threshold']:.2f} chosen on data (it flags "
                    f"{out_of_domain['photos_flagged']:.0%} of real photos and {out_of_domain['scenes_flagged']:.1%} "
                    "of validation scenes). Treat this caption as a guess.", icon="🤔")
-elif out_of_domain and original is not None:
-    st.caption(f"No out-of-domain notice: mean word entropy {greedy.entropy:.2f} ≤ {out_of_domain['threshold']:.2f}. "
-               f"The signal is weak (AUC {out_of_domain.get('auc', float('nan')):.2f} between scenes and photos), so "
-               "silence does not prove the image is a scene.")
+    elif out_of_domain and original is not None:
+        st.caption(f"No out-of-domain notice: mean word entropy {greedy.entropy:.2f} ≤ "
+                   f"{out_of_domain['threshold']:.2f}. The signal is weak (AUC {out_of_domain.get('auc', float('nan')):.2f}"
+                   " between scenes and photos), so silence does not prove the image is a scene.")
     st.dataframe(pd.DataFrame({"caption": [" ".join(h.words) for h in hypotheses],
                                "mean log-prob per word": [round(h.score, 3) for h in hypotheses]}),
                  hide_index=True, width="stretch")
