@@ -209,6 +209,30 @@ def test_frame_and_pixel_caps_and_a_single_frame(tmp_path):
     assert build_model(Config(recurrence="bi")).eval().label_video(single).shape == (1, 8)
 
 
+def variable_frame_rate(tmp_path, stamps_ms=(0, 40, 80, 200, 240, 400, 440, 480)) -> Path:
+    """An H.264 mp4 whose frames are 40 to 160 ms apart, as phones record when the light drops."""
+    from fractions import Fraction
+
+    path = tmp_path / "vfr.mp4"
+    pattern = moving_pattern(frames=len(stamps_ms))
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 128, 96, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        for stamp, picture in zip(stamps_ms, pattern):
+            frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
+            frame.pts, frame.time_base = stamp, Fraction(1, 1000)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
+def test_variable_frame_rate_keeps_each_frames_time(tmp_path):
+    frames, _, info = decode_video(variable_frame_rate(tmp_path))
+    assert len(frames) == 8
+    np.testing.assert_allclose(info.times, [0, 0.04, 0.08, 0.2, 0.24, 0.4, 0.44, 0.48], atol=1e-3)
+
+
 def audio_only(tmp_path) -> Path:
     path = tmp_path / "voice.m4a"
     with av.open(str(path), "w") as container:
@@ -300,7 +324,8 @@ def test_page_labels_a_sample_and_an_upload_and_explains_bad_files(app, tmp_path
     assert "frame 120 · 4.80 s" in page_texts(app)
     for name, data, message in [("notes.mp4", b"name,price\nshirt,10\n" * 50, "not a video"),
                                 ("voice.mp4", audio_only(tmp_path).read_bytes(), "no video stream"),
-                                ("one.mp4", encode_h264(moving_pattern(frames=1), fps=25), "single frame")]:
+                                ("one.mp4", encode_h264(moving_pattern(frames=1), fps=25), "single frame"),
+                                ("vfr.mp4", variable_frame_rate(tmp_path).read_bytes(), "Variable frame rate")]:
         app.file_uploader[0].upload(name, data, "application/octet-stream").run()
         assert_no_exception(app)
         assert message in page_texts(app), name
