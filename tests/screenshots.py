@@ -36,6 +36,13 @@ def take(folder: Path, base_url: str | None = None) -> list[Path]:
             path = folder / f"{name}.png"
             page.screenshot(path=str(path), full_page=True)
             taken.append(path)
+            compare_tab = page.get_by_role("tab", name="Compare runs")
+            if compare_tab.count():
+                compare_tab.click()
+                wait_until_idle(page)
+                path = folder / f"{name}-compare.png"
+                page.screenshot(path=str(path), full_page=True)
+                taken.append(path)
     return taken
 
 
