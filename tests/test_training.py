@@ -136,3 +136,13 @@ def test_failed_run_is_marked_failed(tracking_store, monkeypatch):
 def test_unknown_topology_is_a_clear_error():
     with pytest.raises(SystemExit, match="unknown topology"):
         train.main(["two_to_seven", "--dry-run"])
+
+
+def test_same_seed_same_run(tracking_store):
+    client = MlflowClient(tracking_store)
+    losses = []
+    for _ in range(2):
+        run_id = train.main(["one_to_one", "--dry-run", "--set", "model.arch=cnn"])
+        losses.append((client.get_run(run_id).data.metrics["train_loss"],
+                       client.get_run(run_id).data.metrics["test_loss"]))
+    assert losses[0] == losses[1]
