@@ -2,8 +2,8 @@
 side in one process: the networks and the classical global-motion peer, each end to end (PyAV decode + resize to
 64×64 grey + labelling) and labelling alone.
 
-    python -m bench.many_to_many_synced                  # every shipped run + the peer, 2 threads, best of 5
-    python -m bench.many_to_many_synced --threads 1 --repeats 3 --run models/checkpoints/many_to_many_synced/bigru
+    python -m bench.many_to_many_synced                  # every shipped run + the peer, 1 torch thread, best of 5
+    python -m bench.many_to_many_synced --threads 2 --repeats 3 --run models/checkpoints/many_to_many_synced/bigru
 
 The machine may be shared: the load average is printed with the results, because it moves every number here.
 """
@@ -41,7 +41,8 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.many_to_many_synced", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", action="append", type=Path, help="a checkpoint folder (default: every shipped run)")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (1 leaves the other core to the decoder's threads)")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)

@@ -173,7 +173,7 @@ with topology_page("many_to_many_synced"):
         caption = f"frame {index} · {times[index]:.2f} s · **{names[predicted[index]]}** ({confidence[index]:.0%})"
         if truth is not None:
             caption += f" · true: {names[truth[index]]}"
-        st.image(preview[index], width="stretch")
+        st.image(preview[index], width=min(480, 2 * preview.shape[2]))
         st.markdown(caption)
     with table:
         per_label = pd.DataFrame({"label": [names[i] for i in predicted], "seconds": frame_seconds})
@@ -187,7 +187,7 @@ with topology_page("many_to_many_synced"):
     if truth is not None:
         table_of_frames["true_label"] = [names[i] for i in truth]
     st.subheader("Annotated video")
-    player, downloads = st.columns([3, 2])
+    player, downloads = st.columns([2, 1])
     player.video(annotated, format="video/mp4")
     downloads.download_button("Download the annotated video (H.264 mp4)", annotated, "camera_motion.mp4",
                               "video/mp4")

@@ -129,7 +129,7 @@ def log_peer_run(run_name: str = "global_motion") -> str:
               **{f"peer.{k}": v for k, v in asdict(peer).items() if k != "labels"},
               "eval_clip_frames": config.eval_clip_frames}
     metrics = {**{f"{split}_{k}": v for split, values in scores.items() for k, v in values.items()},
-               "best_val_macro_f1": scores["val"]["macro_f1"], "test_frames_per_sec": frames_seen / seconds}
+               "best_val_macro_f1": scores["val"]["macro_f1"], "labelling_frames_per_sec": frames_seen / seconds}
     tracking.set_tracking()
     run_id = tracking.log_evaluation_run(
         "many_to_many_synced", run_name, params, metrics,
