@@ -117,7 +117,8 @@ class ClipGenerator:
         for _ in range(8):  # avoid starting on a blank wall, where no motion is visible
             cx = rng.uniform(aspect * height / 2 + 2, image.shape[1] - aspect * height / 2 - 2)
             cy = rng.uniform(height / 2 + 2, image.shape[0] - height / 2 - 2)
-            patch = image[int(cy - height / 2):int(cy + height / 2), int(cx - aspect * height / 2):int(cx + aspect * height / 2)]
+            half_width, half_height = aspect * height / 2, height / 2
+            patch = image[int(cy - half_height):int(cy + half_height), int(cx - half_width):int(cx + half_width)]
             contrast = float(patch.std())
             if contrast > best_contrast:
                 best, best_contrast = (cx, cy), contrast
@@ -141,7 +142,8 @@ class ClipGenerator:
             step = speed * jitter * height / c.frame_size  # output pixels -> image pixels
             next_cx, next_cy = cx + dx * step * shot.aspect, cy + dy * step
             next_height = height * (rate ** (dz * jitter)) if dz else height
-            if not shot.fits(next_cx, next_cy, next_height) or not 0.6 * c.frame_size <= next_height <= 4 * c.frame_size:
+            zoomed_too_far = not 0.6 * c.frame_size <= next_height <= 4 * c.frame_size
+            if zoomed_too_far or not shot.fits(next_cx, next_cy, next_height):
                 break
             cx, cy, height = next_cx, next_cy, next_height
         return path, (cx, cy, height)

@@ -179,8 +179,8 @@ def build_model(config: Config) -> CameraMotionLabeller:
 @dataclass(frozen=True)
 class GlobalMotionPeer:
     """The classical way, no learning: estimate the global motion between frames t and t+1 by phase correlation
-    (translation) and by trying a slightly scaled frame against the next (zoom), then threshold it. A cut is a pair of frames
-    whose grey-level histograms differ. Frame t gets the motion from t to t+1, as in the labels; a mode filter over
+    (translation) and by trying a slightly scaled frame against the next (zoom), then threshold it. A cut is a
+    pair of frames whose grey-level histograms differ. Frame t gets the motion from t to t+1, as in the labels; a mode filter over
     ``smooth`` frames removes single-frame flicker from hand shake. Thresholds are for 64 × 64 frames and were
     set by hand on validation clips."""
 
@@ -215,7 +215,8 @@ class GlobalMotionPeer:
                 moved = cv2.warpAffine(smooth[t], matrix, (size, size), borderMode=cv2.BORDER_REFLECT)
                 errors.append(float(np.abs(moved[inner] - smooth[t + 1][inner]).mean()))
             shrink, keep, enlarge = errors
-            zoom = 1 if enlarge < self.zoom_gain * min(keep, shrink) else -1 if shrink < self.zoom_gain * min(keep, enlarge) else 0
+            zoom = (1 if enlarge < self.zoom_gain * min(keep, shrink)
+                    else -1 if shrink < self.zoom_gain * min(keep, enlarge) else 0)
             similarity = cv2.compareHist(histograms[t], histograms[t + 1], cv2.HISTCMP_CORREL)
             result[t] = dx, dy, zoom, similarity
         return result
@@ -341,9 +342,7 @@ def decode_video(path, frame_size: int = 64, max_frames: int | None = None, max_
             raise VideoError("the video stream has no frames")
         info = VideoInfo(width=stream.codec_context.width, height=stream.codec_context.height, fps=rate,
                          codec=stream.codec_context.name, frames_in_file=stream.frames or None,
-                         times=np.asarray(times), rotation=rotation,
-                         capped=capped,
-                         frame_cap=max_frames,
+                         times=np.asarray(times), rotation=rotation, capped=capped, frame_cap=max_frames,
                          damaged=damaged)
     video = np.stack(frames)
     preview = np.stack(previews) if previews else None

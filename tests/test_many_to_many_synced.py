@@ -1,7 +1,6 @@
 """Many to many, synced: the clip generator, the camera-motion labeller, video in and out, training and bundles."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import av
@@ -278,7 +277,8 @@ def test_dry_run_logs_and_checkpoints(tracking_store):
     assert {"train_loss", "val_accuracy", "val_edit_score", "val_f1_50", "test_accuracy", "test_macro_f1",
             "test_edit_score", "test_f1_10", "test_f1_25", "best_val_macro_f1"} <= set(run.data.metrics)
     artifacts = {a.path for a in client.list_artifacts(run_id, "report")}
-    assert {"report/confusion_matrix.html", "report/confusion_matrix_data.json", "report/per_label_f1.json"} <= artifacts
+    assert {f"report/{name}" for name in ("confusion_matrix.html", "confusion_matrix_data.json",
+                                           "per_label_f1.json")} <= artifacts
     card = Path(client.download_artifacts(run_id, "dataset_card.md")).read_text()
     assert "scikit-image" in card and "camera" in card
     checkpoint = load_checkpoint(store.download_checkpoint(run_id))

@@ -21,8 +21,7 @@ def test_real_upload_is_labelled_and_the_video_plays(shipped_store_uri, tmp_path
         video = page.locator("video").first
         video.wait_for(timeout=30_000)
         # readyState ≥ 1: the browser parsed the H.264 mp4 (metadata loaded), so it can play it.
-        page.wait_for_function("() => document.querySelector('video') && document.querySelector('video').readyState >= 1",
-                               timeout=30_000)
+        page.wait_for_function("() => (document.querySelector('video') || {}).readyState >= 1", timeout=30_000)
         assert video.evaluate("v => v.duration") == pytest.approx(10.0, abs=0.2)
         upload(page, tmp_path / "notes.mp4")
         page.get_by_text("not a video").wait_for(timeout=30_000)
