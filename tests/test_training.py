@@ -10,6 +10,7 @@ from models import store
 from models.checkpoint import load_checkpoint
 from training import train
 from training.config import load_config, override
+from training.tracking import flatten
 from training.tasks import one_to_one as task
 from training.trainer import TrainConfig, Trainer, lr_factor
 
@@ -20,6 +21,8 @@ def test_config_overrides_nested_and_typed(tmp_path):
     config = load_config(task.Config, toml, ["lr=0.01", "model.bidirectional=false", "model.labels=a,b"])
     assert (config.epochs, config.lr, config.model.arch) == (3, 0.01, "mlp")
     assert config.model.bidirectional is False and config.model.labels == ("a", "b")
+    logged = {key: value for key, value in flatten(config).items()}  # what a resumed run reads back
+    assert override(task.Config(), logged) == config
     with pytest.raises(SystemExit, match="unknown config key"):
         override(config, {"model.nope": "1"})
     with pytest.raises(SystemExit, match="bad value for epochs"):
@@ -116,6 +119,8 @@ def test_interrupted_run_is_killed_then_resumes(tracking_store, monkeypatch):
     assert train.main(["one_to_one", "--resume", run.info.run_id]) == run.info.run_id
     resumed = client.get_run(run.info.run_id)
     assert resumed.info.status == "FINISHED"
+    resumed_labels = load_checkpoint(store.download_checkpoint(run.info.run_id)).config.labels
+    assert resumed_labels == task.Config().model.labels
     assert [m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy")] == [1, 2]
     assert store.champion_run_id("one_to_one") == run.info.run_id  # the only finished run becomes champion
 

@@ -1,6 +1,7 @@
 """Configs are frozen dataclasses; a TOML file and ``--set key=value`` override their defaults."""
 from __future__ import annotations
 
+import ast
 import dataclasses
 import tomllib
 import typing
@@ -17,6 +18,8 @@ def _coerce(text: str, kind):
         raise ValueError(f"expected true or false, got {text!r}")
     if origin is tuple:
         item = typing.get_args(kind)[0]
+        if text.startswith(("(", "[")):  # a logged param is the tuple's repr, e.g. "('T-shirt/top', 'Trouser')"
+            return tuple(item(value) for value in ast.literal_eval(text))
         return tuple(_coerce(part.strip(), item) for part in text.split(",") if part.strip())
     if kind in (int, float, str):
         return kind(text)

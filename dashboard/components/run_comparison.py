@@ -3,8 +3,10 @@ Evaluation-only runs (a non-neural peer scored on the same test split) appear in
 from __future__ import annotations
 
 import pandas as pd
+import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
+from plotly.subplots import make_subplots
 
 from dashboard.components.runs import run_catalogue, tracking_notice
 from models import store
@@ -13,6 +15,7 @@ from models import store
 KEY_PARAMS = ("model.arch", "model.cell", "model.bidirectional", "model.recurrence", "model.attention",
               "model.pooling", "epochs", "lr", "batch_size", "model.parameters", "peer")
 BOOKKEEPING_METRICS = ("lr", "epoch_seconds", "samples_per_sec")
+COLOURS = px.colors.qualitative.Plotly  # a run keeps its colour in every panel
 
 
 def runs_table(runs: list[store.RunSummary]) -> pd.DataFrame:
@@ -53,13 +56,17 @@ def curves_figure(runs: list[store.RunSummary], metric: str, by_time: bool) -> g
 
 
 def test_metrics_figure(runs: list[store.RunSummary]) -> go.Figure:
+    """One panel per test metric, each on its own scale: accuracies, BLEU and throughputs do not share an axis."""
     metrics = sorted({k for run in runs for k in run.metrics if k.startswith("test_") and k != "test_loss"})
-    figure = go.Figure()
-    for run in runs:
-        figure.add_bar(name=run.run_name, x=[m.removeprefix("test_") for m in metrics],
-                       y=[run.metrics.get(m) for m in metrics])
-    figure.update_layout(barmode="group", title="Final metrics on the test split", height=360,
-                         margin=dict(t=40, b=30, l=10, r=10), legend=dict(orientation="h"))
+    figure = make_subplots(rows=1, cols=max(len(metrics), 1),
+                           subplot_titles=[m.removeprefix("test_") for m in metrics])
+    for column, metric in enumerate(metrics, start=1):
+        for index, run in enumerate(runs):
+            figure.add_bar(name=run.run_name, x=[run.run_name], y=[run.metrics.get(metric)], row=1, col=column,
+                           marker_color=COLOURS[index % len(COLOURS)], showlegend=column == 1)
+    figure.update_xaxes(showticklabels=False)
+    figure.update_layout(title="Final metrics on the test split", height=360, margin=dict(t=70, b=20, l=10, r=10),
+                         legend=dict(orientation="h"), bargap=0.15)
     return figure
 
 
