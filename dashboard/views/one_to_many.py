@@ -10,9 +10,8 @@ import torch
 from PIL import Image
 
 from dashboard.components.media_input import image_upload
-from dashboard.components.run_comparison import run_comparison
 from dashboard.components.runs import pick_model
-from dashboard.components.topologies import header
+from dashboard.components.topologies import topology_page
 from models import fashion_scenes as world
 from models.one_to_many import GLYPHS_FILE, MAX_BEAM_WIDTH, OOD_FILE, letterbox, to_tensor
 
@@ -70,87 +69,87 @@ def compose(glyphs: dict) -> world.Scene | None:
     return world.Scene(tuple(objects), (20, 20, 28), 0)
 
 
-header("one_to_many")
-checkpoint, run = pick_model("one_to_many")
-model, size = checkpoint.model, checkpoint.config.image_size
-glyphs, out_of_domain = scene_kit(str(checkpoint.directory))
+with topology_page("one_to_many"):
+    checkpoint, run = pick_model("one_to_many")
+    model, size = checkpoint.model, checkpoint.config.image_size
+    glyphs, out_of_domain = scene_kit(str(checkpoint.directory))
 
-st.subheader("Input")
-sources = (["A random test scene", "Compose a scene"] if glyphs else []) + ["Upload an image"]
-source = st.radio("Image source", sources, horizontal=True, key="o2m-source")
-truth, original = None, None
-if source == "A random test scene":
-    if st.button("🎲 Another scene", key="o2m-another"):
-        st.session_state["o2m-seed"] = st.session_state.get("o2m-seed", 0) + 1
-    truth = world.sample_scene(np.random.default_rng(st.session_state.get("o2m-seed", 0)), glyphs["labels"])
-elif source == "Compose a scene":
-    truth = compose(glyphs)
-    if truth is None:
-        st.stop()
-else:
-    decoded = image_upload("Any image", key="o2m-upload")
-    if decoded is None:
-        st.info("Upload an image: it is letterboxed to the model's square input. Scenes of coloured garments on a "
-                "dark background are what it knows; anything else shows what a captioner does out of its depth.")
-        st.stop()
-    original = decoded.image
-image = world.render_scene(truth, glyphs["images"]) if truth else letterbox(original, size)
+    st.subheader("Input")
+    sources = (["A random test scene", "Compose a scene"] if glyphs else []) + ["Upload an image"]
+    source = st.radio("Image source", sources, horizontal=True, key="o2m-source")
+    truth, original = None, None
+    if source == "A random test scene":
+        if st.button("Another scene", icon=":material/casino:", key="o2m-another"):
+            st.session_state["o2m-seed"] = st.session_state.get("o2m-seed", 0) + 1
+        truth = world.sample_scene(np.random.default_rng(st.session_state.get("o2m-seed", 0)), glyphs["labels"])
+    elif source == "Compose a scene":
+        truth = compose(glyphs)
+        if truth is None:
+            st.stop()
+    else:
+        decoded = image_upload("Any image", key="o2m-upload")
+        if decoded is None:
+            st.info("Upload an image: it is letterboxed to the model's square input. Scenes of coloured garments on a "
+                    "dark background are what it knows; anything else shows what a captioner does out of its depth.")
+            st.stop()
+        original = decoded.image
+    image = world.render_scene(truth, glyphs["images"]) if truth else letterbox(original, size)
 
-beam_width = st.slider("Beam width (1 = greedy)", 1, MAX_BEAM_WIDTH, 3, key="o2m-beam")
-pixels = to_tensor(image[None])
-started = time.perf_counter()
-with torch.no_grad():
-    hypotheses = model.caption(pixels, beam_width, n_best=min(beam_width, 5))[0]
-    greedy = model.caption(pixels)[0][0] if beam_width > 1 else hypotheses[0]
-elapsed_ms = (time.perf_counter() - started) * 1000
-best = hypotheses[0]
-caption = " ".join(best.words)
+    beam_width = st.slider("Beam width (1 = greedy)", 1, MAX_BEAM_WIDTH, 3, key="o2m-beam")
+    pixels = to_tensor(image[None])
+    started = time.perf_counter()
+    with torch.no_grad():
+        hypotheses = model.caption(pixels, beam_width, n_best=min(beam_width, 5))[0]
+        greedy = model.caption(pixels)[0][0] if beam_width > 1 else hypotheses[0]
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    best = hypotheses[0]
+    caption = " ".join(best.words)
 
-left, right = st.columns([1, 2])
-with left:
-    if original is not None:
-        st.image(original, caption="Your upload", width="stretch")
-    st.image(enlarge(image), caption=f"What the model sees ({size}×{size})", width=SHOWN)
-with right:
-    st.markdown(f"### “{caption or '…'}”")
-    if truth is not None:
-        check = world.compare_scene(caption, truth)
-        if check.exact:
-            st.success("Right: every garment with its colour and size, and true relations between them.")
-        else:
-            st.error(f"Not exactly right: {check.matched_objects} of {check.true_objects} garments named "
-                     f"({check.mentioned_objects} mentioned), colours right {check.colours_right}, sizes right "
-                     f"{check.sizes_right}, relations right {check.relations_right} of {check.relations_stated}."
-                     + ("" if check.parsed else " The caption does not even parse."))
-        st.caption("One true description: " + world.caption_variants(truth)[0])
-    if out_of_domain and greedy.entropy > out_of_domain["threshold"]:
-        st.warning(f"**Out of domain?** The captioner hesitated: mean word entropy {greedy.entropy:.2f} nats, above "
-                   f"the threshold {out_of_domain['threshold']:.2f} chosen on data (it flags "
-                   f"{out_of_domain['photos_flagged']:.0%} of real photos and {out_of_domain['scenes_flagged']:.1%} "
-                   "of validation scenes). Treat this caption as a guess.", icon="🤔")
-    elif out_of_domain and original is not None:
-        st.caption(f"No out-of-domain notice: mean word entropy {greedy.entropy:.2f} ≤ "
-                   f"{out_of_domain['threshold']:.2f}. The signal is weak (AUC {out_of_domain.get('auc', float('nan')):.2f}"
-                   " between scenes and photos), so silence does not prove the image is a scene.")
-    st.dataframe(pd.DataFrame({"caption": [" ".join(h.words) for h in hypotheses],
-                               "mean log-prob per word": [round(h.score, 3) for h in hypotheses]}),
-                 hide_index=True, width="stretch")
-    st.caption(f"{len(hypotheses)}-best of beam width {beam_width} · mean word entropy (greedy) "
-               f"{greedy.entropy:.2f} nats · {elapsed_ms:.0f} ms on CPU · model `{run.run_name}`")
+    left, right = st.columns([1, 2])
+    with left:
+        if original is not None:
+            st.image(original, caption="Your upload", width="stretch")
+        st.image(enlarge(image), caption=f"What the model sees ({size}×{size})", width=SHOWN)
+    with right:
+        st.markdown(f"### “{caption or '…'}”")
+        if truth is not None:
+            check = world.compare_scene(caption, truth)
+            if check.exact:
+                st.success("Right: every garment with its colour and size, and true relations between them.")
+            else:
+                st.error(f"Not exactly right: {check.matched_objects} of {check.true_objects} garments named "
+                         f"({check.mentioned_objects} mentioned), colours right {check.colours_right}, sizes right "
+                         f"{check.sizes_right}, relations right {check.relations_right} of {check.relations_stated}."
+                         + ("" if check.parsed else " The caption does not even parse."))
+            st.caption("One true description: " + world.caption_variants(truth)[0])
+        if out_of_domain and greedy.entropy > out_of_domain["threshold"]:
+            st.warning(f"**Out of domain?** The captioner hesitated: mean word entropy {greedy.entropy:.2f} "
+                       f"nats, above the threshold {out_of_domain['threshold']:.2f} chosen on data (it flags "
+                       f"{out_of_domain['photos_flagged']:.0%} of real photos and "
+                       f"{out_of_domain['scenes_flagged']:.1%} of validation scenes). Treat this caption as a guess.",
+                       icon=":material/help:")
+        elif out_of_domain and original is not None:
+            auc = out_of_domain.get("auc", float("nan"))
+            st.caption(f"No out-of-domain notice: mean word entropy {greedy.entropy:.2f} ≤ "
+                       f"{out_of_domain['threshold']:.2f}. The signal is weak (AUC {auc:.2f} between scenes and "
+                       "photos), so silence does not prove the image is a scene.")
+        st.dataframe(pd.DataFrame({"caption": [" ".join(h.words) for h in hypotheses],
+                                   "mean log-prob per word": [round(h.score, 3) for h in hypotheses]}),
+                     hide_index=True, width="stretch")
+        st.caption(f"{len(hypotheses)}-best of beam width {beam_width} · mean word entropy (greedy) "
+                   f"{greedy.entropy:.2f} nats · {elapsed_ms:.0f} ms on CPU · model `{run.run_name}`")
 
-st.subheader("Attention")
-if best.attention is None or not best.words:
-    st.info("This model has no attention (Show and Tell): it saw the image once, as the vector that started the "
-            "decoder, and wrote every word from memory. Pick a Show, Attend and Tell run to see where it looks.")
-else:
-    words = [f"{i + 1}. {word}" for i, word in enumerate(best.words)]
-    chosen = st.select_slider("Word", options=range(len(words)), format_func=lambda i: words[i], key="o2m-word")
-    st.image(overlay(image, best.attention[chosen]), width=SHOWN,
-             caption=f"Where the decoder looked before writing “{best.words[chosen]}”")
-    with st.expander("Every word's attention"):
-        per_row = 7
-        for start in range(0, len(words), per_row):
-            for column, index in zip(st.columns(per_row), range(start, min(start + per_row, len(words)))):
-                column.image(overlay(image, best.attention[index]), caption=best.words[index], width="stretch")
-
-run_comparison("one_to_many")
+    st.subheader("Attention")
+    if best.attention is None or not best.words:
+        st.info("This model has no attention (Show and Tell): it saw the image once, as the vector that started the "
+                "decoder, and wrote every word from memory. Pick a Show, Attend and Tell run to see where it looks.")
+    else:
+        words = [f"{i + 1}. {word}" for i, word in enumerate(best.words)]
+        chosen = st.select_slider("Word", options=range(len(words)), format_func=lambda i: words[i], key="o2m-word")
+        st.image(overlay(image, best.attention[chosen]), width=SHOWN,
+                 caption=f"Where the decoder looked before writing “{best.words[chosen]}”")
+        with st.expander("Every word's attention"):
+            per_row = 7
+            for start in range(0, len(words), per_row):
+                for column, index in zip(st.columns(per_row), range(start, min(start + per_row, len(words)))):
+                    column.image(overlay(image, best.attention[index]), caption=best.words[index], width="stretch")
