@@ -85,6 +85,12 @@ def wait_until_idle(page, timeout_s: float = 120, settle_s: float = 1.5) -> None
     raise TimeoutError(f"the app was still running after {timeout_s} s")
 
 
+def assert_page_healthy(page) -> None:
+    """No Streamlit exception box and no stack trace anywhere on the page."""
+    assert page.locator('[data-testid="stException"]').count() == 0, page.inner_text("body")[:2000]
+    assert "Traceback" not in page.inner_text("body")
+
+
 def upload(page, path: Path, index: int = 0) -> None:
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').nth(index).set_input_files(str(path))
     wait_until_idle(page)

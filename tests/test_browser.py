@@ -3,26 +3,9 @@ import pytest
 
 from models import TOPOLOGIES
 from tests import media
-from tests.browser import browser_page, serve_app, upload, wait_until_idle
+from tests.browser import assert_page_healthy, upload, wait_until_idle
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def app_url(shipped_store_uri):
-    with serve_app(shipped_store_uri) as url:
-        yield url
-
-
-@pytest.fixture
-def page():
-    with browser_page() as page:
-        yield page
-
-
-def assert_page_healthy(page) -> None:
-    assert page.locator('[data-testid="stException"]').count() == 0, page.inner_text("body")[:2000]
-    assert "Traceback" not in page.inner_text("body")
 
 
 @pytest.mark.parametrize("path", [""] + list(TOPOLOGIES))

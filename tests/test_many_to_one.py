@@ -11,7 +11,7 @@ from models.checkpoint import load_checkpoint, save_checkpoint
 from models.many_to_one import (PAD_ID, TOKENIZER_FILE, Config, TweetClassifier, TweetTokenizer, VaderPeer,
                                 build_model, normalize_tweet, weighted_pieces)
 from training import bundles, train
-from training.data.tweets import Tweet, parse_corpus, repair_mojibake, split_tweets
+from training.data.tweets import parse_corpus, repair_mojibake, split_tweets
 
 # Rows in the corpus's own layout and encoding (latin-1 bytes, CRLF line ends, \r inside a quoted field). The
 # mojibake byte runs are copied from the real file: E4 F3 BB was a curly apostrophe, 5F F4 D6 89 the emoji 😂.

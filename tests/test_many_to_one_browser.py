@@ -2,32 +2,25 @@
 stays text on the real page."""
 import pytest
 
-from tests.browser import browser_page, serve_app, wait_until_idle
+from tests.browser import assert_page_healthy, wait_until_idle
 
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(scope="module")
-def app_url(shipped_store_uri):
-    with serve_app(shipped_store_uri) as url:
-        yield url
+def test_examples_are_classified_and_markup_stays_text(app_url, page):
+    page.goto(f"{app_url}/many_to_one")
+    wait_until_idle(page)
+    page.get_by_role("button", name="Fill in the example tweets").click()
+    page.get_by_text("What the model attended to").wait_for(timeout=60_000)
+    wait_until_idle(page)
+    assert_page_healthy(page)
+    body = page.inner_text("body")
+    assert "German bakeries" in body and "the model and VADER agree on" in body
 
-
-def test_examples_are_classified_and_markup_stays_text(app_url):
-    with browser_page() as page:
-        page.goto(f"{app_url}/many_to_one")
-        wait_until_idle(page)
-        page.get_by_role("button", name="Fill in the example tweets").click()
-        page.get_by_text("What the model attended to").wait_for(timeout=60_000)
-        wait_until_idle(page)
-        body = page.inner_text("body")
-        assert "Traceback" not in body and page.locator('[data-testid="stException"]').count() == 0
-        assert "German bakeries" in body and "the model and VADER agree on" in body
-
-        box = page.get_by_label("One tweet per line")
-        box.fill("<b>bold?</b> <img src=x onerror=alert(1)> thanks for the great flight")
-        box.press("Control+Enter")
-        page.get_by_text("<b>bold?</b>", exact=False).first.wait_for(timeout=60_000)
-        wait_until_idle(page)
-        assert page.locator("b", has_text="bold?").count() == 0  # shown as text, never as a bold element
-        assert page.locator("img[src='x']").count() == 0
+    box = page.get_by_label("One tweet per line")
+    box.fill("<b>bold?</b> <img src=x onerror=alert(1)> thanks for the great flight")
+    box.press("Control+Enter")
+    page.get_by_text("<b>bold?</b>", exact=False).first.wait_for(timeout=60_000)
+    wait_until_idle(page)
+    assert page.locator("b", has_text="bold?").count() == 0  # shown as text, never as a bold element
+    assert page.locator("img[src='x']").count() == 0

@@ -1,6 +1,4 @@
 """The generic trainer and the training CLI, end to end against a temporary MLflow store."""
-import json
-import math
 
 import pytest
 import torch

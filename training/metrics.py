@@ -23,6 +23,14 @@ def classification_scores(targets: np.ndarray, predictions: np.ndarray, n_classe
             "macro_f1": float(f1[present].mean()) if present.any() else 0.0}
 
 
+def confusion_report(targets: np.ndarray, predictions: np.ndarray, labels: tuple[str, ...],
+                     title: str = "Confusion matrix (test)") -> dict[str, object]:
+    """The test-time report artefacts of a classifier: the confusion matrix as a figure and as data."""
+    matrix = confusion_matrix(targets, predictions, len(labels))
+    return {"confusion_matrix": confusion_figure(matrix, labels, title),
+            "confusion_matrix_data": {"labels": list(labels), "matrix": matrix.tolist()}}
+
+
 def confusion_figure(matrix: np.ndarray, labels: tuple[str, ...], title: str = "Confusion matrix (test)"):
     import plotly.graph_objects as go
 

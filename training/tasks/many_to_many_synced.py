@@ -10,7 +10,8 @@ from models import many_to_many_synced
 from models.many_to_many_synced import CAMERA_MOTIONS
 from training.batching import TensorBatches
 from training.data.camera_motion import GeneratorConfig, clip_set, generator_card
-from training.metrics import (classification_scores, confusion_figure, confusion_matrix, segmentation_scores)
+from training.evaluation import predict_labels
+from training.metrics import classification_scores, confusion_matrix, confusion_report, segmentation_scores
 from training.tasks import Task
 from training.trainer import TrainConfig
 
@@ -64,15 +65,8 @@ def prepare(config: Config, dry_run: bool = False) -> Task:
     model = many_to_many_synced.build_model(config.model)
 
     def predictions(model: torch.nn.Module, split: str) -> tuple[np.ndarray, float]:
-        model.eval()
         frames, labels = tensors[split]
-        outputs, total_loss = [], 0.0
-        with torch.no_grad():
-            for batch in TensorBatches({"frames": frames, "labels": labels}, 32):
-                logits, loss = model(**batch)
-                outputs.append(logits.argmax(-1))
-                total_loss += loss.item() * len(logits)
-        return torch.cat(outputs).numpy(), total_loss / len(labels)
+        return predict_labels(model, TensorBatches({"frames": frames, "labels": labels}, 32))
 
     def evaluate(model: torch.nn.Module, split: str) -> dict[str, float]:
         predicted, loss = predictions(model, split)
@@ -86,9 +80,8 @@ def prepare(config: Config, dry_run: bool = False) -> Task:
         matrix = confusion_matrix(truth.ravel(), predicted.ravel(), config.model.n_classes)
         hits, claimed = np.diag(matrix), matrix.sum(0) + matrix.sum(1)  # F1 = 2 TP / (predicted + true)
         per_label = {name: float(2 * hits[i] / max(claimed[i], 1)) for i, name in enumerate(config.model.labels)}
-        return {"confusion_matrix": confusion_figure(matrix, config.model.labels, "Confusion matrix (test frames)"),
-                "confusion_matrix_data": {"labels": list(config.model.labels), "matrix": matrix.tolist()},
-                "per_label_f1": per_label}
+        return {**confusion_report(truth.ravel(), predicted.ravel(), config.model.labels,
+                                   "Confusion matrix (test frames)"), "per_label_f1": per_label}
 
     frames, labels = tensors["train"]
     counts = np.bincount(clips["test"].labels.ravel(), minlength=config.model.n_classes)

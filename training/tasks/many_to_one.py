@@ -11,7 +11,8 @@ from models import many_to_one
 from models.many_to_one import PAD_ID, TOKENIZER_FILE, TweetTokenizer, normalize_tweet
 from training.batching import PaddedFieldBatches
 from training.data.tweets import dataset_card, load_tweet_splits
-from training.metrics import classification_scores, confusion_figure, confusion_matrix
+from training.evaluation import predict_labels
+from training.metrics import classification_scores, confusion_report
 from training.tasks import Task
 from training.trainer import TrainConfig
 
@@ -53,14 +54,7 @@ def prepare(config: Config, dry_run: bool = False) -> Task:
                                   aligned={"labels": targets[split]})
 
     def predictions(model: torch.nn.Module, split: str) -> tuple[np.ndarray, float]:
-        model.eval()
-        predicted, total_loss = [], 0.0
-        with torch.no_grad():
-            for batch in batches(split, 512):
-                logits, loss = model(**batch)
-                predicted.append(logits.argmax(-1))
-                total_loss += loss.item() * len(logits)
-        return torch.cat(predicted).numpy(), total_loss / len(targets[split])
+        return predict_labels(model, batches(split, 512))
 
     def evaluate(model: torch.nn.Module, split: str) -> dict[str, float]:
         predicted, loss = predictions(model, split)
@@ -69,9 +63,7 @@ def prepare(config: Config, dry_run: bool = False) -> Task:
 
     def report(model: torch.nn.Module) -> dict[str, object]:
         predicted, _ = predictions(model, "test")
-        matrix = confusion_matrix(targets["test"].numpy(), predicted, model_config.n_classes)
-        return {"confusion_matrix": confusion_figure(matrix, model_config.labels),
-                "confusion_matrix_data": {"labels": list(model_config.labels), "matrix": matrix.tolist()}}
+        return confusion_report(targets["test"].numpy(), predicted, model_config.labels)
 
     def save_tokenizer(folder: Path) -> None:
         tokenizer.save(folder / TOKENIZER_FILE)

@@ -11,7 +11,8 @@ from models import one_to_one
 from training.batching import TensorBatches
 from training.data.fashion_mnist import load_fashion_mnist
 from training.data.sources import FASHION_MNIST
-from training.metrics import classification_scores, confusion_figure, confusion_matrix
+from training.evaluation import predict_labels
+from training.metrics import classification_scores, confusion_report
 from training.tasks import Task
 from training.trainer import TrainConfig
 
@@ -51,15 +52,8 @@ def prepare(config: Config, dry_run: bool = False) -> Task:
     model = one_to_one.build_model(config.model)
 
     def predictions(model: torch.nn.Module, split: str) -> tuple[np.ndarray, float]:
-        model.eval()
         images, labels = tensors[split]
-        outputs, total_loss = [], 0.0
-        with torch.no_grad():
-            for batch in TensorBatches({"images": images, "labels": labels}, 1000):
-                logits, loss = model(**batch)
-                outputs.append(logits.argmax(-1))
-                total_loss += loss.item() * len(logits)
-        return torch.cat(outputs).numpy(), total_loss / len(labels)
+        return predict_labels(model, TensorBatches({"images": images, "labels": labels}, 1000))
 
     def evaluate(model: torch.nn.Module, split: str) -> dict[str, float]:
         predicted, loss = predictions(model, split)
@@ -67,9 +61,7 @@ def prepare(config: Config, dry_run: bool = False) -> Task:
 
     def report(model: torch.nn.Module) -> dict[str, object]:
         predicted, _ = predictions(model, "test")
-        matrix = confusion_matrix(tensors["test"][1].numpy(), predicted, config.model.n_classes)
-        return {"confusion_matrix": confusion_figure(matrix, config.model.labels),
-                "confusion_matrix_data": {"labels": list(config.model.labels), "matrix": matrix.tolist()}}
+        return confusion_report(tensors["test"][1].numpy(), predicted, config.model.labels)
 
     images, labels = tensors["train"]
     return Task(
