@@ -56,8 +56,9 @@ train: setup
 export: setup
 	$(BIN)/python -m training.bundles export $(RUN)
 
+# The speed comparisons: each runs a non-neural peer and our champion side by side in one process.
 bench: setup
-	for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
+	for script in bench/*.py; do $(BIN)/python -m bench.$$(basename $$script .py) || exit 1; done
 
 screenshots: setup-dev browser import
 	$(BIN)/python -m tests.screenshots docs/screenshots
