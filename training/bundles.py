@@ -26,8 +26,9 @@ from training import tracking
 
 # Tags that describe where a run was made, kept in the bundle; MLflow's own bookkeeping tags are not.
 KEPT_TAG_PREFIXES = ("rnnlab.", "mlflow.source.git.commit", "mlflow.note.content")
-# Small artifacts that travel with a bundle: report data and figures (plotly HTML, a few kB), the dataset card.
-SHIPPED_ARTIFACT_SUFFIXES = (".json", ".md", ".txt", ".html")
+# Small artifacts that travel with a bundle: report data and the dataset card. Plotly HTML figures stay behind:
+# they load plotly.js from a CDN, so they are blank offline, and the data they plot travels as JSON.
+SHIPPED_ARTIFACT_SUFFIXES = (".json", ".md", ".txt")
 
 
 def export_bundle(run_id: str, destination_root: Path = store.SHIPPED_DIR) -> Path:
