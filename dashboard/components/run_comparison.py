@@ -15,7 +15,7 @@ from models import store
 KEY_PARAMS = ("model.arch", "model.cell", "model.bidirectional", "model.recurrence", "model.attention",
               "model.pooling", "epochs", "lr", "batch_size", "model.parameters", "peer")
 BOOKKEEPING_METRICS = ("lr", "epoch_seconds", "samples_per_sec")
-COLOURS = px.colors.qualitative.Plotly  # a run keeps its colour in every panel
+COLOURS = px.colors.qualitative.Plotly
 
 
 def runs_table(runs: list[store.RunSummary]) -> pd.DataFrame:
@@ -41,7 +41,12 @@ def _history(run: store.RunSummary, key: str) -> list[tuple[int, float, int]]:
     return store.run_history(run, key)
 
 
-def curves_figure(runs: list[store.RunSummary], metric: str, by_time: bool) -> go.Figure:
+def run_colours(runs: list[store.RunSummary]) -> dict[str, str]:
+    """A run keeps one colour in every chart of the comparison."""
+    return {run.run_name: COLOURS[index % len(COLOURS)] for index, run in enumerate(runs)}
+
+
+def curves_figure(runs: list[store.RunSummary], metric: str, by_time: bool, colours: dict[str, str]) -> go.Figure:
     figure = go.Figure()
     for run in runs:
         points = _history(run, metric)
@@ -49,21 +54,21 @@ def curves_figure(runs: list[store.RunSummary], metric: str, by_time: bool) -> g
             continue
         steps, values, stamps = zip(*points)
         x = [(t - stamps[0]) / 1000 for t in stamps] if by_time else steps
-        figure.add_scatter(x=x, y=values, mode="lines+markers", name=run.run_name)
+        figure.add_scatter(x=x, y=values, mode="lines+markers", name=run.run_name, line_color=colours[run.run_name])
     figure.update_layout(title=metric, xaxis_title="seconds since first point" if by_time else "epoch",
                          height=320, margin=dict(t=40, b=30, l=10, r=10), legend=dict(orientation="h"))
     return figure
 
 
-def test_metrics_figure(runs: list[store.RunSummary]) -> go.Figure:
+def test_metrics_figure(runs: list[store.RunSummary], colours: dict[str, str]) -> go.Figure:
     """One panel per test metric, each on its own scale: accuracies, BLEU and throughputs do not share an axis."""
     metrics = sorted({k for run in runs for k in run.metrics if k.startswith("test_") and k != "test_loss"})
     figure = make_subplots(rows=1, cols=max(len(metrics), 1),
                            subplot_titles=[m.removeprefix("test_") for m in metrics])
     for column, metric in enumerate(metrics, start=1):
-        for index, run in enumerate(runs):
+        for run in runs:
             figure.add_bar(name=run.run_name, x=[run.run_name], y=[run.metrics.get(metric)], row=1, col=column,
-                           marker_color=COLOURS[index % len(COLOURS)], showlegend=column == 1)
+                           marker_color=colours[run.run_name], showlegend=column == 1)
     figure.update_xaxes(showticklabels=False)
     figure.update_layout(title="Final metrics on the test split", height=360, margin=dict(t=70, b=20, l=10, r=10),
                          legend=dict(orientation="h"), bargap=0.15)
@@ -86,6 +91,7 @@ def run_comparison(topology: str) -> None:
         st.info("Pick at least one run to compare.")
         return
     trained = [run for run in chosen if not run.evaluation_only]
+    colours = run_colours(chosen)
     curve_metrics = sorted({k for run in trained for k in run.metrics
                             if not k.startswith(("test_", "best_")) and k not in BOOKKEEPING_METRICS})
     if trained and curve_metrics:
@@ -96,8 +102,8 @@ def run_comparison(topology: str) -> None:
         by_time = right.radio("x axis", ["epoch", "wall time"], key=f"{topology}-axis", horizontal=True) == "wall time"
         columns = st.columns(2)
         for index, metric in enumerate(metrics):
-            columns[index % 2].plotly_chart(curves_figure(trained, metric, by_time), width="stretch")
-    st.plotly_chart(test_metrics_figure(chosen), width="stretch")
+            columns[index % 2].plotly_chart(curves_figure(trained, metric, by_time, colours), width="stretch")
+    st.plotly_chart(test_metrics_figure(chosen, colours), width="stretch")
     if len(chosen) > 1:
         st.subheader("Params that differ")
         differing = differing_params(chosen)
