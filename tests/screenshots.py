@@ -34,7 +34,12 @@ def upload_real_video(page, scratch: Path) -> None:
     wait_until_idle(page)
 
 
-ACTIONS = {"one_to_one": upload_garment, "many_to_one": fill_example_tweets, "many_to_many_synced": upload_real_video}
+def wait_for_champions(page, scratch: Path) -> None:
+    page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=60_000)
+    wait_until_idle(page)
+
+
+ACTIONS = {"home": wait_for_champions, "one_to_one": upload_garment, "many_to_one": fill_example_tweets, "many_to_many_synced": upload_real_video}
 
 
 def take(folder: Path, base_url: str | None = None) -> list[Path]:
