@@ -28,6 +28,11 @@ class TrackingUnavailable(RuntimeError):
     """The tracking store cannot be read; the message says why and what to do."""
 
 
+def cache_dir() -> Path:
+    """Downloads, generated data and fetched checkpoints live here, outside git (``$RNNLAB_CACHE``)."""
+    return Path(os.environ.get("RNNLAB_CACHE", Path.home() / ".cache" / "rnnlab")).expanduser()
+
+
 def default_tracking_uri() -> str:
     return f"sqlite:///{MLRUNS_DIR / 'mlflow.db'}"
 
@@ -155,7 +160,7 @@ def download_checkpoint(run_id: str) -> Path:
     """The run's checkpoint folder on local disk, downloaded once per run into the cache."""
     import mlflow
 
-    target = Path(os.environ.get("RNNLAB_CACHE", Path.home() / ".cache" / "rnnlab")) / "run-checkpoints" / run_id
+    target = cache_dir() / "run-checkpoints" / run_id
     if not (target / CHECKPOINT_ARTIFACT).is_dir():
         target.mkdir(parents=True, exist_ok=True)
         mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=CHECKPOINT_ARTIFACT,

@@ -21,13 +21,11 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from models.store import cache_dir
+
 
 class DataUnavailable(RuntimeError):
     """No source of a data set could be reached; the message names every way that was tried."""
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("RNNLAB_CACHE", Path.home() / ".cache" / "rnnlab")).expanduser()
 
 
 def sha256_of(data: bytes) -> str:
