@@ -83,3 +83,14 @@ def pick_model(topology: str, key: str = "model") -> tuple[Checkpoint, store.Run
     except CheckpointError as error:
         st.error(f"Run **{chosen.run_name}** is unusable: {error}. Pick another run above.")
         st.stop()
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _pipeline(kind: str, directory: str, _build, _checkpoint):
+    return _build(_checkpoint)
+
+
+def checkpoint_pipeline(build, checkpoint: Checkpoint):
+    """``build(checkpoint)`` (the model with its tokenizers, say), made once per checkpoint folder and shared by
+    every session, so per-pipeline caches such as a tokenizer's word cache survive reruns."""
+    return _pipeline(build.__qualname__, str(checkpoint.directory), build, checkpoint)

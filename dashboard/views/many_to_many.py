@@ -5,7 +5,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard.components.runs import pick_model
+from dashboard.components.runs import checkpoint_pipeline, pick_model
 from dashboard.components.topologies import topology_page
 from models.many_to_many import (APERTIUM_INSTALL, ApertiumUnavailable, Translator, apertium_available,
                                  apertium_translate, split_sentences)
@@ -19,12 +19,6 @@ EXAMPLES = (
     "She has been reading a book all day.",
     "We are going to the beach tomorrow. Do you want to come?",
 )
-
-
-@st.cache_resource(show_spinner=False, max_entries=8)
-def translator_for(directory: str, _checkpoint) -> Translator:
-    """The model with its tokenizers, once per checkpoint folder (the folder is the cache key)."""
-    return Translator.from_checkpoint(_checkpoint)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -50,7 +44,7 @@ def attention_figure(source_tokens: list[str], target_tokens: list[str], weights
 
 with topology_page("many_to_many"):
     checkpoint, run = pick_model("many_to_many")
-    translator = translator_for(str(checkpoint.directory), checkpoint)
+    translator = checkpoint_pipeline(Translator.from_checkpoint, checkpoint)
     uses_attention = checkpoint.config.attention != "none"
 
     st.subheader("Input")

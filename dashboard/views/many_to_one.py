@@ -5,7 +5,7 @@ import html
 import pandas as pd
 import streamlit as st
 
-from dashboard.components.runs import pick_model, run_catalogue
+from dashboard.components.runs import checkpoint_pipeline, pick_model, run_catalogue
 from dashboard.components.text_input import lines_upload
 from dashboard.components.topologies import topology_page
 from models.many_to_one import VADER_DEFAULT_THRESHOLD, TweetClassifier, VaderPeer
@@ -23,13 +23,6 @@ EXAMPLES = (
     "Can't wait for #Coachella2015, the lineup is 🔥🔥🔥",
     "Driverless cars? I wouldn't trust one to take my kids to school http://t.co/xyz",
 )
-
-
-@st.cache_resource(show_spinner=False, max_entries=8)
-def classifier_for(directory: str, _checkpoint) -> TweetClassifier:
-    """The model with its tokenizer, once per checkpoint folder (the folder is the cache key), so the tokenizer's
-    word cache survives reruns."""
-    return TweetClassifier.from_checkpoint(_checkpoint)
 
 
 @st.cache_resource(show_spinner=False)
@@ -96,7 +89,7 @@ def classify(classifier: TweetClassifier, peer: VaderPeer, tweets: list[str], ru
 
 with topology_page("many_to_one"):
     checkpoint, run = pick_model("many_to_one")
-    classifier = classifier_for(str(checkpoint.directory), checkpoint)
+    classifier = checkpoint_pipeline(TweetClassifier.from_checkpoint, checkpoint)
     threshold, threshold_source = vader_threshold()
     peer = vader(threshold)
 
