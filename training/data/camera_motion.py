@@ -1,5 +1,6 @@
-"""The camera-motion clips of the synced many-to-many task: photos from the scikit-image wheel, split by photo,
-filmed by the generator in models/camera_motion_clips.py, cached outside git, and the dataset card."""
+"""The camera-motion clips of the synced many-to-many task: real photos from the scikit-image and scikit-learn
+wheels and Debian's opencv-doc, split by photo, filmed by the generator in models/camera_motion_clips.py, cached
+outside git, and the dataset card."""
 from __future__ import annotations
 
 import hashlib
@@ -12,23 +13,31 @@ import numpy as np
 
 from models import camera_motion_clips
 from models.camera_motion_clips import ClipGenerator, GeneratorConfig
-from training.data.sources import SKIMAGE_PHOTOS, cache_dir
+from training.data.sources import OPENCV_PHOTOS, SKIMAGE_PHOTOS, SKLEARN_PHOTOS, cache_dir
 
-# Disjoint by photo. The two motorcycle photos are a stereo pair, so they stay together.
+PHOTO_SOURCES = (SKIMAGE_PHOTOS, SKLEARN_PHOTOS, OPENCV_PHOTOS)
+
+# Disjoint by photo. Stereo and before/after pairs (the two motorcycles; aero, aloe, leuven, ela…) either stay
+# together or ship only one half, so no test photo has a near twin in training.
 PHOTO_SPLITS = {
     "train": ("astronaut.png", "camera.png", "cell.png", "clock_motion.png", "grass.png", "hubble_deep_field.jpg",
-              "ihc.png", "motorcycle_left.png", "motorcycle_right.png", "retina.jpg", "text.png"),
-    "val": ("coffee.png", "brick.png", "moon.png"),
-    "test": ("chelsea.png", "coins.png", "rocket.jpg", "gravel.png", "page.png"),
+              "ihc.png", "motorcycle_left.png", "motorcycle_right.png", "retina.jpg", "text.png", "china.jpg",
+              "aero1.jpg", "aloeL.jpg", "apple.jpg", "basketball1.png", "board.jpg", "box_in_scene.png",
+              "butterfly.jpg", "ela_original.jpg", "fruits.jpg", "graf1.png", "left.jpg", "leuvenA.jpg", "pic2.png",
+              "rubberwhale1.png", "squirrel_cls.jpg", "starry_night.jpg", "stuff.jpg"),
+    "val": ("coffee.png", "brick.png", "moon.png", "orange.jpg", "home.jpg"),
+    "test": ("chelsea.png", "coins.png", "rocket.jpg", "gravel.png", "page.png", "flower.jpg", "baboon.jpg",
+             "building.jpg", "messi5.jpg", "smarties.png"),
 }
 
 
 @lru_cache(maxsize=None)
 def load_photo(name: str) -> np.ndarray:
-    """One photo of the scikit-image wheel as grayscale float32 in [0, 1]."""
+    """One photo, from whichever source ships it, as grayscale float32 in [0, 1]."""
     from PIL import Image
 
-    with Image.open(io.BytesIO(SKIMAGE_PHOTOS.path(name).read_bytes())) as image:
+    source = next(s for s in PHOTO_SOURCES if any(f.name == name for f in s.files))
+    with Image.open(io.BytesIO(source.path(name).read_bytes())) as image:
         return np.asarray(image.convert("L"), dtype=np.float32) / 255
 
 
@@ -70,7 +79,8 @@ def clip_set(split: str, n_clips: int, n_frames: int, config: GeneratorConfig = 
 
 def generator_card(config: GeneratorConfig, sizes: dict[str, str]) -> str:
     """The dataset card: the photos, the generator and its settings, the split sizes."""
-    lines = [SKIMAGE_PHOTOS.card(), "", "### Camera-motion clips (generated)", "",
+    lines = [part for source in PHOTO_SOURCES for part in (source.card(), "")]
+    lines += ["### Camera-motion clips (generated)", "",
              camera_motion_clips.__doc__.split("\n\n", 1)[1].strip(), "",
              "Photos per split (no photo is in two splits; training shots also film procedural textures):"]
     lines += [f"- {split}: {', '.join(names)}" for split, names in PHOTO_SPLITS.items()]

