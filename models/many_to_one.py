@@ -9,6 +9,7 @@ exactly the same ones.
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from itertools import chain
@@ -71,7 +72,9 @@ class TweetTokenizer:
 
     A tweet is encoded word by word through a cache of each word's tokens: the same ids as the tokenizer gives
     each word, at several times its speed, because building one Encoding object per tweet costs more than
-    classifying it (training encodes the same way, so the ids always agree)."""
+    classifying it (training encodes the same way, so the ids always agree). A new ASCII word skips even the one
+    Encoding: lower-casing is the whole normalisation there, so its ids come straight from the BPE model, about
+    15 times faster; other words, and any that holds a placeholder, go through the full pipeline."""
 
     SPECIAL_TOKENS = (PAD, UNK, URL_TOKEN, MENTION_TOKEN)
     CACHE_WORDS = 200_000  # a page that runs for days must not grow without bound
@@ -84,6 +87,12 @@ class TweetTokenizer:
             raise ValueError(f"the tokenizer's {PAD} must have id {PAD_ID}")
         self.word_ids: dict[str, tuple[int, ...]] = {}  # the cache: a word's token ids
         self.word_spans: dict[str, tuple[tuple[int, int], ...]] = {}  # and their character spans in the word
+        spec = json.loads(tokenizer.to_str())
+        self.direct_bpe = (spec["normalizer"] == {"type": "Sequence", "normalizers": [{"type": "NFKC"},
+                                                                                       {"type": "Lowercase"}]}
+                           and (spec["pre_tokenizer"] or {}).get("type") == "Metaspace"
+                           and spec["pre_tokenizer"].get("replacement") == "\u2581"
+                           and spec["pre_tokenizer"].get("prepend_scheme") == "always")
 
     @classmethod
     def train(cls, texts: list[str], vocab_size: int, max_tokens: int) -> "TweetTokenizer":
@@ -111,16 +120,30 @@ class TweetTokenizer:
     def vocab_size(self) -> int:
         return self.tokenizer.get_vocab_size()
 
-    def learn_words(self, texts_words: list[list[str]]) -> None:
-        """Put the words the cache lacks into it, encoded in one batch (one call per word costs several times
-        more)."""
-        missing = list({word for words in texts_words for word in words if word not in self.word_ids})
-        if len(self.word_ids) + len(missing) > self.CACHE_WORDS:
+    def _through_bpe_model(self, word: str) -> bool:
+        """Whether the BPE model alone gives this word's ids: the pipeline train() builds (NFKC, lower-case, a
+        leading ``▁``) reduces to ``str.lower`` on ASCII, and placeholders are matched before the model runs."""
+        return word.isascii() and not any(token in word for token in self.SPECIAL_TOKENS)
+
+    def learn_words(self, texts_words: list[list[str]], with_spans: bool = False) -> None:
+        """Put the words the cache lacks into it (with their character spans too when ``with_spans``); the words
+        the full pipeline must see are encoded in one batch (one call per word costs several times more)."""
+        cache = self.word_spans if with_spans else self.word_ids
+        missing = list({word for words in texts_words for word in words if word not in cache})
+        if len(cache) + len(missing) > self.CACHE_WORDS:
             self.word_ids.clear()
             self.word_spans.clear()
             missing = list({word for words in texts_words for word in words})
+        if not with_spans and self.direct_bpe:
+            tokenize = self.tokenizer.model.tokenize
+            for word in missing:
+                if self._through_bpe_model(word):
+                    self.word_ids[word] = tuple(token.id for token in tokenize("\u2581" + word.lower()))
+            missing = [word for word in missing if word not in self.word_ids]
         for word, encoding in zip(missing, self.tokenizer.encode_batch(missing, add_special_tokens=False)):
-            self.word_ids[word], self.word_spans[word] = tuple(encoding.ids), tuple(encoding.offsets)
+            self.word_ids[word] = tuple(encoding.ids)
+            if with_spans:
+                self.word_spans[word] = tuple(encoding.offsets)
 
     def encode(self, texts: list[str]) -> list[list[int]]:
         """Token ids of already normalised texts, at most max_tokens each and never empty (an empty text is one
@@ -138,7 +161,7 @@ class TweetTokenizer:
     def encode_spans(self, texts: list[str]) -> list[tuple[list[int], list[tuple[int, int]], bool]]:
         """Per normalised text: its token ids, the character span of each, and whether it was cut at
         max_tokens."""
-        self.learn_words([text.split() for text in texts])
+        self.learn_words([text.split() for text in texts], with_spans=True)
         result = []
         for text in texts:
             ids: list[int] = []

@@ -90,6 +90,20 @@ def test_tokenizer_round_trip_and_save(tokenizer, tmp_path):
     assert len(long_ids) == 12 and truncated
 
 
+TRICKY_WORDS = ("Hello", "WORST", "again!!", "@user:", ".@user", "@user)", "<url>", "<url>,", "don't", "#LoveIt",
+                "123", "...", "ΟΔΟΣ", "Straße", "ﬁne", "İstanbul", "café", "😍", "مرحبا", "שלום", "a\u200db", "Ｆｕｌｌ")
+
+
+def test_new_words_get_the_full_pipeline_s_ids_on_the_fast_path_and_off_it(tokenizer):
+    assert tokenizer.direct_bpe  # the tokenizer train() builds takes the fast path for ASCII words
+    fresh = TweetTokenizer(tokenizer.tokenizer, max_tokens=64)
+    expected = [tokenizer.tokenizer.encode(word, add_special_tokens=False).ids for word in TRICKY_WORDS]
+    assert fresh.encode(list(TRICKY_WORDS)) == expected
+    spans_first = TweetTokenizer(tokenizer.tokenizer, max_tokens=64)
+    assert [ids for ids, _, _ in spans_first.encode_spans(list(TRICKY_WORDS))] == expected
+    assert spans_first.encode(list(TRICKY_WORDS)) == expected
+
+
 def test_the_word_cache_gives_the_tokenizer_s_own_ids_and_stays_bounded(tokenizer, monkeypatch):
     texts = [normalize_tweet(t) for t in ("@united worst flight ever, never again!!", "so happy 😍 #love", "")]
     expected = [tokenizer.tokenizer.encode(t, add_special_tokens=False).ids or [tokenizer.unk_id] for t in texts]
