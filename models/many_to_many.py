@@ -308,6 +308,9 @@ class Translator:
 
     def __init__(self, model: Seq2Seq, source_tokenizer: Tokenizer, target_tokenizer: Tokenizer):
         self.model, self.source_tokenizer, self.target_tokenizer = model.eval(), source_tokenizer, target_tokenizer
+        # Subword strings by id, read once instead of one tokenizer call per token of every translation.
+        self.source_vocabulary = [source_tokenizer.id_to_token(i) for i in range(source_tokenizer.get_vocab_size())]
+        self.target_vocabulary = [target_tokenizer.id_to_token(i) for i in range(target_tokenizer.get_vocab_size())]
 
     @classmethod
     def from_checkpoint(cls, checkpoint) -> "Translator":
@@ -319,8 +322,8 @@ class Translator:
         """Source ids ending in [EOS], which gives attention a place to look when the sentence is over."""
         return [encoding.ids + [EOS] for encoding in self.source_tokenizer.encode_batch(list(sentences))]
 
-    def _target_ids(self, row: torch.Tensor) -> list[int]:
-        ids = row.tolist()
+    @staticmethod
+    def _target_ids(ids: list[int]) -> list[int]:
         return ids[:ids.index(EOS) + 1] if EOS in ids else [i for i in ids if i != PAD]
 
     def _text(self, ids: list[int]) -> str:
@@ -345,21 +348,23 @@ class Translator:
             else:
                 decoded = self.model.beam_search(source, beam, length_penalty)
                 tokens, attention, scores = decoded["tokens"], decoded["attention"], decoded["scores"]
-            for row, i in enumerate(chunk):
-                results[i] = self._translation(sentences[i], sources[i], tokens[row], attention[row], scores[row])
+            # Whole batches to Python lists at once: indexing tensors row by row was a tenth of the time.
+            for row, (i, rows, row_scores) in enumerate(zip(chunk, tokens.tolist(), scores.tolist())):
+                results[i] = self._translation(sentences[i], sources[i], rows, attention[row], row_scores)
         return results
 
-    def _translation(self, sentence: str, source_ids: list[int], tokens: torch.Tensor, attention: torch.Tensor,
-                     scores: torch.Tensor) -> Translation:
+    def _translation(self, sentence: str, source_ids: list[int], tokens: list[list[int]], attention: torch.Tensor,
+                     scores: list[float]) -> Translation:
         """One sentence's result from its K hypotheses (K, T), attention (K, T, S) and scores (K,)."""
         hypotheses = [self._target_ids(row) for row in tokens]
+        texts = [self._text(ids) for ids in hypotheses]
         best = hypotheses[0]
         return Translation(
-            source=sentence, text=self._text(best), finished=bool(best) and best[-1] == EOS,
-            source_tokens=[self.source_tokenizer.id_to_token(i) for i in source_ids],
-            target_tokens=[self.target_tokenizer.id_to_token(i) for i in best],
+            source=sentence, text=texts[0], finished=bool(best) and best[-1] == EOS,
+            source_tokens=[self.source_vocabulary[i] for i in source_ids],
+            target_tokens=[self.target_vocabulary[i] for i in best],
             attention=attention[0, :len(best), :len(source_ids)],
-            n_best=[(self._text(ids), float(score)) for ids, score in zip(hypotheses, scores)],
+            n_best=list(zip(texts, scores)),
             unknown_source_tokens=source_ids.count(UNK))
 
 

@@ -9,10 +9,8 @@ exactly the same ones.
 """
 from __future__ import annotations
 
-import gc
 import json
 import re
-from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
@@ -23,6 +21,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from models.bulk import collector_paused
 
 SENTIMENT_LABELS = ("negative", "positive")
 TOKENIZER_FILE = "tokenizer.json"
@@ -65,20 +65,6 @@ def normalize_tweet(text: str) -> str:
 
 
 WORDS = re.compile(r"\S+")
-
-
-@contextmanager
-def collector_paused():
-    """Python's cycle collector off for a bulk of acyclic allocations (word lists, id lists, cache entries).
-    Encoding 10,000 tweets makes enough of them to set off several full collections, each walking the whole heap;
-    with new words to cache that tripled the encoding time. Reference counting still frees everything."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 class TweetTokenizer:
