@@ -327,7 +327,10 @@ def test_page_labels_a_sample_and_an_upload_and_explains_bad_files(app, tmp_path
     for name, data, message in [("notes.mp4", b"name,price\nshirt,10\n" * 50, "not a video"),
                                 ("voice.mp4", audio_only(tmp_path).read_bytes(), "no video stream"),
                                 ("one.mp4", encode_h264(moving_pattern(frames=1), fps=25), "single frame"),
-                                ("vfr.mp4", variable_frame_rate(tmp_path).read_bytes(), "Variable frame rate")]:
+                                ("vfr.mp4", variable_frame_rate(tmp_path).read_bytes(), "Variable frame rate"),
+                                # longer than the page decodes (a small frame keeps the test quick): cut, and said
+                                ("long.mp4", encode_h264(moving_pattern(frames=1850, height=32, width=48), fps=30),
+                                 "Only the first 1800 frames")]:
         app.file_uploader[0].upload(name, data, "application/octet-stream").run()
         assert_no_exception(app)
         assert message in page_texts(app), name
