@@ -137,3 +137,18 @@ def test_two_sessions_predicting_at_once_both_get_answers(shipped_store):
         thread.join(timeout=60)
     for result in results:
         assert torch.allclose(result, expected, atol=1e-5)
+
+
+def test_params_that_differ_leave_out_what_a_peer_merely_lacks():
+    from dashboard.components.run_comparison import differing_params
+
+    def run(name, params, peer=False):
+        return store.RunSummary(None, name, "FINISHED", None, None, params=params,
+                                tags={store.KIND_TAG: "evaluation"} if peer else {})
+
+    runs = [run("gru", {"lr": "0.003", "model.cell": "gru"}), run("lstm", {"lr": "0.003", "model.cell": "lstm"}),
+            run("vader", {"peer": "vaderSentiment", "threshold": "0.49"}, peer=True)]
+    table = differing_params(runs)
+    assert list(table.index) == ["model.cell", "peer", "threshold"]  # lr is shared by the trained runs
+    assert table.loc["model.cell", "vader"] == "—" and table.loc["peer", "gru"] == "—"
+    assert list(differing_params(runs[:1] + runs[2:]).index) == ["peer", "threshold"]

@@ -31,9 +31,14 @@ def runs_table(runs: list[store.RunSummary]) -> pd.DataFrame:
 
 
 def differing_params(runs: list[store.RunSummary]) -> pd.DataFrame:
+    """The params that tell the runs apart: those on which the trained runs differ, and those only a non-neural
+    peer has (what it is). A peer has no epochs or learning rate; that alone is not a difference worth a row."""
     keys = sorted(set().union(*(run.params for run in runs)))
     table = pd.DataFrame({run.run_name: [run.params.get(k, "—") for k in keys] for run in runs}, index=keys)
-    return table[table.nunique(axis=1) > 1]
+    trained = [run for run in runs if not run.evaluation_only]
+    trained_differ = table[[run.run_name for run in trained]].nunique(axis=1) > 1
+    peer_only = ~table.index.isin(list(set().union(*(run.params for run in trained))))
+    return table[trained_differ | peer_only]
 
 
 @st.cache_data(ttl=60, show_spinner=False)

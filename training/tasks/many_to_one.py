@@ -115,7 +115,7 @@ def log_vader_run(seed: int = 0, run_name: str = "vader") -> str:
               "input": "the tweet as written (mojibake repaired), without the RNN's normalisation",
               "seed": seed, "val_fraction": config.val_fraction, "test_fraction": config.test_fraction}
     metrics = {**{f"{split}_{k}": v for split, values in scores.items() for k, v in values.items()},
-               "best_val_macro_f1": scores["val"]["macro_f1"], "test_tweets_per_sec": len(compound) / seconds}
+               "best_val_macro_f1": scores["val"]["macro_f1"], "scoring_tweets_per_sec": len(compound) / seconds}
     tracking.set_tracking()
     run_id = tracking.log_evaluation_run(
         "many_to_one", run_name, params, metrics,
