@@ -152,3 +152,19 @@ def test_params_that_differ_leave_out_what_a_peer_merely_lacks():
     assert list(table.index) == ["model.cell", "peer", "threshold"]  # lr is shared by the trained runs
     assert table.loc["model.cell", "vader"] == "—" and table.loc["peer", "gru"] == "—"
     assert list(differing_params(runs[:1] + runs[2:]).index) == ["peer", "threshold"]
+
+
+def test_comparison_defaults_to_the_selection_curve_and_wraps_many_test_metrics():
+    from dashboard.components.run_comparison import PANELS_PER_ROW, default_curves, run_colours, test_metrics_figure
+
+    run = store.RunSummary(None, "sat", "FINISHED", None, None,
+                           metrics={f"test_m{i:02d}": 0.5 for i in range(14)},
+                           tags={store.SELECTION_TAG: "best_val_scene_match"})
+    curves = ["train_loss", "val_bleu1", "val_loss", "val_scene_match"]
+    assert default_curves([run], curves) == ["val_scene_match", "val_loss"]
+    assert default_curves([store.RunSummary(None, "x", "FINISHED", None, None)], curves) == ["val_loss", "val_bleu1"]
+    assert default_curves([run], ["train_loss"]) == ["train_loss"]
+    figure = test_metrics_figure([run], run_colours([run]))
+    rows = {bar.yaxis for bar in figure.data}
+    assert len(figure.data) == 14 and len(figure.layout.annotations) == 14 and len(rows) == 14
+    assert figure.layout.height == 90 + 270 * -(-14 // PANELS_PER_ROW)

@@ -16,6 +16,7 @@ KEY_PARAMS = ("model.arch", "model.cell", "model.bidirectional", "model.recurren
               "model.pooling", "epochs", "lr", "batch_size", "model.parameters", "peer")
 BOOKKEEPING_METRICS = ("lr", "epoch_seconds", "samples_per_sec")
 COLOURS = px.colors.qualitative.Plotly
+PANELS_PER_ROW = 6
 
 
 def runs_table(runs: list[store.RunSummary]) -> pd.DataFrame:
@@ -68,16 +69,27 @@ def curves_figure(runs: list[store.RunSummary], metric: str, by_time: bool, colo
 def test_metrics_figure(runs: list[store.RunSummary], colours: dict[str, str]) -> go.Figure:
     """One panel per test metric, each on its own scale: accuracies, BLEU and throughputs do not share an axis."""
     metrics = sorted({k for run in runs for k in run.metrics if k.startswith("test_") and k != "test_loss"})
-    figure = make_subplots(rows=1, cols=max(len(metrics), 1),
-                           subplot_titles=[m.removeprefix("test_") for m in metrics])
-    for column, metric in enumerate(metrics, start=1):
+    columns = min(max(len(metrics), 1), PANELS_PER_ROW)
+    rows = max(-(-len(metrics) // columns), 1)  # captioning logs about twenty: wrap them, or no title is legible
+    figure = make_subplots(rows=rows, cols=columns, subplot_titles=[m.removeprefix("test_") for m in metrics],
+                           vertical_spacing=0.35 / rows)
+    for index, metric in enumerate(metrics):
         for run in runs:
-            figure.add_bar(name=run.run_name, x=[run.run_name], y=[run.metrics.get(metric)], row=1, col=column,
-                           marker_color=colours[run.run_name], showlegend=column == 1)
+            figure.add_bar(name=run.run_name, x=[run.run_name], y=[run.metrics.get(metric)],
+                           row=index // columns + 1, col=index % columns + 1,
+                           marker_color=colours[run.run_name], showlegend=index == 0)
     figure.update_xaxes(showticklabels=False)
-    figure.update_layout(title="Final metrics on the test split", height=360, margin=dict(t=70, b=20, l=10, r=10),
-                         legend=dict(orientation="h"), bargap=0.15)
+    figure.update_layout(title="Final metrics on the test split", height=90 + 270 * rows,
+                         margin=dict(t=70, b=20, l=10, r=10), legend=dict(orientation="h"), bargap=0.15)
     return figure
+
+
+def default_curves(runs: list[store.RunSummary], curve_metrics: list[str]) -> list[str]:
+    """Two curves: the metric the champion is chosen by, the validation loss, then other validation metrics."""
+    selection = {run.tags.get(store.SELECTION_TAG, "").removeprefix("best_") for run in runs}
+    ranked = ([m for m in curve_metrics if m in selection] + [m for m in curve_metrics if m == "val_loss"]
+              + [m for m in curve_metrics if m.startswith("val_")])
+    return list(dict.fromkeys(ranked))[:2] or curve_metrics[:1]
 
 
 def run_comparison(topology: str) -> None:
@@ -100,7 +112,7 @@ def run_comparison(topology: str) -> None:
     curve_metrics = sorted({k for run in trained for k in run.metrics
                             if not k.startswith(("test_", "best_")) and k not in BOOKKEEPING_METRICS})
     if trained and curve_metrics:
-        default = [m for m in curve_metrics if m.startswith("val_")][:2] or curve_metrics[:1]
+        default = default_curves(trained, curve_metrics)
         left, right = st.columns([3, 1])
         metrics = left.multiselect("Learning curves", curve_metrics + list(BOOKKEEPING_METRICS), default=default,
                                    key=f"{topology}-curves")
