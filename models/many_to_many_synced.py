@@ -235,8 +235,8 @@ class GlobalMotionPeer:
                     labels[t] = index["pan right" if dx < 0 else "pan left"]
                 else:
                     labels[t] = index["tilt down" if dy < 0 else "tilt up"]
-        if len(motions):
-            labels[-1] = labels[-2] if len(labels) > 1 else labels[-1]
+        if len(motions):  # the last frame has no next one to compare with: it keeps the motion before it
+            labels[-1] = labels[-2]
         labels = mode_filter(labels, self.smooth, len(self.labels))
         cuts = np.flatnonzero(motions[:, 3] < self.cut_similarity) + 1 if len(motions) else np.array([], int)
         labels[cuts] = index["cut"]

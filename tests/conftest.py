@@ -85,6 +85,19 @@ def assert_no_exception(app_test) -> None:
     assert not app_test.exception, "\n".join(str(e.value) + "\n" + "\n".join(e.stack_trace) for e in app_test.exception)
 
 
+def page_texts(app_test) -> str:
+    """Everything the page says in text elements, joined: where the tests look for hints and messages."""
+    return "\n".join(str(e.value) for kind in ("markdown", "caption", "info", "warning", "error", "success", "text")
+                     for e in getattr(app_test, kind))
+
+
+def open_page(app_test, page: str):
+    """The app switched to one page and run, failing on any exception."""
+    app_test.switch_page(page).run()
+    assert_no_exception(app_test)
+    return app_test
+
+
 @pytest.fixture(scope="session")
 def app_url(shipped_store_uri):
     """The real app, served once per test session on a free local port (as `make run` serves it)."""

@@ -12,7 +12,7 @@ from models.checkpoint import load_checkpoint, save_checkpoint
 from training import bundles, train
 from training.data import tatoeba_spa
 from training.tasks.many_to_many import train_tokenizer
-from tests.conftest import assert_no_exception
+from tests.conftest import assert_no_exception, page_texts
 
 ATTRIBUTION = "CC-BY 2.0 (France) Attribution: tatoeba.org #{} (CM) & #{} (Shishir)"
 
@@ -177,9 +177,6 @@ def test_dry_run_then_bundle_translates(tracking_store, tmp_path):
         assert not endless.finished and len(endless.target_tokens) == translator.model.config.max_output_tokens
 
 
-def page_texts(app_test) -> str:
-    return "\n".join(str(e.value) for kind in ("markdown", "caption", "info", "warning", "error", "text")
-                     for e in getattr(app_test, kind))
 
 
 def test_page_translates_compares_and_survives_bad_input(app):

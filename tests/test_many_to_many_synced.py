@@ -300,13 +300,10 @@ def test_shipped_champion_labels_a_real_clip(shipped_store):
     assert np.array_equal(probabilities, model.label_video(frames))
 
 
-def page_texts(app_test) -> str:
-    return "\n".join(str(e.value) for kind in ("markdown", "caption", "info", "warning", "error")
-                     for e in getattr(app_test, kind))
 
 
 def test_page_labels_a_sample_and_an_upload_and_explains_bad_files(app, tmp_path):
-    from tests.conftest import assert_no_exception
+    from tests.conftest import assert_no_exception, page_texts
 
     app.switch_page("views/many_to_many_synced.py").run()
     assert_no_exception(app)

@@ -6,14 +6,11 @@ import re
 import pytest
 
 from models import store
-from tests.conftest import assert_no_exception
+from tests.conftest import assert_no_exception, open_page, page_texts
 
 PAGE = "views/many_to_one.py"
 
 
-def texts(app_test) -> str:
-    return "\n".join(str(e.value) for kind in ("markdown", "caption", "info", "warning", "error", "success")
-                     for e in getattr(app_test, kind))
 
 
 def results_table(app_test):
@@ -33,13 +30,11 @@ def paste(app_test, text: str):
 
 @pytest.fixture
 def page(app):
-    app.switch_page(PAGE).run()
-    assert_no_exception(app)
-    return app
+    return open_page(app, PAGE)
 
 
 def test_no_input_is_a_hint_and_the_comparison_shows_vader(page):
-    assert "Paste one tweet per line" in texts(page) and not page.error
+    assert "Paste one tweet per line" in page_texts(page) and not page.error
     [runs] = [df.value for df in page.dataframe if "run" in df.value.columns]
     names = set(runs["run"])
     assert {"rnn", "gru", "lstm", "bilstm_attention", "vader"} <= names
@@ -72,12 +67,12 @@ def test_markup_in_a_tweet_is_shown_as_text(page):
 @pytest.mark.parametrize("text", ["", "\n   \n\t\n"])
 def test_empty_or_blank_input_is_a_hint(page, text):
     paste(page, text)
-    assert "Paste one tweet per line" in texts(page) and not page.error
+    assert "Paste one tweet per line" in page_texts(page) and not page.error
 
 
 def test_a_huge_line_is_cut_and_the_page_says_so(page):
     paste(page, "so happy " * 12_500)  # 112,500 characters
-    assert "1,000 characters" in texts(page)
+    assert "1,000 characters" in page_texts(page)
     assert len(results_table(page)) == 1
 
 
@@ -108,7 +103,7 @@ def test_csv_upload_with_a_text_column(page):
 
 def test_csv_without_a_text_column_lists_the_columns_and_lets_the_user_pick(page):
     upload(page, "posts.csv", b"id;body\n1;great service\n2;terrible delay\n")
-    warning = texts(page)
+    warning = page_texts(page)
     assert "`id`" in warning and "`body`" in warning
     page.selectbox(key="many_to_one-upload-column").set_value("body").run()
     assert_no_exception(page)
@@ -117,7 +112,7 @@ def test_csv_without_a_text_column_lists_the_columns_and_lets_the_user_pick(page
 
 def test_txt_upload_in_latin1_is_read_with_a_note(page):
     upload(page, "tweets.txt", "caf\u00e9 was lovely\nna\u00efve airline\n".encode("latin-1"), "text/plain")
-    assert "Latin-1" in texts(page)
+    assert "Latin-1" in page_texts(page)
     assert list(results_table(page)["tweet"]) == ["caf\u00e9 was lovely", "na\u00efve airline"]
 
 
@@ -126,7 +121,7 @@ def test_txt_upload_in_latin1_is_read_with_a_note(page):
 def test_binary_or_empty_files_get_a_message(page, name, data):
     upload(page, name, data)
     assert any(name in e.value for e in page.error)
-    assert "Paste one tweet per line" in texts(page)
+    assert "Paste one tweet per line" in page_texts(page)
 
 
 def test_every_logged_model_classifies(page):

@@ -3,25 +3,20 @@ import pytest
 
 from models import store
 from tests import media
-from tests.conftest import assert_no_exception
+from tests.conftest import assert_no_exception, open_page, page_texts
 
 PAGE = "views/one_to_many.py"
 
 
-def texts(app_test) -> str:
-    return "\n".join(str(e.value) for kind in ("markdown", "caption", "info", "warning", "error", "success")
-                     for e in getattr(app_test, kind))
 
 
 @pytest.fixture
 def page(app):
-    app.switch_page(PAGE).run()
-    assert_no_exception(app)
-    return app
+    return open_page(app, PAGE)
 
 
 def test_random_scene_every_model_and_attention(page):
-    assert "### “" in texts(page) and ("Right" in texts(page) or "Not exactly right" in texts(page))
+    assert "### “" in page_texts(page) and ("Right" in page_texts(page) or "Not exactly right" in page_texts(page))
     assert any("mean log-prob per word" in df.value.columns for df in page.dataframe)
     assert any("duration (s)" in df.value.columns for df in page.dataframe)  # the shared run comparison
     page.button(key="o2m-another").click().run()
@@ -34,9 +29,9 @@ def test_random_scene_every_model_and_attention(page):
         if "attend" in option:
             page.select_slider(key="o2m-word").set_value(2).run()
             assert_no_exception(page)
-            assert "This model has no attention" not in texts(page)
+            assert "This model has no attention" not in page_texts(page)
         else:
-            assert "This model has no attention" in texts(page) and not page.select_slider
+            assert "This model has no attention" in page_texts(page) and not page.select_slider
     for width in (1, 10):
         page.slider(key="o2m-beam").set_value(width).run()
         assert_no_exception(page)
@@ -45,27 +40,27 @@ def test_random_scene_every_model_and_attention(page):
 def test_compose_a_scene_and_its_bad_layouts(page):
     page.radio(key="o2m-source").set_value("Compose a scene").run()
     assert_no_exception(page)
-    assert "### “" in texts(page)
+    assert "### “" in page_texts(page)
     page.selectbox(key="o2m-place-1").set_value("left").run()  # on top of garment 1
     assert_no_exception(page)
     assert any("Not a scene the captioner was trained on" in e.value for e in page.error)
     for slot in (0, 1):
         page.selectbox(key=f"o2m-garment-{slot}").set_value("—").run()
     assert_no_exception(page)
-    assert "Pick at least one garment" in texts(page)
+    assert "Pick at least one garment" in page_texts(page)
 
 
 def test_uploads_good_odd_and_bad(page):
     page.radio(key="o2m-source").set_value("Upload an image").run()
-    assert "Upload an image" in texts(page)
+    assert "Upload an image" in page_texts(page)
     photo, _ = media.garment_photo(index=5)
     page.file_uploader(key="o2m-upload").upload("garment.jpg", photo, "image/jpeg").run()
     assert_no_exception(page)
-    assert "mean word entropy (greedy)" in texts(page) and not page.error
+    assert "mean word entropy (greedy)" in page_texts(page) and not page.error
     for data in (media.animated_gif(), media.transparent_png(), media.cmyk_jpeg()):
         page.file_uploader(key="o2m-upload").upload("odd.png", data, "image/png").run()
         assert_no_exception(page)
-        assert not page.error and "### “" in texts(page)
+        assert not page.error and "### “" in page_texts(page)
     for name, data in (("notes.png", media.NOT_AN_IMAGE), ("cut.jpg", media.truncated_jpeg()),
                        ("huge.png", media.huge_png_header()), ("tiny.png", media.one_pixel_png())):
         page.file_uploader(key="o2m-upload").upload(name, data, "image/png").run()
@@ -94,4 +89,4 @@ def test_the_out_of_domain_notice_follows_the_measured_threshold(page):
     page.radio(key="o2m-source").set_value("Upload an image").run()
     page.file_uploader(key="o2m-upload").upload("cat.png", photo, "image/png").run()
     assert_no_exception(page)
-    assert ("Out of domain?" in texts(page)) == (entropy > threshold)
+    assert ("Out of domain?" in page_texts(page)) == (entropy > threshold)

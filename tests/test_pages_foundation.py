@@ -10,12 +10,9 @@ from PIL import Image
 from models import TOPOLOGIES, store
 from models.one_to_one import preprocess_image
 from tests import media
-from tests.conftest import assert_no_exception
+from tests.conftest import assert_no_exception, page_texts
 
 
-def texts(app_test) -> str:
-    return "\n".join(str(e.value) for kind in ("markdown", "caption", "info", "warning", "error", "success")
-                     for e in getattr(app_test, kind))
 
 
 def test_home_lists_every_topology_and_the_champions(app):
@@ -31,11 +28,11 @@ def test_home_lists_every_topology_and_the_champions(app):
 def test_one_to_one_upload_predict_compare(app):
     app.switch_page("views/one_to_one.py").run()
     assert_no_exception(app)
-    assert "Upload a photo or drawing" in texts(app)  # no input yet: a hint, not an error
+    assert "Upload a photo or drawing" in page_texts(app)  # no input yet: a hint, not an error
     photo, label = media.garment_photo(index=3)
     app.file_uploader[0].upload("shirt.jpg", photo, "image/jpeg").run()
     assert_no_exception(app)
-    assert "inference" in texts(app) and "%" in texts(app)
+    assert "inference" in page_texts(app) and "%" in page_texts(app)
     assert len(app.get("plotly_chart")) >= 2  # top-5 bars and the comparison charts
     [runs_table] = [df.value for df in app.dataframe if "run" in df.value.columns]
     assert {"mlp", "cnn", "row_lstm"} <= set(runs_table["model.arch"])
@@ -48,7 +45,7 @@ def test_one_to_one_test_set_example_and_every_model(app):
     app.switch_page("views/one_to_one.py").run()
     app.radio[0].set_value("Pick a test-set example").run()
     assert_no_exception(app)
-    assert "true label" in texts(app)
+    assert "true label" in page_texts(app)
     model_picker = app.selectbox(key="model")
     for option in model_picker.options:
         model_picker.set_value(next(r for r in model_picker.options if r == option)).run()
@@ -72,7 +69,7 @@ def test_unusual_images_are_accepted_with_a_note(app, data):
     app.switch_page("views/one_to_one.py").run()
     app.file_uploader[0].upload("odd.png", data, "image/png").run()
     assert_no_exception(app)
-    assert not app.error and "inference" in texts(app)
+    assert not app.error and "inference" in page_texts(app)
 
 
 @pytest.mark.parametrize("problem", ["missing", "garbage"])
@@ -85,7 +82,7 @@ def test_broken_tracking_still_serves_the_shipped_models(app, problem, tmp_path,
     app.radio[0].set_value("Pick a test-set example").run()
     assert_no_exception(app)
     assert any("Tracking is unavailable" in w.value for w in app.warning)
-    assert "true label" in texts(app)  # predictions still come from the bundles
+    assert "true label" in page_texts(app)  # predictions still come from the bundles
     app.switch_page("views/home.py").run()
     assert_no_exception(app)
     assert set(app.dataframe[0].value["source"].dropna()) == {"shipped bundle"}
@@ -107,7 +104,7 @@ def test_corrupt_checkpoint_marks_that_run_unusable(app, tmp_path, monkeypatch):
     picker.set_value(picker.options[1]).run()  # another run still works
     app.radio[0].set_value("Pick a test-set example").run()
     assert_no_exception(app)
-    assert not app.error and "true label" in texts(app)
+    assert not app.error and "true label" in page_texts(app)
 
 
 def test_navigation_has_a_page_per_topology():

@@ -11,7 +11,7 @@ from models.many_to_many_synced import CAMERA_MOTIONS
 from training.batching import TensorBatches
 from training.data.camera_motion import GeneratorConfig, clip_set, generator_card
 from training.evaluation import predict_labels
-from training.metrics import classification_scores, confusion_matrix, confusion_report, segmentation_scores
+from training.metrics import classification_scores, confusion_report, segmentation_scores
 from training.tasks import Task
 from training.trainer import TrainConfig
 
@@ -77,11 +77,12 @@ def prepare(config: Config, dry_run: bool = False) -> Task:
     def report(model: torch.nn.Module) -> dict[str, object]:
         predicted, _ = predictions(model, "test")
         truth = tensors["test"][1].numpy()
-        matrix = confusion_matrix(truth.ravel(), predicted.ravel(), config.model.n_classes)
+        report = confusion_report(truth.ravel(), predicted.ravel(), config.model.labels,
+                                  "Confusion matrix (test frames)")
+        matrix = np.array(report["confusion_matrix_data"]["matrix"])
         hits, claimed = np.diag(matrix), matrix.sum(0) + matrix.sum(1)  # F1 = 2 TP / (predicted + true)
         per_label = {name: float(2 * hits[i] / max(claimed[i], 1)) for i, name in enumerate(config.model.labels)}
-        return {**confusion_report(truth.ravel(), predicted.ravel(), config.model.labels,
-                                   "Confusion matrix (test frames)"), "per_label_f1": per_label}
+        return {**report, "per_label_f1": per_label}
 
     frames, labels = tensors["train"]
     counts = np.bincount(clips["test"].labels.ravel(), minlength=config.model.n_classes)
@@ -109,11 +110,12 @@ def log_peer_run(run_name: str = "global_motion") -> str:
 
     config = Config()
     peer = many_to_many_synced.GlobalMotionPeer()
-    scores, seconds, frames_seen = {}, 0.0, 0
+    scores = {}
     for split, n_clips in (("val", config.val_clips), ("test", config.test_clips)):
         clips = clip_set(split, n_clips, config.eval_clip_frames, config.generator)
         started = time.perf_counter()
         predicted = np.stack([peer.label_video(frames).argmax(1) for frames in clips.frames])
+        # The speed logged is the last split's, test's.
         seconds, frames_seen = time.perf_counter() - started, clips.frames.shape[0] * clips.frames.shape[1]
         scores[split] = {**classification_scores(clips.labels.ravel(), predicted.ravel(), len(CAMERA_MOTIONS)),
                          **segmentation_scores(list(clips.labels), list(predicted))}
