@@ -69,8 +69,7 @@ def main(argv=None) -> None:
         alone_best, alone_median, _ = rates(lambda: system.label_video(frames), count, args.repeats)
         results[name] = end_best
         verdict = np.asarray(system.label_video(frames)).argmax(1)
-        labels = system.labels if hasattr(system, "labels") else system.config.labels
-        summaries.append(f"{name}: " + ", ".join(f"{labels[i]} {n}" for i, n in zip(*np.unique(verdict,
+        summaries.append(f"{name}: " + ", ".join(f"{system.labels[i]} {n}" for i, n in zip(*np.unique(verdict,
                                                                                                return_counts=True))))
         print(f"{name:32s} {end_best:7.0f} ({end_median:4.0f}) {alone_best:11.0f} ({alone_median:5.0f}) "
               f"{end_cpu:22.0f}")

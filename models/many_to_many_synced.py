@@ -121,6 +121,11 @@ class CameraMotionLabeller(nn.Module):
         self.classifier = nn.Sequential(nn.Linear(channels * config.map_side ** 2, config.head_hidden), nn.ReLU(),
                                         nn.Dropout(config.dropout), nn.Linear(config.head_hidden, config.n_classes))
 
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The label names, as the classical peer has them too: either labels a video the same way."""
+        return self.config.labels
+
     def forward(self, frames: torch.Tensor, labels: torch.Tensor | None = None):
         """frames (B, T, S, S) uint8 or [0, 1] floats; labels (B, T) with IGNORE_LABEL for padding.
         Returns logits (B, T, C) and the mean cross-entropy over labelled frames (or None)."""
