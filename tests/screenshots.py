@@ -22,6 +22,16 @@ def upload_garment(page, scratch: Path) -> None:
     upload(page, scratch / "garment.jpg")
 
 
+def upload_garment_to_caption(page, scratch: Path) -> None:
+    page.get_by_text("Upload an image").first.click()
+    wait_until_idle(page)
+    photo, _ = media.garment_photo(index=2)
+    (scratch / "garment-to-caption.jpg").write_bytes(photo)
+    upload(page, scratch / "garment-to-caption.jpg")
+    page.get_by_text("Your upload").wait_for(timeout=60_000)
+    wait_until_idle(page)
+
+
 def fill_example_tweets(page, scratch: Path) -> None:
     page.get_by_role("button", name="Fill in the example tweets").click()
     page.get_by_text("What the model attended to").wait_for(timeout=120_000)
@@ -39,7 +49,8 @@ def wait_for_champions(page, scratch: Path) -> None:
     wait_until_idle(page)
 
 
-ACTIONS = {"home": wait_for_champions, "one_to_one": upload_garment, "many_to_one": fill_example_tweets, "many_to_many_synced": upload_real_video}
+ACTIONS = {"home": wait_for_champions, "one_to_one": upload_garment, "one_to_many": upload_garment_to_caption,
+           "many_to_one": fill_example_tweets, "many_to_many_synced": upload_real_video}
 
 
 def take(folder: Path, base_url: str | None = None) -> list[Path]:
