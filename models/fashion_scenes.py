@@ -112,13 +112,23 @@ def layout_problem(objects: list[SceneObject] | tuple[SceneObject, ...]) -> str 
     return None
 
 
-def sample_scene(rng: np.random.Generator, glyph_labels: np.ndarray, garments: tuple[str, ...] = SCENE_GARMENTS,
-                 colours: tuple[str, ...] = tuple(COLOURS), max_objects: int = 3,
-                 forbidden: frozenset[tuple[str, str]] = frozenset(),
-                 required: frozenset[tuple[str, str]] = frozenset()) -> Scene:
-    """A random valid scene. ``glyph_labels`` are the Fashion-MNIST labels of the glyph bank; ``forbidden``
-    (garment, colour) pairs never occur; when ``required`` is given, at least one of its pairs occurs."""
+def sample_scenes(rng: np.random.Generator, glyph_labels: np.ndarray, count: int,
+                  garments: tuple[str, ...] = SCENE_GARMENTS, colours: tuple[str, ...] = tuple(COLOURS),
+                  max_objects: int = 3, forbidden: frozenset[tuple[str, str]] = frozenset(),
+                  required: frozenset[tuple[str, str]] = frozenset()) -> list[Scene]:
+    """``count`` random valid scenes. ``glyph_labels`` are the Fashion-MNIST labels of the glyph bank;
+    ``forbidden`` (garment, colour) pairs never occur; when ``required`` is given, at least one of its pairs
+    occurs in every scene."""
     by_class = {garment: np.flatnonzero(glyph_labels == GARMENT_WORDS.index(garment)) for garment in garments}
+    return [_sample_one(rng, by_class, garments, colours, max_objects, forbidden, required) for _ in range(count)]
+
+
+def sample_scene(rng: np.random.Generator, glyph_labels: np.ndarray, **options) -> Scene:
+    """One random valid scene (see sample_scenes for the options)."""
+    return sample_scenes(rng, glyph_labels, 1, **options)[0]
+
+
+def _sample_one(rng, by_class, garments, colours, max_objects, forbidden, required) -> Scene:
     while True:
         n_objects = int(rng.integers(1, max_objects + 1))
         chosen = list(rng.choice(len(garments), size=n_objects, replace=False))
@@ -172,6 +182,26 @@ def render_scene(scene: Scene, glyphs: np.ndarray) -> np.ndarray:
         window = canvas[item.y:item.y + item.side, item.x:item.x + item.side]
         window[:] = window * (1 - alpha) + np.asarray(COLOURS[item.colour], np.float32) * alpha
     return np.clip(canvas, 0, 255).round().astype(np.uint8)
+
+
+def cell_labels(scene: Scene, grid_side: int) -> np.ndarray:
+    """What lies at each cell of a ``grid_side``² grid over the scene, as (3, grid_side²) int64 rows: garment
+    (index in GARMENT_WORDS plus one, 0 for none), colour and size (indices in COLOURS and SIZES, -1 for none).
+    A garment owns the cells whose centre lies within 5/8 of a cell of its own centre (one to four cells, so the
+    label does not hinge on which side of a cell border the centre falls), the nearest garment winning."""
+    cell = SCENE_SIZE / grid_side
+    centres = (np.arange(grid_side) + 0.5) * cell
+    labels = np.full((3, grid_side, grid_side), -1, dtype=np.int64)
+    labels[0] = 0
+    nearest = np.full((grid_side, grid_side), np.inf)
+    for item in scene.objects:
+        x, y = item.centre
+        distance = np.maximum(np.abs(centres - x)[None, :], np.abs(centres - y)[:, None])  # (rows y, columns x)
+        owned = (distance <= 5 / 8 * cell) & (distance < nearest)
+        nearest[owned] = distance[owned]
+        labels[:, owned] = np.array([GARMENT_WORDS.index(item.garment) + 1, tuple(COLOURS).index(item.colour),
+                                     tuple(SIZES).index(item.size)])[:, None]
+    return labels.reshape(3, -1)  # (3, G, G) -> (3, G*G), row-major like the encoder's flattened grid
 
 
 # ---- grammar: a scene in words -------------------------------------------------------------------------------

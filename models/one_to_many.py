@@ -20,7 +20,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
 
-from models.fashion_scenes import BOS, EOS, PAD, SCENE_SIZE, SPECIAL_TOKENS, UNK, scene_vocabulary
+from models.fashion_scenes import (BOS, COLOURS, EOS, GARMENT_WORDS, PAD, SCENE_SIZE, SIZES, SPECIAL_TOKENS, UNK,
+                                   scene_vocabulary)
 
 MAX_BEAM_WIDTH = 10
 # Files a scene captioner's checkpoint carries beside its weights (written by the training task):
@@ -88,6 +89,39 @@ class SoftAttention(nn.Module):
         return context, weights
 
 
+class CellTagger(nn.Module):
+    """The encoder's pretraining task, before it learns to caption: name what lies at each cell of its grid
+    (garment or nothing, colour, size; labels from ``fashion_scenes.cell_labels``). It is how Show and Tell
+    started from a pretrained classifier and Bottom-Up attention from a detector trained on objects and
+    attributes: the grid cells already say what is where when the decoder first reads them. The heads are
+    thrown away afterwards; the encoder is shared with the captioner, not copied."""
+
+    def __init__(self, encoder: Encoder, feature_dim: int):
+        super().__init__()
+        self.encoder = encoder
+        self.splits = (len(GARMENT_WORDS) + 1, len(COLOURS), len(SIZES))
+        self.heads = nn.Linear(feature_dim, sum(self.splits))
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None):
+        """images (B, 3, S, S); labels (B, 3, L) as garment / colour / size rows (-1 where none).
+        Returns per-cell logits (garment (B, L, 11), colour (B, L, 8), size (B, L, 2)) and the summed loss."""
+        logits = self.heads(self.encoder(images)).split(self.splits, dim=-1)  # (B, L, 21) -> 3 × (B, L, n)
+        if labels is None:
+            return logits, None
+        loss = 0.0
+        for part, target in zip(logits, labels.unbind(1)):  # colour and size only where a garment lies
+            total = F.cross_entropy(part.flatten(0, 1), target.flatten(), ignore_index=-1, reduction="sum")  # (B*L, n)
+            loss = loss + total / (target >= 0).sum().clamp(min=1)
+        return logits, loss
+
+    @torch.no_grad()
+    def predict(self, images: torch.Tensor) -> torch.Tensor:
+        """The most likely garment / colour / size at every cell, (B, 3, L)."""
+        self.eval()
+        logits, _ = self(images)
+        return torch.stack([part.argmax(-1) for part in logits], dim=1)
+
+
 @dataclass
 class DecoderState:
     features: torch.Tensor  # (B, L, C)
@@ -145,6 +179,10 @@ class Captioner(nn.Module):
             self.lstm = nn.LSTM(config.embedding_dim, hidden, batch_first=True)
         self.dropout = nn.Dropout(config.dropout)
         self.output = nn.Linear(hidden + context_dim, config.vocabulary_size)
+
+    def cell_tagger(self) -> CellTagger:
+        """A pretraining model sharing this captioner's encoder (see CellTagger)."""
+        return CellTagger(self.encoder, self.config.channels[-1])
 
     # ---- shared pieces ----
 

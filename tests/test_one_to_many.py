@@ -143,6 +143,34 @@ def test_model_is_deterministic_and_survives_save_and_load(tmp_path):
     assert [h[0].words for h in loaded.model.caption(images, 3)] == [h[0].words for h in first.caption(images, 3)]
 
 
+def test_cell_labels_mark_each_garment_at_its_centre():
+    sneaker = world.SceneObject("sneaker", "blue", "small", x=0, y=0, glyph=0)  # centre (9, 9): cells 0-1 × 0-1
+    bag = world.SceneObject("bag", "red", "large", x=32, y=2, glyph=1)  # centre (46, 16): column 5, rows 1-2
+    labels = world.cell_labels(world.Scene((sneaker, bag), (0, 0, 0), 0), grid_side=8).reshape(3, 8, 8)
+    garment, colour, size = labels
+    sneaker_cells = {(0, 0), (0, 1), (1, 0), (1, 1)}
+    bag_cells = {(1, 5), (2, 5)}
+    owned = {tuple(cell) for cell in np.argwhere(garment > 0).tolist()}
+    assert owned == sneaker_cells | bag_cells
+    assert {int(garment[c]) for c in sneaker_cells} == {world.GARMENT_WORDS.index("sneaker") + 1}
+    assert {int(colour[c]) for c in bag_cells} == {list(world.COLOURS).index("red")}
+    assert {int(size[c]) for c in bag_cells} == {list(world.SIZES).index("large")}
+    assert (colour[garment == 0] == -1).all() and (size[garment == 0] == -1).all()
+
+
+def test_cell_tagger_shares_the_encoder_and_scores_only_owned_cells():
+    torch.manual_seed(0)
+    model = one_to_many.build_model(one_to_many.Config(hidden_size=32, channels=(8, 8, 8, 16)))
+    tagger = model.cell_tagger()
+    assert tagger.encoder is model.encoder
+    labels = torch.full((2, 3, model.config.grid_side ** 2), -1)
+    labels[:, 0] = 0
+    (garments, colours, sizes), loss = tagger(torch.rand(2, 3, 64, 64), labels)
+    assert garments.shape == (2, 64, 11) and colours.shape == (2, 64, 8) and sizes.shape == (2, 64, 2)
+    assert torch.isfinite(loss)  # empty scenes: only the garment head (saying "none") has targets
+    assert tagger.predict(torch.rand(1, 3, 64, 64)).shape == (1, 3, 64)
+
+
 def test_letterbox_keeps_the_aspect_and_flattens_alpha():
     wide = Image.new("RGBA", (200, 100), (255, 0, 0, 0))
     boxed = one_to_many.letterbox(wide, 64)
@@ -160,7 +188,8 @@ def test_entropy_threshold_caps_false_alarms_and_measures_the_rest():
 
 
 def test_dry_run_tracks_and_checkpoints(tracking_store, tmp_path):
-    run_id = train.main(["one_to_many", "--dry-run", "--set", "references=3", *TINY_SCENES])
+    run_id = train.main(["one_to_many", "--dry-run", "--set", "references=3", "--set", "pretrain_epochs=1",
+                         *TINY_SCENES])
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_store)
@@ -172,6 +201,7 @@ def test_dry_run_tracks_and_checkpoints(tracking_store, tmp_path):
                 "test_holdout_scene_match", "test_holdout_bleu4"):
         assert key in run.data.metrics, key
     assert [m.step for m in client.get_metric_history(run_id, "val_loss")] == [1]
+    assert [m.step for m in client.get_metric_history(run_id, "pretrain_val_garment_accuracy")] == [1]
     folder = bundles.export_bundle(run_id, tmp_path / "shipped")
     assert {GLYPHS_FILE, OOD_FILE, "model.safetensors", "run.json"} <= {p.name for p in folder.iterdir()}
     assert "threshold" in json.loads((folder / OOD_FILE).read_text())

@@ -106,6 +106,24 @@ class MlflowRunLogger:
             self.client.set_tag(self.run_id, store.CHECKPOINT_BYTES_TAG, str(size))
 
 
+class StageLogger:
+    """The RunLogger of a stage before the main one: its metrics go to the run under a prefix; its weights live
+    on inside the main model, so it saves neither checkpoints nor a resume state (an interrupted first stage
+    is started again)."""
+
+    def __init__(self, logger: MlflowRunLogger, prefix: str):
+        self.logger, self.prefix = logger, prefix
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        self.logger.log_metrics({f"{self.prefix}{key}": value for key, value in metrics.items()}, step)
+
+    def save_state(self, state: dict) -> None:
+        pass
+
+    def save_best(self, model: torch.nn.Module) -> None:
+        pass
+
+
 def load_resume_state(run_id: str) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="resume/state.pt", dst_path=folder,

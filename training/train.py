@@ -20,7 +20,7 @@ import torch
 from models import store
 from training import tracking
 from training.config import load_config, override
-from training.tasks import task_module
+from training.tasks import Pretraining, task_module
 from training.trainer import Trainer
 
 
@@ -40,6 +40,13 @@ def interrupt_on_sigterm() -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
     signal.signal(signal.SIGTERM, handler)
+
+
+def pretrain(stage: Pretraining, config, logger: tracking.MlflowRunLogger) -> None:
+    """Run a task's first stage to its end (no early stop), its metrics logged as ``pretrain_*``."""
+    stage_config = dataclasses.replace(config, epochs=stage.epochs, patience=stage.epochs)
+    Trainer(stage_config, stage.task.model, stage.task.train_batches, lambda m: stage.task.evaluate(m, "val"),
+            stage.task.selection_metric, tracking.StageLogger(logger, "pretrain_")).fit()
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -92,11 +99,13 @@ def main(argv=None) -> str:
         client.log_text(run_id, task.dataset_card, "dataset_card.md")
 
     logger = tracking.MlflowRunLogger(run_id, args.topology, task.model_config or config.model, task.extra_files)
-    trainer = Trainer(config, task.model, task.train_batches, lambda m: task.evaluate(m, "val"),
-                      task.selection_metric, logger, resume_state)
     interrupt_on_sigterm()
     started = time.perf_counter()
     try:
+        if task.pretraining and resume_state is None:  # a resumed run's weights already hold what it learnt
+            pretrain(task.pretraining, config, logger)
+        trainer = Trainer(config, task.model, task.train_batches, lambda m: task.evaluate(m, "val"),
+                          task.selection_metric, logger, resume_state)
         best = trainer.fit()
         test_metrics = {f"test_{k}": v for k, v in task.evaluate(task.model, "test").items()}
         test_metrics[f"best_val_{task.selection_metric}"] = best

@@ -52,7 +52,7 @@ def build_split(count: int, seed: int, glyphs: np.ndarray, labels: np.ndarray, r
                 forbidden: frozenset, required: frozenset = frozenset(),
                 garments: tuple[str, ...] = world.SCENE_GARMENTS) -> SceneSplit:
     rng = np.random.default_rng(seed)
-    scenes = [world.sample_scene(rng, labels, garments, forbidden=forbidden, required=required) for _ in range(count)]
+    scenes = world.sample_scenes(rng, labels, count, garments, forbidden=forbidden, required=required)
     images = np.stack([world.render_scene(scene, glyphs) for scene in scenes]) if scenes else \
         np.zeros((0, world.SCENE_SIZE, world.SCENE_SIZE, 3), np.uint8)
     captions = [world.sample_captions(scene, rng, references) for scene in scenes]

@@ -27,6 +27,17 @@ class Task:
     # The model config saved with checkpoints when prepare derives part of it from the data (a vocabulary);
     # None means the config's own ``model``.
     model_config: object | None = None
+    pretraining: Pretraining | None = None  # a first stage, trained before ``model`` and sharing weights with it
+
+
+@dataclass
+class Pretraining:
+    """A stage trained before the main one on its own objective (an encoder naming what is where, say). Its
+    model shares modules with the main model, so the main stage starts from what it learnt; its own heads are
+    dropped. Its dataset_card, report and extra_files go unused."""
+
+    task: Task
+    epochs: int
 
 
 def task_module(topology: str) -> ModuleType:

@@ -20,7 +20,7 @@ from training.batching import TensorBatches
 from training.data import fashion_scenes
 from training.data.sources import SKIMAGE_PHOTOS
 from training.metrics import bleu_n_scores
-from training.tasks import Task
+from training.tasks import Pretraining, Task
 from training.trainer import TrainConfig
 
 EVAL_BATCH = 250
@@ -40,6 +40,8 @@ class Config(TrainConfig):
     holdout_scenes: int = 1000
     holdout_pairs: tuple[str, ...] = ("dress:red", "sneaker:blue", "bag:green", "t-shirt:yellow", "sandal:white")
     references: int = 4  # captions per scene
+    # Epochs of naming what lies at each grid cell before captioning (scenes only; see CellTagger); 0 = none.
+    pretrain_epochs: int = 0
     eval_beam_width: int = 1  # 1 = greedy; the test split is decoded the same way
     min_word_count: int = 5  # flickr8k: rarer words become <unk>
     val_fraction: float = 0.1  # flickr8k
@@ -104,6 +106,41 @@ def teacher_forced_loss(model, data: CaptionData) -> float:
             _, loss = model(**pick_reference(batch))
             total, count = total + loss.item() * len(batch["images"]), count + len(batch["images"])
     return total / max(count, 1)
+
+
+# ---- encoder pretraining -------------------------------------------------------------------------------------
+
+def cell_label_tensor(scenes: list[world.Scene], grid_side: int) -> torch.Tensor:
+    """(N, 3, L) garment / colour / size per grid cell of each scene (see fashion_scenes.cell_labels)."""
+    return torch.from_numpy(np.stack([world.cell_labels(scene, grid_side) for scene in scenes]))
+
+
+def tagging_scores(tagger: one_to_many.CellTagger, images: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+    """Over the cells a garment owns: how often its garment, colour and size are named right; and the share of
+    empty cells taken for a garment."""
+    predicted = torch.cat([tagger.predict(one_to_many.to_tensor(images[start:start + EVAL_BATCH]))
+                           for start in range(0, len(images), EVAL_BATCH)])  # (N, 3, L)
+    owned = labels[:, 0] > 0  # (N, L)
+    right = predicted == labels  # (N, 3, L)
+    return {"garment_accuracy": right[:, 0][owned].float().mean().item(),
+            "colour_accuracy": right[:, 1][owned].float().mean().item(),
+            "size_accuracy": right[:, 2][owned].float().mean().item(),
+            "false_garment_rate": (predicted[:, 0][~owned] > 0).float().mean().item()}
+
+
+def encoder_pretraining(model: one_to_many.Captioner, data: dict[str, CaptionData], config: Config) -> Pretraining:
+    tagger = model.cell_tagger()
+    labels = {split: cell_label_tensor(data[split].scenes, model.config.grid_side) for split in ("train", "val")}
+    to_model = lambda batch: {"images": one_to_many.to_tensor(batch["images"]), "labels": batch["labels"]}  # noqa: E731
+    task = Task(
+        model=tagger,
+        train_batches=TensorBatches({"images": data["train"].images, "labels": labels["train"]}, config.batch_size,
+                                    shuffle=True, transform=to_model),
+        evaluate=lambda tagger, split: tagging_scores(tagger, data[split].images, labels[split]),
+        selection_metric="garment_accuracy",
+        dataset_card="",
+    )
+    return Pretraining(task, config.pretrain_epochs)
 
 
 # ---- out-of-domain signal ------------------------------------------------------------------------------------
@@ -241,4 +278,5 @@ def prepare(config: Config, dry_run: bool = False) -> Task:
         info={f"data.{name}_size": str(len(split.images)) for name, split in data.items()}
         | {"data.vocabulary_size": str(model.config.vocabulary_size)},
         model_config=model.config,
+        pretraining=encoder_pretraining(model, data, config) if scenes and config.pretrain_epochs else None,
     )
