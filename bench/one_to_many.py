@@ -68,8 +68,8 @@ def main(argv=None) -> None:
         caption_all(model, images[:args.batch_size], 1, args.batch_size)  # warm-up: first calls allocate
         for label, beam in (("greedy", 1), ("beam 5", 5)):
             captions, seconds = timed(caption_all, model, images, beam, args.batch_size)
-            exact = sum(world.compare_scene(c, s).exact for c, s in zip(captions, scenes)) / len(scenes)
-            rows.append((f"{folder.name}, {label}", len(images) / seconds, exact))
+            meaning = world.scene_scores([world.compare_scene(c, s) for c, s in zip(captions, scenes)])
+            rows.append((f"{folder.name}, {label}", len(images) / seconds, meaning))
         single = []
         for index in range(min(args.latency_samples, len(images))):
             _, seconds = timed(caption_all, model, images[index:index + 1], 1, 1)
@@ -77,9 +77,11 @@ def main(argv=None) -> None:
         latencies[folder.name] = single
 
     reference = rows[0][1]
-    print(f"{'captioner, decoding':40} {'images/s':>9} {'× first':>8} {'scene match':>12}")
-    for label, rate, exact in rows:
-        print(f"{label:40} {rate:9.0f} {rate / reference:8.2f} {exact:12.1%}")
+    print(f"{'captioner, decoding':40} {'images/s':>9} {'× first':>8} {'scene match':>12} {'object F1':>10} "
+          f"{'relations':>10}")
+    for label, rate, meaning in rows:
+        print(f"{label:40} {rate:9.0f} {rate / reference:8.2f} {meaning['scene_match']:12.1%} "
+              f"{meaning['object_f1']:10.3f} {meaning['relation_accuracy']:10.3f}")
     print(f"\nsingle image, greedy (to tensor, encode, decode, words), {args.latency_samples} images:")
     for name, single in latencies.items():
         cuts = statistics.quantiles(single, n=20)
