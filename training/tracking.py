@@ -108,8 +108,8 @@ class MlflowRunLogger:
 
 class StageLogger:
     """The RunLogger of a stage before the main one: its metrics go to the run under a prefix; its weights live
-    on inside the main model, so it saves neither checkpoints nor a resume state (an interrupted first stage
-    is started again)."""
+    on inside the main model, so it saves neither checkpoints nor a resume state (a run interrupted in this stage
+    has nothing to resume from yet)."""
 
     def __init__(self, logger: MlflowRunLogger, prefix: str):
         self.logger, self.prefix = logger, prefix
