@@ -45,8 +45,8 @@ def interrupt_on_sigterm() -> None:
 def pretrain(stage: Pretraining, config, logger: tracking.MlflowRunLogger) -> None:
     """Run a task's first stage to its end (no early stop), its metrics logged as ``pretrain_*``."""
     stage_config = dataclasses.replace(config, epochs=stage.epochs, patience=stage.epochs)
-    Trainer(stage_config, stage.task.model, stage.task.train_batches, lambda m: stage.task.evaluate(m, "val"),
-            stage.task.selection_metric, tracking.StageLogger(logger, "pretrain_")).fit()
+    Trainer(stage_config, stage.model, stage.train_batches, lambda m: stage.evaluate(m, "val"),
+            stage.selection_metric, tracking.StageLogger(logger, "pretrain_")).fit()
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -34,9 +34,12 @@ class Task:
 class Pretraining:
     """A stage trained before the main one on its own objective (an encoder naming what is where, say). Its
     model shares modules with the main model, so the main stage starts from what it learnt; its own heads are
-    dropped. Its dataset_card, report and extra_files go unused."""
+    dropped."""
 
-    task: Task
+    model: torch.nn.Module
+    train_batches: Iterable[dict]
+    evaluate: Callable[[torch.nn.Module, str], dict[str, float]]  # (model, "val") -> metrics
+    selection_metric: str  # a key of evaluate's result; higher is better; picks the weights the stage ends with
     epochs: int
 
 

@@ -132,15 +132,14 @@ def encoder_pretraining(model: one_to_many.Captioner, data: dict[str, CaptionDat
     tagger = model.cell_tagger()
     labels = {split: cell_label_tensor(data[split].scenes, model.config.grid_side) for split in ("train", "val")}
     to_model = lambda batch: {"images": one_to_many.to_tensor(batch["images"]), "labels": batch["labels"]}  # noqa: E731
-    task = Task(
+    return Pretraining(
         model=tagger,
         train_batches=TensorBatches({"images": data["train"].images, "labels": labels["train"]}, config.batch_size,
                                     shuffle=True, transform=to_model),
         evaluate=lambda tagger, split: tagging_scores(tagger, data[split].images, labels[split]),
         selection_metric="garment_accuracy",
-        dataset_card="",
+        epochs=config.pretrain_epochs,
     )
-    return Pretraining(task, config.pretrain_epochs)
 
 
 # ---- out-of-domain signal ------------------------------------------------------------------------------------
