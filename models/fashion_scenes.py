@@ -215,20 +215,29 @@ def _references(item: SceneObject) -> tuple[str, ...]:
     return f"the {item.garment}", f"the {item.colour} {item.garment}"
 
 
-def caption_variants(scene: Scene) -> list[str]:
+def reading_order(objects: tuple[SceneObject, ...]) -> tuple[SceneObject, ...]:
+    """The objects sorted by x + y of their centres: of every valid pair, the one to the left or above comes first
+    (its lead on the main axis is at least twice the other axis's offset, so x + y differs by at least half of
+    it, ≥ MIN_OFFSET / 2 px). So the order is total, and in it every relation is "left" or "above"."""
+    return tuple(sorted(objects, key=lambda item: sum(item.centre)))
+
+
+def caption_variants(scene: Scene, in_reading_order: bool = False) -> list[str]:
     """Every caption the grammar gives the scene: true, complete (each object with its colour and size, the
-    objects joined by true relations) and varied in order, relation words, articles and opening."""
+    objects joined by true relations) and varied in order, relation words, articles and opening. With
+    ``in_reading_order`` only those that name the objects in reading order (wording still varies)."""
     objects = scene.objects
+    orders = [reading_order(objects)] if in_reading_order else list(itertools.permutations(objects))
     clauses: list[str] = []
     if len(objects) == 1:
         item = objects[0]
         clauses = [_new_mention(item), f"one {item.size} {item.colour} {item.garment}"]
     elif len(objects) == 2:
-        for a, b in itertools.permutations(objects):
+        for a, b in orders:
             clauses += [f"{_new_mention(a)} {words} {_new_mention(b)}" for words in RELATION_WORDS[relation(a, b)]]
     else:
         # A hub object related to the two others: "P rel Q and R rel the Q" or "... and the Q rel R".
-        for p, q, r in itertools.permutations(objects):
+        for p, q, r in orders:
             for words_pq in RELATION_WORDS[relation(p, q)]:
                 first = f"{_new_mention(p)} {words_pq} {_new_mention(q)}"
                 for reference in _references(q):
@@ -237,9 +246,9 @@ def caption_variants(scene: Scene) -> list[str]:
     return [opening + clause for clause in clauses for opening in ("", "there is ")]
 
 
-def sample_captions(scene: Scene, rng: np.random.Generator, k: int) -> list[str]:
+def sample_captions(scene: Scene, rng: np.random.Generator, k: int, in_reading_order: bool = False) -> list[str]:
     """``k`` distinct references for one scene, like COCO's several captions per image."""
-    variants = caption_variants(scene)
+    variants = caption_variants(scene, in_reading_order)
     chosen = rng.choice(len(variants), size=min(k, len(variants)), replace=False)
     return [variants[i] for i in sorted(chosen)]
 

@@ -13,7 +13,8 @@ from models.checkpoint import load_checkpoint, save_checkpoint
 from training import bundles, train
 from training.data import fashion_scenes, flickr8k
 from models.one_to_many import GLYPHS_FILE, OOD_FILE
-from training.tasks.one_to_many import entropy_threshold
+from training.tasks.one_to_many import Config as TaskConfig
+from training.tasks.one_to_many import entropy_threshold, target_captions
 
 TINY_SCENES = ["--set", "threads=1", "--set", "train_scenes=48", "--set", "val_scenes=16", "--set", "test_scenes=16",
                "--set", "holdout_scenes=8", "--set", "model.hidden_size=32", "--set", "model.channels=8,8,8,16"]
@@ -62,6 +63,33 @@ def test_every_caption_parses_back_to_its_scene(glyph_bank):
             assert comparison.exact, caption
             assert comparison.relations_stated == len(scene.objects) - 1
     assert min(counts.values()) > 50
+
+
+def test_reading_order_captions_name_garments_left_or_above_first(glyph_bank):
+    _, labels = glyph_bank
+    rng = np.random.default_rng(1)
+    for scene in world.sample_scenes(rng, labels, 300):
+        ordered = world.reading_order(scene.objects)
+        for a, b in zip(ordered, ordered[1:]):
+            assert world.relation(a, b) in ("left", "above")
+        variants = world.caption_variants(scene, in_reading_order=True)
+        assert set(variants) <= set(world.caption_variants(scene)) and len(variants) >= 4
+        for caption in variants:
+            assert world.compare_scene(caption, scene).exact, caption
+            garments = [garment for garment, _, _ in world.parse_caption(caption).objects]
+            assert garments == [item.garment for item in ordered], caption
+
+
+def test_the_decoder_learns_captions_in_reading_order_and_is_scored_against_all_references(glyph_bank):
+    glyphs, labels = glyph_bank
+    split = fashion_scenes.build_split(40, 3, glyphs, labels, 4, frozenset())
+    targets = target_captions(split, TaskConfig(), seed=0)
+    assert targets == target_captions(split, TaskConfig(), seed=0)
+    for scene, captions in zip(split.scenes, targets):
+        order = [item.garment for item in world.reading_order(scene.objects)]
+        assert all([g for g, _, _ in world.parse_caption(c).objects] == order for c in captions)
+    assert any(captions != references for captions, references in zip(targets, split.captions))
+    assert target_captions(split, TaskConfig(targets="references"), seed=0) == split.captions
 
 
 def test_wrong_captions_are_scored_as_wrong():
@@ -128,6 +156,28 @@ def test_model_shapes_and_beam_width_one_is_greedy(attention):
     for width in (0, 11):
         with pytest.raises(ValueError, match="beam width"):
             model.beam_search(images, beam_width=width)
+
+
+def test_teacher_forcing_on_running_captions_only_matches_stepping_the_whole_batch():
+    """Training steps only the captions not yet ended; the logits of real tokens must not change for it."""
+    torch.manual_seed(0)
+    model = one_to_many.build_model(one_to_many.Config(hidden_size=32, channels=(8, 8, 8, 16))).eval()
+    words = ["a small red bag", "a large blue dress left of a small white sandal", "one large pink bag"]
+    encoded = [model.encode_caption(caption.split()) for caption in words]
+    captions = torch.full((3, max(map(len, encoded))), model.pad)
+    for row, ids in enumerate(encoded):
+        captions[row, :len(ids)] = torch.tensor(ids)
+    images = torch.rand(3, 3, 64, 64)
+    logits, loss = model(images, captions)
+    state, stepped = model.start(images), []
+    for t in range(captions.size(1) - 1):
+        step_logits, state, _ = model.step(captions[:, t], state)
+        stepped.append(step_logits)
+    stepped = torch.stack(stepped, 1)  # T-1 × (B, V) -> (B, T-1, V)
+    real = captions[:, 1:] != model.pad
+    assert torch.allclose(logits[real], stepped[real], atol=1e-5)
+    expected = torch.nn.functional.cross_entropy(stepped[real], captions[:, 1:][real])
+    assert torch.allclose(loss, expected, atol=1e-5)
 
 
 def test_model_is_deterministic_and_survives_save_and_load(tmp_path):

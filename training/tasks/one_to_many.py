@@ -40,6 +40,10 @@ class Config(TrainConfig):
     holdout_scenes: int = 1000
     holdout_pairs: tuple[str, ...] = ("dress:red", "sneaker:blue", "bag:green", "t-shirt:yellow", "sandal:white")
     references: int = 4  # captions per scene
+    # What the decoder learns to say (scenes): "reading_order" = the grammar's captions that name the garments in
+    # reading order (left or above first), wording still varied; "references" = the references, in any order. BLEU
+    # is always against the references.
+    targets: str = "reading_order"
     # Epochs of naming what lies at each grid cell before captioning (scenes only; see CellTagger); 0 = none.
     pretrain_epochs: int = 0
     eval_beam_width: int = 1  # 1 = greedy; the test split is decoded the same way
@@ -51,7 +55,7 @@ class Config(TrainConfig):
 @dataclass
 class CaptionData:
     images: torch.Tensor  # (N, S, S, 3) uint8
-    tokens: torch.Tensor  # (N, K, T) <bos> words <eos> <pad>…, K references per image
+    tokens: torch.Tensor  # (N, K, T) <bos> words <eos> <pad>…: K captions per image the decoder learns to say
     references: list[tuple[str, ...]]  # per image its reference captions as strings
     scenes: list[world.Scene] | None  # the scene graphs, when the images are generated scenes
 
@@ -69,9 +73,9 @@ def token_tensor(model: one_to_many.Captioner, captions: list[list[list[str]]]) 
     return tokens
 
 
-def pick_reference(batch: dict) -> dict:
-    """One of each image's references at random (a fresh choice every epoch), cut to the batch's longest."""
-    tokens = batch["references"]
+def pick_target(batch: dict) -> dict:
+    """One of each image's target captions at random (a fresh choice every epoch), cut to the batch's longest."""
+    tokens = batch["targets"]
     choice = torch.randint(tokens.size(1), (tokens.size(0),))
     captions = tokens[torch.arange(tokens.size(0)), choice]  # (B, K, T) -> (B, T)
     longest = int((captions != SPECIAL_TOKENS.index(PAD)).sum(1).max())
@@ -98,12 +102,12 @@ def caption_scores(model, data: CaptionData, beam_width: int) -> dict[str, float
 
 
 def teacher_forced_loss(model, data: CaptionData) -> float:
-    """Cross-entropy of each image's first reference, the training loss measured without dropout."""
+    """Cross-entropy of each image's first target caption, the training loss measured without dropout."""
     model.eval()
     total, count = 0.0, 0
     with torch.no_grad():
-        for batch in TensorBatches({"images": data.images, "references": data.tokens[:, :1]}, EVAL_BATCH):
-            _, loss = model(**pick_reference(batch))
+        for batch in TensorBatches({"images": data.images, "targets": data.tokens[:, :1]}, EVAL_BATCH):
+            _, loss = model(**pick_target(batch))
             total, count = total + loss.item() * len(batch["images"]), count + len(batch["images"])
     return total / max(count, 1)
 
@@ -184,15 +188,32 @@ def write_out_of_domain(model: one_to_many.Captioner, folder: Path, scenes: np.n
 
 # ---- data ------------------------------------------------------------------------------------------------------
 
+def target_captions(split: fashion_scenes.SceneSplit, config: Config, seed: int) -> list[list[str]]:
+    """The captions the decoder learns to say for each scene (see Config.targets).
+
+    In any order, the decoder must choose the relation after one garment before it names the other; in a
+    three-garment scene either of the two others may follow, so it half-commits to one, then names the other, and
+    the relation is wrong (most of the relation errors of a model trained on all orders). A fixed order removes that
+    choice: as Vinyals et al. found in "Order Matters" (2016), a set is best learnt as a sequence in one order."""
+    if config.targets == "references":
+        return split.captions
+    if config.targets != "reading_order":
+        raise SystemExit(f"targets must be 'reading_order' or 'references', not {config.targets!r}")
+    rng = np.random.default_rng(seed)
+    return [world.sample_captions(scene, rng, config.references, in_reading_order=True) for scene in split.scenes]
+
+
 def scene_data(config: Config, model: one_to_many.Captioner, dry_run: bool):
     sizes = {"train": config.train_scenes, "val": config.val_scenes, "test": config.test_scenes,
              "holdout": config.holdout_scenes}
     splits = fashion_scenes.load_fashion_scenes(sizes, config.seed, config.holdout_pairs, config.references)
     limit = 2 * config.batch_size if dry_run else None
-    data = {name: CaptionData(torch.from_numpy(split.images[:limit]),
-                              token_tensor(model, [[c.split() for c in caps] for caps in split.captions[:limit]]),
-                              [tuple(caps) for caps in split.captions[:limit]], split.scenes[:limit])
-            for name, split in splits.items()}
+    data = {}
+    for offset, (name, split) in enumerate(splits.items()):
+        targets = target_captions(split, config, seed=config.seed * 10 + offset)[:limit]
+        data[name] = CaptionData(torch.from_numpy(split.images[:limit]),
+                                 token_tensor(model, [[c.split() for c in captions] for captions in targets]),
+                                 [tuple(captions) for captions in split.captions[:limit]], split.scenes[:limit])
     card = fashion_scenes.dataset_card(sizes, config.seed, config.holdout_pairs, config.references)
     return data, card
 
@@ -267,8 +288,8 @@ def prepare(config: Config, dry_run: bool = False) -> Task:
     train = data["train"]
     return Task(
         model=model,
-        train_batches=TensorBatches({"images": train.images, "references": train.tokens}, config.batch_size,
-                                    shuffle=True, transform=pick_reference),
+        train_batches=TensorBatches({"images": train.images, "targets": train.tokens}, config.batch_size,
+                                    shuffle=True, transform=pick_target),
         evaluate=evaluate,
         selection_metric="scene_match" if scenes else "bleu4",
         dataset_card=card,
