@@ -40,6 +40,9 @@ class Config:
     attention_dim: int = 128
     summary_channels: int = 16  # per grid cell, in the image vector that starts the decoder without attention
     dropout: float = 0.2
+    # > 0: while it learns to caption, the encoder also keeps naming what lies at each grid cell (CellHeads), and
+    # that loss counts this much beside the captioning loss.
+    tagging_weight: float = 0.0
     max_length: int = 30  # words per caption, without <bos> and <eos>
 
     @property
@@ -90,30 +93,44 @@ class SoftAttention(nn.Module):
         return context, weights
 
 
-class CellTagger(nn.Module):
-    """The encoder's pretraining task, before it learns to caption: name what lies at each cell of its grid
-    (garment or nothing, colour, size; labels from ``fashion_scenes.cell_labels``). It is how Show and Tell
-    started from a pretrained classifier and Bottom-Up attention from a detector trained on objects and
-    attributes: the grid cells already say what is where when the decoder first reads them. The heads are
-    thrown away afterwards; the encoder is shared with the captioner, not copied."""
+class CellHeads(nn.Module):
+    """Name what lies at each grid cell from its feature: garment or nothing, colour, size (labels from
+    ``fashion_scenes.cell_labels``)."""
 
-    def __init__(self, encoder: Encoder, feature_dim: int):
+    def __init__(self, feature_dim: int):
         super().__init__()
-        self.encoder = encoder
         self.splits = (len(GARMENT_WORDS) + 1, len(COLOURS), len(SIZES))
-        self.heads = nn.Linear(feature_dim, sum(self.splits))
+        self.linear = nn.Linear(feature_dim, sum(self.splits))
 
-    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None):
-        """images (B, 3, S, S); labels (B, 3, L) as garment / colour / size rows (-1 where none).
-        Returns per-cell logits (garment (B, L, 11), colour (B, L, 8), size (B, L, 2)) and the summed loss."""
-        logits = self.heads(self.encoder(images)).split(self.splits, dim=-1)  # (B, L, 21) -> 3 × (B, L, n)
-        if labels is None:
-            return logits, None
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """features (B, L, C) -> logits garment (B, L, 11), colour (B, L, 8), size (B, L, 2)."""
+        return self.linear(features).split(self.splits, dim=-1)  # (B, L, 21) -> 3 × (B, L, n)
+
+    def loss(self, logits: tuple[torch.Tensor, ...], labels: torch.Tensor) -> torch.Tensor:
+        """labels (B, 3, L) as garment / colour / size rows, -1 where none: colour and size count only where a
+        garment lies. The three mean cross-entropies, summed."""
         loss = 0.0
-        for part, target in zip(logits, labels.unbind(1)):  # colour and size only where a garment lies
+        for part, target in zip(logits, labels.unbind(1)):
             total = F.cross_entropy(part.flatten(0, 1), target.flatten(), ignore_index=-1, reduction="sum")  # (B*L, n)
             loss = loss + total / (target >= 0).sum().clamp(min=1)
-        return logits, loss
+        return loss
+
+
+class CellTagger(nn.Module):
+    """The encoder's pretraining task, before it learns to caption: name what lies at each cell of its grid. It is
+    how Show and Tell started from a pretrained classifier and Bottom-Up attention from a detector trained on
+    objects and attributes: the grid cells already say what is where when the decoder first reads them. The
+    encoder is shared with the captioner, not copied."""
+
+    def __init__(self, encoder: Encoder, heads: CellHeads):
+        super().__init__()
+        self.encoder = encoder
+        self.heads = heads
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None):
+        """images (B, 3, S, S); labels (B, 3, L) or None. Returns the per-cell logits and the loss."""
+        logits = self.heads(self.encoder(images))
+        return logits, None if labels is None else self.heads.loss(logits, labels)
 
     @torch.no_grad()
     def predict(self, images: torch.Tensor) -> torch.Tensor:
@@ -180,10 +197,11 @@ class Captioner(nn.Module):
             self.lstm = nn.LSTM(config.embedding_dim, hidden, batch_first=True)
         self.dropout = nn.Dropout(config.dropout)
         self.output = nn.Linear(hidden + context_dim, config.vocabulary_size)
+        self.cell_heads = CellHeads(config.channels[-1]) if config.tagging_weight > 0 else None
 
     def cell_tagger(self) -> CellTagger:
-        """A pretraining model sharing this captioner's encoder (see CellTagger)."""
-        return CellTagger(self.encoder, self.config.channels[-1])
+        """A pretraining model sharing this captioner's encoder (and its cell heads, when it trains with them)."""
+        return CellTagger(self.encoder, self.cell_heads or CellHeads(self.config.channels[-1]))
 
     # ---- shared pieces ----
 
@@ -215,11 +233,16 @@ class Captioner(nn.Module):
         logits = self.output(self.dropout(out))
         return logits, DecoderState(state.features, state.keys, hidden, cell), weights
 
-    def forward(self, images: torch.Tensor, captions: torch.Tensor):
-        """Teacher forcing. images (B, 3, S, S); captions (B, T) as <bos> words <eos> <pad>…
-        Returns logits (B, T-1, V) for each next token and the mean cross-entropy over real tokens."""
+    def forward(self, images: torch.Tensor, captions: torch.Tensor, cell_labels: torch.Tensor | None = None):
+        """Teacher forcing. images (B, 3, S, S); captions (B, T) as <bos> words <eos> <pad>…; cell_labels (B, 3, L)
+        for the tagging loss (see Config.tagging_weight). Returns logits (B, T-1, V) for each next token and the
+        mean cross-entropy over real tokens (plus the weighted tagging loss)."""
         inputs, targets = captions[:, :-1], captions[:, 1:]
         state = self.start(images)
+        tagging_loss = 0.0
+        if cell_labels is not None and self.cell_heads is not None:
+            cells = state.features[..., :self.config.channels[-1]]  # (B, L, C) without the positions
+            tagging_loss = self.config.tagging_weight * self.cell_heads.loss(self.cell_heads(cells), cell_labels)
         if self.config.attention:
             # Step t runs only the captions still going: longest first, so those are the first rows (as in
             # packing, but row slices of one batch). Padding would otherwise be about 40 % of the steps' work; the
@@ -242,7 +265,7 @@ class Captioner(nn.Module):
             logits = self.output(self.dropout(out))  # (B, T-1, V)
         loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1),  # (B*(T-1), V)
                                ignore_index=self.pad)
-        return logits, loss
+        return logits, loss + tagging_loss
 
     # ---- decoding ----
 

@@ -1,5 +1,6 @@
 """One to many: the scene world (generator, grammar, parser), the captioner, its training task, bundles and the
 Flickr8k-layout loader."""
+import dataclasses
 import json
 
 import numpy as np
@@ -219,6 +220,23 @@ def test_cell_tagger_shares_the_encoder_and_scores_only_owned_cells():
     assert garments.shape == (2, 64, 11) and colours.shape == (2, 64, 8) and sizes.shape == (2, 64, 2)
     assert torch.isfinite(loss)  # empty scenes: only the garment head (saying "none") has targets
     assert tagger.predict(torch.rand(1, 3, 64, 64)).shape == (1, 3, 64)
+
+
+def test_the_tagging_loss_joins_the_captioning_loss_with_its_weight():
+    torch.manual_seed(0)
+    config = one_to_many.Config(hidden_size=32, channels=(8, 8, 8, 16), tagging_weight=0.5)
+    model = one_to_many.build_model(config).eval()
+    tagger = model.cell_tagger()
+    assert tagger.encoder is model.encoder and tagger.heads is model.cell_heads
+    images = torch.rand(2, 3, 64, 64)
+    captions = torch.tensor([model.encode_caption("a small red bag".split())] * 2)
+    scene = world.Scene((world.SceneObject("bag", "red", "small", 10, 10, 0),), (0, 0, 0), 0)
+    labels = torch.from_numpy(np.stack([world.cell_labels(scene, config.grid_side)] * 2))
+    _, captioning = model(images, captions)
+    _, joint = model(images, captions, labels)
+    _, tagging = tagger(images, labels)
+    assert torch.allclose(joint, captioning + 0.5 * tagging)
+    assert one_to_many.build_model(dataclasses.replace(config, tagging_weight=0.0)).cell_heads is None
 
 
 def test_letterbox_keeps_the_aspect_and_flattens_alpha():

@@ -74,12 +74,14 @@ def token_tensor(model: one_to_many.Captioner, captions: list[list[list[str]]]) 
 
 
 def pick_target(batch: dict) -> dict:
-    """One of each image's target captions at random (a fresh choice every epoch), cut to the batch's longest."""
+    """One of each image's target captions at random (a fresh choice every epoch), cut to the batch's longest;
+    the cell labels pass through when the batch has them."""
     tokens = batch["targets"]
     choice = torch.randint(tokens.size(1), (tokens.size(0),))
     captions = tokens[torch.arange(tokens.size(0)), choice]  # (B, K, T) -> (B, T)
     longest = int((captions != SPECIAL_TOKENS.index(PAD)).sum(1).max())
-    return {"images": one_to_many.to_tensor(batch["images"]), "captions": captions[:, :longest]}
+    inputs = {"images": one_to_many.to_tensor(batch["images"]), "captions": captions[:, :longest]}
+    return inputs | ({"cell_labels": batch["cell_labels"]} if "cell_labels" in batch else {})
 
 
 def decode(model: one_to_many.Captioner, images: torch.Tensor, beam_width: int) -> list[one_to_many.Hypothesis]:
@@ -132,9 +134,9 @@ def tagging_scores(tagger: one_to_many.CellTagger, images: torch.Tensor, labels:
             "false_garment_rate": (predicted[:, 0][~owned] > 0).float().mean().item()}
 
 
-def encoder_pretraining(model: one_to_many.Captioner, data: dict[str, CaptionData], config: Config) -> Pretraining:
+def encoder_pretraining(model: one_to_many.Captioner, data: dict[str, CaptionData], labels: dict[str, torch.Tensor],
+                        config: Config) -> Pretraining:
     tagger = model.cell_tagger()
-    labels = {split: cell_label_tensor(data[split].scenes, model.config.grid_side) for split in ("train", "val")}
     to_model = lambda batch: {"images": one_to_many.to_tensor(batch["images"]), "labels": batch["labels"]}  # noqa: E731
     return Pretraining(
         model=tagger,
@@ -285,11 +287,16 @@ def prepare(config: Config, dry_run: bool = False) -> Task:
         write_out_of_domain(model, folder, data["val"].images.numpy()[:500], photos)
 
     photos = photo_images(config.model.image_size, crops_per_photo=1 if dry_run else 8) if scenes else None
+    tagging = scenes and (config.pretrain_epochs > 0 or model.config.tagging_weight > 0)
+    cell_labels = {split: cell_label_tensor(data[split].scenes, model.config.grid_side)
+                   for split in ("train", "val")} if tagging else {}
     train = data["train"]
+    train_tensors = {"images": train.images, "targets": train.tokens}
+    if scenes and model.config.tagging_weight > 0:
+        train_tensors["cell_labels"] = cell_labels["train"]
     return Task(
         model=model,
-        train_batches=TensorBatches({"images": train.images, "targets": train.tokens}, config.batch_size,
-                                    shuffle=True, transform=pick_target),
+        train_batches=TensorBatches(train_tensors, config.batch_size, shuffle=True, transform=pick_target),
         evaluate=evaluate,
         selection_metric="scene_match" if scenes else "bleu4",
         dataset_card=card,
@@ -298,5 +305,6 @@ def prepare(config: Config, dry_run: bool = False) -> Task:
         info={f"data.{name}_size": str(len(split.images)) for name, split in data.items()}
         | {"data.vocabulary_size": str(model.config.vocabulary_size)},
         model_config=model.config,
-        pretraining=encoder_pretraining(model, data, config) if scenes and config.pretrain_epochs else None,
+        pretraining=encoder_pretraining(model, data, cell_labels, config) if scenes and config.pretrain_epochs
+        else None,
     )
