@@ -158,7 +158,8 @@ class Hypothesis:
     words: list[str]
     score: float  # mean log-probability per emitted token (words and the end token)
     attention: np.ndarray | None  # (len(words), G, G): where the decoder looked for each word
-    entropy: float | None  # mean entropy (nats) of the word distributions it chose from (greedy only)
+    entropy: float | None  # highest entropy (nats) of the word distributions it chose from: its most hesitant word
+    # (greedy only)
 
 
 class Captioner(nn.Module):
@@ -371,7 +372,7 @@ class Captioner(nn.Module):
                 steps = len(words) + 1  # the words and the end token
                 maps = None if attention is None else attention[b, :len(words)].reshape(-1, side, side).numpy()
                 results.append([Hypothesis(words, log_probs[b, :steps].mean().item(), maps,
-                                           entropies[b, :steps].mean().item())])
+                                           entropies[b, :steps].max().item())])
             return results
         results = []
         for hypotheses in self.beam_search(images, beam_width):

@@ -12,7 +12,7 @@ def test_caption_a_scene_compose_one_and_upload(app_url, page, tmp_path):
     wait_until_idle(page)
     page.get_by_text("What the model sees").wait_for(timeout=30_000)
     assert_page_healthy(page)
-    assert "mean word entropy (greedy)" in page.inner_text("body")
+    assert "highest word entropy (greedy)" in page.inner_text("body")
     page.get_by_text("Compose a scene").click()
     wait_until_idle(page)
     page.get_by_text("Garment 1").wait_for(timeout=30_000)

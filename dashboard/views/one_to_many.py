@@ -123,20 +123,20 @@ with topology_page("one_to_many"):
                          + ("" if check.parsed else " The caption does not even parse."))
             st.caption("One true description: " + world.caption_variants(truth)[0])
         if out_of_domain and greedy.entropy > out_of_domain["threshold"]:
-            st.warning(f"**Out of domain?** The captioner hesitated: mean word entropy {greedy.entropy:.2f} "
+            st.warning(f"**Out of domain?** The captioner hesitated: highest word entropy {greedy.entropy:.2f} "
                        f"nats, above the threshold {out_of_domain['threshold']:.2f} chosen on data (it flags "
                        f"{out_of_domain['photos_flagged']:.0%} of real photos and "
                        f"{out_of_domain['scenes_flagged']:.1%} of validation scenes). Treat this caption as a guess.",
                        icon=":material/help:")
         elif out_of_domain and original is not None:
             auc = out_of_domain.get("auc", float("nan"))
-            st.caption(f"No out-of-domain notice: mean word entropy {greedy.entropy:.2f} ≤ "
+            st.caption(f"No out-of-domain notice: highest word entropy {greedy.entropy:.2f} ≤ "
                        f"{out_of_domain['threshold']:.2f}. The signal is weak (AUC {auc:.2f} between scenes and "
                        "photos), so silence does not prove the image is a scene.")
         st.dataframe(pd.DataFrame({"caption": [" ".join(h.words) for h in hypotheses],
                                    "mean log-prob per word": [round(h.score, 3) for h in hypotheses]}),
                      hide_index=True, width="stretch")
-        st.caption(f"{len(hypotheses)}-best of beam width {beam_width} · mean word entropy (greedy) "
+        st.caption(f"{len(hypotheses)}-best of beam width {beam_width} · highest word entropy (greedy) "
                    f"{greedy.entropy:.2f} nats · {elapsed_ms:.0f} ms on CPU · model `{run.run_name}`")
 
     st.subheader("Attention")
