@@ -217,7 +217,8 @@ class Captioner(nn.Module):
         if config.encoder not in ENCODERS:
             raise ValueError(f"encoder must be one of {sorted(ENCODERS)}, not {config.encoder!r}")
         if config.encoder == "efficientnet_lite0" and config.image_size % PretrainedEncoder.STRIDE:
-            raise ValueError(f"efficientnet_lite0 needs model.image_size to be a multiple of {PretrainedEncoder.STRIDE}")
+            raise ValueError(f"efficientnet_lite0 needs model.image_size to be a multiple of "
+                             f"{PretrainedEncoder.STRIDE}")
         feature_dim, hidden = config.feature_dim, config.hidden_size
         self.encoder = ENCODERS[config.encoder](config)
         self.embedding = nn.Embedding(config.vocabulary_size, config.embedding_dim, padding_idx=self.pad)
