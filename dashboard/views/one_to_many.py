@@ -13,7 +13,7 @@ from dashboard.components.media_input import image_upload
 from dashboard.components.runs import pick_model
 from dashboard.components.topologies import topology_page
 from models import fashion_scenes as world
-from models.one_to_many import GLYPHS_FILE, MAX_BEAM_WIDTH, OOD_FILE, letterbox, to_tensor
+from models.one_to_many import GLYPHS_FILE, MAX_BEAM_WIDTH, OOD_FILE, OOD_STATISTIC, letterbox, to_tensor
 
 POSITIONS = {"top left": (14, 14), "top": (32, 14), "top right": (50, 14), "left": (14, 32), "centre": (32, 32),
              "right": (50, 32), "bottom left": (14, 50), "bottom": (32, 50), "bottom right": (50, 50)}
@@ -22,10 +22,13 @@ SHOWN = 256  # pixels: scenes are drawn 4× enlarged, sharp
 
 @st.cache_resource(show_spinner=False)
 def scene_kit(directory: str) -> tuple[dict | None, dict | None]:
-    """The glyph sheet and out-of-domain threshold shipped beside a scene captioner (None for other models)."""
+    """The glyph sheet and out-of-domain threshold shipped beside a scene captioner (None for other models, and
+    for a threshold measured on another statistic than the one the page computes)."""
     glyphs, threshold = Path(directory) / GLYPHS_FILE, Path(directory) / OOD_FILE
-    return (dict(np.load(glyphs)) if glyphs.is_file() else None,
-            json.loads(threshold.read_text()) if threshold.is_file() else None)
+    calibration = json.loads(threshold.read_text()) if threshold.is_file() else None
+    if calibration is not None and calibration.get("statistic") != OOD_STATISTIC:
+        calibration = None
+    return dict(np.load(glyphs)) if glyphs.is_file() else None, calibration
 
 
 def enlarge(image: np.ndarray) -> Image.Image:
@@ -131,7 +134,7 @@ with topology_page("one_to_many"):
         elif out_of_domain and original is not None:
             auc = out_of_domain.get("auc", float("nan"))
             st.caption(f"No out-of-domain notice: highest word entropy {greedy.entropy:.2f} ≤ "
-                       f"{out_of_domain['threshold']:.2f}. The signal is weak (AUC {auc:.2f} between scenes and "
+                       f"{out_of_domain['threshold']:.2f}. The signal is imperfect (AUC {auc:.2f} between scenes and "
                        "photos), so silence does not prove the image is a scene.")
         st.dataframe(pd.DataFrame({"caption": [" ".join(h.words) for h in hypotheses],
                                    "mean log-prob per word": [round(h.score, 3) for h in hypotheses]}),

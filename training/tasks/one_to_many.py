@@ -168,7 +168,7 @@ def photo_images(size: int, crops_per_photo: int = 8, seed: int = 0) -> np.ndarr
 def word_entropies(model, images: np.ndarray) -> np.ndarray:
     """Each greedy caption's highest word entropy. Its most hesitant word says more than the mean: on a photo the
     captioner often writes a fluent caption around one or two guesses (AUC against real photos 0.92 for the
-    highest, 0.86 for the mean, with the shipped champion)."""
+    highest, 0.86 for the mean, with a champion trained on 45,000 scenes)."""
     return np.array([h.entropy for h in decode(model, torch.from_numpy(images), beam_width=1)])
 
 
@@ -179,7 +179,7 @@ def entropy_threshold(in_domain: np.ndarray, out_of_domain: np.ndarray, false_al
     threshold = float(np.quantile(in_domain, 1 - false_alarms, method="higher"))
     above = out_of_domain[:, None] > in_domain[None, :]
     ties = out_of_domain[:, None] == in_domain[None, :]
-    return {"threshold": threshold, "scenes_flagged": float((in_domain > threshold).mean()),
+    return {"statistic": one_to_many.OOD_STATISTIC, "threshold": threshold, "scenes_flagged": float((in_domain > threshold).mean()),
             "photos_flagged": float((out_of_domain > threshold).mean()),
             "auc": float(above.mean() + 0.5 * ties.mean()), "scenes": len(in_domain), "photos": len(out_of_domain)}
 
@@ -250,6 +250,8 @@ def flickr_data(config: Config, dry_run: bool):
 
 
 def prepare(config: Config, dry_run: bool = False) -> Task:
+    if config.data != "scenes" and config.model.tagging_weight > 0:
+        raise SystemExit("model.tagging_weight needs scene graphs for its labels: use it with data=scenes only")
     if config.data == "scenes":
         model = one_to_many.build_model(config.model)
         data, card = scene_data(config, model, dry_run)
