@@ -33,8 +33,8 @@ class Task:
 @dataclass
 class Pretraining:
     """A stage trained before the main one on its own objective (an encoder naming what is where, say). Its
-    model shares modules with the main model, so the main stage starts from what it learnt; its own heads are
-    dropped."""
+    model shares modules with the main model, so the main stage starts from what it learnt; heads the main model
+    does not share are dropped."""
 
     model: torch.nn.Module
     train_batches: Iterable[dict]

@@ -179,7 +179,8 @@ def entropy_threshold(in_domain: np.ndarray, out_of_domain: np.ndarray, false_al
     threshold = float(np.quantile(in_domain, 1 - false_alarms, method="higher"))
     above = out_of_domain[:, None] > in_domain[None, :]
     ties = out_of_domain[:, None] == in_domain[None, :]
-    return {"statistic": one_to_many.OOD_STATISTIC, "threshold": threshold, "scenes_flagged": float((in_domain > threshold).mean()),
+    return {"statistic": one_to_many.OOD_STATISTIC, "threshold": threshold,
+            "scenes_flagged": float((in_domain > threshold).mean()),
             "photos_flagged": float((out_of_domain > threshold).mean()),
             "auc": float(above.mean() + 0.5 * ties.mean()), "scenes": len(in_domain), "photos": len(out_of_domain)}
 
@@ -297,7 +298,7 @@ def prepare(config: Config, dry_run: bool = False) -> Task:
                    for split in ("train", "val")} if tagging else {}
     train = data["train"]
     train_tensors = {"images": train.images, "targets": train.tokens}
-    if scenes and model.config.tagging_weight > 0:
+    if model.config.tagging_weight > 0:  # scenes only (refused above otherwise)
         train_tensors["cell_labels"] = cell_labels["train"]
     return Task(
         model=model,
