@@ -39,6 +39,7 @@ class Config:
     # EfficientNet-Lite0 from its PyPI wheel, frozen, for photos (PretrainedEncoder).
     encoder: str = "scene_cnn"
     channels: tuple[int, ...] = (16, 32, 64, 128)  # scene_cnn: a strided stem, then conv blocks; all but the last halve
+    block_depths: tuple[int, ...] = ()  # scene_cnn: 3×3 convolutions in each block after the stem; () = one each
     embedding_dim: int = 64
     hidden_size: int = 256
     attention: bool = True
@@ -49,6 +50,9 @@ class Config:
     # that loss counts this much beside the captioning loss (in train_loss; val_loss is the captioning loss alone).
     # Scenes only: the labels come from the scene graph.
     tagging_weight: float = 0.0
+    # > 0: the cell heads also name each garment from the mean feature of its cells, with an MLP this wide
+    # (CellHeads), in pretraining and in the tagging loss.
+    pooled_naming_hidden: int = 0
     max_length: int = 30  # words per caption, without <bos> and <eos>
 
     @property
@@ -72,14 +76,18 @@ class Encoder(nn.Module):
     def __init__(self, config: Config):
         super().__init__()
         first, *rest = config.channels
+        depths = config.block_depths or (1,) * len(rest)
+        if len(depths) != len(rest):
+            raise ValueError(f"block_depths needs one depth per block after the stem ({len(rest)}), not {depths}")
         # A strided 4×4 stem halves the image at once: full-resolution feature maps would cost most of the time.
         layers = [nn.Conv2d(3, first, 4, stride=2, padding=1, bias=False), nn.BatchNorm2d(first), nn.ReLU()]
         c_in = first
-        for i, c_out in enumerate(rest):
-            layers += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
+        for i, (c_out, depth) in enumerate(zip(rest, depths)):
+            for _ in range(depth):
+                layers += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
+                c_in = c_out
             if i < len(rest) - 1:
                 layers.append(nn.MaxPool2d(2))
-            c_in = c_out
         # Channels-last is the layout oneDNN's CPU convolutions prefer: about 20 % faster here, same numbers.
         self.net = nn.Sequential(*layers).to(memory_format=torch.channels_last)
 
@@ -143,24 +151,38 @@ class SoftAttention(nn.Module):
 
 class CellHeads(nn.Module):
     """Name what lies at each grid cell from its feature: garment or nothing, colour, size (labels from
-    ``fashion_scenes.cell_labels``)."""
+    ``fashion_scenes.cell_labels``). With ``pooled_hidden`` > 0 they also name each garment from the mean feature
+    of the cells it owns, through a small MLP: that is how the decoder reads a garment (attention averages its
+    cells, then a word is read off the mixture), so the encoder learns features that name garments when averaged,
+    not only one cell at a time."""
 
-    def __init__(self, feature_dim: int):
+    def __init__(self, feature_dim: int, pooled_hidden: int = 0):
         super().__init__()
         self.splits = (len(GARMENT_WORDS) + 1, len(COLOURS), len(SIZES))
         self.linear = nn.Linear(feature_dim, sum(self.splits))
+        self.pooled = nn.Sequential(nn.Linear(feature_dim, pooled_hidden), nn.ReLU(), nn.Dropout(0.2),
+                                    nn.Linear(pooled_hidden, len(GARMENT_WORDS))) if pooled_hidden else None
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """features (B, L, C) -> logits garment (B, L, 11), colour (B, L, 8), size (B, L, 2)."""
         return self.linear(features).split(self.splits, dim=-1)  # (B, L, 21) -> 3 × (B, L, n)
 
-    def loss(self, logits: tuple[torch.Tensor, ...], labels: torch.Tensor) -> torch.Tensor:
-        """labels (B, 3, L) as garment / colour / size rows, -1 where none: colour and size count only where a
-        garment lies. The three mean cross-entropies, summed."""
+    def loss(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """features (B, L, C); labels (B, 3, L) as garment / colour / size rows, -1 where none: colour and size
+        count only where a garment lies. The three mean cross-entropies per cell, summed, plus the pooled
+        garments' mean cross-entropy."""
         loss = 0.0
-        for part, target in zip(logits, labels.unbind(1)):
+        for part, target in zip(self(features), labels.unbind(1)):
             total = F.cross_entropy(part.flatten(0, 1), target.flatten(), ignore_index=-1, reduction="sum")  # (B*L, n)
             loss = loss + total / (target >= 0).sum().clamp(min=1)
+        if self.pooled is not None:
+            owned = F.one_hot(labels[:, 0], len(GARMENT_WORDS) + 1)[..., 1:].transpose(1, 2).to(features.dtype)
+            cells = owned.sum(-1)  # (B, L, 11) -> (B, 10, L) -> (B, 10) cells each garment owns
+            pooled = torch.bmm(owned, features) / cells.clamp(min=1).unsqueeze(-1)  # (B, 10, L) @ (B, L, C)
+            present = cells > 0
+            if present.any():  # (B, 10, C) -> (n, C): the garments in these scenes
+                garments = torch.arange(len(GARMENT_WORDS), device=labels.device).expand_as(cells)[present]
+                loss = loss + F.cross_entropy(self.pooled(pooled[present]), garments)
         return loss
 
 
@@ -178,8 +200,9 @@ class CellTagger(nn.Module):
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None):
         """images (B, 3, S, S); labels (B, 3, L) or None. Returns the per-cell logits and the loss."""
-        logits = self.heads(self.encoder(images))
-        return logits, None if labels is None else self.heads.loss(logits, labels)
+        features = self.encoder(images)  # (B, L, C)
+        logits = self.heads(features)
+        return logits, None if labels is None else self.heads.loss(features, labels)
 
     @torch.no_grad()
     def predict(self, images: torch.Tensor) -> torch.Tensor:
@@ -252,11 +275,11 @@ class Captioner(nn.Module):
             self.lstm = nn.LSTM(config.embedding_dim, hidden, batch_first=True)
         self.dropout = nn.Dropout(config.dropout)
         self.output = nn.Linear(hidden + context_dim, config.vocabulary_size)
-        self.cell_heads = CellHeads(config.feature_dim) if config.tagging_weight > 0 else None
+        self.cell_heads = CellHeads(config.feature_dim, config.pooled_naming_hidden) if config.tagging_weight > 0 else None
 
     def cell_tagger(self) -> CellTagger:
         """A pretraining model sharing this captioner's encoder (and its cell heads, when it trains with them)."""
-        return CellTagger(self.encoder, self.cell_heads or CellHeads(self.config.feature_dim))
+        return CellTagger(self.encoder, self.cell_heads or CellHeads(self.config.feature_dim, self.config.pooled_naming_hidden))
 
     # ---- shared pieces ----
 
@@ -298,7 +321,7 @@ class Captioner(nn.Module):
         tagging_loss = 0.0
         if cell_labels is not None and self.cell_heads is not None:
             cells = state.features[..., :self.config.feature_dim]  # (B, L, C) without the positions
-            tagging_loss = self.config.tagging_weight * self.cell_heads.loss(self.cell_heads(cells), cell_labels)
+            tagging_loss = self.config.tagging_weight * self.cell_heads.loss(cells, cell_labels)
         if self.config.attention:
             # Step t runs only the captions still going: longest first, so those are the first rows (as in
             # packing, but row slices of one batch). Padding would otherwise be about 40 % of the steps' work; the

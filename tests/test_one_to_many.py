@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from models import fashion_scenes as world
@@ -194,6 +195,16 @@ def test_model_is_deterministic_and_survives_save_and_load(tmp_path):
     assert [h[0].words for h in loaded.model.caption(images, 3)] == [h[0].words for h in first.caption(images, 3)]
 
 
+def test_deeper_encoder_blocks_keep_the_grid():
+    config = one_to_many.Config(channels=(8, 8, 8, 16), block_depths=(1, 2, 1))
+    encoder = one_to_many.build_model(config).encoder
+    convolutions = [layer for layer in encoder.net if isinstance(layer, torch.nn.Conv2d)]
+    assert len(convolutions) == 1 + 4  # the stem, then 1 + 2 + 1
+    assert encoder(torch.rand(2, 3, 64, 64)).shape == (2, config.grid_side ** 2, 16)
+    with pytest.raises(ValueError, match="block_depths"):
+        one_to_many.build_model(dataclasses.replace(config, block_depths=(1, 2)))
+
+
 def test_cell_labels_mark_each_garment_at_its_centre():
     sneaker = world.SceneObject("sneaker", "blue", "small", x=0, y=0, glyph=0)  # centre (9, 9): cells 0-1 × 0-1
     bag = world.SceneObject("bag", "red", "large", x=32, y=2, glyph=1)  # centre (46, 16): column 5, rows 1-2
@@ -220,6 +231,24 @@ def test_cell_tagger_shares_the_encoder_and_scores_only_owned_cells():
     assert garments.shape == (2, 64, 11) and colours.shape == (2, 64, 8) and sizes.shape == (2, 64, 2)
     assert torch.isfinite(loss)  # empty scenes: only the garment head (saying "none") has targets
     assert tagger.predict(torch.rand(1, 3, 64, 64)).shape == (1, 3, 64)
+
+
+def test_pooled_naming_reads_each_garment_from_the_mean_of_its_cells():
+    torch.manual_seed(0)
+    heads = one_to_many.CellHeads(feature_dim=4, pooled_hidden=8).eval()
+    sneaker = world.SceneObject("sneaker", "blue", "small", x=0, y=0, glyph=0)
+    bag = world.SceneObject("bag", "red", "large", x=32, y=2, glyph=1)
+    labels = torch.from_numpy(np.stack([world.cell_labels(world.Scene((sneaker, bag), (0, 0, 0), 0), 8),
+                                        world.cell_labels(world.Scene((), (0, 0, 0), 0), 8)]))
+    features = torch.randn(2, 64, 4)
+    cell_only = one_to_many.CellHeads(feature_dim=4)
+    cell_only.linear = heads.linear
+    pooled = torch.stack([features[0, labels[0, 0] == world.GARMENT_WORDS.index(name) + 1].mean(0)
+                          for name in ("sneaker", "bag")])  # garments in label order
+    expected = F.cross_entropy(heads.pooled(pooled), torch.tensor([world.GARMENT_WORDS.index("sneaker"),
+                                                                   world.GARMENT_WORDS.index("bag")]))
+    assert torch.allclose(heads.loss(features, labels), cell_only.loss(features, labels) + expected)
+    assert torch.isfinite(heads.loss(features[1:], labels[1:]))  # a scene without garments: nothing to pool
 
 
 def test_the_tagging_loss_joins_the_captioning_loss_with_its_weight():
