@@ -176,8 +176,9 @@ class CellHeads(nn.Module):
             total = F.cross_entropy(part.flatten(0, 1), target.flatten(), ignore_index=-1, reduction="sum")  # (B*L, n)
             loss = loss + total / (target >= 0).sum().clamp(min=1)
         if self.pooled is not None:
-            owned = F.one_hot(labels[:, 0], len(GARMENT_WORDS) + 1)[..., 1:].transpose(1, 2).to(features.dtype)
-            cells = owned.sum(-1)  # (B, L, 11) -> (B, 10, L) -> (B, 10) cells each garment owns
+            owned = F.one_hot(labels[:, 0], len(GARMENT_WORDS) + 1)[..., 1:]  # (B, L) -> (B, L, 11) -> (B, L, 10)
+            owned = owned.transpose(1, 2).to(features.dtype)  # (B, 10, L)
+            cells = owned.sum(-1)  # (B, 10): how many cells each garment owns, 0 where it is absent
             pooled = torch.bmm(owned, features) / cells.clamp(min=1).unsqueeze(-1)  # (B, 10, L) @ (B, L, C)
             present = cells > 0
             if present.any():  # (B, 10, C) -> (n, C): the garments in these scenes
@@ -275,11 +276,13 @@ class Captioner(nn.Module):
             self.lstm = nn.LSTM(config.embedding_dim, hidden, batch_first=True)
         self.dropout = nn.Dropout(config.dropout)
         self.output = nn.Linear(hidden + context_dim, config.vocabulary_size)
-        self.cell_heads = CellHeads(config.feature_dim, config.pooled_naming_hidden) if config.tagging_weight > 0 else None
+        self.cell_heads = CellHeads(config.feature_dim, config.pooled_naming_hidden) \
+            if config.tagging_weight > 0 else None
 
     def cell_tagger(self) -> CellTagger:
         """A pretraining model sharing this captioner's encoder (and its cell heads, when it trains with them)."""
-        return CellTagger(self.encoder, self.cell_heads or CellHeads(self.config.feature_dim, self.config.pooled_naming_hidden))
+        heads = self.cell_heads or CellHeads(self.config.feature_dim, self.config.pooled_naming_hidden)
+        return CellTagger(self.encoder, heads)
 
     # ---- shared pieces ----
 
@@ -340,7 +343,8 @@ class Captioner(nn.Module):
             logits = logits.index_put(where, torch.cat(steps))  # T-1 × (rows, V) -> (B, T-1, V)
         else:
             # Without attention nothing changes between steps but the word, so the LSTM runs the whole sequence.
-            out, _ = self.lstm(self.embedding(inputs), (state.hidden.unsqueeze(0), state.cell.unsqueeze(0)))  # (B, T-1, H)
+            initial = (state.hidden.unsqueeze(0), state.cell.unsqueeze(0))  # (B, H) -> (1, B, H)
+            out, _ = self.lstm(self.embedding(inputs), initial)  # (B, T-1, H)
             logits = self.output(self.dropout(out))  # (B, T-1, V)
         loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1),  # (B*(T-1), V)
                                ignore_index=self.pad)
