@@ -77,8 +77,8 @@ class Encoder(nn.Module):
         super().__init__()
         first, *rest = config.channels
         depths = config.block_depths or (1,) * len(rest)
-        if len(depths) != len(rest):
-            raise ValueError(f"block_depths needs one depth per block after the stem ({len(rest)}), not {depths}")
+        if len(depths) != len(rest) or min(depths) < 1:
+            raise ValueError(f"block_depths needs one depth ≥ 1 per block after the stem ({len(rest)}), not {depths}")
         # A strided 4×4 stem halves the image at once: full-resolution feature maps would cost most of the time.
         layers = [nn.Conv2d(3, first, 4, stride=2, padding=1, bias=False), nn.BatchNorm2d(first), nn.ReLU()]
         c_in = first
@@ -156,11 +156,11 @@ class CellHeads(nn.Module):
     cells, then a word is read off the mixture), so the encoder learns features that name garments when averaged,
     not only one cell at a time."""
 
-    def __init__(self, feature_dim: int, pooled_hidden: int = 0):
+    def __init__(self, feature_dim: int, pooled_hidden: int = 0, dropout: float = 0.0):
         super().__init__()
         self.splits = (len(GARMENT_WORDS) + 1, len(COLOURS), len(SIZES))
         self.linear = nn.Linear(feature_dim, sum(self.splits))
-        self.pooled = nn.Sequential(nn.Linear(feature_dim, pooled_hidden), nn.ReLU(), nn.Dropout(0.2),
+        self.pooled = nn.Sequential(nn.Linear(feature_dim, pooled_hidden), nn.ReLU(), nn.Dropout(dropout),
                                     nn.Linear(pooled_hidden, len(GARMENT_WORDS))) if pooled_hidden else None
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -168,9 +168,9 @@ class CellHeads(nn.Module):
         return self.linear(features).split(self.splits, dim=-1)  # (B, L, 21) -> 3 × (B, L, n)
 
     def loss(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """features (B, L, C); labels (B, 3, L) as garment / colour / size rows, -1 where none: colour and size
-        count only where a garment lies. The three mean cross-entropies per cell, summed, plus the pooled
-        garments' mean cross-entropy."""
+        """features (B, L, C); labels (B, 3, L) as garment / colour / size rows (garment 0 for none, colour and
+        size -1 there: they count only where a garment lies). The three mean cross-entropies per cell, summed,
+        plus the pooled garments' mean cross-entropy."""
         loss = 0.0
         for part, target in zip(self(features), labels.unbind(1)):
             total = F.cross_entropy(part.flatten(0, 1), target.flatten(), ignore_index=-1, reduction="sum")  # (B*L, n)
@@ -179,11 +179,11 @@ class CellHeads(nn.Module):
             owned = F.one_hot(labels[:, 0], len(GARMENT_WORDS) + 1)[..., 1:]  # (B, L) -> (B, L, 11) -> (B, L, 10)
             owned = owned.transpose(1, 2).to(features.dtype)  # (B, 10, L)
             cells = owned.sum(-1)  # (B, 10): how many cells each garment owns, 0 where it is absent
-            pooled = torch.bmm(owned, features) / cells.clamp(min=1).unsqueeze(-1)  # (B, 10, L) @ (B, L, C)
+            pooled = torch.bmm(owned, features) / cells.clamp(min=1).unsqueeze(-1)  # (B, 10, L) @ (B, L, C): (B, 10, C)
             present = cells > 0
-            if present.any():  # (B, 10, C) -> (n, C): the garments in these scenes
-                garments = torch.arange(len(GARMENT_WORDS), device=labels.device).expand_as(cells)[present]
-                loss = loss + F.cross_entropy(self.pooled(pooled[present]), garments)
+            if present.any():
+                garments = torch.arange(len(GARMENT_WORDS), device=labels.device).expand_as(cells)[present]  # (n,)
+                loss = loss + F.cross_entropy(self.pooled(pooled[present]), garments)  # (B, 10, C) -> (n, C)
         return loss
 
 
@@ -276,13 +276,14 @@ class Captioner(nn.Module):
             self.lstm = nn.LSTM(config.embedding_dim, hidden, batch_first=True)
         self.dropout = nn.Dropout(config.dropout)
         self.output = nn.Linear(hidden + context_dim, config.vocabulary_size)
-        self.cell_heads = CellHeads(config.feature_dim, config.pooled_naming_hidden) \
-            if config.tagging_weight > 0 else None
+        self.cell_heads = self.new_cell_heads() if config.tagging_weight > 0 else None
 
     def cell_tagger(self) -> CellTagger:
         """A pretraining model sharing this captioner's encoder (and its cell heads, when it trains with them)."""
-        heads = self.cell_heads or CellHeads(self.config.feature_dim, self.config.pooled_naming_hidden)
-        return CellTagger(self.encoder, heads)
+        return CellTagger(self.encoder, self.cell_heads or self.new_cell_heads())
+
+    def new_cell_heads(self) -> CellHeads:
+        return CellHeads(self.config.feature_dim, self.config.pooled_naming_hidden, self.config.dropout)
 
     # ---- shared pieces ----
 

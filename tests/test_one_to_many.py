@@ -195,14 +195,20 @@ def test_model_is_deterministic_and_survives_save_and_load(tmp_path):
     assert [h[0].words for h in loaded.model.caption(images, 3)] == [h[0].words for h in first.caption(images, 3)]
 
 
-def test_deeper_encoder_blocks_keep_the_grid():
-    config = one_to_many.Config(channels=(8, 8, 8, 16), block_depths=(1, 2, 1))
+def test_deeper_encoder_blocks_keep_the_grid_and_the_default_keeps_old_checkpoints_keys():
+    config = one_to_many.Config(channels=(8, 12, 16, 24), block_depths=(1, 2, 1))
     encoder = one_to_many.build_model(config).encoder
     convolutions = [layer for layer in encoder.net if isinstance(layer, torch.nn.Conv2d)]
-    assert len(convolutions) == 1 + 4  # the stem, then 1 + 2 + 1
-    assert encoder(torch.rand(2, 3, 64, 64)).shape == (2, config.grid_side ** 2, 16)
-    with pytest.raises(ValueError, match="block_depths"):
-        one_to_many.build_model(dataclasses.replace(config, block_depths=(1, 2)))
+    assert [(c.in_channels, c.out_channels) for c in convolutions] == [(3, 8), (8, 12), (12, 16), (16, 16), (16, 24)]
+    assert encoder(torch.rand(2, 3, 64, 64)).shape == (2, config.grid_side ** 2, 24)
+    for depths in ((1, 2), (1, 0, 1)):
+        with pytest.raises(ValueError, match="block_depths"):
+            one_to_many.build_model(dataclasses.replace(config, block_depths=depths))
+    # Checkpoints saved before block_depths existed name their layers by position in the encoder's Sequential.
+    default = one_to_many.build_model(one_to_many.Config()).encoder
+    assert [k for k in default.state_dict() if k.endswith("weight")] == [
+        "net.0.weight", "net.1.weight", "net.3.weight", "net.4.weight", "net.7.weight", "net.8.weight",
+        "net.11.weight", "net.12.weight"]
 
 
 def test_cell_labels_mark_each_garment_at_its_centre():
@@ -248,7 +254,9 @@ def test_pooled_naming_reads_each_garment_from_the_mean_of_its_cells():
     expected = F.cross_entropy(heads.pooled(pooled), torch.tensor([world.GARMENT_WORDS.index("sneaker"),
                                                                    world.GARMENT_WORDS.index("bag")]))
     assert torch.allclose(heads.loss(features, labels), cell_only.loss(features, labels) + expected)
-    assert torch.isfinite(heads.loss(features[1:], labels[1:]))  # a scene without garments: nothing to pool
+    assert torch.equal(heads.loss(features[1:], labels[1:]), cell_only.loss(features[1:], labels[1:]))  # none
+    model = one_to_many.build_model(one_to_many.Config(channels=(8, 8, 8, 16), pooled_naming_hidden=8))
+    assert model.cell_heads is None and model.cell_tagger().heads.pooled is not None  # pretraining only
 
 
 def test_the_tagging_loss_joins_the_captioning_loss_with_its_weight():
