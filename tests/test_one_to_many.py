@@ -372,7 +372,8 @@ def test_flickr8k_trains_on_the_pretrained_efficientnet_lite0(tracking_store, tm
                          "--set", "model.hidden_size=32"])
     checkpoint = load_checkpoint(bundles.export_bundle(run_id, tmp_path / "shipped"))
     model = checkpoint.model
-    trained, fresh = model.encoder.state_dict(), one_to_many.PretrainedEncoder().state_dict()  # ImageNet weights
+    fresh = one_to_many.PretrainedEncoder(model.config).state_dict()  # ImageNet weights
+    trained = model.encoder.state_dict()
     assert trained.keys() == fresh.keys() and all(torch.equal(trained[k], fresh[k]) for k in fresh)
     model.train()
     assert not model.encoder.training and not any(p.requires_grad for p in model.encoder.parameters())
