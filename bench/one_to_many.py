@@ -3,6 +3,7 @@ Tell, Show, Attend and Tell), greedy in batches and beam 5 in batches, then sing
 
     python -m bench.one_to_many                       # the shipped bundles, 2,000 test scenes, 1 torch thread
     python -m bench.one_to_many --run models/checkpoints/one_to_many/show-attend-tell --threads 2
+    python -m bench.one_to_many --float32             # as on a CPU without native bfloat16
 
 There is no non-neural captioning peer here; the first row (Show and Tell, greedy) is the reference the ratios
 are taken against. The machine may be shared: the load average is printed with the results, because it moves
@@ -47,6 +48,8 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=250)
     parser.add_argument("--latency-samples", type=int, default=200)
+    parser.add_argument("--float32", action="store_true",
+                        help="run every encoder in float32, as on a CPU without native bfloat16")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -60,11 +63,16 @@ def main(argv=None) -> None:
     test = load_fashion_scenes(sizes, defaults.seed, defaults.holdout_pairs, defaults.references)["test"]
     images, scenes = torch.from_numpy(test.images[:args.scenes]), test.scenes[:args.scenes]
     print(f"{len(images)} test scenes ({world.SCENE_SIZE}×{world.SCENE_SIZE}) · torch threads {args.threads} · "
-          f"batch {args.batch_size} · load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+          f"batch {args.batch_size} · load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores · "
+          f"native bfloat16 {'yes' if one_to_many.native_bfloat16() else 'no (bfloat16 encoders run in float32)'}"
+          f"{' · --float32: every encoder in float32' if args.float32 else ''}")
 
     rows, latencies = [], {}
     for folder in folders:
         model = load_checkpoint(folder).model
+        if args.float32:
+            model.encoder.bfloat16 = False
+        print(f"{folder.name}: encoder_precision {model.config.encoder_precision}")
         caption_all(model, images[:args.batch_size], 1, args.batch_size)  # warm-up: first calls allocate
         for label, beam in (("greedy", 1), ("beam 5", 5)):
             captions, seconds = timed(caption_all, model, images, beam, args.batch_size)

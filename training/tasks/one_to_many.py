@@ -294,8 +294,9 @@ def prepare(config: Config, dry_run: bool = False) -> Task:
 
     photos = photo_images(config.model.image_size, crops_per_photo=1 if dry_run else 8) if scenes else None
     tagging = scenes and (config.pretrain_epochs > 0 or model.config.tagging_weight > 0)
+    labelled = ("train", "val") if config.pretrain_epochs else ("train",)  # pretraining is scored on val
     cell_labels = {split: cell_label_tensor(data[split].scenes, model.config.grid_side)
-                   for split in ("train", "val")} if tagging else {}
+                   for split in labelled} if tagging else {}
     train = data["train"]
     train_tensors = {"images": train.images, "targets": train.tokens}
     if model.config.tagging_weight > 0:  # scenes only (refused above otherwise)
