@@ -71,8 +71,9 @@ def main(argv=None) -> None:
     for folder in folders:
         model = load_checkpoint(folder).model
         if args.float32:
-            model.encoder.bfloat16 = False
-        print(f"{folder.name}: encoder_precision {model.config.encoder_precision}")
+            model.encoder.autocast_bfloat16 = False
+        print(f"{folder.name}: encoder_precision {model.config.encoder_precision}, running in "
+              f"{'bfloat16' if model.encoder.autocast_bfloat16 else 'float32'}")
         caption_all(model, images[:args.batch_size], 1, args.batch_size)  # warm-up: first calls allocate
         for label, beam in (("greedy", 1), ("beam 5", 5)):
             captions, seconds = timed(caption_all, model, images, beam, args.batch_size)

@@ -86,13 +86,13 @@ class GridEncoder(nn.Module):
         super().__init__()
         if config.encoder_precision not in ("float32", "bfloat16"):
             raise ValueError(f"encoder_precision must be float32 or bfloat16, not {config.encoder_precision!r}")
-        self.bfloat16 = config.encoder_precision == "bfloat16" and native_bfloat16()
+        self.autocast_bfloat16 = config.encoder_precision == "bfloat16" and native_bfloat16()
 
     def grid(self, images: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bfloat16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.autocast_bfloat16):
             grid = self.grid(images)  # (B, C, G, G)
         return grid.float().flatten(2).transpose(1, 2)  # (B, C, G, G) -> (B, L=G*G, C)
 
@@ -211,13 +211,14 @@ class CellHeads(nn.Module):
         """features (B, L, C) -> logits garment (B, L, 11), colour (B, L, 8), size (B, L, 2)."""
         return self.linear(features).split(self.splits, dim=-1)  # (B, L, 21) -> 3 × (B, L, n)
 
-    def loss(self, features: torch.Tensor, labels: torch.Tensor, logits: tuple[torch.Tensor, ...] | None = None):
+    def loss(self, features: torch.Tensor, labels: torch.Tensor,
+             logits: tuple[torch.Tensor, ...] | None = None) -> torch.Tensor:
         """features (B, L, C); labels (B, 3, L) as garment / colour / size rows (garment 0 for none, colour and
         size -1 there: they count only where a garment lies); logits: these heads' output on the features, where
         the caller has it already. The three mean cross-entropies per cell, summed, plus the pooled garments' mean
         cross-entropy."""
         loss = 0.0
-        for part, target in zip(logits or self(features), labels.unbind(1)):
+        for part, target in zip(self(features) if logits is None else logits, labels.unbind(1)):
             total = F.cross_entropy(part.flatten(0, 1), target.flatten(), ignore_index=-1, reduction="sum")  # (B*L, n)
             loss = loss + total / (target >= 0).sum().clamp(min=1)
         if self.pooled is not None:

@@ -224,6 +224,10 @@ def test_a_bfloat16_encoder_runs_in_bfloat16_only_where_the_cpu_has_it_and_hands
         assert all(p.dtype == torch.float32 for p in model.parameters())
         features, expected = model.encoder(images), exact.encoder(images)
         assert features.dtype == torch.float32
+        captions = torch.tensor([model.encode_caption("a small red bag".split())] * 2)
+        logits, loss = model.train()(images, captions)  # training autocasts the encoder too, and only the encoder
+        assert logits.dtype == loss.dtype == torch.float32 and torch.isfinite(loss)
+        model.eval()
         if native:  # bfloat16 keeps 8 bits of mantissa: close to float32, not equal
             assert not torch.equal(features, expected)
             torch.testing.assert_close(features, expected, atol=0.05, rtol=0.05)
@@ -258,6 +262,8 @@ def test_cell_tagger_shares_the_encoder_and_scores_only_owned_cells():
     (garments, colours, sizes), loss = tagger(torch.rand(2, 3, 64, 64), labels)
     assert garments.shape == (2, 64, 11) and colours.shape == (2, 64, 8) and sizes.shape == (2, 64, 2)
     assert torch.isfinite(loss)  # empty scenes: only the garment head (saying "none") has targets
+    features = torch.randn(2, 64, 16)
+    assert torch.equal(tagger.heads.loss(features, labels, tagger.heads(features)), tagger.heads.loss(features, labels))
     assert tagger.predict(torch.rand(1, 3, 64, 64)).shape == (1, 3, 64)
 
 
