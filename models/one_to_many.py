@@ -98,7 +98,8 @@ class GridEncoder(nn.Module):
 
 
 class Encoder(GridEncoder):
-    """The scene CNN, trained from scratch: a grid of L = (S/8)² feature vectors."""
+    """The scene CNN, trained from scratch. The stem and every block but the last halve the image, so n channel
+    counts give a grid of L = (S / 2^(n-1))² feature vectors (64×64 images and four channel counts: 8×8)."""
 
     def __init__(self, config: Config):
         super().__init__(config)
