@@ -14,6 +14,7 @@ from models import one_to_many
 from models.checkpoint import load_checkpoint, save_checkpoint
 from training import bundles, train
 from training.data import fashion_scenes, flickr8k
+from models.fashion_scenes import SPECIAL_TOKENS
 from models.one_to_many import GLYPHS_FILE, OOD_FILE
 from training.tasks.one_to_many import Config as TaskConfig
 from training.tasks.one_to_many import entropy_threshold, target_captions
@@ -130,10 +131,11 @@ def test_the_compositional_hold_out_is_kept_apart(glyph_bank):
         fashion_scenes.parse_pairs(("dress:mauve",))
 
 
-@pytest.mark.parametrize("attention", [False, True])
-def test_model_shapes_and_beam_width_one_is_greedy(attention):
+@pytest.mark.parametrize("attention,consistent_mentions", [(False, False), (True, False), (True, True)])
+def test_model_shapes_and_beam_width_one_is_greedy(attention, consistent_mentions):
     torch.manual_seed(0)
-    config = one_to_many.Config(attention=attention, hidden_size=32, channels=(8, 8, 8, 16), max_length=12)
+    config = one_to_many.Config(attention=attention, hidden_size=32, channels=(8, 8, 8, 16), max_length=12,
+                                consistent_mentions=consistent_mentions)
     model = one_to_many.build_model(config).eval()
     images = torch.rand(3, 3, 64, 64)
     captions = torch.tensor([model.encode_caption("a small red bag".split()) + [model.pad] * 2] * 3)
@@ -158,6 +160,69 @@ def test_model_shapes_and_beam_width_one_is_greedy(attention):
     for width in (0, 11):
         with pytest.raises(ValueError, match="beam width"):
             model.beam_search(images, beam_width=width)
+
+
+def test_mention_constraint_keeps_garments_distinct_and_references_true():
+    model = one_to_many.build_model(one_to_many.Config(hidden_size=32, channels=(8, 8, 8, 16),
+                                                       consistent_mentions=True))
+    constraint = model.mention_constraint(rows=1)
+
+    def say(caption: str) -> None:
+        for word in caption.split():
+            assert not constraint.forbidden()[0, model.index[word]], f"{word!r} was forbidden"
+            constraint.advance(torch.tensor([model.index[word]]))
+
+    def forbidden(words: str) -> list[bool]:
+        return [bool(constraint.forbidden()[0, model.index[word]]) for word in words.split()]
+
+    say("there is a small red sneaker to the left of a large")
+    assert forbidden("sneaker bag ankle green") == [True, False, False, False]  # a new garment, any colour
+    say("blue ankle boot and the")
+    # "the" refers to a garment named before, by its colour if it has one; "to the left of" stays free
+    assert forbidden("sneaker ankle bag dress red blue green left") == [False, False, True, True, False, False, True,
+                                                                        False]
+    say("red")
+    assert forbidden("sneaker ankle") == [False, True]  # the red one is the sneaker
+    say("sneaker is above one small")
+    assert forbidden("sneaker ankle dress") == [True, True, False]
+    beam_rows = model.mention_constraint(rows=2)
+    beam_rows.advance(torch.tensor([model.index["a"], model.index["the"]]))
+    beam_rows.select(torch.tensor([1, 1, 0]))  # beam search repeats and reorders rows
+    assert beam_rows.forbidden()[:, model.index["bag"]].tolist() == [True, True, False]
+    with pytest.raises(ValueError, match="scene vocabulary"):
+        one_to_many.build_model(one_to_many.Config(vocabulary=SPECIAL_TOKENS + ("a", "dog"), consistent_mentions=True))
+
+
+@pytest.mark.parametrize("beam_width", [1, 3])
+def test_decoding_with_consistent_mentions_takes_the_next_best_garment(beam_width):
+    """A decoder that wants to name the same garment twice: with the constraint the second mention gets its
+    runner-up, and the caption parses back to two garments."""
+    script = "a red sneaker to the left of a blue sneaker".split()
+
+    def scripted_step(model):
+        calls = iter(range(10 ** 6))
+
+        def step(words, state):
+            position = next(calls)
+            logits = torch.full((len(words), model.config.vocabulary_size), -10.0)
+            logits[:, model.index[script[position]] if position < len(script) else model.eos] = 5.0
+            if position < len(script) and script[position] == "sneaker":  # a runner-up garment where it names one
+                logits[:, model.index["bag"]] = 4.0
+            return logits, state, None
+        return step
+
+    captions = {}
+    for consistent in (False, True):
+        config = one_to_many.Config(hidden_size=32, channels=(8, 8, 8, 16), consistent_mentions=consistent)
+        model = one_to_many.build_model(config).eval()
+        model.step = scripted_step(model)
+        [[best, *_]] = model.caption(torch.rand(1, 3, 64, 64), beam_width=beam_width)
+        captions[consistent] = " ".join(best.words)
+    assert captions[False] == "a red sneaker to the left of a blue sneaker"
+    # two sneakers: no scene has that (its garments are distinct), so at least one garment is wrong
+    assert [garment for garment, _, _ in world.parse_caption(captions[False]).objects] == ["sneaker", "sneaker"]
+    assert [garment for garment, _, _ in world.parse_caption(captions[True]).objects] in (["sneaker", "bag"],
+                                                                                          ["bag", "sneaker"])
 
 
 def test_teacher_forcing_on_running_captions_only_matches_stepping_the_whole_batch():
