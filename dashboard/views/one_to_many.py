@@ -140,7 +140,9 @@ with topology_page("one_to_many"):
                                    "mean log-prob per word": [round(h.score, 3) for h in hypotheses]}),
                      hide_index=True, width="stretch")
         st.caption(f"{len(hypotheses)}-best of beam width {beam_width} · highest word entropy (greedy) "
-                   f"{greedy.entropy:.2f} nats · {elapsed_ms:.0f} ms on CPU · model `{run.run_name}`")
+                   f"{greedy.entropy:.2f} nats · {elapsed_ms:.0f} ms on CPU · model `{run.run_name}`"
+                   + (" · decoding keeps mentions consistent: no garment is named twice as new, and “the …” "
+                      "refers to one already named" if model.config.consistent_mentions else ""))
 
     st.subheader("Attention")
     if best.attention is None or not best.words:
