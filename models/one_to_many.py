@@ -280,43 +280,53 @@ class DecoderState:
 class MentionConstraint:
     """What a scene caption may say next, given what it has said: a new mention ("a" / "one" …) names a garment
     not named before, since a scene holds distinct garments; a definite one ("the" …) refers to a garment already
-    named, in the colour it was named with. A caption that breaks either rule describes no possible scene: the
-    parser reads it as holding one garment twice, or refuses it. Decoding asks ``forbidden()`` before each word,
-    ``advance`` after it, and ``select`` when beam search reorders its rows.
-
-    Unconstrained, greedy decoding by the champion named a garment twice in 31 of its 126 wrong test captions (7 of
-    them unparsable); constrained, it takes its next-best garment there (docs/one_to_many.md has the numbers)."""
+    named, by the colour it was named with if it gives one, and without a size (the grammar's references have none).
+    A caption that breaks a rule describes no possible scene: the parser reads it as holding one garment twice, or
+    refuses it. Decoding asks ``forbidden()`` before each word, ``advance`` after it, and ``select`` when beam
+    search reorders its rows. Unconstrained, the decoder often named a garment twice when it hesitated between two
+    (docs/one_to_many.md); constrained, it takes its next-best garment there."""
 
     OUTSIDE, NEW, DEFINITE = 0, 1, 2  # where the caption is: outside a mention, in a new one, in a definite one
 
     def __init__(self, index: dict[str, int], vocabulary_size: int, rows: int):
+        self.check_vocabulary(index)
+        self.garment_ids = torch.tensor([index[g.split()[0]] for g in GARMENT_WORDS])  # a garment's first word
+        self.colour_ids = torch.tensor([index[c] for c in COLOURS])
+        self.size_ids = torch.tensor([index[size] for size in SIZES])
+        self.openers = torch.tensor([index["a"], index["one"]])
+        self.the = index["the"]
+        self.vocabulary_size = vocabulary_size
+        self.garment_of = self._lookup(self.garment_ids)  # word id -> garment index, -1 for other words
+        self.colour_of = self._lookup(self.colour_ids)  # word id -> colour index, -1 for other words
+        self.named = torch.zeros(rows, len(GARMENT_WORDS), dtype=torch.bool)  # garments the caption introduced
+        self.named_colour = torch.full((rows, len(GARMENT_WORDS)), -1)  # … the colour each was named with, or -1
+        self.place = torch.full((rows,), self.OUTSIDE)
+        self.colour = torch.full((rows,), -1)  # the open mention's colour, -1 before it has one
+
+    @staticmethod
+    def check_vocabulary(index: dict[str, int]) -> None:
         missing = [w for w in ("a", "one", "the", *SIZES, *COLOURS, *GARMENT_WORDS) if w.split()[0] not in index]
         if missing:
             raise ValueError(f"consistent_mentions needs the scene vocabulary; missing {missing}")
-        self.garment_ids = torch.tensor([index[g.split()[0]] for g in GARMENT_WORDS])  # a garment's first word
-        self.colour_ids = torch.tensor([index[c] for c in COLOURS])
-        self.garment_of = torch.full((vocabulary_size,), -1).index_put_((self.garment_ids,), torch.arange(
-            len(GARMENT_WORDS)))  # word id -> garment index, -1 for other words
-        self.colour_of = torch.full((vocabulary_size,), -1).index_put_((self.colour_ids,), torch.arange(len(COLOURS)))
-        self.openers = torch.tensor([index["a"], index["one"]])
-        self.the, self.size_ids = index["the"], torch.tensor([index[size] for size in SIZES])
-        self.vocabulary_size = vocabulary_size
-        self.named = torch.zeros(rows, len(GARMENT_WORDS), dtype=torch.bool)  # garments the caption introduced
-        self.named_colour = torch.full((rows, len(GARMENT_WORDS)), -1)  # … and the colour each was named with
-        self.place = torch.full((rows,), self.OUTSIDE)
-        self.colour = torch.full((rows,), -1)  # the open mention's colour, -1 before it has one
+
+    def _lookup(self, word_ids: torch.Tensor) -> torch.Tensor:
+        table = torch.full((self.vocabulary_size,), -1)
+        table[word_ids] = torch.arange(len(word_ids))
+        return table
 
     def forbidden(self) -> torch.Tensor:
         """(rows, V) True where the next word would break a rule."""
         new, definite = self.place == self.NEW, self.place == self.DEFINITE  # (rows,)
         referable = self.named & ((self.colour[:, None] < 0) | (self.named_colour == self.colour[:, None]))
         garments = (new[:, None] & self.named) | (definite[:, None] & ~referable)  # (rows, garments)
+        coloured = self.named_colour >= 0  # (rows, garments): named, and with a colour
         named_colours = (F.one_hot(self.named_colour.clamp(min=0), len(COLOURS)).bool()
-                         & self.named[..., None]).any(1)  # (rows, garments, colours) -> (rows, colours)
+                         & coloured[..., None]).any(1)  # (rows, garments, colours) -> (rows, colours)
         colours = (definite & (self.colour < 0))[:, None] & ~named_colours  # (rows, colours)
         forbidden = torch.zeros(len(self.place), self.vocabulary_size, dtype=torch.bool)
         forbidden[:, self.garment_ids] = garments
         forbidden[:, self.colour_ids] = colours
+        forbidden[:, self.size_ids] = definite[:, None]
         return forbidden
 
     def advance(self, words: torch.Tensor) -> None:
@@ -335,6 +345,7 @@ class MentionConstraint:
         self.colour = self.colour.masked_fill(new | definite, -1)
 
     def select(self, rows: torch.Tensor) -> None:
+        """Keep the captions at these row indices (rows',), in this order: beam search repeats and reorders them."""
         self.named, self.named_colour = self.named[rows], self.named_colour[rows]
         self.place, self.colour = self.place[rows], self.colour[rows]
 
@@ -387,7 +398,8 @@ class Captioner(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.output = nn.Linear(hidden + context_dim, config.vocabulary_size)
         self.cell_heads = self.new_cell_heads() if config.tagging_weight > 0 else None
-        self.mention_constraint(0)  # fails now, not at the first caption, when the vocabulary cannot support it
+        if config.consistent_mentions:  # fails now, not at the first caption, when the vocabulary cannot support it
+            MentionConstraint.check_vocabulary(self.index)
 
     def cell_tagger(self) -> CellTagger:
         """A pretraining model sharing this captioner's encoder (and its cell heads, when it trains with them)."""

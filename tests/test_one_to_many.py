@@ -14,10 +14,9 @@ from models import one_to_many
 from models.checkpoint import load_checkpoint, save_checkpoint
 from training import bundles, train
 from training.data import fashion_scenes, flickr8k
-from models.fashion_scenes import SPECIAL_TOKENS
 from models.one_to_many import GLYPHS_FILE, OOD_FILE
 from training.tasks.one_to_many import Config as TaskConfig
-from training.tasks.one_to_many import entropy_threshold, target_captions
+from training.tasks.one_to_many import entropy_threshold, target_captions, token_tensor
 
 TINY_SCENES = ["--set", "threads=1", "--set", "train_scenes=48", "--set", "val_scenes=16", "--set", "test_scenes=16",
                "--set", "holdout_scenes=8", "--set", "model.hidden_size=32", "--set", "model.channels=8,8,8,16"]
@@ -185,12 +184,34 @@ def test_mention_constraint_keeps_garments_distinct_and_references_true():
     assert forbidden("sneaker ankle") == [False, True]  # the red one is the sneaker
     say("sneaker is above one small")
     assert forbidden("sneaker ankle dress") == [True, True, False]
-    beam_rows = model.mention_constraint(rows=2)
-    beam_rows.advance(torch.tensor([model.index["a"], model.index["the"]]))
-    beam_rows.select(torch.tensor([1, 1, 0]))  # beam search repeats and reorders rows
-    assert beam_rows.forbidden()[:, model.index["bag"]].tolist() == [True, True, False]
+    constraint = model.mention_constraint(rows=1)
+    say("a small sandal and the")  # named without a colour: "the sandal", never "the red sandal"; no sizes
+    assert forbidden("sandal red small") == [False, True, True]
+
+    rows = model.mention_constraint(rows=2)
+    for words in (("a", "a"), ("red", "blue"), ("sneaker", "bag"), ("and", "and"), ("a", "a")):
+        rows.advance(torch.tensor([model.index[word] for word in words]))
+    rows.select(torch.tensor([1, 1, 0]))  # beam search repeats and reorders rows; each keeps what it named
+    garments = [model.index["sneaker"], model.index["bag"]]
+    assert rows.forbidden()[:, garments].tolist() == [[False, True], [False, True], [True, False]]
     with pytest.raises(ValueError, match="scene vocabulary"):
-        one_to_many.build_model(one_to_many.Config(vocabulary=SPECIAL_TOKENS + ("a", "dog"), consistent_mentions=True))
+        one_to_many.build_model(one_to_many.Config(vocabulary=world.SPECIAL_TOKENS + ("a", "dog"),
+                                                   consistent_mentions=True))
+
+
+def test_every_reference_caption_keeps_mentions_consistent(glyph_bank):
+    """The constraint never forbids a word of a caption the grammar gives a scene: all of them, as rows of one batch."""
+    _, labels = glyph_bank
+    rng = np.random.default_rng(1)
+    model = one_to_many.build_model(one_to_many.Config(hidden_size=32, channels=(8, 8, 8, 16),
+                                                       consistent_mentions=True))
+    captions = [caption for _ in range(60) for caption in world.caption_variants(world.sample_scene(rng, labels))]
+    assert {"the", "one", "there"} <= {word for caption in captions for word in caption.split()}
+    tokens = token_tensor(model, [[caption.split()] for caption in captions])[:, 0, 1:]  # (N, 1, T) -> (N, T-1)
+    constraint = model.mention_constraint(rows=len(captions))
+    for words in tokens.T:  # (N,) the t-th word of every caption
+        assert not constraint.forbidden().gather(1, words[:, None]).any()
+        constraint.advance(words)
 
 
 @pytest.mark.parametrize("beam_width", [1, 3])
