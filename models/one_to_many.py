@@ -277,6 +277,29 @@ class DecoderState:
                             self.hidden[index], self.cell[index])
 
 
+class MentionWords:
+    """The words mentions are made of, as ids of one vocabulary and lookups from id to garment or colour: built
+    once per model, shared by every caption's MentionConstraint."""
+
+    def __init__(self, index: dict[str, int], vocabulary_size: int):
+        missing = [w for w in ("a", "one", "the", *SIZES, *COLOURS, *GARMENT_WORDS) if w.split()[0] not in index]
+        if missing:
+            raise ValueError(f"consistent_mentions needs the scene vocabulary; missing {missing}")
+        self.vocabulary_size = vocabulary_size
+        self.garment_ids = torch.tensor([index[g.split()[0]] for g in GARMENT_WORDS])  # a garment's first word
+        self.colour_ids = torch.tensor([index[c] for c in COLOURS])
+        self.size_ids = torch.tensor([index[size] for size in SIZES])
+        self.openers = torch.tensor([index["a"], index["one"]])
+        self.the = index["the"]
+        self.garment_of = self._lookup(self.garment_ids)  # word id -> garment index, -1 for other words
+        self.colour_of = self._lookup(self.colour_ids)  # word id -> colour index, -1 for other words
+
+    def _lookup(self, word_ids: torch.Tensor) -> torch.Tensor:
+        table = torch.full((self.vocabulary_size,), -1)
+        table[word_ids] = torch.arange(len(word_ids))
+        return table
+
+
 class MentionConstraint:
     """What a scene caption may say next, given what it has said: a new mention ("a" / "one" …) names a garment
     not named before, since a scene holds distinct garments; a definite one ("the" …) refers to a garment already
@@ -288,31 +311,12 @@ class MentionConstraint:
 
     OUTSIDE, NEW, DEFINITE = 0, 1, 2  # where the caption is: outside a mention, in a new one, in a definite one
 
-    def __init__(self, index: dict[str, int], vocabulary_size: int, rows: int):
-        self.check_vocabulary(index)
-        self.garment_ids = torch.tensor([index[g.split()[0]] for g in GARMENT_WORDS])  # a garment's first word
-        self.colour_ids = torch.tensor([index[c] for c in COLOURS])
-        self.size_ids = torch.tensor([index[size] for size in SIZES])
-        self.openers = torch.tensor([index["a"], index["one"]])
-        self.the = index["the"]
-        self.vocabulary_size = vocabulary_size
-        self.garment_of = self._lookup(self.garment_ids)  # word id -> garment index, -1 for other words
-        self.colour_of = self._lookup(self.colour_ids)  # word id -> colour index, -1 for other words
+    def __init__(self, lexicon: MentionWords, rows: int):
+        self.lexicon = lexicon
         self.named = torch.zeros(rows, len(GARMENT_WORDS), dtype=torch.bool)  # garments the caption introduced
         self.named_colour = torch.full((rows, len(GARMENT_WORDS)), -1)  # … the colour each was named with, or -1
         self.place = torch.full((rows,), self.OUTSIDE)
         self.colour = torch.full((rows,), -1)  # the open mention's colour, -1 before it has one
-
-    @staticmethod
-    def check_vocabulary(index: dict[str, int]) -> None:
-        missing = [w for w in ("a", "one", "the", *SIZES, *COLOURS, *GARMENT_WORDS) if w.split()[0] not in index]
-        if missing:
-            raise ValueError(f"consistent_mentions needs the scene vocabulary; missing {missing}")
-
-    def _lookup(self, word_ids: torch.Tensor) -> torch.Tensor:
-        table = torch.full((self.vocabulary_size,), -1)
-        table[word_ids] = torch.arange(len(word_ids))
-        return table
 
     def forbidden(self) -> torch.Tensor:
         """(rows, V) True where the next word would break a rule."""
@@ -323,24 +327,24 @@ class MentionConstraint:
         named_colours = (F.one_hot(self.named_colour.clamp(min=0), len(COLOURS)).bool()
                          & coloured[..., None]).any(1)  # (rows, garments, colours) -> (rows, colours)
         colours = (definite & (self.colour < 0))[:, None] & ~named_colours  # (rows, colours)
-        forbidden = torch.zeros(len(self.place), self.vocabulary_size, dtype=torch.bool)
-        forbidden[:, self.garment_ids] = garments
-        forbidden[:, self.colour_ids] = colours
-        forbidden[:, self.size_ids] = definite[:, None]
+        forbidden = torch.zeros(len(self.place), self.lexicon.vocabulary_size, dtype=torch.bool)
+        forbidden[:, self.lexicon.garment_ids] = garments
+        forbidden[:, self.lexicon.colour_ids] = colours
+        forbidden[:, self.lexicon.size_ids] = definite[:, None]
         return forbidden
 
     def advance(self, words: torch.Tensor) -> None:
         """Take in the word (rows,) each caption just said."""
-        garment, colour = self.garment_of[words], self.colour_of[words]
+        garment, colour = self.lexicon.garment_of[words], self.lexicon.colour_of[words]
         introduced = (garment >= 0) & (self.place == self.NEW)
         rows = introduced.nonzero().flatten()
         self.named[rows, garment[rows]] = True
         self.named_colour[rows, garment[rows]] = self.colour[rows]
         # A size or colour keeps the mention open; its garment (or any other word) closes it.
-        still_open = (colour >= 0) | torch.isin(words, self.size_ids)
+        still_open = (colour >= 0) | torch.isin(words, self.lexicon.size_ids)
         self.colour = torch.where(colour >= 0, colour, self.colour)
         self.place = torch.where(still_open, self.place, self.OUTSIDE)
-        new, definite = torch.isin(words, self.openers), words == self.the
+        new, definite = torch.isin(words, self.lexicon.openers), words == self.lexicon.the
         self.place = torch.where(new, self.NEW, torch.where(definite, self.DEFINITE, self.place))
         self.colour = self.colour.masked_fill(new | definite, -1)
 
@@ -398,8 +402,7 @@ class Captioner(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.output = nn.Linear(hidden + context_dim, config.vocabulary_size)
         self.cell_heads = self.new_cell_heads() if config.tagging_weight > 0 else None
-        if config.consistent_mentions:  # fails now, not at the first caption, when the vocabulary cannot support it
-            MentionConstraint.check_vocabulary(self.index)
+        self.mention_words = MentionWords(self.index, config.vocabulary_size) if config.consistent_mentions else None
 
     def cell_tagger(self) -> CellTagger:
         """A pretraining model sharing this captioner's encoder (and its cell heads, when it trains with them)."""
@@ -409,9 +412,7 @@ class Captioner(nn.Module):
         return CellHeads(self.config.feature_dim, self.config.pooled_naming_hidden, self.config.dropout)
 
     def mention_constraint(self, rows: int) -> MentionConstraint | None:
-        if not self.config.consistent_mentions:
-            return None
-        return MentionConstraint(self.index, self.config.vocabulary_size, rows)
+        return None if self.mention_words is None else MentionConstraint(self.mention_words, rows)
 
     # ---- shared pieces ----
 
