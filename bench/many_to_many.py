@@ -1,7 +1,8 @@
-"""Translation speed, side by side in one process: the same test sentences through Apertium (one process, one
-pipe) and through the champion (greedy in batches, then beam 5), plus single-sentence greedy latency.
+"""Translation speed, side by side in one process: the new-sentences test set (the newest Tatoeba sentences, every
+length) through Apertium (one process, one pipe) and through the champion (greedy in batches, then beam 5), plus
+single-sentence greedy latency on 20-word sentences.
 
-    python -m bench.many_to_many                      # the shipped champion, 3,000 test sentences, 2 threads
+    python -m bench.many_to_many                      # the shipped champion, 2 threads
     python -m bench.many_to_many --run models/checkpoints/many_to_many/gru_attention --threads 1
 
 The machine may be shared: the load average is printed with the results, because it moves every number here.
@@ -48,7 +49,8 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.many_to_many", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", type=Path, help="a checkpoint or bundle folder (default: the shipped champion)")
-    parser.add_argument("--sentences", type=int, default=3000)
+    parser.add_argument("--sentences", type=int, default=0, help="the first N new sentences (default: all)")
+    parser.add_argument("--latency-words", type=int, default=20, help="the length of the latency sentences")
     # Two intra-op threads by default, because Apertium's pipeline is about eight processes that run side by side:
     # it keeps both cores busy (measured: 1.2 CPU-seconds in 0.64 s of wall time for these sentences). The CPU
     # columns compare the work done; on a busy machine pass --threads 1 (two threads then fight over a loaded core).
@@ -66,11 +68,13 @@ def main(argv=None) -> None:
         folder = shipped[0].bundle_dir
     translator = Translator.from_checkpoint(load_checkpoint(folder))
     defaults = Config()
-    test = load_splits(defaults.max_source_words, defaults.val_sentences, defaults.test_sentences,
-                       defaults.seed).test[:args.sentences]
-    sources, references = [e.en for e in test], [e.references for e in test]
-    print(f"{len(sources)} test sentences · model {folder.name} · torch threads {args.threads} · "
-          f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    splits = load_splits(defaults.model.trained_source_words, defaults.val_sentences, defaults.test_sentences,
+                         defaults.new_test_fraction, defaults.seed)
+    new_test = splits.new_test[:args.sentences or None]
+    sources, references = [e.en for e in new_test], [e.references for e in new_test]
+    print(f"{len(sources)} new-sentences test sentences (1–{max(len(s.split()) for s in sources)} words) · model "
+          f"{folder.name} · torch threads {args.threads} · load average {os.getloadavg()[0]:.2f} on "
+          f"{os.cpu_count()} cores")
 
     rows = []
     if apertium_available():
@@ -95,13 +99,17 @@ def main(argv=None) -> None:
         print(f"{label:24} {rate:12.0f} {ratio:>11} {cpu_rate:10.0f} {cpu_ratio:>11} "
               f"{scores['bleu']:6.1f} {scores['chrf']:6.1f}")
 
+    # Every held-out sentence of exactly that length (both test sets and validation), cycled to the sample count.
+    long_sentences = [e.en for split in ("new_test", "test", "val") for e in splits.examples_in(split)
+                      if len(e.en.split()) == args.latency_words]
     latencies = []
-    for sentence in sources[:args.latency_samples]:
-        _, seconds = timed(translator.translate, [sentence])
+    for index in range(args.latency_samples):
+        _, seconds = timed(translator.translate, [long_sentences[index % len(long_sentences)]])
         latencies.append(seconds * 1000)
     quantiles = statistics.quantiles(latencies, n=100)
-    print(f"single-sentence greedy latency over {len(latencies)} sentences: p50 {quantiles[49]:.1f} ms, "
-          f"p90 {quantiles[89]:.1f} ms, max {max(latencies):.1f} ms")
+    print(f"single-sentence greedy latency, {args.latency_words}-word sentences ({len(long_sentences)} distinct, "
+          f"{len(latencies)} calls): p50 {quantiles[49]:.1f} ms, p90 {quantiles[89]:.1f} ms, "
+          f"max {max(latencies):.1f} ms")
 
 
 if __name__ == "__main__":

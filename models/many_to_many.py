@@ -44,6 +44,8 @@ class Config:
     decoder_hidden: int = 256
     dropout: float = 0.2
     label_smoothing: float = 0.1
+    # The longest English sentence trained on, in words: the page warns that a longer one is out of range.
+    trained_source_words: int = 30
     # Output length bound: ratio × source tokens + extra, never above max_output_tokens.
     max_len_ratio: float = 2.0
     max_len_extra: int = 5

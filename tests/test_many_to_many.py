@@ -11,6 +11,7 @@ from models import many_to_many as m2m
 from models.checkpoint import load_checkpoint, save_checkpoint
 from training import bundles, train
 from training.data import tatoeba_spa
+from training.metrics import translation_scores_by_length
 from training.tasks.many_to_many import train_tokenizer
 from tests.conftest import assert_no_exception, page_texts
 
@@ -35,20 +36,60 @@ def test_parse_pairs_reads_the_real_layout_and_normalises_unicode(tmp_path):
         tatoeba_spa.parse_pairs("Go.\tVe.\n")
 
 
+def numbered_pairs(count: int) -> list[tatoeba_spa.Pair]:
+    """Sentence i has Tatoeba id 1000 + i (so a later sentence is newer), i + 2 words, and one or two
+    translations."""
+    return [tatoeba_spa.Pair(" ".join(["Sentence"] + ["word"] * i) + f" {i}.", f"Frase {i}{suffix}.",
+                             ATTRIBUTION.format(1000 + i, 5000 + 2 * i + len(suffix)))
+            for i in range(count) for suffix in ("", " bis")[:1 + i % 2]]
+
+
 def test_split_by_english_keeps_every_translation_together():
-    pairs = [tatoeba_spa.Pair(f"Sentence {i}.", f"Frase {i}{suffix}.", "a") for i in range(60)
-             for suffix in ("", " bis")[:1 + i % 2]]
+    pairs = numbered_pairs(60)
     splits = tatoeba_spa.split_by_english(pairs, val_sentences=10, test_sentences=15, seed=3)
     train_en = {p.en for p in splits.train}
     val_en, test_en = {e.en for e in splits.val}, {e.en for e in splits.test}
     assert not (train_en & val_en or train_en & test_en or val_en & test_en)
     assert len(train_en | val_en | test_en) == 60 and (len(val_en), len(test_en)) == (10, 15)
     for example in splits.val + splits.test:
-        number = int(example.en.split()[1].rstrip("."))
+        number = int(example.en.split()[-1].rstrip("."))
         assert len(example.references) == 1 + number % 2  # all translations kept as references
     assert len(splits.train) == len(pairs) - sum(len(e.references) for e in splits.val + splits.test)
     again = tatoeba_spa.split_by_english(pairs, 10, 15, seed=3)
     assert [e.en for e in again.test] == [e.en for e in splits.test]
+
+
+def test_the_newest_sentences_are_held_out_by_id_and_never_trained_on():
+    pairs = numbered_pairs(100)
+    splits = tatoeba_spa.split_by_english(pairs, val_sentences=10, test_sentences=15, seed=0, new_fraction=0.1,
+                                          max_train_words=50)
+    assert [e.english_id for e in splits.new_test] == list(range(1090, 1100))  # the ten highest ids
+    assert all(len(e.references) == 1 + e.english_id % 2 for e in splits.new_test)  # with every translation
+    held_out = splits.new_test + splits.val + splits.test
+    train_ids = {tatoeba_spa.english_id(p.attribution) for p in splits.train}
+    assert not {e.en for e in splits.new_test} & ({p.en for p in splits.train} | {e.en for e in splits.val + splits.test})
+    assert not {e.english_id for e in held_out} & train_ids
+    assert max(train_ids) < 1090
+    # A length cut applies to training only: the test sets keep every length.
+    short = tatoeba_spa.split_by_english(pairs, 10, 15, seed=0, new_fraction=0.1, max_train_words=20)
+    assert max(tatoeba_spa.word_count(p.en) for p in short.train) == 20
+    assert [e.en for e in short.test] == [e.en for e in splits.test]
+    assert max(tatoeba_spa.word_count(e.en) for e in short.new_test) == 101
+    assert tatoeba_spa.english_id("CC-BY 2.0 (France) Attribution: tatoeba.org #42 (CK) & #7 (x)") == 42
+
+
+def test_length_bucket_scores_count_and_score_each_bucket():
+    sources = ["One two three.", "a b c d e f g h", "a b c d e f g", " ".join(["w"] * 12), " ".join(["w"] * 25)]
+    references = [("Uno dos tres.",), ("El perro come.", "Un perro come."), ("Hola.",), ("Adiós.",), ("Sí.",)]
+    hypotheses = ["Uno dos tres.", "Un perro come.", "Nada.", "Adiós.", "Sí."]
+    scores = translation_scores_by_length(sources, hypotheses, references)
+    assert [scores[f"{b}_sentences"] for b in ("len_1_6", "len_7_10", "len_11_20", "len_21_up")] == [1, 2, 1, 1]
+    assert scores["len_1_6_bleu"] == pytest.approx(100) and scores["len_1_6_chrf"] == pytest.approx(100)
+    # The second reference matches the second sentence exactly; the first reference alone does not.
+    assert scores["len_7_10_bleu"] > scores["len_7_10_bleu_single"]
+    assert scores["bleu"] > scores["bleu_single"] > 0
+    empty = translation_scores_by_length(["Hi."], ["Hola."], [("Hola.",)])
+    assert empty["len_21_up_sentences"] == 0 and "len_21_up_bleu" not in empty
 
 
 def test_tokenizer_round_trips_case_punctuation_and_accents():
@@ -159,8 +200,11 @@ def test_dry_run_then_bundle_translates(tracking_store, tmp_path):
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"
     assert run.data.params["model.attention"] == "luong" and run.data.params["max_batches"] == "2"
+    assert run.data.params["model.trained_source_words"] == "30"  # trained on the whole length range
     assert [m.step for m in client.get_metric_history(run_id, "val_bleu")] == [1]
-    assert {"train_loss", "val_loss", "val_chrf", "test_bleu", "test_chrf", "test_bleu_beam5"} <= set(run.data.metrics)
+    assert {"train_loss", "val_loss", "val_chrf", "test_bleu", "test_chrf", "test_bleu_beam5", "test_bleu_single",
+            "new_test_bleu", "new_test_chrf", "new_test_len_1_6_chrf", "new_test_len_7_10_sentences",
+            "new_test_bleu_single_beam5"} <= set(run.data.metrics)
     folder = bundles.export_bundle(run_id, tmp_path / "shipped")
     assert {"source_tokenizer.json", "target_tokenizer.json", "dataset_card.md"} <= {p.name for p in folder.iterdir()}
     assert "contributors" in (folder / "report" / "attribution.json").read_text()
@@ -182,25 +226,43 @@ def test_dry_run_then_bundle_translates(tracking_store, tmp_path):
 def test_page_translates_compares_and_survives_bad_input(app):
     app.switch_page("views/many_to_many.py").run()
     assert_no_exception(app)
-    assert "translated as one batch by beam search, width 5" in page_texts(app)
+    assert "translated by beam search, width 5" in page_texts(app)
+    assert "trained on English sentences of 1 to 30 words" in page_texts(app)
     [translations] = [df.value for df in app.dataframe if "English" in df.value.columns]
-    assert len(translations) == 2 and translations.iloc[:, 1].str.len().min() > 0
+    assert len(translations) == 1 and translations.iloc[:, 1].str.len().min() > 0
     if m2m.apertium_available():
         assert "Apertium" in translations.columns
     assert app.get("plotly_chart"), "no attention heatmap"
     for text, expected in [("", "Type an English sentence"), ("Hello there. " * 450, "characters"),
                            (" ".join(["word"] * 300), "translated"), ("你好 مرحبا 😀", "unknown to the English tokenizer"),
+                           (" ".join(["house"] * 60) + ".", "Longer than trained: sentence(s) 1 (60 words)"),
                            ("?!... 12345", "translated"), ("<b>bold</b> <script>alert(1)</script>", "<b>bold</b>")]:
         app.text_area(key="many_to_many-text").set_value(text).run()
         assert_no_exception(app)
         assert expected in page_texts(app), text[:40]
     app.text_area(key="many_to_many-text").set_value("Where is the station?").run()
     app.slider(key="many_to_many-beam").set_value(1).run()
+    sentences = [f"The weather is nice on day {n}." for n in range(200)]
+    app.text_area(key="many_to_many-text").set_value(" ".join(sentences)).run()
+    assert_no_exception(app)
+    assert "200 sentence(s) translated by greedy" in page_texts(app)
     assert_no_exception(app)
     model_picker = app.selectbox(key="model")
     for option in model_picker.options:
         model_picker.set_value(option).run()
         assert_no_exception(app)
+
+
+def test_the_example_picker_replaces_typed_text(app):
+    app.switch_page("views/many_to_many.py").run()
+    app.text_area(key="many_to_many-text").set_value("Something I typed.").run()
+    picker = app.selectbox(key="many_to_many-example")
+    example = picker.options[-1]
+    picker.set_value(example).run()
+    assert_no_exception(app)
+    assert app.text_area(key="many_to_many-text").value == example
+    [translations] = [df.value for df in app.dataframe if "English" in df.value.columns]
+    assert translations["English"].tolist() == m2m.split_sentences(example)
 
 
 @pytest.mark.skipif(not m2m.apertium_available(), reason="apertium-eng-spa is not installed")

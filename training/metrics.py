@@ -101,13 +101,40 @@ def segmentation_scores(targets: list[np.ndarray], predictions: list[np.ndarray]
 
 
 def translation_scores(hypotheses: list[str], references: list[tuple[str, ...]]) -> dict[str, float]:
-    """Corpus BLEU and chrF (sacrebleu, default tokenisation) of each hypothesis against all of its references;
-    sentences may have different numbers of references."""
+    """Corpus BLEU and chrF (sacrebleu, default tokenisation) of each hypothesis against all of its references
+    (sentences may have different numbers of references), and BLEU against the first reference alone
+    (``bleu_single``): a sentence with more references finds more n-grams to match, so only the single-reference
+    score compares with a test set that has one translation per sentence."""
     import sacrebleu
 
     streams = reference_streams(references)
     return {"bleu": sacrebleu.corpus_bleu(hypotheses, streams).score,
+            "bleu_single": sacrebleu.corpus_bleu(hypotheses, streams[:1]).score,
             "chrf": sacrebleu.corpus_chrf(hypotheses, streams).score}
+
+
+# Source-length buckets (English words, inclusive): short sentences are most of Tatoeba, so an overall score hides
+# how a translator does on the longer ones users type.
+LENGTH_BUCKETS = {"len_1_6": (1, 6), "len_7_10": (7, 10), "len_11_20": (11, 20), "len_21_up": (21, None)}
+
+
+def length_bucket(words: int) -> str:
+    return next(name for name, (low, high) in LENGTH_BUCKETS.items() if high is None or words <= high)
+
+
+def translation_scores_by_length(sources: list[str], hypotheses: list[str],
+                                 references: list[tuple[str, ...]]) -> dict[str, float]:
+    """translation_scores overall and per source-length bucket (``len_7_10_bleu`` …), with each bucket's number
+    of sentences (``len_7_10_sentences``); an empty bucket gets only its count."""
+    scores = translation_scores(hypotheses, references)
+    buckets = [length_bucket(len(source.split())) for source in sources]
+    for name in LENGTH_BUCKETS:
+        rows = [i for i, bucket in enumerate(buckets) if bucket == name]
+        scores[f"{name}_sentences"] = float(len(rows))
+        if rows:
+            bucket_scores = translation_scores([hypotheses[i] for i in rows], [references[i] for i in rows])
+            scores.update({f"{name}_{metric}": value for metric, value in bucket_scores.items()})
+    return scores
 
 
 def reference_streams(references: list[tuple[str, ...]]) -> list[list[str | None]]:

@@ -107,7 +107,8 @@ def main(argv=None) -> str:
         trainer = Trainer(config, task.model, task.train_batches, lambda m: task.evaluate(m, "val"),
                           task.selection_metric, logger, resume_state)
         best = trainer.fit()
-        test_metrics = {f"test_{k}": v for k, v in task.evaluate(task.model, "test").items()}
+        test_metrics = {f"{split}_{k}": v for split in task.test_splits
+                        for k, v in task.evaluate(task.model, split).items()}
         test_metrics[f"best_val_{task.selection_metric}"] = best
         logger.log_metrics(test_metrics, step=trainer.epoch)
         for name, artefact in task.report(task.model).items():

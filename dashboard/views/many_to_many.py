@@ -10,15 +10,24 @@ from dashboard.components.topologies import topology_page
 from models.many_to_many import (APERTIUM_INSTALL, ApertiumUnavailable, Translator, apertium_available,
                                  apertium_translate, split_sentences)
 
-MAX_CHARACTERS = 2000  # longer text is cut (with a note): translation time grows with it
-MAX_SENTENCES = 20
+MAX_CHARACTERS = 30_000  # longer text is cut (with a note): translation time grows with it
+MAX_SENTENCES = 200
+CHUNK_SENTENCES = 25  # translated per step of the progress bar
+DETAILED_SENTENCES = 20  # sentences that get an n-best list and a heatmap; more would bury the page
 EXAMPLES = (
+    "Where is the train station?",
     "I'm hungry. Let's eat something.",
     "Tom doesn't like to swim in the sea.",
-    "Where is the train station?",
-    "She has been reading a book all day.",
     "We are going to the beach tomorrow. Do you want to come?",
+    "My father bought me a new bicycle for my birthday last year.",
+    "I didn't know that you could speak French so well.",
 )
+EXAMPLE_KEY, TEXT_KEY = "many_to_many-example", "many_to_many-text"
+
+
+def use_example() -> None:
+    """The picked example replaces the text: a text box keeps its own value once typed in, so it is set here."""
+    st.session_state[TEXT_KEY] = st.session_state[EXAMPLE_KEY]
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -47,9 +56,13 @@ with topology_page("many_to_many"):
     translator = checkpoint_pipeline(Translator.from_checkpoint, checkpoint)
     uses_attention = checkpoint.config.attention != "none"
 
+    trained_words = checkpoint.config.trained_source_words
     st.subheader("Input")
-    example = st.selectbox("Start from an example", EXAMPLES, key="many_to_many-example")
-    text = st.text_area("English text: one or more sentences", value=example, height=100, key="many_to_many-text")
+    st.selectbox("Start from an example", EXAMPLES, key=EXAMPLE_KEY, on_change=use_example)
+    st.session_state.setdefault(TEXT_KEY, EXAMPLES[0])
+    text = st.text_area("English text: one or more sentences", height=100, key=TEXT_KEY)
+    st.caption(f"Model `{run.run_name}` was trained on English sentences of 1 to {trained_words} words; a paragraph "
+               "is split into sentences and each is translated on its own.")
     beam = st.slider("Beam width (1 = greedy)", min_value=1, max_value=10, value=5, key="many_to_many-beam")
 
     sentences = split_sentences(text)
@@ -79,7 +92,15 @@ with topology_page("many_to_many"):
         st.warning(note)
 
     started = time.perf_counter()
-    translations = translator.translate(sentences, beam=beam)
+    progress = st.progress(0.0, text="Translating…") if len(sentences) > CHUNK_SENTENCES else None
+    translations = []
+    for start in range(0, len(sentences), CHUNK_SENTENCES):
+        translations += translator.translate(sentences[start:start + CHUNK_SENTENCES], beam=beam)
+        if progress:
+            progress.progress(len(translations) / len(sentences),
+                              text=f"Translated {len(translations)} of {len(sentences)} sentences")
+    if progress:
+        progress.empty()
     elapsed_ms = (time.perf_counter() - started) * 1000
     peer = apertium(tuple(sentences)) if apertium_available() else None
 
@@ -89,8 +110,14 @@ with topology_page("many_to_many"):
         table["Apertium"] = peer
     st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
     decoding = "greedy" if beam == 1 else f"beam search, width {beam}"
-    st.caption(f"{len(sentences)} sentence(s) translated as one batch by {decoding} in {elapsed_ms:.0f} ms on CPU · "
+    st.caption(f"{len(sentences)} sentence(s) translated by {decoding} in {elapsed_ms:.0f} ms on CPU · "
                f"model `{run.run_name}` ({checkpoint.config.arch})")
+    too_long = [(i + 1, len(s.split())) for i, s in enumerate(sentences) if len(s.split()) > trained_words]
+    if too_long:
+        listed = ", ".join(f"{number} ({words} words)" for number, words in too_long[:10])
+        st.warning(f"Longer than trained: sentence(s) {listed}{' …' if len(too_long) > 10 else ''} exceed the "
+                   f"{trained_words} words this model saw in training, so expect parts of them to be dropped or "
+                   "garbled. Splitting them into shorter sentences helps.")
     if peer is None:
         st.info(f"Apertium (rule-based translation) is not installed, so only our model translates. Add it with "
                 f"`{APERTIUM_INSTALL}` to see its translation beside ours.")
@@ -109,10 +136,15 @@ with topology_page("many_to_many"):
                    f"{bound.max_output_tokens}) before the model ended them: the translation is cut.")
 
     st.subheader("Per sentence: n-best list and attention")
-    for index, translation in enumerate(translations):
+    if len(translations) > DETAILED_SENTENCES:
+        st.caption(f"The first {DETAILED_SENTENCES} sentences; the table above has all {len(translations)}.")
+    for index, translation in enumerate(translations[:DETAILED_SENTENCES]):
         # Sentences are user text: shown with st.text, never as Markdown or HTML.
         with st.expander(f"Sentence {index + 1}", expanded=index == 0):
             st.text(f"{translation.source}\n→ {translation.text or '(empty translation)'}")
+            if len(translation.source.split()) > trained_words:
+                st.caption(f"Longer than trained ({len(translation.source.split())} words; the model saw at most "
+                           f"{trained_words}).")
             if beam > 1:
                 n_best = pd.DataFrame({"hypothesis": [text for text, _ in translation.n_best],
                                        "score (log-prob / length)": [round(s, 3) for _, s in translation.n_best]})

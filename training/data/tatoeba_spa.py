@@ -3,6 +3,10 @@
 One English sentence often has several Spanish translations. Splitting by English sentence keeps every
 translation of a sentence in the same split, so validation and test sentences are never seen in training, and the
 validation and test examples carry all their translations as references for BLEU.
+
+Two test sets come out of the split. ``test`` is a random draw of English sentences, like validation. ``new_test``
+is the newest English sentences by Tatoeba id: the closest thing here to what a user types, because newer
+sentences are longer and about other things than the early, short ones that fill most of the corpus.
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from training.data.sources import TATOEBA_SPA
 
 _SPACES = re.compile(r"\s+")
 _CONTRIBUTOR = re.compile(r"#\d+ \(([^)]+)\)")
+_SENTENCE_ID = re.compile(r"#(\d+)")
 
 
 def normalise(text: str) -> str:
@@ -38,6 +43,11 @@ class Example:
     en: str
     references: tuple[str, ...]
     attributions: tuple[str, ...]
+
+    @property
+    def english_id(self) -> int:
+        """The English sentence's Tatoeba id (the first id of an attribution); its oldest, if it has several."""
+        return min(english_id(a) for a in self.attributions)
 
 
 def parse_pairs(text: str) -> list[Pair]:
@@ -63,11 +73,18 @@ def word_count(sentence: str) -> int:
     return len(sentence.split())
 
 
+def english_id(attribution: str) -> int:
+    """The Tatoeba id of a pair's English sentence: the first ``#id`` of its attribution line; -1 when absent."""
+    match = _SENTENCE_ID.search(attribution)
+    return int(match.group(1)) if match else -1
+
+
 @dataclass(frozen=True)
 class TranslationSplits:
     train: list[Pair]  # every translation is a training pair
     val: list[Example]
-    test: list[Example]
+    test: list[Example]  # a random draw of English sentences, like validation
+    new_test: list[Example]  # the newest English sentences by Tatoeba id
 
     def examples_in(self, split: str) -> list[Example]:
         return getattr(self, split)
@@ -82,24 +99,32 @@ def group_by_english(pairs: list[Pair]) -> list[Example]:
             for en, group in grouped.items()]
 
 
-def split_by_english(pairs: list[Pair], val_sentences: int, test_sentences: int, seed: int) -> TranslationSplits:
-    """A seeded shuffle of the distinct English sentences: the first ones are test, the next validation."""
+def split_by_english(pairs: list[Pair], val_sentences: int, test_sentences: int, seed: int,
+                     new_fraction: float = 0.0, max_train_words: int | None = None) -> TranslationSplits:
+    """Hold out the newest ``new_fraction`` of the distinct English sentences (by Tatoeba id) as ``new_test``;
+    a seeded shuffle of the rest gives test, then validation, then training. Only training is cut to
+    ``max_train_words`` English words: the test sets keep every length, as users type them."""
     examples = group_by_english(pairs)
-    if val_sentences + test_sentences >= len(examples):
-        raise ValueError(f"{len(examples)} English sentences cannot give {test_sentences} test and "
+    newest_first = sorted(range(len(examples)), key=lambda i: -examples[i].english_id)
+    n_new = int(round(len(examples) * new_fraction))
+    new_test = sorted((examples[i] for i in newest_first[:n_new]), key=lambda e: e.english_id)
+    rest = [examples[i] for i in sorted(newest_first[n_new:])]
+    if val_sentences + test_sentences >= len(rest):
+        raise ValueError(f"{len(rest)} English sentences cannot give {test_sentences} test and "
                          f"{val_sentences} validation sentences and leave some for training")
-    order = np.random.default_rng(seed).permutation(len(examples))
-    test = [examples[i] for i in order[:test_sentences]]
-    val = [examples[i] for i in order[test_sentences:test_sentences + val_sentences]]
-    train = [Pair(examples[i].en, es, attribution) for i in order[test_sentences + val_sentences:]
-             for es, attribution in zip(examples[i].references, examples[i].attributions)]
-    return TranslationSplits(train=train, val=val, test=test)
+    order = np.random.default_rng(seed).permutation(len(rest))
+    test = [rest[i] for i in order[:test_sentences]]
+    val = [rest[i] for i in order[test_sentences:test_sentences + val_sentences]]
+    train = [Pair(rest[i].en, es, attribution) for i in order[test_sentences + val_sentences:]
+             for es, attribution in zip(rest[i].references, rest[i].attributions)
+             if max_train_words is None or word_count(rest[i].en) <= max_train_words]
+    return TranslationSplits(train=train, val=val, test=test, new_test=new_test)
 
 
-def load_splits(max_source_words: int, val_sentences: int, test_sentences: int, seed: int) -> TranslationSplits:
-    """Pairs whose English side has at most ``max_source_words`` words, split by English sentence."""
-    pairs = [p for p in load_pairs() if word_count(p.en) <= max_source_words]
-    return split_by_english(pairs, val_sentences, test_sentences, seed)
+def load_splits(max_train_words: int, val_sentences: int, test_sentences: int, new_fraction: float,
+                seed: int) -> TranslationSplits:
+    """Every pair, split by English sentence; training keeps the pairs of at most ``max_train_words`` words."""
+    return split_by_english(load_pairs(), val_sentences, test_sentences, seed, new_fraction, max_train_words)
 
 
 def contributors(attributions) -> Counter:
@@ -110,7 +135,8 @@ def contributors(attributions) -> Counter:
 def attribution_record(splits: TranslationSplits) -> dict:
     """What CC-BY asks of us for the pairs a run used: the licence, the source and every contributor credited."""
     lines = [p.attribution for p in splits.train]
-    lines += [a for split in (splits.val, splits.test) for example in split for a in example.attributions]
+    lines += [a for split in (splits.val, splits.test, splits.new_test) for example in split
+              for a in example.attributions]
     credited = contributors(lines)
     return {"licence": TATOEBA_SPA.licence, "source": TATOEBA_SPA.homepage, "pairs": len(lines),
             "contributors": dict(credited.most_common())}

@@ -17,7 +17,7 @@ from models import TOPOLOGIES
 class Task:
     model: torch.nn.Module
     train_batches: Iterable[dict]
-    evaluate: Callable[[torch.nn.Module, str], dict[str, float]]  # (model, "val" | "test") -> metrics
+    evaluate: Callable[[torch.nn.Module, str], dict[str, float]]  # (model, "val" | a test split) -> metrics
     selection_metric: str  # a key of evaluate's result; higher is better; picks the best epoch and the champion
     dataset_card: str
     # Test-time figures and tables logged as artifacts: name -> plotly figure (logged as .html) or dict (.json).
@@ -27,6 +27,9 @@ class Task:
     # The model config saved with checkpoints when prepare derives part of it from the data (a vocabulary);
     # None means the config's own ``model``.
     model_config: object | None = None
+    # The held-out sets scored once training ends, each logged as ``<split>_<metric>``: a task may keep a second
+    # test set that resembles what users bring (newer, longer or out-of-domain data) beside the random one.
+    test_splits: tuple[str, ...] = ("test",)
     pretraining: Pretraining | None = None  # a first stage, trained before ``model`` and sharing weights with it
 
 
