@@ -4,8 +4,8 @@ Embedding → recurrent encoder (vanilla RNN, GRU or LSTM; uni- or bidirectional
 attention that gives every token a weight) → classifier. Batches are right-padded with a mask and never packed:
 the backward direction reads each tweet reversed within its own length, so padding never changes a prediction.
 
-The tweet normalisation and the subword tokenizer live here too, because training and prediction must apply
-exactly the same ones.
+The tweet normalisation (with the topic masking) and the subword tokenizer live here too, because training and
+prediction must apply exactly the same ones.
 """
 from __future__ import annotations
 
@@ -25,12 +25,34 @@ import torch.nn.functional as F
 from models.bulk import collector_paused
 
 SENTIMENT_LABELS = ("negative", "positive")
+# The seed's eight example tweets about everyday things, with their labels: the page's examples, and a check
+# every logged run reports (seed_tweets_correct), because none of them is about the corpus's topics.
+SEED_TWEETS = (
+    ("Loves the German bakeries in Sydney. Together with my imported honey it feels like home", "positive"),
+    ("@VivaLaLauren Mine is broken too! I miss my sidekick", "negative"),
+    ("Finished fixing my twitterI had to unfollow and follow everyone again", "negative"),
+    ("@DinahLady I too, liked the movie! I want to buy the DVD when it comes out", "positive"),
+    ("@frugaldougal So sad to hear about @OscarTheCat", "negative"),
+    ("@Mofette briliant! May the fourth be with you #starwarsday #starwars", "positive"),
+    ("Good morning thespians a bright and sunny day in UK, Spring at last", "positive"),
+    ("@DowneyisDOWNEY Me neither! My laptop's new, has dvd burning/ripping software but I just can't copy the files "
+     "somehow!", "negative"),
+)
 TOKENIZER_FILE = "tokenizer.json"
-PAD, UNK, URL_TOKEN, MENTION_TOKEN = "<pad>", "<unk>", "<url>", "@user"
+PAD, UNK, URL_TOKEN, MENTION_TOKEN, TOPIC_TOKEN = "<pad>", "<unk>", "<url>", "@user", "<topic>"
 PAD_ID = 0  # the first special token; the model masks it out
 
 URL = re.compile(r"(?:https?://|www\.)\S*", re.IGNORECASE)
 MENTION = re.compile(r"@\w+")
+# The names the training tweets were collected around (airlines, Apple, the NFL's DeflateGate, Coachella, allergy
+# medicine, self-driving cars), as words or hashtags. Airline tweets are mostly complaints and Coachella tweets
+# mostly cheers, so a model that reads these names learns the topic instead of the sentiment; masked, every
+# topic looks alike. Words that also carry sentiment ("deflated") are left alone.
+TOPIC_NAMES = re.compile(
+    r"(?<![\w@])#?(?:united|usairways|us ?airways|americanair|american ?airlines?|southwest ?air|southwest|jetblue|"
+    r"virgin ?america|delta|apple|aapl|iphone\w*|ipad\w*|ipod|ios\d*|itunes|icloud|macbook\w*|deflategate|"
+    r"deflatriots|patriots|pats|brady|tombrady|belichi\w*|goodell|seahawks|nfl|superbowl\w*|sb49|"
+    r"coachella\w*|claritin\w*|zyrtec|allegra|google|tesla)(?!\w)", re.IGNORECASE)
 # Zero-width space, word joiner and byte-order mark carry nothing; the zero-width (non-)joiners stay, because
 # emoji sequences and Persian spelling need them.
 INVISIBLE = re.compile("[\u200b\u2060\ufeff]")
@@ -52,15 +74,17 @@ def fix_text(text: str) -> str:
     return INVISIBLE.sub("", ftfy.fix_text(text))
 
 
-def normalize_tweet(text: str) -> str:
+def normalize_tweet(text: str, mask_topics: bool = False) -> str:
     """The text the tokenizer sees, at training and at prediction time: mojibake and HTML entities repaired,
     every URL one placeholder and every @mention another (the user names would only teach the model who tweeted),
-    whitespace collapsed."""
+    with ``mask_topics`` the corpus's topic names a third, whitespace collapsed."""
     text = fix_text(text)
     if "://" in text or "www." in text.lower():  # the substring tests skip the slower regex for most tweets
         text = URL.sub(f" {URL_TOKEN} ", text)
     if "@" in text:
         text = MENTION.sub(MENTION_TOKEN, text)
+    if mask_topics:
+        text = TOPIC_NAMES.sub(TOPIC_TOKEN, text)
     return " ".join(text.split())
 
 
@@ -78,7 +102,7 @@ class TweetTokenizer:
     Encoding: lower-casing is the whole normalisation there, so its ids come straight from the BPE model, about
     15 times faster; other words, and any that holds a placeholder, go through the full pipeline."""
 
-    SPECIAL_TOKENS = (PAD, UNK, URL_TOKEN, MENTION_TOKEN)
+    SPECIAL_TOKENS = (PAD, UNK, URL_TOKEN, MENTION_TOKEN, TOPIC_TOKEN)
     CACHE_WORDS = 200_000  # a page that runs for days must not grow without bound
 
     def __init__(self, tokenizer, max_tokens: int):
@@ -181,6 +205,19 @@ class TweetTokenizer:
     def decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids)
 
+    def known_word_share(self, text: str) -> float:
+        """The share of a normalised text's words (those with a letter, placeholders aside) that the tokenizer
+        holds whole or in two pieces, none unknown: words frequent in training. A word cut into many pieces, or
+        one with a character never seen, is one the model learnt little about. 0 when no word has a letter
+        (emoji only, digits)."""
+        words = [word for word in text.split() if any(c.isalpha() for c in word)
+                 and not any(token in word for token in self.SPECIAL_TOKENS)]
+        if not words:
+            return 0.0
+        self.learn_words([words])
+        known = [len(ids) <= 2 and self.unk_id not in ids for ids in map(self.word_ids.__getitem__, words)]
+        return sum(known) / len(known)
+
 
 def weighted_pieces(text: str, spans: list[tuple[int, int]], weights: list[float]) -> list[tuple[str, float]]:
     """The text cut at its tokens' ends, each piece with its token's weight; tokens whose spans overlap (a lone
@@ -222,6 +259,7 @@ class Config:
     layers: int = 1
     dropout: float = 0.3
     max_tokens: int = 64  # tweets are ≤ 280 characters; longer input is truncated
+    mask_topics: bool = False  # the corpus's topic names become one placeholder (see TOPIC_NAMES)
     labels: tuple[str, ...] = SENTIMENT_LABELS
 
     @property
@@ -354,6 +392,16 @@ def build_model(config: Config) -> SentimentClassifier:
     return SentimentClassifier(config)
 
 
+def model_texts(texts: list[str], config: Config) -> list[str]:
+    """What the tokenizer reads of raw tweets under a model's config: the one path for training and prediction."""
+    return [normalize_tweet(text, config.mask_topics) for text in texts]
+
+
+# Below this share of known words (TweetTokenizer.known_word_share) a verdict says more about the model than
+# about the tweet: emoji only, another script, a language the tweets never used.
+KNOWS_LITTLE_BELOW = 0.5
+
+
 @dataclass
 class Explanation:
     """One tweet's verdict, with the pieces of text the model read and the weight it gave each (None without
@@ -365,6 +413,11 @@ class Explanation:
     probabilities: dict[str, float]
     pieces: list[tuple[str, float]] | None  # (piece of text, attention weight); None without attention
     truncated: bool  # the tokenizer cut it at max_tokens
+    known_share: float  # of its words, those the model knows (TweetTokenizer.known_word_share)
+
+    @property
+    def knows_little(self) -> bool:
+        return self.known_share < KNOWS_LITTLE_BELOW
 
 
 class TweetClassifier:
@@ -389,7 +442,7 @@ class TweetClassifier:
 
     def probabilities(self, texts: list[str], batch_size: int = 512) -> np.ndarray:
         """(N, C) class probabilities of raw tweets."""
-        token_lists = self.tokenizer.encode([normalize_tweet(t) for t in texts])
+        token_lists = self.tokenizer.encode(model_texts(texts, self.model.config))
         result = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
         for positions, ids in self._batches(token_lists, batch_size):
             probabilities, _ = self.model.predict(ids)
@@ -398,7 +451,7 @@ class TweetClassifier:
 
     def explain(self, texts: list[str], batch_size: int = 256, progress=None) -> list[Explanation]:
         """Verdicts with per-token weights; ``progress(done, total)`` is called after each batch."""
-        normalised = [normalize_tweet(t) for t in texts]
+        normalised = model_texts(texts, self.model.config)
         encoded = self.tokenizer.encode_spans(normalised)
         token_lists = [ids for ids, _, _ in encoded]
         explanations: list[Explanation | None] = [None] * len(texts)
@@ -414,7 +467,8 @@ class TweetClassifier:
                 explanations[index] = Explanation(
                     text=normalised[index], label=self.labels[best], probability=float(probabilities[row, best]),
                     probabilities={label: float(p) for label, p in zip(self.labels, probabilities[row])},
-                    pieces=pieces, truncated=truncated)
+                    pieces=pieces, truncated=truncated,
+                    known_share=self.tokenizer.known_word_share(normalised[index]))
             done += len(positions)
             if progress:
                 progress(done, len(texts))
@@ -429,6 +483,8 @@ class VaderPeer:
     two-way verdict at a threshold (chosen on validation by the evaluation run). Reads the tweet as written: its
     rules use capitals, punctuation and emoji that the RNN's normalisation would erase."""
 
+    NAME = "vaderSentiment"  # the ``peer`` param of its logged run
+
     def __init__(self, threshold: float = VADER_DEFAULT_THRESHOLD):
         from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
@@ -441,3 +497,33 @@ class VaderPeer:
     def verdicts(self, texts: list[str], labels: tuple[str, ...] = SENTIMENT_LABELS) -> list[str]:
         """labels[1] (positive) at or above the threshold, labels[0] below."""
         return [labels[int(score >= self.threshold)] for score in self.compound(texts)]
+
+
+class TfidfPeer:
+    """The strongest classical peer: TF-IDF of word 1–2-grams and of character 2–5-grams within words, fed to a
+    linear SVM (scikit-learn), trained on the same tweets as the RNNs and reading them normalised the same way
+    (placeholders for URLs and @mentions), so that a comparison is about the model. Its decision value is a
+    signed distance from the separating plane; the verdict is positive at or above the threshold."""
+
+    NAME = "TF-IDF + linear SVM (scikit-learn)"  # the ``peer`` param of its logged run
+
+    def __init__(self, regularisation: float = 0.3, threshold: float = 0.0):
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.pipeline import make_pipeline, make_union
+        from sklearn.svm import LinearSVC
+
+        features = make_union(
+            TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, token_pattern=r"\S+"),
+            TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True))
+        self.pipeline = make_pipeline(features, LinearSVC(C=regularisation))
+        self.threshold = threshold
+
+    def fit(self, texts: list[str], targets: np.ndarray) -> "TfidfPeer":
+        self.pipeline.fit([normalize_tweet(text) for text in texts], targets)
+        return self
+
+    def decision(self, texts: list[str]) -> np.ndarray:
+        return self.pipeline.decision_function([normalize_tweet(text) for text in texts]).astype(np.float32)
+
+    def verdicts(self, texts: list[str], labels: tuple[str, ...] = SENTIMENT_LABELS) -> list[str]:
+        return [labels[int(score >= self.threshold)] for score in self.decision(texts)]

@@ -1,20 +1,34 @@
-"""Many to one: tweet sentiment (negative / positive) with a recurrent encoder over subword tokens."""
+"""Many to one: tweet sentiment (negative / positive) with a recurrent encoder over subword tokens.
+
+    python -m training.tasks.many_to_one vader            # log the VADER peer (test split and LODO)
+    python -m training.tasks.many_to_one tfidf            # log the TF-IDF + linear SVM peer (test split and LODO)
+    python -m training.tasks.many_to_one lodo --run-name lstm   # retrain a logged run's config per held-out domain
+
+LODO is leave-one-domain-out: for each topic of the corpus (training.data.tweet_domains), a model trained
+without any tweet of that topic is scored on all of its tweets, a stand-in for tweets about anything else.
+"""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 
 from models import many_to_one
-from models.many_to_one import PAD_ID, TOKENIZER_FILE, TweetTokenizer, normalize_tweet
+from models.many_to_one import PAD_ID, SEED_TWEETS, TOKENIZER_FILE, TweetTokenizer, model_texts
 from training.batching import PaddedFieldBatches
-from training.data.tweets import dataset_card, load_tweet_splits
+from training.data.sentiment_lexicon import lexicon_examples, weak_labelled_sentences
+from training.data.tweet_domains import DOMAINS, OTHER, tweet_domains
+from training.data.tweets import TweetSplits, dataset_card, load_tweet_splits
 from training.evaluation import predict_labels
 from training.metrics import classification_scores, confusion_report
 from training.tasks import Task
-from training.trainer import TrainConfig
+from training.trainer import TrainConfig, Trainer
+
+LODO_MIN_TWEETS = 100  # a domain with fewer tweets ("other") is too small to score alone and is never held out
 
 
 @dataclass(frozen=True)
@@ -26,26 +40,71 @@ class Config(TrainConfig):
     patience: int = 3
     val_fraction: float = 0.1
     test_fraction: float = 0.1
+    # General-language sentiment beside the gold tweets, training split only (training.data.sentiment_lexicon):
+    lexicon_words: bool = False  # VADER's rated words and emoji as one-word examples
+    weak_sentences: int = 0  # up to this many Tatoeba English sentences VADER is confident about, as weak labels
+    # Repeat the rarer label's training tweets until both labels weigh the same: the corpus is 70 % negative
+    # because its largest topics are complaints, and a held-out topic may not be.
+    balance_labels: bool = False
 
 
 def sentiment_scores(targets: np.ndarray, predicted: np.ndarray, agreed: np.ndarray, n_classes: int) -> dict:
     """Accuracy and macro-F1 on all tweets, and accuracy on those every annotator agreed on (the labels with no
-    noise), the same for the RNNs and VADER."""
+    noise), the same for the RNNs and the peers."""
     scores = classification_scores(targets, predicted, n_classes)
     scores["accuracy_agreed"] = float((targets[agreed] == predicted[agreed]).mean()) if agreed.any() else 0.0
     return scores
 
 
+def general_sentiment_examples(config: Config) -> tuple[list[str], np.ndarray]:
+    """The extra training texts and labels the config asks for (none by default)."""
+    texts, labels = [], [np.zeros(0, dtype=np.int64)]
+    if config.lexicon_words:
+        words, word_labels = lexicon_examples()
+        texts += words
+        labels.append(word_labels)
+    if config.weak_sentences:
+        sentences, sentence_labels = weak_labelled_sentences(config.weak_sentences, seed=config.seed)
+        texts += sentences
+        labels.append(sentence_labels)
+    return texts, np.concatenate(labels)
+
+
+def balanced_rows(targets: np.ndarray, seed: int) -> np.ndarray:
+    """Row indices with every label as often as the commonest: each rarer label's rows repeated whole, then a
+    seeded draw of them for the remainder."""
+    counts = np.bincount(targets)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for label, count in enumerate(counts):
+        own = np.flatnonzero(targets == label)
+        repeats, remainder = divmod(counts.max(), max(count, 1))
+        rows += [np.tile(own, repeats), rng.permutation(own)[:remainder]]
+    return np.concatenate(rows)
+
+
 def prepare(config: Config, dry_run: bool = False) -> Task:
     splits = load_tweet_splits(config.model.labels, config.val_fraction, config.test_fraction, config.seed)
+    return prepare_splits(config, splits, dry_run)
+
+
+def prepare_splits(config: Config, splits: TweetSplits, dry_run: bool = False) -> Task:
+    """The task on given splits: the shipped ones, or a leave-one-domain-out fold."""
     limit = 4 * config.batch_size if dry_run else None
-    texts = {split: [normalize_tweet(t) for t in splits.texts[split][:limit]] for split in splits.texts}
+    model_config = config.model
+    extra_texts, extra_targets = general_sentiment_examples(config)
+    raw = {split: splits.texts[split][:limit] for split in splits.texts}
     targets = {split: torch.from_numpy(splits.targets[split][:limit]) for split in splits.targets}
+    if config.balance_labels:
+        rows = balanced_rows(splits.targets["train"][:limit], config.seed)
+        raw["train"], targets["train"] = [raw["train"][i] for i in rows], targets["train"][rows]
+    raw["train"] = raw["train"] + extra_texts[:limit]
+    targets["train"] = torch.cat([targets["train"], torch.from_numpy(extra_targets[:limit])])
+    texts = {split: model_texts(split_texts, model_config) for split, split_texts in raw.items()}
     agreed = {split: splits.agreed[split][:limit] for split in splits.agreed}
     # The tokenizer learns its merges from the training split only, so validation and test stay unseen. Its
     # vocabulary may come out smaller than asked on little data; the embedding keeps the configured size.
-    tokenizer = TweetTokenizer.train(texts["train"], config.model.vocab_size, config.model.max_tokens)
-    model_config = config.model
+    tokenizer = TweetTokenizer.train(texts["train"], model_config.vocab_size, model_config.max_tokens)
     model = many_to_one.build_model(model_config)
     tokens = {split: tokenizer.encode(split_texts) for split, split_texts in texts.items()}
 
@@ -77,12 +136,87 @@ def prepare(config: Config, dry_run: bool = False) -> Task:
         report=report,
         extra_files=save_tokenizer,
         info={"data.train_size": str(len(targets["train"])), "data.val_size": str(len(targets["val"])),
-              "data.test_size": str(len(targets["test"])), "tokenizer.vocab_size": str(tokenizer.vocab_size)},
+              "data.test_size": str(len(targets["test"])), "data.general_examples": str(len(extra_texts)),
+              "tokenizer.vocab_size": str(tokenizer.vocab_size)},
     )
 
 
+def lodo_domains(splits: TweetSplits) -> list[str]:
+    """The domains held out in turn: every tagged one with at least LODO_MIN_TWEETS tweets."""
+    counts = {domain: 0 for domain in DOMAINS}
+    for split in splits.texts:
+        for domain in tweet_domains(splits.texts[split]):
+            counts[domain] += 1
+    return [d for d in DOMAINS if d != OTHER and counts[d] >= LODO_MIN_TWEETS]
+
+
+def held_out_fold(splits: TweetSplits, domain: str) -> TweetSplits:
+    """Train and validation without a single tweet of ``domain``; its tweets from every split are the test."""
+    def part(split: str, keep) -> tuple[list[str], np.ndarray, np.ndarray]:
+        rows = [i for i, d in enumerate(tweet_domains(splits.texts[split])) if keep(d)]
+        return ([splits.texts[split][i] for i in rows], splits.targets[split][rows], splits.agreed[split][rows])
+
+    outside = {split: part(split, lambda d: d != domain) for split in ("train", "val")}
+    inside = [part(split, lambda d: d == domain) for split in ("train", "val", "test")]
+    test = ([t for texts, _, _ in inside for t in texts], np.concatenate([targets for _, targets, _ in inside]),
+            np.concatenate([agreed for _, _, agreed in inside]))
+    parts = {**outside, "test": test}
+    return dataclasses.replace(splits, texts={s: p[0] for s, p in parts.items()},
+                               targets={s: p[1] for s, p in parts.items()},
+                               agreed={s: p[2] for s, p in parts.items()})
+
+
+def leave_one_domain_out(splits: TweetSplits, score_held_out: Callable[[TweetSplits], dict[str, float]],
+                         domains: list[str] | None = None) -> dict[str, float]:
+    """``lodo_<domain>_accuracy`` and ``…_macro_f1`` per held-out domain, and their means (each domain counts
+    once, whatever its size). ``score_held_out(fold)`` fits on the fold's train and validation splits and returns
+    the scores (sentiment_scores) of its test split."""
+    scores = {}
+    for domain in domains or lodo_domains(splits):
+        fold_scores = score_held_out(held_out_fold(splits, domain))
+        for metric in ("accuracy", "macro_f1"):
+            scores[f"lodo_{domain}_{metric}"] = fold_scores[metric]
+        print(f"lodo {domain}: accuracy {fold_scores['accuracy']:.4f}, macro-F1 {fold_scores['macro_f1']:.4f}",
+              flush=True)
+    for metric in ("accuracy", "macro_f1"):
+        per_domain = [value for key, value in scores.items() if key.endswith(f"_{metric}")]
+        scores[f"lodo_mean_{metric}"] = float(np.mean(per_domain))
+    return scores
+
+
+class Unlogged:
+    """A RunLogger that keeps nothing: a leave-one-domain-out fold is scored, never shipped."""
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        pass
+
+    def save_state(self, state: dict) -> None:
+        pass
+
+    def save_best(self, model: torch.nn.Module) -> None:
+        pass
+
+
+def rnn_on_fold(config: Config) -> Callable[[TweetSplits], dict[str, float]]:
+    """Train ``config`` on a fold as training.train would (same seed, epochs and early stop on validation), then
+    score the held-out domain."""
+    def score_held_out(fold: TweetSplits) -> dict[str, float]:
+        torch.manual_seed(config.seed)
+        task = prepare_splits(config, fold)
+        Trainer(config, task.model, task.train_batches, lambda m: task.evaluate(m, "val"), task.selection_metric,
+                Unlogged()).fit()
+        return task.evaluate(task.model, "test")
+
+    return score_held_out
+
+
+def seed_tweets_correct(verdicts: Callable[[list[str]], list[str]]) -> int:
+    """How many of the seed's eight example tweets (the page's examples) get their label."""
+    return sum(verdict == label for verdict, (_, label) in zip(verdicts([t for t, _ in SEED_TWEETS]), SEED_TWEETS))
+
+
 def best_threshold(scores: np.ndarray, targets: np.ndarray) -> tuple[float, dict[str, float]]:
-    """The cut on VADER's compound score with the best validation macro-F1 (ties: the lowest cut)."""
+    """The cut on a peer's score with the best validation macro-F1 (ties: the lowest cut)."""
     best = (-1.0, -1.0, {})
     for threshold in np.round(np.arange(-1.0, 1.0001, 0.01), 2):
         scores_at = classification_scores(targets, (scores >= threshold).astype(np.int64), 2)
@@ -91,47 +225,129 @@ def best_threshold(scores: np.ndarray, targets: np.ndarray) -> tuple[float, dict
     return best[0], best[2]
 
 
-def log_vader_run(seed: int = 0, run_name: str = "vader") -> str:
-    """Score VADER on this task's validation and test splits and log it beside the RNNs (no training)."""
+# A peer is a function from the splits to a scorer: texts -> a score per text, positive at or above a threshold
+# that the peer's run chooses on validation.
+Scorer = Callable[[list[str]], np.ndarray]
+
+
+def vader_scorer(splits: TweetSplits) -> Scorer:
+    """VADER needs no training: its compound score of the tweet as written."""
+    return many_to_one.VaderPeer().compound
+
+
+def tfidf_scorer(splits: TweetSplits) -> Scorer:
+    """TF-IDF n-grams and a linear SVM, trained on the training split; its decision value."""
+    return many_to_one.TfidfPeer().fit(splits.texts["train"], splits.targets["train"]).decision
+
+
+def fit_peer(make_scorer: Callable[[TweetSplits], Scorer], splits: TweetSplits) -> tuple[Scorer, float]:
+    score = make_scorer(splits)
+    threshold, _ = best_threshold(score(splits.texts["val"]), splits.targets["val"])
+    return score, threshold
+
+
+def peer_on_fold(make_scorer: Callable[[TweetSplits], Scorer]) -> Callable[[TweetSplits], dict[str, float]]:
+    def score_held_out(fold: TweetSplits) -> dict[str, float]:
+        score, threshold = fit_peer(make_scorer, fold)
+        predicted = (score(fold.texts["test"]) >= threshold).astype(np.int64)
+        return sentiment_scores(fold.targets["test"], predicted, fold.agreed["test"], len(fold.labels))
+
+    return score_held_out
+
+
+PEERS = {
+    "vader": (vader_scorer, {
+        "peer": many_to_one.VaderPeer.NAME, "peer.package": "vaderSentiment",
+        "kind": "lexicon baseline (rules and a sentiment lexicon; no training)",
+        "input": "the tweet as written (mojibake repaired), without the RNN's normalisation"}),
+    "tfidf": (tfidf_scorer, {
+        "peer": many_to_one.TfidfPeer.NAME, "peer.package": "scikit-learn",
+        "kind": "classical baseline (TF-IDF of word 1-2-grams and character 2-5-grams, linear SVM C=0.3; "
+                "trained on the training split)",
+        "input": "the tweet normalised as the RNNs read it (URL and @mention placeholders), topics not masked"}),
+}
+
+
+def log_peer_run(peer: str, seed: int = 0, run_name: str | None = None) -> str:
+    """Score a peer on this task's validation and test splits, leave-one-domain-out and the seed's tweets, and
+    log it beside the RNNs as an evaluation run (never champion)."""
     import importlib.metadata
     import time
 
     from training import tracking
 
+    make_scorer, description = PEERS[peer]
     config = Config(seed=seed)
     splits = load_tweet_splits(config.model.labels, config.val_fraction, config.test_fraction, config.seed)
-    peer = many_to_one.VaderPeer()
-    threshold, _ = best_threshold(peer.compound(splits.texts["val"]), splits.targets["val"])
+    score, threshold = fit_peer(make_scorer, splits)
     scores = {}
     for split in ("val", "test"):
         started = time.perf_counter()
-        compound = peer.compound(splits.texts[split])
+        values = score(splits.texts[split])
         seconds = time.perf_counter() - started
-        scores[split] = sentiment_scores(splits.targets[split], (compound >= threshold).astype(np.int64),
+        scores[split] = sentiment_scores(splits.targets[split], (values >= threshold).astype(np.int64),
                                          splits.agreed[split], 2)
-    params = {"peer": "vaderSentiment", "peer.version": importlib.metadata.version("vaderSentiment"),
-              "kind": "lexicon baseline (rules and a sentiment lexicon; no training)",
+    labels = splits.labels
+    params = {**description, "peer.version": importlib.metadata.version(description["peer.package"]),
               "threshold": threshold, "threshold.chosen_on": "validation macro_f1 (grid -1..1 step 0.01)",
-              "input": "the tweet as written (mojibake repaired), without the RNN's normalisation",
               "seed": seed, "val_fraction": config.val_fraction, "test_fraction": config.test_fraction}
     metrics = {**{f"{split}_{k}": v for split, values in scores.items() for k, v in values.items()},
-               "best_val_macro_f1": scores["val"]["macro_f1"], "scoring_tweets_per_sec": len(compound) / seconds}
+               "best_val_macro_f1": scores["val"]["macro_f1"], "scoring_tweets_per_sec": len(values) / seconds,
+               **leave_one_domain_out(splits, peer_on_fold(make_scorer)),
+               "seed_tweets_correct": seed_tweets_correct(
+                   lambda texts: [labels[int(v >= threshold)] for v in score(texts)])}
     tracking.set_tracking()
     run_id = tracking.log_evaluation_run(
-        "many_to_one", run_name, params, metrics,
+        "many_to_one", run_name or peer, params, metrics,
         tags={"data.val_size": str(len(splits.targets["val"])), "data.test_size": str(len(splits.targets["test"]))},
         texts={"dataset_card.md": dataset_card(splits)})
     print({"run_id": run_id, "threshold": threshold, **{k: round(v, 4) for k, v in metrics.items()}})
     return run_id
 
 
+def log_lodo(run: str, threads: int = 1) -> dict[str, float]:
+    """Retrain a logged run's config once per held-out domain and log ``lodo_*`` and ``seed_tweets_correct`` on
+    that run. ``run`` is a run id or the name of the newest finished trained run of that name."""
+    from models import store
+    from models.checkpoint import load_checkpoint
+    from training import tracking
+    from training.config import override
+
+    tracking.set_tracking()
+    trained = [r for r in store.list_runs("many_to_one")
+               if r.status == "FINISHED" and r.has_checkpoint and run in (r.run_id, r.run_name)]
+    if not trained:
+        raise SystemExit(f"no finished trained many_to_one run named or with id {run!r}")
+    chosen = max(trained, key=lambda r: r.start_time or 0)
+    config = override(Config(), {k: v for k, v in chosen.params.items() if k != "model.parameters"})
+    config = dataclasses.replace(config, threads=threads)
+    torch.set_num_threads(threads)
+    splits = load_tweet_splits(config.model.labels, config.val_fraction, config.test_fraction, config.seed)
+    metrics = leave_one_domain_out(splits, rnn_on_fold(config))
+    classifier = many_to_one.TweetClassifier.from_checkpoint(load_checkpoint(store.download_checkpoint(chosen.run_id)))
+    labels = classifier.labels
+    metrics["seed_tweets_correct"] = seed_tweets_correct(
+        lambda texts: [labels[i] for i in classifier.probabilities(texts).argmax(1)])
+    client = store.client()
+    for key, value in metrics.items():
+        client.log_metric(chosen.run_id, key, float(value), step=0)
+    print({"run_id": chosen.run_id, "run_name": chosen.run_name, **{k: round(v, 4) for k, v in metrics.items()}})
+    return metrics
+
+
 if __name__ == "__main__":
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m training.tasks.many_to_one",
-                                     description="Log the VADER peer run on the many-to-one test split.")
-    parser.add_argument("command", choices=["vader"])
-    parser.add_argument("--seed", type=int, default=0, help="the split seed; must match the RNN runs'")
-    parser.add_argument("--run-name", default="vader")
+    parser = argparse.ArgumentParser(prog="python -m training.tasks.many_to_one", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=[*PEERS, "lodo"])
+    parser.add_argument("--seed", type=int, default=0, help="a peer's split seed; must match the RNN runs'")
+    parser.add_argument("--run-name", help="a peer's run name (default: the peer's); for lodo, the run's name or id")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of the lodo retraining")
     arguments = parser.parse_args()
-    log_vader_run(arguments.seed, arguments.run_name)
+    if arguments.command == "lodo":
+        if not arguments.run_name:
+            parser.error("lodo needs --run-name (a trained run's name or id)")
+        log_lodo(arguments.run_name, arguments.threads)
+    else:
+        log_peer_run(arguments.command, arguments.seed, arguments.run_name)

@@ -1,0 +1,200 @@
+"""Many to one beyond the corpus's topics: domain tagging, topic masking at training and at prediction, the
+leave-one-domain-out split, VADER's lexicon from the installed package, the TF-IDF peer's run, and the note for
+text the model knows little of."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from models import store
+from models.checkpoint import load_checkpoint, save_checkpoint
+from models.many_to_one import (MENTION_TOKEN, TOPIC_TOKEN, Config, TfidfPeer, TweetClassifier, TweetTokenizer,
+                                model_texts, normalize_tweet)
+from training import bundles
+from training.data import sentiment_lexicon
+from training.data.tweet_domains import DOMAINS, tweet_domain
+from training.data.tweets import TweetSplits
+from training.tasks import many_to_one as task
+
+DOMAIN_FIXTURE = [
+    ("@united 3 hours on the tarmac, never again", "airlines"),
+    ("So the #jetblue crew found my bag. Thanks!", "airlines"),
+    ("Flying Southwest tomorrow, hope the flight is on time", "airlines"),
+    ("@AmericanAir @usairways merger means worse service", "airlines"),
+    ("Brady knew. #DeflateGate", "nfl"),
+    ("Super Bowl Sunday and the Patriots are cheating again", "nfl"),
+    ("Can't wait for #Coachella2015, the lineup is 🔥", "coachella"),
+    ("@apple my iPhone 6 battery dies by noon", "apple"),
+    ("iCloud ate my photos again", "apple"),
+    ("Claritin D is the best, no more sneezing", "allergy"),
+    ("these allergies are killing me", "allergy"),
+    ("I wouldn't trust a self-driving car with my kids", "self_driving"),
+    ("Google's driver-less car drove itself to the shop", "self_driving"),
+    ("Loves the German bakeries in Sydney", "other"),
+    ("The Apple pie at the airport bakery was stale", "apple"),  # the rules see the word Apple, not the meaning
+]
+
+
+@pytest.mark.parametrize("text, domain", DOMAIN_FIXTURE)
+def test_domain_tagging(text, domain):
+    assert tweet_domain(text) == domain
+
+
+def test_every_rule_has_a_tweet_in_the_fixture():
+    assert {domain for _, domain in DOMAIN_FIXTURE} == set(DOMAINS)
+
+
+def test_topic_names_become_one_placeholder_and_sentiment_words_stay():
+    text = "@united United lost my bag again #Coachella2015 iPhone6 deflated Patriots, sad 😞 http://t.co/x"
+    assert normalize_tweet(text, mask_topics=True) == (
+        f"{MENTION_TOKEN} {TOPIC_TOKEN} lost my bag again {TOPIC_TOKEN} {TOPIC_TOKEN} deflated {TOPIC_TOKEN}, sad 😞 "
+        "<url>")
+    assert normalize_tweet(text) == normalize_tweet(text, mask_topics=False)
+    assert "United" in normalize_tweet(text)  # unmasked without the flag: older checkpoints read as they learnt
+    assert normalize_tweet("pineapple and unitedly", mask_topics=True) == "pineapple and unitedly"
+
+
+def fixture_splits(tweets_per_domain: int = 6) -> TweetSplits:
+    """Three domains' tweets in every split; labels alternate."""
+    lines = {"airlines": "@united flight {} was {}", "coachella": "#Coachella2015 day {} is {}",
+             "apple": "my iPhone number {} is {}"}
+    texts, targets = {}, {}
+    for split in ("train", "val", "test"):
+        texts[split] = [template.format(f"{split}{i}", "awful" if i % 2 else "lovely")
+                        for template in lines.values() for i in range(tweets_per_domain)]
+        targets[split] = np.array([1 - i % 2 for _ in lines for i in range(tweets_per_domain)], dtype=np.int64)
+    return TweetSplits(labels=("negative", "positive"), texts=texts, targets=targets,
+                       agreed={split: np.ones(len(t), dtype=bool) for split, t in texts.items()},
+                       rows_read=0, duplicates_dropped=0, conflicting_dropped=0)
+
+
+def test_masking_is_applied_identically_at_training_and_at_prediction(tmp_path):
+    config = task.Config(model=Config(vocab_size=120, embed_dim=8, hidden=6, max_tokens=16, mask_topics=True),
+                         batch_size=8)
+    splits = fixture_splits()
+    prepared = task.prepare_splits(config, splits)
+    trained_ids = prepared.train_batches.fields["token_ids"]
+    folder = save_checkpoint(tmp_path / "ckpt", "many_to_one", config.model, prepared.model)
+    prepared.extra_files(folder)
+    classifier = TweetClassifier.from_checkpoint(load_checkpoint(folder))
+    seen = []
+    predict = classifier.model.predict
+    classifier.model.predict = lambda ids: (seen.extend(row[row != 0].tolist() for row in ids), predict(ids))[1]
+    row = -1  # "my iPhone number train5 is awful": a topic name the masking replaces
+    classifier.probabilities([splits.texts["train"][row]])
+    classifier.explain([splits.texts["train"][row]])
+    assert seen == [trained_ids[row], trained_ids[row]]
+    assert classifier.tokenizer.tokenizer.token_to_id(TOPIC_TOKEN) in trained_ids[row]
+    assert model_texts(["@united United"], config.model) == [f"{MENTION_TOKEN} {TOPIC_TOKEN}"]
+
+
+def test_a_held_out_domain_never_leaks_into_training_or_validation():
+    splits = fixture_splits()
+    for domain in ("airlines", "coachella", "apple"):
+        fold = task.held_out_fold(splits, domain)
+        held_out = [t for split in ("train", "val", "test") for t, d in
+                    zip(splits.texts[split], map(tweet_domain, splits.texts[split])) if d == domain]
+        assert sorted(fold.texts["test"]) == sorted(held_out)  # every tweet of the domain, from every split
+        assert not set(fold.texts["train"] + fold.texts["val"]) & set(held_out)
+        assert {tweet_domain(t) for t in fold.texts["train"] + fold.texts["val"]} == {"airlines", "coachella",
+                                                                                    "apple"} - {domain}
+        assert len(fold.targets["test"]) == len(fold.agreed["test"]) == len(held_out)
+
+
+def test_leave_one_domain_out_fits_each_fold_on_its_own_training_tweets():
+    splits = fixture_splits()
+    seen = []
+
+    def score_held_out(fold):
+        seen.append((set(fold.texts["train"]), set(fold.texts["test"])))
+        return {"accuracy": 0.5, "macro_f1": 0.25}
+
+    scores = task.leave_one_domain_out(splits, score_held_out, domains=["airlines", "apple"])
+    assert all(not train & test for train, test in seen) and len(seen) == 2
+    assert scores == {"lodo_airlines_accuracy": 0.5, "lodo_airlines_macro_f1": 0.25, "lodo_apple_accuracy": 0.5,
+                      "lodo_apple_macro_f1": 0.25, "lodo_mean_accuracy": 0.5, "lodo_mean_macro_f1": 0.25}
+
+
+def test_a_tokenizer_trained_on_a_fold_never_saw_the_held_out_domain(tmp_path):
+    def vocabulary(held_out: str) -> set[str]:
+        fold = task.held_out_fold(fixture_splits(), held_out)
+        prepared = task.prepare_splits(task.Config(model=Config(vocab_size=120, embed_dim=8, hidden=6)), fold)
+        prepared.extra_files(tmp_path)
+        return set(TweetTokenizer.from_file(tmp_path / "tokenizer.json", 16).tokenizer.get_vocab())
+
+    assert any("coach" in token for token in vocabulary("airlines"))  # the check below can fail
+    assert not any("coach" in token for token in vocabulary("coachella"))
+
+
+def test_the_lexicon_is_read_from_the_installed_package(monkeypatch):
+    import socket
+
+    monkeypatch.setattr(socket, "socket", lambda *a, **k: pytest.fail("the lexicon must not need the network"))
+    valences = sentiment_lexicon.word_valences()
+    assert len(valences) > 7000 and valences["love"] > 2 and valences["hate"] < -2
+    import vaderSentiment
+    assert (Path(vaderSentiment.__file__).parent / sentiment_lexicon.LEXICON_FILE).is_file()
+    texts, labels = sentiment_lexicon.lexicon_examples()
+    label_of = dict(zip(texts, labels))
+    assert label_of["love"] == 1 and label_of["hate"] == 0 and label_of["😍"] == 1 and label_of["😢"] == 0
+    assert "the" not in label_of  # neutral words are no examples
+
+
+def test_the_tfidf_peer_fits_and_scores():
+    splits = fixture_splits()
+    peer = TfidfPeer().fit(splits.texts["train"], splits.targets["train"])
+    assert peer.verdicts(["@united flight x was lovely", "#Coachella2015 day y is awful"]) == ["positive",
+                                                                                             "negative"]
+
+
+@pytest.fixture
+def small_corpus(monkeypatch):
+    """The real splits, a seeded tenth of each, so that a peer run with all its folds takes seconds."""
+    real = task.load_tweet_splits()
+    rng = np.random.default_rng(0)
+    rows = {split: np.sort(rng.permutation(len(texts))[:len(texts) // 10]) for split, texts in real.texts.items()}
+    small = TweetSplits(labels=real.labels, texts={s: [real.texts[s][i] for i in r] for s, r in rows.items()},
+                        targets={s: real.targets[s][r] for s, r in rows.items()},
+                        agreed={s: real.agreed[s][r] for s, r in rows.items()},
+                        rows_read=real.rows_read, duplicates_dropped=real.duplicates_dropped,
+                        conflicting_dropped=real.conflicting_dropped)
+    monkeypatch.setattr(task, "load_tweet_splits", lambda *args, **kwargs: small)
+    monkeypatch.setattr(task, "LODO_MIN_TWEETS", 30)
+    return small
+
+
+@pytest.mark.parametrize("peer", ["tfidf", "vader"])
+def test_a_peer_run_logs_lodo_and_ships_like_vader(peer, small_corpus, tracking_store, tmp_path, monkeypatch):
+    run_id = task.log_peer_run(peer)
+    [run] = store.list_runs("many_to_one")
+    assert run.run_id == run_id and run.run_name == peer and run.evaluation_only and not run.champion
+    assert run.params["threshold.chosen_on"].startswith("validation") and "baseline" in run.params["kind"]
+    assert 0.6 < run.metrics["test_accuracy"] < 1 and 0 <= run.metrics["seed_tweets_correct"] <= 8
+    assert {f"lodo_{domain}_accuracy" for domain in ("airlines", "nfl", "coachella", "apple")} <= set(run.metrics)
+    assert run.metrics["lodo_mean_accuracy"] == pytest.approx(np.mean(
+        [v for k, v in run.metrics.items() if k.startswith("lodo_") and k.endswith("_accuracy") and "mean" not in k]))
+    bundle = bundles.export_bundle(run_id, tmp_path / "shipped")
+    assert not (bundle / "model.safetensors").exists()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'fresh.db'}")
+    bundles.import_all(tmp_path / "shipped")
+    [imported] = store.list_runs("many_to_one")
+    assert imported.evaluation_only and imported.metrics["lodo_mean_accuracy"] == run.metrics["lodo_mean_accuracy"]
+
+
+def test_known_word_share_is_low_for_emoji_other_scripts_and_unknown_words():
+    texts = [normalize_tweet(t) for t in ("love the crew, thank you!", "worst flight ever, never again")] * 20
+    tokenizer = TweetTokenizer.train(texts, vocab_size=200, max_tokens=32)
+    assert tokenizer.known_word_share("love the crew") == 1.0
+    for unknown in ("😍🔥👍", "مرحبا الخدمة سيئة", "שלום עולם", "xqzvy plorbnik", "123 !!!"):
+        assert tokenizer.known_word_share(normalize_tweet(unknown)) < 0.5, unknown
+
+
+def test_the_classifier_flags_text_it_knows_little_of(tmp_path):
+    texts = [normalize_tweet(t) for t in ("love the crew, thank you!", "worst flight ever, never again")] * 20
+    tokenizer = TweetTokenizer.train(texts, vocab_size=200, max_tokens=32)
+    config = Config(vocab_size=200, embed_dim=8, hidden=6)
+    torch.manual_seed(0)
+    classifier = TweetClassifier(task.many_to_one.build_model(config), tokenizer)
+    emoji, english = classifier.explain(["😍😍🔥", "love the crew"])
+    assert emoji.knows_little and not english.knows_little
