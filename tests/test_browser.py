@@ -11,7 +11,7 @@ pytestmark = pytest.mark.browser
 @pytest.mark.parametrize("path", [""] + list(TOPOLOGIES))
 def test_every_page_opens(app_url, page, path):
     page.goto(f"{app_url}/{path}")
-    wait_until_idle(page)
+    wait_until_idle(page, expect=page.locator("h1"))
     assert_page_healthy(page)
     heading = page.locator("h1").first.inner_text()
     assert heading.endswith("RNN Lab") if not path else TOPOLOGIES[path].title in heading
@@ -21,9 +21,8 @@ def test_one_to_one_upload_predicts(app_url, page, tmp_path):
     photo, _ = media.garment_photo(index=7)
     (tmp_path / "garment.jpg").write_bytes(photo)
     page.goto(f"{app_url}/one_to_one")
-    wait_until_idle(page)
-    upload(page, tmp_path / "garment.jpg")
-    page.get_by_text("What the model sees").wait_for(timeout=30_000)
+    wait_until_idle(page, expect="Upload a photo or drawing")
+    upload(page, tmp_path / "garment.jpg", expect="What the model sees")
     assert_page_healthy(page)
     assert "inference" in page.inner_text("body")
 
@@ -31,7 +30,6 @@ def test_one_to_one_upload_predicts(app_url, page, tmp_path):
 def test_bad_upload_shows_a_message(app_url, page, tmp_path):
     (tmp_path / "broken.png").write_bytes(media.truncated_jpeg())
     page.goto(f"{app_url}/one_to_one")
-    wait_until_idle(page)
-    upload(page, tmp_path / "broken.png")
-    page.get_by_text("damaged or truncated").wait_for(timeout=30_000)
+    wait_until_idle(page, expect="Upload a photo or drawing")
+    upload(page, tmp_path / "broken.png", expect="damaged or truncated")
     assert_page_healthy(page)
