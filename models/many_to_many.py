@@ -285,6 +285,15 @@ def build_model(config: Config) -> Seq2Seq:
 
 
 # -- text in, text out ------------------------------------------------------------------------------------------
+# Source-length buckets (English words, inclusive) that scores are reported by: short sentences are most of
+# Tatoeba, so an overall score hides how a translator does on the longer ones users type.
+LENGTH_BUCKETS = {"len_1_6": (1, 6), "len_7_10": (7, 10), "len_11_20": (11, 20), "len_21_up": (21, None)}
+
+
+def length_bucket(words: int) -> str:
+    return next(name for name, (_, high) in LENGTH_BUCKETS.items() if high is None or words <= high)
+
+
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
 
 

@@ -233,7 +233,7 @@ def test_page_translates_compares_and_survives_bad_input(app):
     if m2m.apertium_available():
         assert "Apertium" in translations.columns
     assert app.get("plotly_chart"), "no attention heatmap"
-    for text, expected in [("", "Type an English sentence"), ("Hello there. " * 450, "characters"),
+    for text, expected in [("", "Type an English sentence"), ("Hello there. " * 2500, "characters"),
                            (" ".join(["word"] * 300), "translated"), ("你好 مرحبا 😀", "unknown to the English tokenizer"),
                            (" ".join(["house"] * 60) + ".", "Longer than trained: sentence(s) 1 (60 words)"),
                            ("?!... 12345", "translated"), ("<b>bold</b> <script>alert(1)</script>", "<b>bold</b>")]:

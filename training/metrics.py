@@ -113,19 +113,12 @@ def translation_scores(hypotheses: list[str], references: list[tuple[str, ...]])
             "chrf": sacrebleu.corpus_chrf(hypotheses, streams).score}
 
 
-# Source-length buckets (English words, inclusive): short sentences are most of Tatoeba, so an overall score hides
-# how a translator does on the longer ones users type.
-LENGTH_BUCKETS = {"len_1_6": (1, 6), "len_7_10": (7, 10), "len_11_20": (11, 20), "len_21_up": (21, None)}
-
-
-def length_bucket(words: int) -> str:
-    return next(name for name, (low, high) in LENGTH_BUCKETS.items() if high is None or words <= high)
-
-
 def translation_scores_by_length(sources: list[str], hypotheses: list[str],
                                  references: list[tuple[str, ...]]) -> dict[str, float]:
     """translation_scores overall and per source-length bucket (``len_7_10_bleu`` …), with each bucket's number
     of sentences (``len_7_10_sentences``); an empty bucket gets only its count."""
+    from models.many_to_many import LENGTH_BUCKETS, length_bucket
+
     scores = translation_scores(hypotheses, references)
     buckets = [length_bucket(len(source.split())) for source in sources]
     for name in LENGTH_BUCKETS:

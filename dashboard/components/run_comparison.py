@@ -19,13 +19,24 @@ COLOURS = px.colors.qualitative.Plotly
 PANELS_PER_ROW = 6
 
 
-def runs_table(runs: list[store.RunSummary]) -> pd.DataFrame:
+def final_metrics(runs: list[store.RunSummary], headline: tuple[str, ...] | None = None) -> list[str]:
+    """The held-out metrics to show: ``headline`` where a page names them (those some run has), else every
+    ``test_*`` metric but the loss."""
+    logged = {k for run in runs for k in run.metrics}
+    if headline:
+        return [m for m in headline if m in logged]
+    return sorted(k for k in logged if k.startswith("test_") and k != "test_loss")
+
+
+def runs_table(runs: list[store.RunSummary], headline: tuple[str, ...] | None = None) -> pd.DataFrame:
+    metrics = final_metrics(runs, headline) if headline else \
+        sorted({k for run in runs for k in run.metrics if k.startswith("test_")})
     rows = []
     for run in runs:
         row = {"run": run.run_name, "champion": run.champion,
                "kind": "evaluation only" if run.evaluation_only else "trained"}
         row.update({key: run.params[key] for key in KEY_PARAMS if key in run.params})
-        row.update({key: round(value, 4) for key, value in sorted(run.metrics.items()) if key.startswith("test_")})
+        row.update({key: round(run.metrics[key], 4) for key in sorted(metrics) if key in run.metrics})
         row["duration (s)"] = round(run.duration_s, 1) if run.duration_s else None
         rows.append(row)
     return pd.DataFrame(rows)
@@ -66,20 +77,22 @@ def curves_figure(runs: list[store.RunSummary], metric: str, by_time: bool, colo
     return figure
 
 
-def test_metrics_figure(runs: list[store.RunSummary], colours: dict[str, str]) -> go.Figure:
-    """One panel per test metric, each on its own scale: accuracies, BLEU and throughputs do not share an axis."""
-    metrics = sorted({k for run in runs for k in run.metrics if k.startswith("test_") and k != "test_loss"})
+def test_metrics_figure(runs: list[store.RunSummary], colours: dict[str, str],
+                        headline: tuple[str, ...] | None = None) -> go.Figure:
+    """One panel per held-out metric, each on its own scale: accuracies, BLEU and throughputs do not share an
+    axis."""
+    metrics = final_metrics(runs, headline)
     columns = min(max(len(metrics), 1), PANELS_PER_ROW)
     rows = max(-(-len(metrics) // columns), 1)  # captioning logs about twenty: wrap them, or no title is legible
-    figure = make_subplots(rows=rows, cols=columns, subplot_titles=[m.removeprefix("test_") for m in metrics],
-                           vertical_spacing=0.35 / rows)
+    titles = metrics if headline else [m.removeprefix("test_") for m in metrics]
+    figure = make_subplots(rows=rows, cols=columns, subplot_titles=titles, vertical_spacing=0.35 / rows)
     for index, metric in enumerate(metrics):
         for run in runs:
             figure.add_bar(name=run.run_name, x=[run.run_name], y=[run.metrics.get(metric)],
                            row=index // columns + 1, col=index % columns + 1,
                            marker_color=colours[run.run_name], showlegend=index == 0)
     figure.update_xaxes(showticklabels=False)
-    figure.update_layout(title="Final metrics on the test split", height=90 + 270 * rows,
+    figure.update_layout(title="Final metrics on held-out data", height=90 + 270 * rows,
                          margin=dict(t=70, b=20, l=10, r=10), legend=dict(orientation="h"), bargap=0.15)
     return figure
 
@@ -92,7 +105,7 @@ def default_curves(runs: list[store.RunSummary], curve_metrics: list[str]) -> li
     return list(dict.fromkeys(ranked))[:2] or curve_metrics[:1]
 
 
-def run_comparison(topology: str) -> None:
+def run_comparison(topology: str, headline_metrics: tuple[str, ...] | None = None) -> None:
     st.header("Compare runs")
     catalogue = run_catalogue(topology)
     tracking_notice(catalogue)
@@ -100,7 +113,7 @@ def run_comparison(topology: str) -> None:
     if not runs:
         st.info("No runs logged for this topology yet.")
         return
-    st.dataframe(runs_table(runs), hide_index=True, width="stretch")
+    st.dataframe(runs_table(runs, headline_metrics), hide_index=True, width="stretch")
     names = [run.run_name for run in runs]
     chosen_names = st.multiselect("Runs to compare", names, default=names[:4], key=f"{topology}-compare")
     chosen = [run for run in runs if run.run_name in chosen_names]
@@ -120,7 +133,7 @@ def run_comparison(topology: str) -> None:
         columns = st.columns(2)
         for index, metric in enumerate(metrics):
             columns[index % 2].plotly_chart(curves_figure(trained, metric, by_time, colours), width="stretch")
-    st.plotly_chart(test_metrics_figure(chosen, colours), width="stretch")
+    st.plotly_chart(test_metrics_figure(chosen, colours, headline_metrics), width="stretch")
     if len(chosen) > 1:
         st.subheader("Params that differ")
         differing = differing_params(chosen)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import streamlit as st
 
@@ -47,15 +48,20 @@ def diagram(topology: str, height: int = 150) -> None:
     st.image(topology_svg(topology, height), width="content")
 
 
-def topology_page(topology: str):
+def topology_page(topology: str, more_comparison: Callable[[], None] | None = None,
+                  headline_metrics: tuple[str, ...] | None = None):
     """The frame of every topology page: header, then a Demo tab (returned, for the page to fill) and a Compare
-    tab. The comparison is drawn first, so it stays on the page when the demo stops early for a missing input."""
+    tab, which ends with ``more_comparison()`` when a page has its own tables to add. The comparison is drawn
+    first, so it stays on the page when the demo stops early for a missing input. ``headline_metrics`` narrows
+    the comparison's table and bars to those metrics (default: every ``test_*`` metric)."""
     from dashboard.components.run_comparison import run_comparison
 
     header(topology)
     demo, compare = st.tabs(["Demo", "Compare runs"])
     with compare:
-        run_comparison(topology)
+        run_comparison(topology, headline_metrics)
+        if more_comparison:
+            more_comparison()
     return demo
 
 

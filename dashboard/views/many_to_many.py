@@ -5,10 +5,10 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard.components.runs import checkpoint_pipeline, pick_model
+from dashboard.components.runs import checkpoint_pipeline, pick_model, run_catalogue
 from dashboard.components.topologies import topology_page
-from models.many_to_many import (APERTIUM_INSTALL, ApertiumUnavailable, Translator, apertium_available,
-                                 apertium_translate, split_sentences)
+from models.many_to_many import (APERTIUM_INSTALL, LENGTH_BUCKETS, ApertiumUnavailable, Translator,
+                                 apertium_available, apertium_translate, split_sentences)
 
 MAX_CHARACTERS = 30_000  # longer text is cut (with a note): translation time grows with it
 MAX_SENTENCES = 200
@@ -23,6 +23,9 @@ EXAMPLES = (
     "I didn't know that you could speak French so well.",
 )
 EXAMPLE_KEY, TEXT_KEY = "many_to_many-example", "many_to_many-text"
+TEST_SETS = {"new_test": "new sentences", "test": "random split"}
+HEADLINE_METRICS = tuple(f"{split}_{metric}" for split in TEST_SETS
+                         for metric in ("bleu_single", "bleu", "chrf", "bleu_beam5", "chrf_beam5"))
 
 
 def use_example() -> None:
@@ -51,7 +54,38 @@ def attention_figure(source_tokens: list[str], target_tokens: list[str], weights
     return figure
 
 
-with topology_page("many_to_many"):
+def bucket_label(name: str) -> str:
+    low, high = LENGTH_BUCKETS[name]
+    return f"{low}–{high} words" if high else f"{low}+ words"
+
+
+def length_comparison() -> None:
+    """Every run's greedy scores per English length bucket, on both test sets: the overall score hides the long
+    sentences, which are few in Tatoeba and many in what people type."""
+    st.subheader("By sentence length")
+    rows = []
+    for run in run_catalogue("many_to_many").runs:
+        for split, label in TEST_SETS.items():
+            if f"{split}_chrf" not in run.metrics:
+                continue
+            row = {"run": run.run_name, "test set": label}
+            for bucket in ("", *(f"{name}_" for name in LENGTH_BUCKETS)):
+                scores = [run.metrics.get(f"{split}_{bucket}{metric}") for metric in ("bleu_single", "chrf")]
+                count = run.metrics.get(f"{split}_{bucket}sentences")
+                column = bucket_label(bucket[:-1]) if bucket else "all"
+                row[column] = "—" if None in scores else \
+                    f"{scores[0]:.1f} / {scores[1]:.1f}" + (f" ({count:.0f})" if count is not None else "")
+            rows.append(row)
+    if not rows:
+        st.caption("No run has per-length scores yet.")
+        return
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    st.caption("Greedy decoding; each cell is single-reference BLEU / chrF (sentences). *New sentences* are the "
+               "newest 3 % of Tatoeba's English sentences by id, never trained on: the closest thing here to what "
+               "people type. Runs logged before length buckets existed show only their overall scores.")
+
+
+with topology_page("many_to_many", length_comparison, HEADLINE_METRICS):
     checkpoint, run = pick_model("many_to_many")
     translator = checkpoint_pipeline(Translator.from_checkpoint, checkpoint)
     uses_attention = checkpoint.config.attention != "none"

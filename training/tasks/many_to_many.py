@@ -11,14 +11,14 @@ import torch
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
 from models import many_to_many
-from models.many_to_many import (APERTIUM_PAIR, BOS, EOS, SPECIAL_TOKENS, ApertiumUnavailable, Translator,
-                                 apertium_translate, apertium_version)
+from models.many_to_many import (APERTIUM_PAIR, BOS, EOS, LENGTH_BUCKETS, SPECIAL_TOKENS, ApertiumUnavailable,
+                                 Translator, apertium_translate, apertium_version)
 from training import tracking
 from training.batching import PaddedFieldBatches
 from training.config import load_config
 from training.data.sources import TATOEBA_SPA
 from training.data.tatoeba_spa import Example, attribution_record, load_splits
-from training.metrics import LENGTH_BUCKETS, translation_scores_by_length
+from training.metrics import translation_scores_by_length
 from training.tasks import Task
 from training.trainer import TrainConfig
 
