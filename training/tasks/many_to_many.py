@@ -176,13 +176,42 @@ def log_apertium_run(config: Config, run_name: str = "apertium") -> str:
                                                           indent=1)})
 
 
+def length_report(runs) -> str:
+    """Markdown: every run's greedy (and beam) scores on both test sets, overall and per length bucket, as
+    single-reference BLEU / multi-reference BLEU / chrF."""
+    buckets = ("", *(f"{name}_" for name in LENGTH_BUCKETS))
+    header = ["run", "test set", "decoding", "all", *(name.removeprefix("len_") for name in LENGTH_BUCKETS)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for run in runs:
+        for split in ("new_test", "test"):
+            for suffix, decoding in (("", "greedy"), ("_beam5", "beam 5")):
+                if f"{split}_chrf{suffix}" not in run.metrics:
+                    continue
+                cells = []
+                for bucket in buckets:
+                    values = [run.metrics.get(f"{split}_{bucket}{metric}{suffix}")
+                              for metric in ("bleu_single", "bleu", "chrf")]
+                    count = run.metrics.get(f"{split}_{bucket}sentences")
+                    cells.append("—" if None in values else " / ".join(f"{v:.1f}" for v in values)
+                                 + (f" ({count:.0f})" if count is not None and bucket else ""))
+                shown = "rule-based" if run.evaluation_only else decoding
+                lines.append(f"| {run.run_name} | {split} | {shown} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m training.tasks.many_to_many",
-                                     description="Log Apertium, scored on the test split, as a run of the "
-                                                 "many_to_many experiment.")
-    parser.add_argument("command", choices=["apertium"])
+                                     description="apertium: log Apertium, scored on both test sets, as a run of the "
+                                                 "many_to_many experiment. report: print the shipped runs' scores "
+                                                 "by sentence length (Markdown).")
+    parser.add_argument("command", choices=["apertium", "report"])
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override the data split")
     args = parser.parse_args(argv)
+    if args.command == "report":
+        from models import store
+
+        print(length_report(store.shipped_bundles("many_to_many")))
+        return
     tracking.set_tracking()
     try:
         run_id = log_apertium_run(load_config(Config, None, args.set))
