@@ -331,3 +331,30 @@ def test_page_labels_a_sample_and_an_upload_and_explains_bad_files(app, tmp_path
         app.file_uploader[0].upload(name, data, "application/octet-stream").run()
         assert_no_exception(app)
         assert message in page_texts(app), name
+
+
+def test_uploads_leave_nothing_on_disk_and_the_same_clip_is_decoded_once(app, tmp_path, monkeypatch):
+    """Every upload used to stay in <temp>/rnnlab-uploads for good, one copy per upload, shared by every instance."""
+    import tempfile
+
+    from tests.conftest import assert_no_exception
+
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    decoded = []
+    real_decode = synced.decode_video
+    monkeypatch.setattr(synced, "decode_video", lambda *args, **kwargs: decoded.append(1) or real_decode(
+        *args, **kwargs))
+    clip = encode_h264(moving_pattern(frames=12), fps=25)
+    app.switch_page("views/many_to_many_synced.py").run()
+    uploader = app.file_uploader[0]
+    assert uploader.proto.max_upload_size_mb == 200 and "up to 200 MB" in uploader.proto.help
+    for name in ("clip.mp4", "same clip again.mp4", "same clip again.mp4"):
+        app.file_uploader[0].upload(name, clip, "video/mp4").run()
+        assert_no_exception(app)
+        assert app.metric[0].value == "12"
+    assert len(decoded) == 1
+    app.file_uploader[0].upload("other.mp4", encode_h264(moving_pattern(frames=14), fps=25), "video/mp4").run()
+    assert app.metric[0].value == "14" and len(decoded) == 2
+    assert list(temp.iterdir()) == []

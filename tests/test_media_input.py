@@ -34,6 +34,13 @@ def test_huge_image_is_refused_before_decoding(monkeypatch):
         decode_image(media.huge_png_header())
 
 
+@pytest.mark.parametrize("side", [12_000, 20_000])  # over Pillow's own bomb warning (89 Mpx) and its error (179 Mpx)
+def test_a_valid_image_too_large_to_decode_says_so_and_states_the_limit(side):
+    with pytest.raises(MediaRejected, match=rf"too large: {side ** 2 / 1e6:.0f} megapixels, and the limit is "
+                                            rf"{MAX_IMAGE_PIXELS / 1e6:.0f} megapixels"):
+        decode_image(media.huge_png_header(side, side))
+
+
 def test_animated_gif_uses_first_frame():
     decoded = decode_image(media.animated_gif())
     assert decoded.image.getpixel((5, 5)) == (0, 0, 0)

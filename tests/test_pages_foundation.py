@@ -64,6 +64,27 @@ def test_bad_uploads_get_a_message_and_nothing_breaks(app, name, data):
     assert [df for df in app.dataframe]  # the comparison below still renders
 
 
+def test_one_to_one_file_name_is_shown_as_typed_never_as_markdown(app):
+    from tests.test_text_input import INJECTION, live_markup
+
+    app.switch_page("views/one_to_one.py").run()
+    app.file_uploader[0].upload(f"{INJECTION}.png", media.NOT_AN_IMAGE, "image/png").run()
+    assert_no_exception(app)
+    [error] = app.error
+    assert "click me" in error.value and "not an image" in error.value
+    assert "](" not in live_markup(error.value)
+
+
+def test_image_uploads_state_the_one_image_limit_where_the_user_uploads(app):
+    from dashboard.components.media_input import MAX_IMAGE_MB
+
+    app.switch_page("views/one_to_one.py").run()
+    uploader = app.file_uploader[0].proto
+    # Streamlit refuses a bigger file in the browser and its drop zone says "Limit 20MB per file".
+    assert uploader.max_upload_size_mb == MAX_IMAGE_MB == 20
+    assert f"up to {MAX_IMAGE_MB} MB" in uploader.help
+
+
 @pytest.mark.parametrize("data", [media.animated_gif(), media.transparent_png(), media.cmyk_jpeg()])
 def test_unusual_images_are_accepted_with_a_note(app, data):
     app.switch_page("views/one_to_one.py").run()

@@ -2,14 +2,18 @@
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from dataclasses import dataclass, field
 
 import streamlit as st
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from dashboard.components.user_text import literal
+
 IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif"]
-MAX_IMAGE_BYTES = 20 * 1024 * 1024
+MAX_IMAGE_MB = 20  # the one size limit for images: the uploader refuses bigger files and says so in its box
+MAX_IMAGE_BYTES = MAX_IMAGE_MB * 1024 * 1024
 MAX_IMAGE_PIXELS = 25_000_000  # refused from the header, before decoding allocates the pixels
 MIN_IMAGE_SIDE = 8
 
@@ -24,12 +28,16 @@ class DecodedImage:
     notes: list[str] = field(default_factory=list)  # what was done to make it usable, said on the page
 
 
+def too_large(pixels: int, size: str = "") -> MediaRejected:
+    return MediaRejected(f"The image is too large: {size}{pixels / 1e6:.0f} megapixels, and the limit is "
+                         f"{MAX_IMAGE_PIXELS / 1e6:.0f} megapixels (5000×5000 pixels, say). Please downscale it.")
+
+
 def decode_image(data: bytes) -> DecodedImage:
     if not data:
         raise MediaRejected("The file is empty.")
     if len(data) > MAX_IMAGE_BYTES:
-        raise MediaRejected(f"The file is {len(data) / 2**20:.0f} MB; images up to {MAX_IMAGE_BYTES // 2**20} MB "
-                            "are accepted.")
+        raise MediaRejected(f"The file is {len(data) / 2**20:.0f} MB; images up to {MAX_IMAGE_MB} MB are accepted.")
     notes = []
     try:
         with warnings.catch_warnings():
@@ -37,8 +45,7 @@ def decode_image(data: bytes) -> DecodedImage:
             image = Image.open(io.BytesIO(data))  # reads the header only
         width, height = image.size
         if width * height > MAX_IMAGE_PIXELS:
-            raise MediaRejected(f"The image is {width}×{height} ({width * height / 1e6:.0f} megapixels); the limit "
-                                f"is {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels. Please downscale it.")
+            raise too_large(width * height, f"{width}×{height} pixels, ")
         if min(width, height) < MIN_IMAGE_SIDE:
             raise MediaRejected(f"The image is only {width}×{height} pixels; at least {MIN_IMAGE_SIDE}×"
                                 f"{MIN_IMAGE_SIDE} is needed to see anything.")
@@ -50,10 +57,15 @@ def decode_image(data: bytes) -> DecodedImage:
         image = ImageOps.exif_transpose(image)
     except MediaRejected:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        # Pillow refuses very large images (over ~89 megapixels) in its header check, before ours; its message
+        # carries the pixel count.
+        counted = re.search(r"\((\d+) pixels\)", str(error))
+        raise too_large(int(counted.group(1)) if counted else MAX_IMAGE_PIXELS + 1) from None
+    except UnidentifiedImageError:
         raise MediaRejected("This file is not an image we can read (PNG, JPEG, WebP, BMP or GIF).") from None
     except (OSError, SyntaxError, ValueError) as error:
-        raise MediaRejected(f"The image is damaged or truncated and cannot be decoded ({error}).") from None
+        raise MediaRejected(f"The image is damaged or truncated and cannot be decoded ({literal(error)}).") from None
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         background = Image.new("RGBA", image.size, "white")
         image = Image.alpha_composite(background, image.convert("RGBA"))
@@ -67,15 +79,15 @@ def decode_image(data: bytes) -> DecodedImage:
 
 def image_upload(label: str, key: str) -> DecodedImage | None:
     """A file uploader for one image; a bad upload is explained on the page and yields None."""
-    uploaded = st.file_uploader(label, type=IMAGE_TYPES, key=key,
-                                help=f"PNG, JPEG, WebP, BMP or GIF (first frame), up to {MAX_IMAGE_BYTES // 2**20} MB "
-                                     f"and {MAX_IMAGE_PIXELS // 1_000_000} megapixels, any size or colour.")
+    uploaded = st.file_uploader(label, type=IMAGE_TYPES, key=key, max_upload_size=MAX_IMAGE_MB,
+                                help=f"PNG, JPEG, WebP, BMP or GIF (first frame), up to {MAX_IMAGE_MB} MB and "
+                                     f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels, in any colours.")
     if uploaded is None:
         return None
     try:
         decoded = decode_image(uploaded.getvalue())
     except MediaRejected as error:
-        st.error(f"**{uploaded.name}**: {error}")
+        st.error(f"**{literal(uploaded.name)}**: {error}")
         return None
     for note in decoded.notes:
         st.caption(note)

@@ -1,37 +1,59 @@
 """Video in and out of a page: an uploader that explains every bad file, and H.264 mp4 that browsers play."""
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 import streamlit as st
 
+from dashboard.components.user_text import literal
+
 VIDEO_TYPES = ["mp4", "webm", "avi", "mov", "mkv", "gif"]
 
 
 def upload_limit_mb() -> int:
-    """server.maxUploadSize from .streamlit/config.toml (set deliberately: the page says it)."""
+    """server.maxUploadSize from .streamlit/config.toml: the one size limit for videos, which the uploader refuses
+    above and says in its box (images and text files have smaller limits of their own)."""
     return int(st.get_option("server.maxUploadSize"))
 
 
-def video_upload(label: str, key: str) -> tuple[Path, str] | None:
-    """A file uploader for one video; returns (a temporary file holding it, its name), or None."""
+@dataclass(frozen=True)
+class UploadedVideo:
+    """An uploaded video, held in memory as Streamlit holds every upload; it touches the disk only inside
+    ``on_disk``."""
+
+    name: str  # as the user named it: show it with user_text.literal
+    data: bytes = field(repr=False)
+    digest: str  # SHA-256 of the content: the same clip uploaded again is known for the same
+
+    @contextlib.contextmanager
+    def on_disk(self) -> Iterator[Path]:
+        """The video as a file for FFmpeg, in a folder of its own that is deleted when the block ends, however it
+        ends: no upload is left behind, and instances sharing a machine share no folder."""
+        with tempfile.TemporaryDirectory(prefix="rnnlab-video-") as folder:
+            path = Path(folder) / f"upload{Path(self.name).suffix.lower()}"  # the suffix helps FFmpeg's probe
+            path.write_bytes(self.data)
+            yield path
+
+
+def video_upload(label: str, key: str) -> UploadedVideo | None:
+    """A file uploader for one video; None until a non-empty file is uploaded."""
     limit = upload_limit_mb()
-    uploaded = st.file_uploader(label, type=VIDEO_TYPES, key=key,
-                                help=f"{', '.join(VIDEO_TYPES)}; up to {limit} MB (server.maxUploadSize).")
+    uploaded = st.file_uploader(label, type=VIDEO_TYPES, key=key, max_upload_size=limit,
+                                help=f"{', '.join(VIDEO_TYPES)}; up to {limit} MB.")
     if uploaded is None:
         return None
     if uploaded.size == 0:
-        st.error(f"**{uploaded.name}**: the file is empty.")
+        st.error(f"**{literal(uploaded.name)}**: the file is empty.")
         return None
-    folder = Path(tempfile.gettempdir()) / "rnnlab-uploads"
-    folder.mkdir(exist_ok=True)
-    path = folder / f"{uploaded.file_id}{Path(uploaded.name).suffix.lower()}"
-    if not path.exists():
-        path.write_bytes(uploaded.getvalue())
-    return path, uploaded.name
+    data = uploaded.getvalue()
+    return UploadedVideo(uploaded.name, data, hashlib.sha256(data).hexdigest())
 
 
 def encode_h264(frames: np.ndarray, fps: float, crf: int = 26) -> bytes:

@@ -9,7 +9,8 @@ import streamlit as st
 
 from dashboard.components.runs import pick_model
 from dashboard.components.topologies import topology_page
-from dashboard.components.video import caption_frames, encode_h264, upload_limit_mb, video_upload
+from dashboard.components.user_text import csv_download, literal
+from dashboard.components.video import UploadedVideo, caption_frames, encode_h264, upload_limit_mb, video_upload
 from models.camera_motion_clips import ClipGenerator, load_sample_photos
 from models.many_to_many_synced import VideoError, decode_video
 
@@ -41,13 +42,15 @@ def sample_clip(seed: int, frames: int) -> tuple[np.ndarray, np.ndarray]:
     return ClipGenerator(photos, procedural=not photos).clip(frames, seed)
 
 
-def decoded_upload(path, progress) -> tuple[np.ndarray, np.ndarray, object]:
-    """Decoded frames of the latest upload, kept in the session so moving the scrubber does not decode again."""
-    name, decoded = st.session_state.get("many_to_many_synced-decoded", (None, None))
-    if name != path.name:
-        decoded = decode_video(path, max_frames=MAX_FRAMES, max_pixels=MAX_PIXELS, preview_width=PREVIEW_WIDTH,
-                               progress=progress)
-        st.session_state["many_to_many_synced-decoded"] = (path.name, decoded)
+def decoded_upload(upload: UploadedVideo, progress) -> tuple[np.ndarray, np.ndarray, object]:
+    """Decoded frames of the latest upload, kept in the session (by content, so the same clip uploaded again is
+    not decoded again) so moving the scrubber does not decode again."""
+    digest, decoded = st.session_state.get("many_to_many_synced-decoded", (None, None))
+    if digest != upload.digest:
+        with upload.on_disk() as path:
+            decoded = decode_video(path, max_frames=MAX_FRAMES, max_pixels=MAX_PIXELS, preview_width=PREVIEW_WIDTH,
+                                   progress=progress)
+        st.session_state["many_to_many_synced-decoded"] = (upload.digest, decoded)
     return decoded
 
 
@@ -90,19 +93,18 @@ with topology_page("many_to_many_synced"):
                       key="many_to_many_synced-source")
     truth, notes = None, []
     if source == "Upload a video":
-        st.caption(f"Uploads up to {upload_limit_mb()} MB (the server's `server.maxUploadSize`); the first "
-                   f"{MAX_FRAMES} frames are labelled, fewer for very large frames.")
+        st.caption(f"Videos up to {upload_limit_mb()} MB; the first {MAX_FRAMES} frames are labelled, fewer for "
+                   "very large frames.")
         upload = video_upload("A video (mp4, webm, avi, mov, mkv or gif)", key="many_to_many_synced-upload")
         if upload is None:
             st.info("Upload a video, or generate a sample clip with known labels.")
             st.stop()
-        path, file_name = upload
         bar = st.progress(0.0, text="Decoding…")
         try:
-            frames, preview, info = decoded_upload(path, lambda share: bar.progress(share * 0.9, text="Decoding…"))
+            frames, preview, info = decoded_upload(upload, lambda share: bar.progress(share * 0.9, text="Decoding…"))
         except VideoError as error:
             bar.empty()
-            st.error(f"**{file_name}**: {error}.")
+            st.error(f"**{literal(upload.name)}**: {literal(error)}.")
             st.stop()
         times = info.times
         if np.isnan(times).any():  # a container without timestamps: fall back to the declared rate
@@ -134,7 +136,7 @@ with topology_page("many_to_many_synced"):
         st.caption("Filmed by the training generator over test photos no model saw (25 fps assumed).")
 
     # Labels and the annotated video are kept for the session: moving the scrubber reruns the page, not the model.
-    identity = (path.name if truth is None else f"sample-{seed}-{length}", run.run_name)
+    identity = (upload.digest if truth is None else f"sample-{seed}-{length}", run.run_name)
     kept = st.session_state.get("many_to_many_synced-result")
     if kept is None or kept[0] != identity:
         started = time.perf_counter()
@@ -191,7 +193,7 @@ with topology_page("many_to_many_synced"):
     player.video(annotated, format="video/mp4")
     downloads.download_button("Download the annotated video (H.264 mp4)", annotated, "camera_motion.mp4",
                               "video/mp4")
-    downloads.download_button("Download per-frame labels (CSV)", table_of_frames.to_csv(index=False).encode(),
+    downloads.download_button("Download per-frame labels (CSV)", csv_download(table_of_frames),
                               "camera_motion.csv", "text/csv")
     downloads.caption("The CSV has each frame's time, label, confidence and the probability of every label.")
     st.caption(f"Model `{run.run_name}` ({checkpoint.config.arch}, recurrence {checkpoint.config.recurrence}) · "

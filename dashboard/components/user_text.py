@@ -1,0 +1,55 @@
+"""Strings that come from users (file names, column names, cell text) on the page and in downloads: shown as the
+text they are, never as Markdown, and never run as a formula by the spreadsheet that opens a download."""
+from __future__ import annotations
+
+import csv
+import re
+
+import pandas as pd
+
+# What can start markup in the middle of a line: CommonMark's links, images, emphasis, code, HTML and entities,
+# GitHub's tables, strikethrough and autolinks (a ":" in a URL, an "@" in an address, the "." after "www"), and
+# Streamlit's LaTeX ($), icons and colours (:name:, :red[…]). A backslash makes each a plain character.
+MARKUP = re.compile(r"([\\`*_~\[\](){}<>!#|$:&@+\-=^]|(?<=www)\.)", re.IGNORECASE)
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP, "CSV Injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def one_line(text: object) -> str:
+    return " ".join(str(text).splitlines())
+
+
+def literal(text: object) -> str:
+    """``text`` ready to sit inside a Markdown message (st.error, st.caption, …) and read as typed: every mark
+    that could start markup is escaped, and line breaks become spaces, so no heading or list can start either."""
+    return MARKUP.sub(r"\\\1", one_line(text))
+
+
+def code(text: object) -> str:
+    """``text`` as inline code in a Markdown message: nothing inside a code span is markup, and the span is
+    fenced with more backticks than any run of them in the text, so the text cannot close it early."""
+    text = one_line(text)
+    fence = "`" * (max(map(len, re.findall("`+", text)), default=0) + 1)
+    padding = " " if text.startswith("`") or text.endswith("`") or not text.strip() else ""
+    return f"{fence}{padding}{text}{padding}{fence}"
+
+
+def spreadsheet_safe(table: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``table`` whose text cells cannot run as formulas: one that starts with = + - @, a tab or a
+    carriage return gets a leading single quote, as OWASP's CSV-injection guidance says. Numbers stay numbers
+    (a negative number is not a formula), and so do the column names unless they are text that starts so."""
+    def neutralised(value):
+        return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+    safe = table.copy()
+    safe.columns = [neutralised(column) for column in safe.columns]
+    for position, dtype in enumerate(safe.dtypes):
+        if dtype == object or isinstance(dtype, pd.StringDtype):
+            safe.iloc[:, position] = safe.iloc[:, position].map(neutralised)
+    return safe
+
+
+def csv_download(table: pd.DataFrame) -> bytes:
+    """``table`` as UTF-8 CSV bytes for st.download_button, safe to open in a spreadsheet. Every text cell is
+    quoted (with inner quotes doubled), as OWASP also asks, so a delimiter inside a cell cannot start a new one."""
+    return spreadsheet_safe(table).to_csv(index=False, quoting=csv.QUOTE_NONNUMERIC).encode("utf-8")
