@@ -361,6 +361,7 @@ class Hypothesis:
     attention: np.ndarray | None  # (len(words), G, G): where the decoder looked for each word
     entropy: float | None  # highest entropy (nats) of the word distributions it chose from: its most hesitant word
     # (greedy only)
+    finished: bool  # the decoder ended it; False when it was cut at max_length words, possibly mid-phrase
 
 
 class Captioner(nn.Module):
@@ -595,7 +596,7 @@ class Captioner(nn.Module):
                 steps = len(words) + 1  # the words and the end token
                 maps = None if attention is None else attention[b, :len(words)].reshape(-1, side, side).numpy()
                 results.append([Hypothesis(words, log_probs[b, :steps].mean().item(), maps,
-                                           entropies[b, :steps].max().item())])
+                                           entropies[b, :steps].max().item(), bool((tokens[b] == self.eos).any()))])
             return results
         results = []
         for hypotheses in self.beam_search(images, beam_width):
@@ -603,7 +604,7 @@ class Captioner(nn.Module):
             for tokens, score, maps in hypotheses[:n_best]:
                 words = self.decode_tokens(tokens)
                 attention = None if maps is None else maps[:len(words)].reshape(-1, side, side).numpy()
-                image_results.append(Hypothesis(words, score, attention, None))
+                image_results.append(Hypothesis(words, score, attention, None, bool((tokens == self.eos).any())))
             results.append(image_results)
         return results
 

@@ -90,3 +90,23 @@ def test_the_out_of_domain_notice_follows_the_measured_threshold(page):
     page.file_uploader(key="o2m-upload").upload("cat.png", photo, "image/png").run()
     assert_no_exception(page)
     assert ("Out of domain?" in page_texts(page)) == (entropy > threshold)
+
+
+def test_a_caption_cut_at_the_length_limit_says_so(page, monkeypatch):
+    from models.one_to_many import Captioner
+
+    assert "Cut at the length limit" not in page_texts(page)
+    [table] = [df.value for df in page.dataframe if "caption" in df.value.columns]
+    assert not any(caption.endswith("…") for caption in table["caption"])
+    # A limit of 3 words cuts every scene's caption, by the decoders' own length check.
+    greedy, beam_search = Captioner.greedy, Captioner.beam_search
+    monkeypatch.setattr(Captioner, "greedy", lambda self, images, max_length=None: greedy(self, images, 3))
+    monkeypatch.setattr(Captioner, "beam_search",
+                        lambda self, images, beam_width=3, max_length=None: beam_search(self, images, beam_width, 3))
+    for width in (1, 3):
+        page.slider(key="o2m-beam").set_value(width).run()
+        assert_no_exception(page)
+        assert "Cut at the length limit" in page_texts(page)
+        assert any(m.value.startswith("### “") and m.value.endswith(" …”") for m in page.markdown)
+        [table] = [df.value for df in page.dataframe if "caption" in df.value.columns]
+        assert table["caption"].iloc[0].endswith(" …")

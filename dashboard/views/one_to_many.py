@@ -31,6 +31,11 @@ def scene_kit(directory: str) -> tuple[dict | None, dict | None]:
     return dict(np.load(glyphs)) if glyphs.is_file() else None, calibration
 
 
+def shown(hypothesis) -> str:
+    """A caption as the page shows it: one cut at the length limit ends in an ellipsis, not silently mid-phrase."""
+    return " ".join(hypothesis.words) + ("" if hypothesis.finished else " …")
+
+
 def enlarge(image: np.ndarray) -> Image.Image:
     return Image.fromarray(image).resize((SHOWN, SHOWN), Image.NEAREST)
 
@@ -114,7 +119,11 @@ with topology_page("one_to_many"):
             st.image(original, caption="Your upload", width="stretch")
         st.image(enlarge(image), caption=f"What the model sees ({size}×{size})", width=SHOWN)
     with right:
-        st.markdown(f"### “{caption or '…'}”")
+        st.markdown(f"### “{shown(best) if best.words else '…'}”")
+        if not best.finished:
+            st.warning(f"**Cut at the length limit.** The decoder wrote {len(best.words)} words, the most it may, "
+                       "without ending the caption, so it stops mid-phrase: the rest of the sentence is missing.",
+                       icon=":material/content_cut:")
         if truth is not None:
             check = world.compare_scene(caption, truth)
             if check.exact:
@@ -136,7 +145,7 @@ with topology_page("one_to_many"):
             st.caption(f"No out-of-domain notice: highest word entropy {greedy.entropy:.2f} ≤ "
                        f"{out_of_domain['threshold']:.2f}. The signal is imperfect (AUC {auc:.2f} between scenes and "
                        "photos), so silence does not prove the image is a scene.")
-        st.dataframe(pd.DataFrame({"caption": [" ".join(h.words) for h in hypotheses],
+        st.dataframe(pd.DataFrame({"caption": [shown(h) for h in hypotheses],
                                    "mean log-prob per word": [round(h.score, 3) for h in hypotheses]}),
                      hide_index=True, width="stretch")
         st.caption(f"{len(hypotheses)}-best of beam width {beam_width} · highest word entropy (greedy) "
