@@ -64,6 +64,58 @@ def test_bad_uploads_get_a_message_and_nothing_breaks(app, name, data):
     assert [df for df in app.dataframe]  # the comparison below still renders
 
 
+def png(image: Image.Image) -> bytes:
+    return media.encode(image, "PNG")
+
+
+@pytest.mark.parametrize("name, image, notice", [
+    ("blank.png", Image.new("RGB", (200, 200), "white"), "Nothing to classify"),
+    ("pagoda.jpg", "china.jpg", "Out of domain?"),  # scikit-learn's photo of a Chinese temple
+    ("flower.jpg", "flower.jpg", "Out of domain?"),
+])
+def test_one_to_one_says_when_an_image_is_unlike_its_garments(app, name, image, notice):
+    from training.data.sources import SKLEARN_PHOTOS
+
+    data = png(image) if isinstance(image, Image.Image) else SKLEARN_PHOTOS.path(image).read_bytes()
+    app.switch_page("views/one_to_one.py").run()
+    assert "one garment, light on a black background" in page_texts(app)  # what the model knows, said up front
+    app.file_uploader[0].upload(name, data, "image/png").run()
+    assert_no_exception(app)
+    assert any(notice in warning.value for warning in app.warning), page_texts(app)
+
+
+def test_one_to_one_garment_photo_gets_no_out_of_domain_notice(app):
+    app.switch_page("views/one_to_one.py").run()
+    photo, _ = media.garment_photo(index=3)
+    app.file_uploader[0].upload("shirt.jpg", photo, "image/jpeg").run()
+    assert_no_exception(app)
+    assert not app.warning and "No out-of-domain notice" in page_texts(app)
+
+
+def test_shipped_classifiers_carry_a_threshold_measured_on_validation_data():
+    import json
+
+    from models.one_to_one import OOD_FILE, OOD_STATISTIC
+
+    for run in store.shipped_bundles("one_to_one"):
+        calibration = json.loads((run.bundle_dir / OOD_FILE).read_text())
+        assert calibration["statistic"] == OOD_STATISTIC and calibration["validation_images"] == 5000
+        assert calibration["validation_flagged"] <= 0.05 and calibration["photos_flagged"] > 0.5
+        assert calibration["auc"] > 0.8
+
+
+def test_out_of_domain_threshold_caps_false_alarms_on_evidence(tmp_path):
+    from models.one_to_one import Config, build_model
+    from training.tasks.one_to_one import evidence, write_out_of_domain
+
+    torch.manual_seed(0)
+    model = build_model(Config(arch="mlp")).eval()
+    validation, photos = np.random.default_rng(0).random((2, 200, 28, 28), dtype=np.float32)
+    calibration = write_out_of_domain(model, tmp_path, validation, photos)
+    assert (tmp_path / "out_of_domain.json").is_file()
+    assert (evidence(model, validation) < calibration["threshold"]).mean() == calibration["validation_flagged"] <= 0.05
+
+
 def test_one_to_one_file_name_is_shown_as_typed_never_as_markdown(app):
     from tests.test_text_input import INJECTION, live_markup
 

@@ -1,5 +1,4 @@
 """One to many: caption an image word by word, and see where the decoder looked for each word."""
-import json
 import time
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import torch
 from PIL import Image
 
 from dashboard.components.media_input import image_upload
+from dashboard.components.out_of_domain import out_of_domain_calibration
 from dashboard.components.runs import pick_model
 from dashboard.components.topologies import topology_page
 from models import fashion_scenes as world
@@ -21,14 +21,10 @@ SHOWN = 256  # pixels: scenes are drawn 4× enlarged, sharp
 
 
 @st.cache_resource(show_spinner=False)
-def scene_kit(directory: str) -> tuple[dict | None, dict | None]:
-    """The glyph sheet and out-of-domain threshold shipped beside a scene captioner (None for other models, and
-    for a threshold measured on another statistic than the one the page computes)."""
-    glyphs, threshold = Path(directory) / GLYPHS_FILE, Path(directory) / OOD_FILE
-    calibration = json.loads(threshold.read_text()) if threshold.is_file() else None
-    if calibration is not None and calibration.get("statistic") != OOD_STATISTIC:
-        calibration = None
-    return dict(np.load(glyphs)) if glyphs.is_file() else None, calibration
+def scene_glyphs(directory: str) -> dict | None:
+    """The glyph sheet shipped beside a scene captioner (None for other models)."""
+    glyphs = Path(directory) / GLYPHS_FILE
+    return dict(np.load(glyphs)) if glyphs.is_file() else None
 
 
 def shown(hypothesis) -> str:
@@ -80,7 +76,8 @@ def compose(glyphs: dict) -> world.Scene | None:
 with topology_page("one_to_many"):
     checkpoint, run = pick_model("one_to_many")
     model, size = checkpoint.model, checkpoint.config.image_size
-    glyphs, out_of_domain = scene_kit(str(checkpoint.directory))
+    glyphs = scene_glyphs(str(checkpoint.directory))
+    out_of_domain = out_of_domain_calibration(checkpoint, run, OOD_FILE, OOD_STATISTIC)
 
     st.subheader("Input")
     sources = (["A random test scene", "Compose a scene"] if glyphs else []) + ["Upload an image"]

@@ -8,11 +8,16 @@ import torch
 
 from dashboard.components.charts import probability_bars
 from dashboard.components.media_input import image_upload
+from dashboard.components.out_of_domain import out_of_domain_calibration
 from dashboard.components.runs import pick_model
 from dashboard.components.topologies import topology_page
-from models.one_to_one import preprocess_image
+from models.one_to_one import OOD_FILE, OOD_STATISTIC, preprocess_image
 
 EXAMPLES = Path(__file__).parents[1] / "assets" / "fashion_mnist_test_examples.npz"
+WHAT_IT_KNOWS = ("The models know Fashion-MNIST: 28×28 grayscale catalogue photos of **one garment, light on a black "
+                 "background**, centred and filling the frame. An upload is made to look like that (grey, cropped to "
+                 "the object, inverted when its background is light); anything else (a face, a landscape, several "
+                 "objects) still gets one of the 10 labels, so the page says when an image looks unlike them.")
 
 
 @st.cache_data
@@ -24,8 +29,10 @@ def test_examples() -> dict[str, np.ndarray]:
 with topology_page("one_to_one"):
     checkpoint, run = pick_model("one_to_one")
     labels = checkpoint.config.labels
+    out_of_domain = out_of_domain_calibration(checkpoint, run, OOD_FILE, OOD_STATISTIC)
 
     st.subheader("Input")
+    st.caption(WHAT_IT_KNOWS)
     source = st.radio("Image source", ["Upload an image", "Pick a test-set example"], horizontal=True)
     true_label = None
     if source == "Upload an image":
@@ -44,7 +51,8 @@ with topology_page("one_to_one"):
         original, true_label = None, labels[examples["labels"][index]]
 
     started = time.perf_counter()
-    probabilities = checkpoint.model.predict(torch.from_numpy(pixels)[None, None])[0]  # (1, 1, S, S) -> (C,)
+    probabilities, evidence = checkpoint.model.predict_with_evidence(torch.from_numpy(pixels)[None, None])
+    probabilities, evidence = probabilities[0], evidence.item()  # (1, C) -> (C,), (1,) -> a number
     elapsed_ms = (time.perf_counter() - started) * 1000
 
     left, middle, right = st.columns([1, 1, 2])
@@ -58,6 +66,20 @@ with topology_page("one_to_one"):
         if true_label is not None:
             verdict += f" · true label: **{true_label}** {'✅' if true_label == labels[best] else '❌'}"
         st.markdown(verdict)
+        if not pixels.any():
+            st.warning("**Nothing to classify.** The image is one flat colour, so no garment was found in it; the "
+                       "label below means nothing.", icon=":material/help:")
+        elif out_of_domain and evidence < out_of_domain["threshold"]:
+            st.warning(f"**Out of domain?** This image looks unlike the garments the model was trained on: its "
+                       f"evidence for any class (log-sum-exp of the logits) is {evidence:.2f}, below the threshold "
+                       f"{out_of_domain['threshold']:.2f} chosen on data (it flags "
+                       f"{out_of_domain['photos_flagged']:.0%} of real photos and "
+                       f"{out_of_domain['validation_flagged']:.0%} of validation garments). Treat the label as a "
+                       "guess.", icon=":material/help:")
+        elif out_of_domain and original is not None:
+            st.caption(f"No out-of-domain notice: evidence {evidence:.2f} ≥ {out_of_domain['threshold']:.2f}. The "
+                       f"signal is imperfect (AUC {out_of_domain['auc']:.2f} between garments and photos), so "
+                       "silence does not prove the image is a garment.")
         st.plotly_chart(probability_bars(labels, probabilities.tolist()), width="stretch")
         st.caption(f"Top 5 of {len(labels)} classes · inference {elapsed_ms:.1f} ms on CPU · model `{run.run_name}` "
                    f"({checkpoint.config.arch})")

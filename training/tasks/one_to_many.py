@@ -3,14 +3,12 @@ caption parsed back into a scene graph); with ``data=flickr8k data_dir=…`` a u
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from models import fashion_scenes as world
 from models import one_to_many
@@ -18,7 +16,8 @@ from models.fashion_scenes import PAD, SPECIAL_TOKENS
 from models.one_to_many import GLYPHS_FILE, OOD_FILE
 from training.batching import TensorBatches
 from training.data import fashion_scenes
-from training.data.sources import SKIMAGE_PHOTOS
+from training.data.real_photos import real_photos
+from training.evaluation import out_of_domain_threshold
 from training.metrics import bleu_n_scores
 from training.tasks import Pretraining, Task
 from training.trainer import TrainConfig
@@ -151,18 +150,8 @@ def encoder_pretraining(model: one_to_many.Captioner, data: dict[str, CaptionDat
 # ---- out-of-domain signal ------------------------------------------------------------------------------------
 
 def photo_images(size: int, crops_per_photo: int = 8, seed: int = 0) -> np.ndarray:
-    """Real photos nothing like a scene (scikit-image's samples), whole and as random crops, letterboxed."""
-    rng = np.random.default_rng(seed)
-    images = []
-    for data_file in SKIMAGE_PHOTOS.files:
-        photo = Image.open(io.BytesIO(SKIMAGE_PHOTOS.path(data_file.name).read_bytes()))
-        photo.load()
-        images.append(one_to_many.letterbox(photo, size))
-        for _ in range(crops_per_photo):
-            side = int(min(photo.size) * rng.uniform(0.3, 0.9))
-            x, y = (int(rng.integers(0, extent - side + 1)) for extent in photo.size)
-            images.append(one_to_many.letterbox(photo.crop((x, y, x + side, y + side)), size))
-    return np.stack(images)
+    """Real photos nothing like a scene, whole and as random crops, letterboxed."""
+    return np.stack([one_to_many.letterbox(photo, size) for photo in real_photos(crops_per_photo, seed)])
 
 
 def word_entropies(model, images: np.ndarray) -> np.ndarray:
@@ -173,16 +162,12 @@ def word_entropies(model, images: np.ndarray) -> np.ndarray:
 
 
 def entropy_threshold(in_domain: np.ndarray, out_of_domain: np.ndarray, false_alarms: float = 0.05) -> dict:
-    """The threshold on a caption's highest word entropy above which an input is flagged: the entropy that only
-    ``false_alarms`` of held-out scenes exceed (a notice that fires on many real scenes would be ignored), with
-    the share of real photos it catches and the signal's AUC, both measured, so the page can say how good it is."""
-    threshold = float(np.quantile(in_domain, 1 - false_alarms, method="higher"))
-    above = out_of_domain[:, None] > in_domain[None, :]
-    ties = out_of_domain[:, None] == in_domain[None, :]
-    return {"statistic": one_to_many.OOD_STATISTIC, "threshold": threshold,
-            "scenes_flagged": float((in_domain > threshold).mean()),
-            "photos_flagged": float((out_of_domain > threshold).mean()),
-            "auc": float(above.mean() + 0.5 * ties.mean()), "scenes": len(in_domain), "photos": len(out_of_domain)}
+    """The threshold on a caption's highest word entropy above which an input is flagged, chosen on held-out
+    scenes against real photos (see training.evaluation.out_of_domain_threshold)."""
+    chosen = out_of_domain_threshold(in_domain, out_of_domain, false_alarms)
+    return {"statistic": one_to_many.OOD_STATISTIC, "threshold": chosen["threshold"],
+            "scenes_flagged": chosen["in_domain_flagged"], "photos_flagged": chosen["out_of_domain_flagged"],
+            "auc": chosen["auc"], "scenes": len(in_domain), "photos": len(out_of_domain)}
 
 
 def write_out_of_domain(model: one_to_many.Captioner, folder: Path, scenes: np.ndarray, photos: np.ndarray) -> dict:

@@ -1,17 +1,25 @@
-"""One to one: classify Fashion-MNIST images with an MLP, a CNN or a row-by-row LSTM."""
+"""One to one: classify Fashion-MNIST images with an MLP, a CNN or a row-by-row LSTM.
+
+``python -m training.tasks.one_to_one out-of-domain [BUNDLE …]`` measures the out-of-domain threshold of trained
+checkpoints (the shipped ones by default) and writes it beside each, without touching the weights."""
 from __future__ import annotations
 
+import argparse
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from models import one_to_one
+from models import one_to_one, store
+from models.checkpoint import load_checkpoint
 from training.batching import TensorBatches
 from training.data.fashion_mnist import load_fashion_mnist
+from training.data.real_photos import real_photos
 from training.data.sources import FASHION_MNIST
-from training.evaluation import predict_labels
+from training.evaluation import out_of_domain_threshold, predict_labels
 from training.metrics import classification_scores, confusion_report
 from training.tasks import Task
 from training.trainer import TrainConfig
@@ -75,3 +83,49 @@ def prepare(config: Config, dry_run: bool = False) -> Task:
         info={"data.train_size": str(len(labels)), "data.val_size": str(len(tensors["val"][1])),
               "data.test_size": str(len(tensors["test"][1]))},
     )
+
+
+# ---- out-of-domain signal ------------------------------------------------------------------------------------
+
+def photo_pixels(crops_per_photo: int = 8) -> np.ndarray:
+    """Real photos nothing like a garment, whole and as random crops, preprocessed as the page does an upload."""
+    return np.stack([one_to_one.preprocess_image(photo.convert("RGB")) for photo in real_photos(crops_per_photo)])
+
+
+def evidence(model: one_to_one.ImageClassifier, pixels: np.ndarray) -> np.ndarray:
+    """Each image's log-sum-exp of the logits (pixels (N, S, S) in [0, 1])."""
+    model.eval()
+    return np.concatenate([model.predict_with_evidence(torch.from_numpy(chunk)[:, None])[1].numpy()
+                           for chunk in np.array_split(pixels, max(1, len(pixels) // 1000))])
+
+
+def write_out_of_domain(model: one_to_one.ImageClassifier, folder: Path, validation: np.ndarray,
+                        photos: np.ndarray) -> dict:
+    """Measure the threshold with these very weights (validation images against real photos) and save it beside
+    them. Low evidence means out of domain, so the threshold is chosen on its negative."""
+    chosen = out_of_domain_threshold(-evidence(model, validation), -evidence(model, photos))
+    calibration = {"statistic": one_to_one.OOD_STATISTIC, "threshold": -chosen["threshold"],
+                   "validation_flagged": chosen["in_domain_flagged"], "photos_flagged": chosen["out_of_domain_flagged"],
+                   "auc": chosen["auc"], "validation_images": len(validation), "photos": len(photos)}
+    (folder / one_to_one.OOD_FILE).write_text(json.dumps(calibration, indent=1) + "\n")
+    return calibration
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m training.tasks.one_to_one", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    measure = commands.add_parser("out-of-domain", help="measure and write each checkpoint's out-of-domain threshold")
+    measure.add_argument("bundles", nargs="*", type=Path, help="checkpoint folders (default: the shipped ones)")
+    arguments = parser.parse_args(argv)
+    folders = arguments.bundles or [run.bundle_dir for run in store.shipped_bundles("one_to_one")]
+    validation = load_fashion_mnist().val_images.astype(np.float32) / 255  # the split the shipped runs selected on
+    photos = photo_pixels()
+    for folder in folders:
+        calibration = write_out_of_domain(load_checkpoint(folder).model, folder, validation, photos)
+        print(f"{folder.name}: evidence below {calibration['threshold']:.3f} flags "
+              f"{calibration['validation_flagged']:.1%} of validation images and {calibration['photos_flagged']:.0%} "
+              f"of real photos (AUC {calibration['auc']:.3f})")
+
+
+if __name__ == "__main__":
+    main()
