@@ -89,6 +89,7 @@ def test_dry_run_logs_params_stepped_metrics_and_a_loadable_checkpoint(tracking_
     assert experiment.name == store.experiment_name("one_to_one") + "-dry-run"
     checkpoint = load_checkpoint(store.download_checkpoint(run_id))
     assert checkpoint.config.arch == "mlp"
+    assert (checkpoint.directory / "out_of_domain.json").is_file()  # the threshold measured with these weights
     logits, _ = checkpoint.model(torch.rand(2, 1, 28, 28))
     assert logits.shape == (2, 10)
     assert tracking_store.endswith("mlflow.db") and (tmp_path / "artifacts").is_dir()  # artifacts beside the store

@@ -71,6 +71,10 @@ def prepare(config: Config, dry_run: bool = False) -> Task:
         predicted, _ = predictions(model, "test")
         return confusion_report(tensors["test"][1].numpy(), predicted, config.model.labels)
 
+    def extra_files(folder: Path) -> None:
+        """Beside each best checkpoint: the out-of-domain threshold measured with these very weights."""
+        write_out_of_domain(model, folder, tensors["val"][0][:, 0].numpy(), photo_pixels(1 if dry_run else 8))
+
     images, labels = tensors["train"]
     return Task(
         model=model,
@@ -80,6 +84,7 @@ def prepare(config: Config, dry_run: bool = False) -> Task:
         selection_metric="accuracy",
         dataset_card=FASHION_MNIST.card(),
         report=report,
+        extra_files=extra_files,
         info={"data.train_size": str(len(labels)), "data.val_size": str(len(tensors["val"][1])),
               "data.test_size": str(len(tensors["test"][1]))},
     )
