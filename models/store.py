@@ -2,13 +2,18 @@
 
 The default store is a sqlite database with its artifacts inside ``mlruns/`` at the repository root (not the
 working directory); ``MLFLOW_TRACKING_URI`` overrides it everywhere. Reading never creates a store: the
-dashboard reports a missing or broken one and keeps serving the shipped bundles.
+dashboard reports a missing or broken one and keeps serving the shipped bundles. A tracking server gets
+``$RNNLAB_TRACKING_TIMEOUT`` seconds (default 2) to answer before the dashboard says it is unavailable and a CLI
+exits.
 """
 from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +27,19 @@ BUNDLE_TAG = "rnnlab.bundle"  # "<topology>/<run name>@<weights sha>": what make
 KIND_TAG = "rnnlab.kind"  # "trained" | "evaluation": a peer scored on the test split, with no curves
 CHECKPOINT_BYTES_TAG = "rnnlab.checkpoint_bytes"
 SELECTION_TAG = "rnnlab.selection_metric"  # the metric (higher is better) that picks the champion
+PROCESS_TAG = "rnnlab.process"  # "<host>/<pid>/<start>" of the process training the run: how a dead run is found
+ENDED_TAG = "rnnlab.ended_by"  # why a run was ended by someone other than its own process
+DRY_RUN_SUFFIX = "-dry-run"  # a topology's experiment of dry runs is its experiment name with this suffix
+
+
+TIMEOUT_ENV = "RNNLAB_TRACKING_TIMEOUT"  # seconds a tracking server has to answer the reachability check
+DEFAULT_TIMEOUT_S = 2.0
+# MLflow's own HTTP defaults retry a failing call 7 times with back-off and wait 120 s per answer: minutes before a
+# page or a CLI could say that the server is down. These bound every call after the reachability check (about
+# 20 s at worst); the same variables set in the environment win.
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
 
 
 class TrackingUnavailable(RuntimeError):
@@ -67,22 +85,54 @@ def client():
     return MlflowClient(tracking_uri())
 
 
-def check_store_readable() -> None:
-    """Fail fast, with a message for a person, when the store is missing, locked or unreadable."""
+def tracking_timeout_s() -> float:
+    return float(os.environ.get(TIMEOUT_ENV) or DEFAULT_TIMEOUT_S)
+
+
+def check_tracking_reachable(creating: bool = False) -> None:
+    """Fail fast, with a message for a person, when the store cannot be used: a sqlite file that is missing (unless
+    ``creating``: a CLI about to write makes it), locked or unreadable, or a tracking server that does not answer
+    its health check within ``$RNNLAB_TRACKING_TIMEOUT`` seconds. The one check the dashboard and every CLI run
+    before they rely on tracking."""
+    uri = tracking_uri()
+    if uri.startswith(("http://", "https://")):
+        _check_server(uri)
+        return
     path = sqlite_path()
     if path is None:
         return
     if not path.exists():
+        if creating:
+            return
         raise TrackingUnavailable(f"No tracking store at {path}. `make run` creates it from the shipped models "
                                   "(or run `python -m training.bundles import`).")
     try:
-        with sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=2) as connection:
+        with sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=tracking_timeout_s()) as connection:
             connection.execute("SELECT count(*) FROM experiments").fetchone()
     except sqlite3.OperationalError as error:
         reason = "locked by a writer (a training run?); try again in a moment" if "locked" in str(error) else str(error)
-        raise TrackingUnavailable(f"The tracking store {path.name} cannot be read: {reason}.") from error
+        raise TrackingUnavailable(f"The tracking store {uri} cannot be read: {reason}.") from error
     except sqlite3.DatabaseError as error:
-        raise TrackingUnavailable(f"The tracking store {path.name} is not a readable database: {error}.") from error
+        raise TrackingUnavailable(f"The tracking store {uri} is not a readable database: {error}.") from error
+
+
+def _check_server(uri: str) -> None:
+    """Any answer but a server error means the server is up (a 401 or a 404 from a proxy still answers)."""
+    timeout = tracking_timeout_s()
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout):
+            return
+    except urllib.error.HTTPError as error:
+        if error.code < 500:
+            return
+        reason = f"it answers {error.code} {error.reason}"
+    except TimeoutError:
+        reason = f"no answer within {timeout:g} s"
+    except urllib.error.URLError as error:
+        reason = f"no answer within {timeout:g} s" if isinstance(error.reason, TimeoutError) else str(error.reason)
+    except OSError as error:  # a connection reset or closed mid-answer
+        reason = str(error)
+    raise TrackingUnavailable(f"The tracking server at {uri} is unreachable: {reason}.")
 
 
 @dataclass
@@ -117,7 +167,7 @@ class RunSummary:
 
 def list_runs(topology: str) -> list[RunSummary]:
     """Every run of a topology's experiment, champion first; raises TrackingUnavailable."""
-    check_store_readable()
+    check_tracking_reachable()
     try:
         tracking = client()
         experiment = tracking.get_experiment_by_name(experiment_name(topology))
@@ -149,6 +199,57 @@ def champion_run_id(topology: str, tracking=None) -> str | None:
     except Exception:  # no registered model or no alias yet: there is simply no champion
         return None
     return version.run_id
+
+
+def _start_time(pid: int) -> str:
+    """When the process started, in clock ticks after boot ("" without /proc, or when it is gone): a pid that a
+    later process reuses does not pass for the run's own process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[1].split()[19]  # field 22 of proc(5); the name before ")" may hold spaces
+
+
+def process_identity() -> str:
+    """This process as PROCESS_TAG records it."""
+    return f"{socket.gethostname()}/{os.getpid()}/{_start_time(os.getpid())}"
+
+
+def process_alive(identity: str) -> bool | None:
+    """Whether the process of a PROCESS_TAG still runs; None when it ran on another machine (nobody here can tell)."""
+    host, pid, started = identity.split("/")
+    if host != socket.gethostname():
+        return None
+    if started:
+        return _start_time(int(pid)) == started
+    try:  # a system without /proc: the pid alone
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def end_dead_runs(topology: str) -> list[str]:
+    """End, as KILLED with ENDED_TAG saying why, every RUNNING run of the topology whose training process on this
+    machine is gone (``kill -9``, a crash, a reboot), which would otherwise stay RUNNING for ever; returns their
+    ids. The trainer calls it before it starts or resumes a run, the dashboard whenever it lists runs."""
+    try:
+        tracking = client()
+        experiments = [tracking.get_experiment_by_name(experiment_name(topology) + suffix)
+                       for suffix in ("", DRY_RUN_SUFFIX)]
+        ids = [experiment.experiment_id for experiment in experiments if experiment is not None]
+        running = tracking.search_runs(ids, "attributes.status = 'RUNNING'", max_results=1000) if ids else []
+        dead = [run for run in running
+                if run.data.tags.get(PROCESS_TAG) and process_alive(run.data.tags[PROCESS_TAG]) is False]
+        for run in dead:
+            tracking.set_tag(run.info.run_id, ENDED_TAG, f"reconcile: its process {run.data.tags[PROCESS_TAG]} is gone")
+            tracking.set_terminated(run.info.run_id, "KILLED")
+    except Exception as error:  # as in list_runs: to a caller, every failure here means the store cannot be used
+        raise TrackingUnavailable(f"The tracking store at {tracking_uri()} cannot end dead runs: {error}") from error
+    return [run.info.run_id for run in dead]
 
 
 def metric_history(run_id: str, key: str) -> list[tuple[int, float, int]]:

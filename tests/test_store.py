@@ -40,11 +40,11 @@ def test_store_locked_by_a_writer_is_reported(shipped_store_uri, monkeypatch):
     writer.execute("BEGIN EXCLUSIVE")
     try:
         with pytest.raises(store.TrackingUnavailable, match="locked by a writer"):
-            store.check_store_readable()
+            store.check_tracking_reachable()
     finally:
         writer.rollback()
         writer.close()
-    store.check_store_readable()
+    store.check_tracking_reachable()
 
 
 def test_bundles_pick_the_champion_by_validation():

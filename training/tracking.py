@@ -77,13 +77,17 @@ def register_and_crown(topology: str, run_id: str) -> bool:
     return False
 
 
+RESUME_FOLDER, RESUME_FILE = "resume", "state.pt"  # the run artifact a resume starts from
+
+
 class MlflowRunLogger:
     """The trainer's RunLogger: stepped float metrics, a resumable state and the best checkpoint, in MLflow."""
 
-    def __init__(self, run_id: str, topology: str, model_config, extra_files=None):
+    def __init__(self, run_id: str, topology: str, model_config, extra_files=None, saved_epoch: int = 0):
         self.run_id, self.topology, self.model_config = run_id, topology, model_config
         self.extra_files = extra_files  # callable(folder) writing a tokenizer etc. beside the weights
         self.client = store.client()
+        self.saved_epoch = saved_epoch  # the epoch of the run's last resume state (0: none yet)
 
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
         for key, value in metrics.items():
@@ -91,9 +95,10 @@ class MlflowRunLogger:
 
     def save_state(self, state: dict) -> None:
         with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / "state.pt"
+            path = Path(folder) / RESUME_FILE
             torch.save(state, path)
-            self.client.log_artifact(self.run_id, str(path), "resume")
+            self.client.log_artifact(self.run_id, str(path), RESUME_FOLDER)
+        self.saved_epoch = state["epoch"]
 
     def save_best(self, model: torch.nn.Module) -> None:
         with tempfile.TemporaryDirectory() as folder:
@@ -124,14 +129,24 @@ class StageLogger:
         pass
 
 
-def load_resume_state(run_id: str) -> dict:
+def load_resume_state(run_id: str) -> dict | None:
+    """The state the run saved after its last finished epoch; None when it saved none (stopped in its first)."""
+    artifact = f"{RESUME_FOLDER}/{RESUME_FILE}"
+    if artifact not in {saved.path for saved in store.client().list_artifacts(run_id, RESUME_FOLDER)}:
+        return None
     with tempfile.TemporaryDirectory() as folder:
-        path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="resume/state.pt", dst_path=folder,
+        path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact, dst_path=folder,
                                                    tracking_uri=store.tracking_uri())
         return torch.load(path, weights_only=True)
 
 
 def set_tracking() -> None:
+    """Point MLflow at the store, or exit in one line with the URI and the cause when it cannot be used (a server
+    that does not answer, a store locked or broken); every CLI that tracks calls it first."""
+    try:
+        store.check_tracking_reachable(creating=True)
+    except store.TrackingUnavailable as error:
+        raise SystemExit(f"error: {error}") from None
     mlflow.set_tracking_uri(store.tracking_uri())
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 

@@ -2,12 +2,14 @@
 
     python -m training.train one_to_one --config training/configs/one_to_one/cnn.toml --set epochs=3
     python -m training.train one_to_one --dry-run          # two tiny batches, in seconds
-    python -m training.train one_to_one --resume <run_id>  # continue an interrupted run
+    python -m training.train one_to_one --resume <run_id>  # continue an interrupted run (or start it over)
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import errno
 import json
 import random
 import signal
@@ -25,6 +27,7 @@ from training.trainer import Trainer
 
 
 DRY_RUN_TAG = "rnnlab.dry_run"
+PARAMETERS_PARAM = "model.parameters"  # logged once the model is built; a run without it has nothing to resume
 
 
 def seed_everything(seed: int) -> None:
@@ -33,20 +36,47 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def interrupt_on_sigterm() -> None:
-    """`kill` ends a run like Ctrl-C does, so MLflow records it as KILLED instead of leaving it RUNNING."""
+class Interrupts:
+    """While entered, SIGTERM (`kill`) ends a run as Ctrl-C does, so MLflow records it as KILLED instead of leaving
+    it RUNNING; either signal arriving inside ``held()`` waits until the block ends, so an epoch's metrics, best
+    checkpoint and resume state are written whole or not at all."""
 
-    def handler(signum, frame):
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self):
+        self.holding, self.pending = False, None
+
+    def __enter__(self) -> "Interrupts":
+        self.previous = {number: signal.signal(number, self._handle) for number in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
+
+    def _handle(self, signum, frame):
+        if self.holding:
+            self.pending = signum
+            return
         raise KeyboardInterrupt(f"signal {signum}")
 
-    signal.signal(signal.SIGTERM, handler)
+    @contextlib.contextmanager
+    def held(self):
+        self.holding = True
+        try:
+            yield
+        finally:
+            self.holding = False
+        if self.pending is not None:
+            signum, self.pending = self.pending, None
+            raise KeyboardInterrupt(f"signal {signum}")
 
 
-def pretrain(stage: Pretraining, config, logger: tracking.MlflowRunLogger) -> None:
+def pretrain(stage: Pretraining, config, logger: tracking.MlflowRunLogger, interrupts: Interrupts) -> None:
     """Run a task's first stage to its end (no early stop), its metrics logged as ``pretrain_*``."""
     stage_config = dataclasses.replace(config, epochs=stage.epochs, patience=stage.epochs)
     Trainer(stage_config, stage.model, stage.train_batches, lambda m: stage.evaluate(m, "val"),
-            stage.selection_metric, tracking.StageLogger(logger, "pretrain_")).fit()
+            stage.selection_metric, tracking.StageLogger(logger, "pretrain_"), bookkeeping=interrupts.held).fit()
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -62,74 +92,122 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def interrupted_run(client, module, run_id: str):
+    """The config, dry-run flag and last resume state (None: none saved yet, so the run starts over from epoch 0
+    under the same id) of a run to resume; exits in one line when there is nothing to resume."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        run = client.get_run(run_id)
+    except MlflowException:
+        raise SystemExit(f"error: no run {run_id} in {store.tracking_uri()}") from None
+    command = f"python -m training.train {run.data.tags.get('rnnlab.topology', '<topology>')} …"
+    if run.info.status == "FINISHED":
+        raise SystemExit(f"error: run {run_id} has finished; nothing to resume (start a new one: {command})")
+    identity = run.data.tags.get(store.PROCESS_TAG)
+    if run.info.status == "RUNNING" and identity and store.process_alive(identity):
+        raise SystemExit(f"error: run {run_id} is still being trained by process {identity}; stop it first")
+    if PARAMETERS_PARAM not in run.data.params:
+        raise SystemExit(f"error: run {run_id} stopped before it logged its settings; nothing to resume "
+                         f"(start a new one: {command})")
+    params = {k: v for k, v in run.data.params.items() if k != PARAMETERS_PARAM}
+    return (override(module.Config(), params), run.data.tags.get(DRY_RUN_TAG) == "true",
+            tracking.load_resume_state(run_id))
+
+
+def parameter_count(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def log_settings(client, run_id: str, topology: str, config, task, dry_run: bool) -> None:
+    for key, value in {**tracking.flatten(config), PARAMETERS_PARAM: parameter_count(task.model)}.items():
+        client.log_param(run_id, key, value)
+    tags = {**tracking.machine_tags(), **task.info, "rnnlab.topology": topology, store.KIND_TAG: "trained",
+            DRY_RUN_TAG: str(dry_run).lower(), store.SELECTION_TAG: f"best_val_{task.selection_metric}"}
+    for key, value in tags.items():
+        client.set_tag(run_id, key, value)
+    client.log_text(run_id, task.dataset_card, "dataset_card.md")
+
+
 def main(argv=None) -> str:
     args = parse_args(argv)
     module = task_module(args.topology)
     tracking.set_tracking()
     client = store.client()
+    store.end_dead_runs(args.topology)
     resume_state = None
     dry_run = args.dry_run
     if args.resume:
-        run = client.get_run(args.resume)
-        params = {k: v for k, v in run.data.params.items() if k != "model.parameters"}
-        config = override(module.Config(), params)
-        dry_run = run.data.tags.get(DRY_RUN_TAG) == "true"
-        resume_state = tracking.load_resume_state(args.resume)
-        run_id = args.resume
-        client.update_run(run_id, status="RUNNING")
+        config, dry_run, resume_state = interrupted_run(client, module, args.resume)
     else:
         config = load_config(module.Config, args.config, args.set)
         if dry_run:
             config = dataclasses.replace(config, epochs=1, max_batches=2, batch_size=min(config.batch_size, 16))
-        experiment_id = tracking.ensure_experiment(args.topology, "-dry-run" if dry_run else "")
-        run_name = args.run_name or getattr(config.model, "arch", None) or args.topology
-        run_id = client.create_run(experiment_id, run_name=run_name).info.run_id
     torch.set_num_threads(config.threads)
     seed_everything(config.seed)
     task = module.prepare(config, dry_run=dry_run)
-    if not args.resume:
-        for key, value in {**tracking.flatten(config), **{"model.parameters": sum(
-                p.numel() for p in task.model.parameters())}}.items():
-            client.log_param(run_id, key, value)
-        tags = {**tracking.machine_tags(), **task.info, "rnnlab.topology": args.topology, store.KIND_TAG: "trained",
-                DRY_RUN_TAG: str(dry_run).lower(),
-                store.SELECTION_TAG: f"best_val_{task.selection_metric}"}
-        for key, value in tags.items():
-            client.set_tag(run_id, key, value)
-        client.log_text(run_id, task.dataset_card, "dataset_card.md")
+    if args.resume:
+        run_id = args.resume
+        logged = client.get_run(run_id).data.params[PARAMETERS_PARAM]
+        if logged != str(parameter_count(task.model)):
+            raise SystemExit(f"error: run {run_id} logged a model of {logged} parameters, but its settings now "
+                             f"build one of {parameter_count(task.model)} (the code changed?); start a new run")
+        if resume_state is None:
+            print(f"run {run_id} saved no epoch yet: starting it over from epoch 0", file=sys.stderr)
+        client.update_run(run_id, status="RUNNING")
+    else:
+        experiment_id = tracking.ensure_experiment(args.topology, store.DRY_RUN_SUFFIX if dry_run else "")
+        run_name = args.run_name or getattr(config.model, "arch", None) or args.topology
+        run_id = client.create_run(experiment_id, run_name=run_name).info.run_id
+        log_settings(client, run_id, args.topology, config, task, dry_run)
+    client.set_tag(run_id, store.PROCESS_TAG, store.process_identity())
 
-    logger = tracking.MlflowRunLogger(run_id, args.topology, task.model_config or config.model, task.extra_files)
-    interrupt_on_sigterm()
+    logger = tracking.MlflowRunLogger(run_id, args.topology, task.model_config or config.model, task.extra_files,
+                                      saved_epoch=resume_state["epoch"] if resume_state else 0)
+    continue_with = f"python -m training.train {args.topology} --resume {run_id}"
     started = time.perf_counter()
-    try:
-        if task.pretraining and resume_state is None:  # a resumed run's weights already hold what it learnt
-            pretrain(task.pretraining, config, logger)
-        trainer = Trainer(config, task.model, task.train_batches, lambda m: task.evaluate(m, "val"),
-                          task.selection_metric, logger, resume_state)
-        best = trainer.fit()
-        test_metrics = {f"{split}_{k}": v for split in task.test_splits
-                        for k, v in task.evaluate(task.model, split).items()}
-        test_metrics[f"best_val_{task.selection_metric}"] = best
-        logger.log_metrics(test_metrics, step=trainer.epoch)
-        for name, artefact in task.report(task.model).items():
-            if isinstance(artefact, dict):
-                client.log_dict(run_id, artefact, f"report/{name}.json")
-            else:
-                client.log_figure(run_id, artefact, f"report/{name}.html")
-    except KeyboardInterrupt:
-        client.set_terminated(run_id, "KILLED")
-        print(f"\ninterrupted; continue with: python -m training.train {args.topology} --resume {run_id}",
-              file=sys.stderr)
-        raise SystemExit(130)
-    except BaseException:
-        client.set_terminated(run_id, "FAILED")
-        raise
+    with Interrupts() as interrupts:
+        try:
+            if task.pretraining and resume_state is None:  # a resumed run's weights already hold what it learnt
+                pretrain(task.pretraining, config, logger, interrupts)
+            trainer = Trainer(config, task.model, task.train_batches, lambda m: task.evaluate(m, "val"),
+                              task.selection_metric, logger, resume_state, bookkeeping=interrupts.held)
+            best = trainer.fit()
+            test_metrics = {f"{split}_{k}": v for split in task.test_splits
+                            for k, v in task.evaluate(task.model, split).items()}
+            test_metrics[f"best_val_{task.selection_metric}"] = best
+            with interrupts.held():
+                logger.log_metrics(test_metrics, step=trainer.epoch)
+                for name, artefact in task.report(task.model).items():
+                    if isinstance(artefact, dict):
+                        client.log_dict(run_id, artefact, f"report/{name}.json")
+                    else:
+                        client.log_figure(run_id, artefact, f"report/{name}.html")
+        except KeyboardInterrupt:
+            client.set_terminated(run_id, "KILLED")
+            print(f"\ninterrupted; {resume_hint(logger.saved_epoch, continue_with)}", file=sys.stderr)
+            raise SystemExit(130)
+        except OSError as error:
+            client.set_terminated(run_id, "FAILED")
+            if error.errno != errno.ENOSPC:
+                raise
+            raise SystemExit(f"error: the disk is full ({error}); run {run_id} stopped. Free some space, then "
+                             f"{resume_hint(logger.saved_epoch, continue_with)}") from None
+        except BaseException:
+            client.set_terminated(run_id, "FAILED")
+            raise
     client.set_terminated(run_id, "FINISHED")
     crowned = False if dry_run else tracking.register_and_crown(args.topology, run_id)
     summary = {"run_id": run_id, "seconds": round(time.perf_counter() - started, 1),
                **{k: round(v, 4) for k, v in test_metrics.items()}, "champion": crowned}
     print(json.dumps(summary))
     return run_id
+
+
+def resume_hint(saved_epoch: int, continue_with: str) -> str:
+    if saved_epoch:
+        return f"continue after epoch {saved_epoch} with: {continue_with}"
+    return f"no epoch was saved yet; start the same run over with: {continue_with}"
 
 
 if __name__ == "__main__":

@@ -2,11 +2,12 @@
 batches that are dicts of tensors, and a validation function; nothing about images, text or video."""
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterable, Protocol
+from typing import Callable, ContextManager, Iterable, Protocol
 
 import torch
 from tqdm import tqdm
@@ -60,7 +61,11 @@ def lr_factor(config: TrainConfig, steps_per_epoch: int) -> Callable[[int], floa
 class Trainer:
     def __init__(self, config: TrainConfig, model: torch.nn.Module, train_batches: Iterable[dict],
                  evaluate: Callable[[torch.nn.Module], dict[str, float]], selection_metric: str,
-                 logger: RunLogger, resume_state: dict | None = None):
+                 logger: RunLogger, resume_state: dict | None = None,
+                 bookkeeping: Callable[[], ContextManager] = contextlib.nullcontext):
+        # ``bookkeeping()`` wraps each epoch's metrics, best checkpoint and resume state, so that the caller can
+        # hold an interruption until all three are written and a resume never finds half an epoch.
+        self.bookkeeping = bookkeeping
         self.config, self.model, self.train_batches = config, model, train_batches
         self.evaluate, self.selection_metric, self.logger = evaluate, selection_metric, logger
         self.steps_per_epoch = len(train_batches)
@@ -102,14 +107,17 @@ class Trainer:
                 metrics = self._train_epoch(progress)
                 metrics.update({f"val_{k}": v for k, v in self.evaluate(self.model).items()})
                 score = metrics[f"val_{self.selection_metric}"]
-                if score > self.best_score:
+                improved = score > self.best_score
+                if improved:
                     self.best_score, self.epochs_since_best = score, 0
                     self.best_state = copy.deepcopy(self.model.state_dict())
-                    self.logger.save_best(self.model)
                 else:
                     self.epochs_since_best += 1
-                self.logger.log_metrics(metrics, step=self.epoch)
-                self.logger.save_state(self.state())
+                with self.bookkeeping():
+                    self.logger.log_metrics(metrics, step=self.epoch)  # first: a failed save loses no metrics
+                    if improved:
+                        self.logger.save_best(self.model)
+                    self.logger.save_state(self.state())
                 progress.set_postfix(epoch=self.epoch, loss=f"{metrics['train_loss']:.4f}",
                                      **{self.selection_metric: f"{score:.4f}"})
         self.model.load_state_dict(self.best_state)

@@ -1,6 +1,7 @@
 """Which runs exist, and the model behind each: from MLflow when it answers, from the shipped bundles when not."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,8 +21,32 @@ class RunCatalogue:
         return self.tracking_error is None
 
 
+# How long a reachability verdict stands: a page listing five topologies waits for a silent server once, not five
+# times, and a server that comes back is used again this many seconds later, without a restart.
+RECHECK_S = 5.0
+_verdicts: dict[str, tuple[float, str | None]] = {}  # tracking URI -> (monotonic time of the check, its error)
+
+
+def tracking_error() -> str | None:
+    """Why tracking cannot be used right now (None when it can), checked at most every RECHECK_S per store."""
+    uri = store.tracking_uri()
+    checked, error = _verdicts.get(uri, (-float("inf"), None))
+    if time.monotonic() - checked >= RECHECK_S:
+        try:
+            store.check_tracking_reachable()
+            error = None
+        except store.TrackingUnavailable as unavailable:
+            error = str(unavailable)
+        _verdicts[uri] = (time.monotonic(), error)
+    return error
+
+
 def run_catalogue(topology: str) -> RunCatalogue:
-    """The topology's finished runs; cached per store, so pointing MLFLOW_TRACKING_URI elsewhere takes effect."""
+    """The topology's finished runs, or the shipped bundles while tracking is unavailable; cached per store, so
+    pointing MLFLOW_TRACKING_URI elsewhere takes effect."""
+    error = tracking_error()
+    if error:
+        return RunCatalogue(store.shipped_bundles(topology), error)
     return _catalogue(topology, store.tracking_uri())
 
 
@@ -29,6 +54,7 @@ def run_catalogue(topology: str) -> RunCatalogue:
 def _catalogue(topology: str, tracking_uri: str) -> RunCatalogue:
     try:
         runs = [r for r in store.list_runs(topology) if r.status == "FINISHED"]
+        store.end_dead_runs(topology)  # a run whose process died is ended here, not left RUNNING
     except store.TrackingUnavailable as error:
         return RunCatalogue(store.shipped_bundles(topology), str(error))
     if not runs:  # a store that has never imported this topology's bundles
