@@ -33,3 +33,18 @@ def test_bad_upload_shows_a_message(app_url, page, tmp_path):
     wait_until_idle(page, expect="Upload a photo or drawing")
     upload(page, tmp_path / "broken.png", expect="damaged or truncated")
     assert_page_healthy(page)
+
+
+def test_file_names_are_shown_as_typed_and_the_image_limit_where_the_user_uploads(app_url, page, tmp_path):
+    hostile = tmp_path / "x` [click me](https:example.com) <b>bold www.example.com.png"
+    hostile.write_bytes(media.NOT_AN_IMAGE)
+    page.goto(f"{app_url}/one_to_one")
+    wait_until_idle(page, expect="Upload a photo or drawing")
+    dropzone = page.locator('[data-testid="stFileUploaderDropzone"]').first.inner_text()
+    assert "20MB" in dropzone and "200MB" not in dropzone  # the one image limit, in the box the user drops into
+    upload(page, hostile, expect="not an image we can read")
+    error = page.locator('[data-testid="stAlertContentError"]').first
+    assert hostile.name in error.inner_text()
+    assert error.locator("a, b").count() == 0  # no link (not even www.…), no HTML: the name is inline code
+    assert error.locator("code").inner_text() == hostile.name
+    assert_page_healthy(page)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import streamlit as st
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from dashboard.components.user_text import literal
+from dashboard.components.user_text import code, literal
 
 IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif"]
 MAX_IMAGE_MB = 20  # the one size limit for images: the uploader refuses bigger files and says so in its box
@@ -87,7 +87,7 @@ def image_upload(label: str, key: str) -> DecodedImage | None:
     try:
         decoded = decode_image(uploaded.getvalue())
     except MediaRejected as error:
-        st.error(f"**{literal(uploaded.name)}**: {error}")
+        st.error(f"**{code(uploaded.name)}**: {error}")
         return None
     for note in decoded.notes:
         st.caption(note)

@@ -126,7 +126,7 @@ def lines_upload(label: str, key: str, empty_hint: str | None = None) -> list[st
         if empty_hint:
             st.info(empty_hint)
         return None
-    name = literal(uploaded.name)
+    name = code(uploaded.name)
     try:
         decoded = decode_text(uploaded.getvalue())
         for note in decoded.notes:

@@ -7,10 +7,10 @@ import re
 
 import pandas as pd
 
-# What can start markup in the middle of a line: CommonMark's links, images, emphasis, code, HTML and entities,
-# GitHub's tables, strikethrough and autolinks (a ":" in a URL, an "@" in an address, the "." after "www"), and
-# Streamlit's LaTeX ($), icons and colours (:name:, :red[…]). A backslash makes each a plain character.
-MARKUP = re.compile(r"([\\`*_~\[\](){}<>!#|$:&@+\-=^]|(?<=www)\.)", re.IGNORECASE)
+# What can start markup inside a line: CommonMark's links, images, emphasis, code, HTML and entities, GitHub's
+# tables and strikethrough, Streamlit's LaTeX ($), icons and colours (:name:, :red[…]). A backslash makes each a
+# plain character. Bare URLs and e-mail addresses are linked after parsing, escaped or not: see code().
+MARKUP = re.compile(r"([\\`*_~\[\](){}<>!#|$:&+\-=^])")
 # A spreadsheet runs a cell that starts with one of these as a formula (OWASP, "CSV Injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -20,13 +20,15 @@ def one_line(text: object) -> str:
 
 
 def literal(text: object) -> str:
-    """``text`` ready to sit inside a Markdown message (st.error, st.caption, …) and read as typed: every mark
-    that could start markup is escaped, and line breaks become spaces, so no heading or list can start either."""
+    """Text from a library (an error message) ready to sit inside a Markdown message (st.error, st.caption, …):
+    every mark that could start markup is escaped, and line breaks become spaces, so no heading or list can start
+    either. Names a user chose (files, columns, runs) go through code(), which also stops bare links."""
     return MARKUP.sub(r"\\\1", one_line(text))
 
 
 def code(text: object) -> str:
-    """``text`` as inline code in a Markdown message: nothing inside a code span is markup, and the span is
+    """``text`` as inline code in a Markdown message, shown exactly as typed: nothing inside a code span is markup
+    (not even a bare www. address, which Streamlit links in plain text however it is escaped), and the span is
     fenced with more backticks than any run of them in the text, so the text cannot close it early."""
     text = one_line(text)
     fence = "`" * (max(map(len, re.findall("`+", text)), default=0) + 1)

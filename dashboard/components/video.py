@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import streamlit as st
 
-from dashboard.components.user_text import literal
+from dashboard.components.user_text import code
 
 VIDEO_TYPES = ["mp4", "webm", "avi", "mov", "mkv", "gif"]
 
@@ -28,7 +28,7 @@ class UploadedVideo:
     """An uploaded video, held in memory as Streamlit holds every upload; it touches the disk only inside
     ``on_disk``."""
 
-    name: str  # as the user named it: show it with user_text.literal
+    name: str  # as the user named it: show it with user_text.code
     data: bytes = field(repr=False)
     digest: str  # SHA-256 of the content: the same clip uploaded again is known for the same
 
@@ -50,7 +50,7 @@ def video_upload(label: str, key: str) -> UploadedVideo | None:
     if uploaded is None:
         return None
     if uploaded.size == 0:
-        st.error(f"**{literal(uploaded.name)}**: the file is empty.")
+        st.error(f"**{code(uploaded.name)}**: the file is empty.")
         return None
     data = uploaded.getvalue()
     return UploadedVideo(uploaded.name, data, hashlib.sha256(data).hexdigest())

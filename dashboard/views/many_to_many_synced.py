@@ -9,7 +9,7 @@ import streamlit as st
 
 from dashboard.components.runs import pick_model
 from dashboard.components.topologies import topology_page
-from dashboard.components.user_text import csv_download, literal
+from dashboard.components.user_text import code, csv_download, literal
 from dashboard.components.video import UploadedVideo, caption_frames, encode_h264, upload_limit_mb, video_upload
 from models.camera_motion_clips import ClipGenerator, load_sample_photos
 from models.many_to_many_synced import VideoError, decode_video
@@ -104,7 +104,7 @@ with topology_page("many_to_many_synced"):
             frames, preview, info = decoded_upload(upload, lambda share: bar.progress(share * 0.9, text="Decoding…"))
         except VideoError as error:
             bar.empty()
-            st.error(f"**{literal(upload.name)}**: {literal(error)}.")
+            st.error(f"**{code(upload.name)}**: {literal(error)}.")
             st.stop()
         times = info.times
         if np.isnan(times).any():  # a container without timestamps: fall back to the declared rate
@@ -196,6 +196,6 @@ with topology_page("many_to_many_synced"):
     downloads.download_button("Download per-frame labels (CSV)", csv_download(table_of_frames),
                               "camera_motion.csv", "text/csv")
     downloads.caption("The CSV has each frame's time, label, confidence and the probability of every label.")
-    st.caption(f"Model `{run.run_name}` ({checkpoint.config.arch}, recurrence {checkpoint.config.recurrence}) · "
+    st.caption(f"Model {code(run.run_name)} ({checkpoint.config.arch}, recurrence {checkpoint.config.recurrence}) · "
                f"labelling {seconds * 1000:.0f} ms on CPU for {len(frames)} frames (in windows of 256 frames, "
                "overlapping by 32, for any length).")

@@ -12,6 +12,7 @@ from dashboard.components.media_input import image_upload
 from dashboard.components.out_of_domain import out_of_domain_calibration
 from dashboard.components.runs import pick_model
 from dashboard.components.topologies import topology_page
+from dashboard.components.user_text import code
 from models import fashion_scenes as world
 from models.one_to_many import GLYPHS_FILE, MAX_BEAM_WIDTH, OOD_FILE, OOD_STATISTIC, letterbox, to_tensor
 
@@ -146,7 +147,7 @@ with topology_page("one_to_many"):
                                    "mean log-prob per word": [round(h.score, 3) for h in hypotheses]}),
                      hide_index=True, width="stretch")
         st.caption(f"{len(hypotheses)}-best of beam width {beam_width} · highest word entropy (greedy) "
-                   f"{greedy.entropy:.2f} nats · {elapsed_ms:.0f} ms on CPU · model `{run.run_name}`"
+                   f"{greedy.entropy:.2f} nats · {elapsed_ms:.0f} ms on CPU · model {code(run.run_name)}"
                    + (" · decoding keeps mentions consistent: no garment is named twice as new, and “the …” "
                       "refers to one already named" if model.config.consistent_mentions else ""))
 

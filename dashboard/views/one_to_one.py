@@ -11,6 +11,7 @@ from dashboard.components.media_input import image_upload
 from dashboard.components.out_of_domain import out_of_domain_calibration
 from dashboard.components.runs import pick_model
 from dashboard.components.topologies import topology_page
+from dashboard.components.user_text import code
 from models.one_to_one import OOD_FILE, OOD_STATISTIC, preprocess_image
 
 EXAMPLES = Path(__file__).parents[1] / "assets" / "fashion_mnist_test_examples.npz"
@@ -81,5 +82,5 @@ with topology_page("one_to_one"):
                        f"signal is imperfect (AUC {out_of_domain['auc']:.2f} between garments and photos), so "
                        "silence does not prove the image is a garment.")
         st.plotly_chart(probability_bars(labels, probabilities.tolist()), width="stretch")
-        st.caption(f"Top 5 of {len(labels)} classes · inference {elapsed_ms:.1f} ms on CPU · model `{run.run_name}` "
-                   f"({checkpoint.config.arch})")
+        st.caption(f"Top 5 of {len(labels)} classes · inference {elapsed_ms:.1f} ms on CPU · model "
+                   f"{code(run.run_name)} ({checkpoint.config.arch})")
