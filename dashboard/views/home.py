@@ -6,6 +6,7 @@ import streamlit as st
 
 from dashboard.components.runs import run_catalogue
 from dashboard.components.topologies import TEXTS, diagram
+from dashboard.components.user_text import literal
 from dashboard.navigation import built
 from models import TOPOLOGIES, store
 
@@ -50,5 +51,6 @@ st.header("Champions")
 st.dataframe(pd.DataFrame([status_row(name) for name in TOPOLOGIES]), hide_index=True, width="stretch")
 errors = {run_catalogue(name).tracking_error for name in TOPOLOGIES} - {None}
 for error in errors:
-    st.warning(f"**Tracking is unavailable**; the table shows the shipped models. {error}", icon=":material/warning:")
+    st.warning(f"**Tracking is unavailable**; the table shows the shipped models. {literal(error)}",
+               icon=":material/warning:")
 st.caption("Run `make mlflow-ui` to open the same runs in MLflow's own UI.")
