@@ -97,7 +97,7 @@ class ScriptRuns:
 
 
 # Each page's run tracker, attached before its first navigation (a websocket opened earlier would be missed).
-SCRIPT_RUNS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+SCRIPT_RUNS = weakref.WeakKeyDictionary()
 
 
 @contextlib.contextmanager

@@ -127,6 +127,15 @@ def test_one_to_one_file_name_is_shown_as_typed_never_as_markdown(app):
     assert "](" not in live_markup(error.value)
 
 
+def test_one_to_one_valid_but_too_large_image_says_so_with_the_limit(app):
+    app.switch_page("views/one_to_one.py").run()
+    app.file_uploader[0].upload("big.png", media.huge_png_header(12_000, 12_000), "image/png").run()
+    assert_no_exception(app)
+    [error] = app.error
+    assert "too large: 144 megapixels, and the limit is 25 megapixels" in error.value
+    assert "not an image we can read" not in error.value
+
+
 def test_image_uploads_state_the_one_image_limit_where_the_user_uploads(app):
     from dashboard.components.media_input import MAX_IMAGE_MB
 
