@@ -102,7 +102,7 @@ def test_text_is_used_when_the_button_is_pressed_not_while_typing():
     app_test.text_area(key="tweets").input("half-typed").run()  # focus leaves the box: nothing is classified
     assert app_test.text[0].value == "classified: ''"
     app_test.text_area(key="tweets").input("love the crew")
-    app_test.button[0].click().run()
+    app_test.button(key="tweets-submit").click().run()
     assert app_test.text[0].value == "classified: 'love the crew'" and not app_test.info
 
 

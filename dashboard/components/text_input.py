@@ -155,10 +155,11 @@ def text_entry(label: str, key: str, action: str, empty_hint: str, placeholder: 
     """A text box with the button people expect (``action``: "Classify", "Translate"): its text is used when the
     button is pressed or on Ctrl+Enter, never half-typed, nor when the box merely loses focus. Returns the text
     last submitted (the box's starting value before any); while that is blank, ``empty_hint`` says what to do.
-    Setting ``st.session_state[key]`` before the call (an example picked) puts text in the box and uses it."""
+    Setting ``st.session_state[key]`` before the call (an example picked) puts text in the box and uses it. The
+    button's key is ``f"{key}-submit"``."""
     with st.form(f"{key}-form", border=False):
         text = st.text_area(label, key=key, height=height, placeholder=placeholder)
-        st.form_submit_button(action, type="primary", icon=":material/play_arrow:")
+        st.form_submit_button(action, type="primary", icon=":material/play_arrow:", key=f"{key}-submit")
     if not text.strip():
         st.info(empty_hint)
     return text
