@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import sqlite3
 import urllib.error
@@ -30,6 +31,13 @@ SELECTION_TAG = "rnnlab.selection_metric"  # the metric (higher is better) that 
 PROCESS_TAG = "rnnlab.process"  # "<host>/<pid>/<start>" of the process training the run: how a dead run is found
 ENDED_TAG = "rnnlab.ended_by"  # why a run was ended by someone other than its own process
 DRY_RUN_SUFFIX = "-dry-run"  # a topology's experiment of dry runs is its experiment name with this suffix
+DRY_RUN_TAG = "rnnlab.dry_run"
+# A champion is chosen among comparable runs only: same topology, same data set, same selection metric.
+DATASET_TAG = "rnnlab.dataset"  # "<name>@<content hash>" of the data a run used, when not its topology's own
+BUILTIN_DATASET = "built-in"  # the data set of a run without DATASET_TAG: the one its topology's page demonstrates
+VAL_EXAMPLES_TAG = "rnnlab.val_examples"  # how many examples the run's validation score was measured on
+MIN_VAL_EXAMPLES = 200  # fewer, and a validation score is too noisy to crown a run automatically
+PROMOTED_TAG = "rnnlab.promoted"  # on a model version crowned by hand: the automatic rule leaves its alias alone
 
 
 TIMEOUT_ENV = "RNNLAB_TRACKING_TIMEOUT"  # seconds a tracking server has to answer the reachability check
@@ -165,6 +173,13 @@ class RunSummary:
         return None
 
 
+def summarise(run, champion: str | None = None) -> RunSummary:
+    """An MLflow run as the dashboard and the champion rule see it."""
+    return RunSummary(run_id=run.info.run_id, run_name=run.info.run_name, status=run.info.status,
+                      start_time=run.info.start_time, end_time=run.info.end_time, params=dict(run.data.params),
+                      metrics=dict(run.data.metrics), tags=dict(run.data.tags), champion=run.info.run_id == champion)
+
+
 def list_runs(topology: str) -> list[RunSummary]:
     """Every run of a topology's experiment, champion first; raises TrackingUnavailable."""
     check_tracking_reachable()
@@ -179,23 +194,48 @@ def list_runs(topology: str) -> list[RunSummary]:
         raise
     except Exception as error:  # sqlalchemy, REST and permission errors all mean the same thing to a page
         raise TrackingUnavailable(f"The tracking store at {tracking_uri()} cannot be read: {error}") from error
-    summaries = [RunSummary(run_id=run.info.run_id, run_name=run.info.run_name, status=run.info.status,
-                            start_time=run.info.start_time, end_time=run.info.end_time, params=dict(run.data.params),
-                            metrics=dict(run.data.metrics), tags=dict(run.data.tags),
-                            champion=run.info.run_id == champion) for run in runs]
-    return sorted(summaries, key=lambda s: not s.champion)
+    return sorted((summarise(run, champion) for run in runs), key=lambda s: not s.champion)
 
 
-def best_on_validation(runs: list[RunSummary]) -> RunSummary | None:
-    """The run with a checkpoint whose selection metric (measured on validation, higher is better) is highest."""
-    scored = [r for r in runs if r.has_checkpoint and r.tags.get(SELECTION_TAG) in r.metrics]
+def dataset_of(run: RunSummary) -> str:
+    return run.tags.get(DATASET_TAG, BUILTIN_DATASET)
+
+
+def champion_alias(dataset: str = BUILTIN_DATASET) -> str:
+    """The registry alias of a data set's champion: ``champion`` (the one the pages serve) for the built-in data,
+    ``champion-<data set>`` for each other."""
+    if dataset == BUILTIN_DATASET:
+        return CHAMPION_ALIAS
+    return f"{CHAMPION_ALIAS}-{re.sub(r'[^A-Za-z0-9_-]', '-', dataset)}"  # the characters an alias may hold
+
+
+def why_not_crowned(run: RunSummary) -> str | None:
+    """Why the automatic rule may not crown this run (None when it may)."""
+    if not run.has_checkpoint:
+        return "an evaluation run has no model to serve"
+    if run.tags.get(DRY_RUN_TAG) == "true":
+        return "it is a dry run"
+    examples = run.tags.get(VAL_EXAMPLES_TAG)
+    if examples is not None and int(examples) < MIN_VAL_EXAMPLES:
+        return f"its validation set has {examples} examples, fewer than the {MIN_VAL_EXAMPLES} a champion needs"
+    return None
+
+
+def best_on_validation(runs: list[RunSummary], like: RunSummary | None = None) -> RunSummary | None:
+    """The run whose selection metric (measured on validation, higher is better) is highest among those that may be
+    crowned and are comparable with ``like``: same data set, same selection metric. Without ``like``, among the
+    runs on the built-in data set (how the shipped bundles pick theirs)."""
+    dataset = dataset_of(like) if like else BUILTIN_DATASET
+    scored = [r for r in runs if why_not_crowned(r) is None and dataset_of(r) == dataset
+              and r.tags.get(SELECTION_TAG) in r.metrics
+              and (like is None or r.tags[SELECTION_TAG] == like.tags.get(SELECTION_TAG))]
     return max(scored, key=lambda r: r.metrics[r.tags[SELECTION_TAG]], default=None)
 
 
-def champion_run_id(topology: str, tracking=None) -> str | None:
+def champion_run_id(topology: str, tracking=None, dataset: str = BUILTIN_DATASET) -> str | None:
     tracking = tracking or client()
     try:
-        version = tracking.get_model_version_by_alias(registered_model_name(topology), CHAMPION_ALIAS)
+        version = tracking.get_model_version_by_alias(registered_model_name(topology), champion_alias(dataset))
     except Exception:  # no registered model or no alias yet: there is simply no champion
         return None
     return version.run_id

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import mlflow
 import torch
+from mlflow.exceptions import MlflowException
 
 from models import store
 from models.checkpoint import save_checkpoint
@@ -55,26 +56,58 @@ def machine_tags() -> dict[str, str]:
             "mlflow.source.git.commit": commit or "unknown"}
 
 
-def register_and_crown(topology: str, run_id: str) -> bool:
-    """Register the run's checkpoint as a model version; move ``champion`` to it if it is now best on validation.
-
-    Returns whether it became champion."""
+def register(topology: str, run_id: str):
+    """The run's checkpoint as a new version of the topology's registered model (created on first use)."""
     client = store.client()
     name = store.registered_model_name(topology)
     if not client.search_registered_models(filter_string=f"name = '{name}'"):
         client.create_registered_model(name, description=f"RNN Lab {topology} models; alias champion is served.")
     run = client.get_run(run_id)
-    version = client.create_model_version(name, source=f"{run.info.artifact_uri}/{store.CHECKPOINT_ARTIFACT}",
-                                          run_id=run_id)
-    runs = store.list_runs(topology)
-    best = store.best_on_validation([r for r in runs if r.status == "FINISHED"])
-    if best is not None and best.run_id == run_id:
-        client.set_registered_model_alias(name, store.CHAMPION_ALIAS, version.version)
-        return True
-    if store.champion_run_id(topology, client) is None:
-        client.set_registered_model_alias(name, store.CHAMPION_ALIAS, version.version)
-        return True
-    return False
+    return client.create_model_version(name, source=f"{run.info.artifact_uri}/{store.CHECKPOINT_ARTIFACT}",
+                                       run_id=run_id)
+
+
+def register_and_crown(topology: str, run_id: str) -> tuple[bool, str]:
+    """Register the run's checkpoint unless it may not be crowned (a dry run, a tiny validation set: see
+    store.why_not_crowned); move its data set's champion alias to it if it is now the best on validation among
+    comparable runs (store.best_on_validation), unless that champion was promoted by hand.
+
+    Returns whether it became champion, and a sentence saying why or why not."""
+    client = store.client()
+    run = store.summarise(client.get_run(run_id))
+    if (reason := store.why_not_crowned(run)) is not None:
+        return False, f"not crowned automatically: {reason}"
+    version = register(topology, run_id)
+    dataset = store.dataset_of(run)
+    best = store.best_on_validation([r for r in store.list_runs(topology) if r.status == "FINISHED"], like=run)
+    if best is None:
+        return False, "not crowned: it has no validation score"
+    if best.run_id != run_id:
+        return False, f"{best.run_name} stays best on {dataset} data by {run.tags[store.SELECTION_TAG]}"
+    alias = store.champion_alias(dataset)
+    name = store.registered_model_name(topology)
+    try:
+        holder = client.get_model_version_by_alias(name, alias)
+    except MlflowException:  # no champion of this data set yet
+        holder = None
+    if holder is not None and holder.tags.get(store.PROMOTED_TAG):
+        return False, f"best on validation, but run {holder.run_id} was made champion by hand"
+    holder_metric = client.get_run(holder.run_id).data.tags.get(store.SELECTION_TAG) if holder else None
+    if holder_metric not in (None, run.tags[store.SELECTION_TAG]):
+        return False, (f"the champion of {dataset} data is selected on {holder_metric}, which this run's "
+                       f"{run.tags[store.SELECTION_TAG]} does not compare with")
+    client.set_registered_model_alias(name, alias, version.version)
+    return True, f"champion of {dataset} data ({alias})"
+
+
+def promote(topology: str, run_id: str) -> str:
+    """Make the run its data set's champion by hand: the automatic rule moves that alias no more. Returns it."""
+    client = store.client()
+    version = register(topology, run_id)
+    client.set_model_version_tag(version.name, version.version, store.PROMOTED_TAG, "by hand")
+    alias = store.champion_alias(store.dataset_of(store.summarise(client.get_run(run_id))))
+    client.set_registered_model_alias(version.name, alias, version.version)
+    return alias
 
 
 RESUME_FOLDER, RESUME_FILE = "resume", "state.pt"  # the run artifact a resume starts from

@@ -3,6 +3,10 @@
     python -m training.train one_to_one --config training/configs/one_to_one/cnn.toml --set epochs=3
     python -m training.train one_to_one --dry-run          # two tiny batches, in seconds
     python -m training.train one_to_one --resume <run_id>  # continue an interrupted run (or start it over)
+    python -m training.train one_to_one --promote <run_id> # crown a run by hand
+
+A run becomes champion automatically only when it is the best on validation among comparable runs (same data set,
+same selection metric), and never when it is a dry run or its validation set is tiny (store.MIN_VAL_EXAMPLES).
 """
 from __future__ import annotations
 
@@ -26,7 +30,6 @@ from training.tasks import Pretraining, task_module
 from training.trainer import Trainer
 
 
-DRY_RUN_TAG = "rnnlab.dry_run"
 PARAMETERS_PARAM = "model.parameters"  # logged once the model is built; a run without it has nothing to resume
 
 
@@ -89,6 +92,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="two tiny batches, one epoch; logs to a -dry-run experiment")
     parser.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted run from its last epoch")
     parser.add_argument("--run-name", help="the MLflow run name (default: from the config)")
+    parser.add_argument("--promote", metavar="RUN_ID",
+                        help="make a finished run its data set's champion by hand; the automatic rule then keeps it")
     return parser.parse_args(argv)
 
 
@@ -111,7 +116,7 @@ def interrupted_run(client, module, run_id: str):
         raise SystemExit(f"error: run {run_id} stopped before it logged its settings; nothing to resume "
                          f"(start a new one: {command})")
     params = {k: v for k, v in run.data.params.items() if k != PARAMETERS_PARAM}
-    return (override(module.Config(), params), run.data.tags.get(DRY_RUN_TAG) == "true",
+    return (override(module.Config(), params), run.data.tags.get(store.DRY_RUN_TAG) == "true",
             tracking.load_resume_state(run_id))
 
 
@@ -120,10 +125,16 @@ def parameter_count(model: torch.nn.Module) -> int:
 
 
 def log_settings(client, run_id: str, topology: str, config, task, dry_run: bool) -> None:
-    for key, value in {**tracking.flatten(config), PARAMETERS_PARAM: parameter_count(task.model)}.items():
+    """The params the run uses (not another data set's settings), and the tags that say what it is."""
+    params = {key: value for key, value in tracking.flatten(config).items() if key not in task.unused_settings}
+    for key, value in {**params, PARAMETERS_PARAM: parameter_count(task.model)}.items():
         client.log_param(run_id, key, value)
     tags = {**tracking.machine_tags(), **task.info, "rnnlab.topology": topology, store.KIND_TAG: "trained",
-            DRY_RUN_TAG: str(dry_run).lower(), store.SELECTION_TAG: f"best_val_{task.selection_metric}"}
+            store.DRY_RUN_TAG: str(dry_run).lower(), store.SELECTION_TAG: f"best_val_{task.selection_metric}"}
+    if task.dataset:
+        tags[store.DATASET_TAG] = task.dataset
+    if "data.val_size" in task.info:  # kept in bundles, unlike data.* tags, so that imports apply the same rule
+        tags[store.VAL_EXAMPLES_TAG] = task.info["data.val_size"]
     for key, value in tags.items():
         client.set_tag(run_id, key, value)
     client.log_text(run_id, task.dataset_card, "dataset_card.md")
@@ -134,6 +145,9 @@ def main(argv=None) -> str:
     module = task_module(args.topology)
     tracking.set_tracking()
     client = store.client()
+    if args.promote:
+        print(f"run {args.promote} is now {tracking.promote(args.topology, args.promote)} of {args.topology}")
+        return args.promote
     store.end_dead_runs(args.topology)
     resume_state = None
     dry_run = args.dry_run
@@ -197,9 +211,9 @@ def main(argv=None) -> str:
             client.set_terminated(run_id, "FAILED")
             raise
     client.set_terminated(run_id, "FINISHED")
-    crowned = False if dry_run else tracking.register_and_crown(args.topology, run_id)
+    crowned, why = tracking.register_and_crown(args.topology, run_id)
     summary = {"run_id": run_id, "seconds": round(time.perf_counter() - started, 1),
-               **{k: round(v, 4) for k, v in test_metrics.items()}, "champion": crowned}
+               **{k: round(v, 4) for k, v in test_metrics.items()}, "champion": crowned, "champion_rule": why}
     print(json.dumps(summary))
     return run_id
 

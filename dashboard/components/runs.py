@@ -68,10 +68,13 @@ def tracking_notice(catalogue: RunCatalogue) -> None:
                    f"{catalogue.tracking_error}", icon=":material/warning:")
 
 
-def run_label(run: store.RunSummary) -> str:
+def run_label(run: store.RunSummary, builtin_dataset: str) -> str:
+    """Name, validation score, data set (``builtin_dataset`` names the page's own) and whether it is the champion."""
     metric = run.tags.get(store.SELECTION_TAG)
     score = f" · {metric.removeprefix('best_')} {run.metrics[metric]:.4f}" if metric in run.metrics else ""
-    return f"{run.run_name}{score}{' · champion' if run.champion else ''}"
+    dataset = store.dataset_of(run)
+    data = builtin_dataset if dataset == store.BUILTIN_DATASET else dataset
+    return f"{run.run_name}{score} · {data}{' · champion' if run.champion else ''}"
 
 
 @st.cache_resource(show_spinner="Loading model…", max_entries=16)
@@ -91,19 +94,23 @@ def load_run_model(run: store.RunSummary) -> Checkpoint:
         raise CheckpointError(f"cannot fetch the checkpoint of {run.run_name}: {error}") from error
 
 
-def pick_model(topology: str, key: str = "model") -> tuple[Checkpoint, store.RunSummary]:
-    """A selector of the topology's runs with a checkpoint (default: champion) and the chosen model, loaded.
+def pick_model(topology: str, key: str = "model",
+               builtin_dataset: str = "built-in data") -> tuple[Checkpoint, store.RunSummary]:
+    """A selector of the topology's runs with a checkpoint, each labelled with its data set, grouped by data set
+    (the page's own, ``builtin_dataset``, first; default: its champion) and the chosen model, loaded.
 
     A run whose checkpoint cannot be loaded is reported and the page stops; the other runs stay selectable."""
     catalogue = run_catalogue(topology)
     tracking_notice(catalogue)
-    candidates = [r for r in catalogue.runs if r.has_checkpoint]
+    candidates = sorted((r for r in catalogue.runs if r.has_checkpoint),
+                        key=lambda r: (not r.champion, store.dataset_of(r) != store.BUILTIN_DATASET,
+                                       store.dataset_of(r)))
     if not candidates:
         st.info("No trained model of this topology yet. Train one with "
                 f"`make train T={topology}` or restore the shipped ones with `make run`.")
         st.stop()
-    chosen = st.selectbox("Model (any logged run; the champion is the best on validation)", candidates,
-                          format_func=run_label, key=key)
+    chosen = st.selectbox(f"Model (any logged run; the champion is the best on validation on {builtin_dataset})",
+                          candidates, format_func=lambda run: run_label(run, builtin_dataset), key=key)
     try:
         return load_run_model(chosen), chosen
     except CheckpointError as error:

@@ -75,7 +75,7 @@ def compose(glyphs: dict) -> world.Scene | None:
 
 
 with topology_page("one_to_many"):
-    checkpoint, run = pick_model("one_to_many")
+    checkpoint, run = pick_model("one_to_many", builtin_dataset="generated scenes")
     model, size = checkpoint.model, checkpoint.config.image_size
     glyphs = scene_glyphs(str(checkpoint.directory))
     out_of_domain = out_of_domain_calibration(checkpoint, run, OOD_FILE, OOD_STATISTIC)

@@ -31,6 +31,11 @@ class Task:
     # test set that resembles what users bring (newer, longer or out-of-domain data) beside the random one.
     test_splits: tuple[str, ...] = ("test",)
     pretraining: Pretraining | None = None  # a first stage, trained before ``model`` and sharing weights with it
+    # The data set when it is not the topology's own, as "<name>@<content hash>": only runs on the same data set
+    # compete for a champion. None: the data set the topology's page demonstrates.
+    dataset: str | None = None
+    # Config keys (dotted) this run does not use, such as another data set's settings: they are not logged.
+    unused_settings: frozenset[str] = frozenset()
 
 
 @dataclass

@@ -3,6 +3,7 @@ caption parsed back into a scene graph); with ``data=flickr8k data_dir=…`` a u
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,11 @@ from training.tasks import Pretraining, Task
 from training.trainer import TrainConfig
 
 EVAL_BATCH = 250
+# The settings only one kind of data uses: a run on the other logs none of them.
+SCENE_SETTINGS = frozenset({"train_scenes", "val_scenes", "test_scenes", "holdout_scenes", "holdout_pairs",
+                            "references", "targets", "pretrain_epochs",
+                            "model.vocabulary"})  # a Flickr run's vocabulary comes from its captions
+FLICKR_SETTINGS = frozenset({"data_dir", "min_word_count", "val_fraction", "test_fraction"})
 
 
 @dataclass(frozen=True)
@@ -210,12 +216,16 @@ def scene_data(config: Config, model: one_to_many.Captioner, dry_run: bool):
 
 
 def flickr_data(config: Config, dry_run: bool):
-    from training.data.flickr8k import build_vocabulary, load_flickr8k
+    from training.data.flickr8k import CAPTIONS_FILE, build_vocabulary, load_flickr8k
 
     if not config.data_dir:
         raise SystemExit("data=flickr8k needs --set data_dir=FOLDER (captions.txt and an Images/ folder)")
     splits = load_flickr8k(config.data_dir, config.model.image_size, config.val_fraction, config.test_fraction,
                            config.seed)
+    # What a validation score was measured on: the captions, the images found and how they were split.
+    digest = hashlib.sha256((Path(config.data_dir).expanduser() / CAPTIONS_FILE).read_bytes())
+    digest.update(repr(([split.names for split in splits.values()], config.seed, config.val_fraction,
+                        config.test_fraction)).encode())
     vocabulary = SPECIAL_TOKENS + build_vocabulary(splits["train"].captions, config.min_word_count)
     longest = max(len(c) for split in splits.values() for per_image in split.captions for c in per_image)
     model_config = dataclasses.replace(config.model, vocabulary=vocabulary,
@@ -232,7 +242,7 @@ def flickr_data(config: Config, dry_run: bool):
         f"- Vocabulary: {len(vocabulary)} tokens (words seen ≥ {config.min_word_count} times in training captions).",
         f"- Images letterboxed to {config.model.image_size}×{config.model.image_size}.",
         "- Licence: that of the user's copy (Flickr8k itself is for research use only, per its authors)."])
-    return model, data, card
+    return model, data, card, f"flickr8k@{digest.hexdigest()[:12]}"
 
 
 def prepare(config: Config, dry_run: bool = False) -> Task:
@@ -241,8 +251,10 @@ def prepare(config: Config, dry_run: bool = False) -> Task:
     if config.data == "scenes":
         model = one_to_many.build_model(config.model)
         data, card = scene_data(config, model, dry_run)
+        dataset, unused_settings = None, FLICKR_SETTINGS
     elif config.data == "flickr8k":
-        model, data, card = flickr_data(config, dry_run)
+        model, data, card, dataset = flickr_data(config, dry_run)
+        unused_settings = SCENE_SETTINGS
     else:
         raise SystemExit(f"data must be 'scenes' or 'flickr8k', not {config.data!r}")
     scenes = config.data == "scenes"
@@ -299,4 +311,6 @@ def prepare(config: Config, dry_run: bool = False) -> Task:
         model_config=model.config,
         pretraining=encoder_pretraining(model, data, cell_labels, config) if scenes and config.pretrain_epochs
         else None,
+        dataset=dataset,
+        unused_settings=unused_settings,
     )
