@@ -223,6 +223,12 @@ def test_dry_run_then_bundle_translates(tracking_store, tmp_path):
 
 
 
+def translate(app, text: str) -> None:
+    """Type ``text`` into the page's box and press Translate."""
+    app.text_area(key="many_to_many-text").set_value(text)
+    app.button(key="many_to_many-text-submit").click().run()
+
+
 def test_page_translates_compares_and_survives_bad_input(app):
     app.switch_page("views/many_to_many.py").run()
     assert_no_exception(app)
@@ -237,13 +243,13 @@ def test_page_translates_compares_and_survives_bad_input(app):
                            (" ".join(["word"] * 300), "translated"), ("你好 مرحبا 😀", "unknown to the English tokenizer"),
                            (" ".join(["house"] * 60) + ".", "Longer than trained: sentence(s) 1 (60 words)"),
                            ("?!... 12345", "translated"), ("<b>bold</b> <script>alert(1)</script>", "<b>bold</b>")]:
-        app.text_area(key="many_to_many-text").set_value(text).run()
+        translate(app, text)
         assert_no_exception(app)
         assert expected in page_texts(app), text[:40]
-    app.text_area(key="many_to_many-text").set_value("Where is the station?").run()
+    translate(app, "Where is the station?")
     app.slider(key="many_to_many-beam").set_value(1).run()
     sentences = [f"The weather is nice on day {n}." for n in range(200)]
-    app.text_area(key="many_to_many-text").set_value(" ".join(sentences)).run()
+    translate(app, " ".join(sentences))
     assert_no_exception(app)
     assert "200 sentence(s) translated by greedy" in page_texts(app)
     assert_no_exception(app)
@@ -255,7 +261,7 @@ def test_page_translates_compares_and_survives_bad_input(app):
 
 def test_the_example_picker_replaces_typed_text(app):
     app.switch_page("views/many_to_many.py").run()
-    app.text_area(key="many_to_many-text").set_value("Something I typed.").run()
+    translate(app, "Something I typed.")
     picker = app.selectbox(key="many_to_many-example")
     example = picker.options[-1]
     picker.set_value(example).run()

@@ -6,7 +6,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard.components.runs import checkpoint_pipeline, pick_model, run_catalogue
+from dashboard.components.text_input import text_entry
 from dashboard.components.topologies import topology_page
+from dashboard.components.user_text import literal
 from models.many_to_many import (APERTIUM_INSTALL, LENGTH_BUCKETS, ApertiumUnavailable, Translator,
                                  apertium_available, apertium_translate, split_sentences)
 
@@ -94,14 +96,14 @@ with topology_page("many_to_many", length_comparison, HEADLINE_METRICS):
     st.subheader("Input")
     st.selectbox("Start from an example", EXAMPLES, key=EXAMPLE_KEY, on_change=use_example)
     st.session_state.setdefault(TEXT_KEY, EXAMPLES[0])
-    text = st.text_area("English text: one or more sentences", height=100, key=TEXT_KEY)
+    text = text_entry("English text: one or more sentences", key=TEXT_KEY, action="Translate", height=100,
+                      empty_hint="Type an English sentence (or pick an example), then press Translate.")
     st.caption(f"Model `{run.run_name}` was trained on English sentences of 1 to {trained_words} words; a paragraph "
                "is split into sentences and each is translated on its own.")
     beam = st.slider("Beam width (1 = greedy)", min_value=1, max_value=10, value=5, key="many_to_many-beam")
 
     sentences = split_sentences(text)
     if not sentences:
-        st.info("Type an English sentence (or pick an example) to translate it.")
         st.stop()
     notes = []
     if len(text) > MAX_CHARACTERS:
@@ -156,7 +158,7 @@ with topology_page("many_to_many", length_comparison, HEADLINE_METRICS):
         st.info(f"Apertium (rule-based translation) is not installed, so only our model translates. Add it with "
                 f"`{APERTIUM_INSTALL}` to see its translation beside ours.")
     elif isinstance(peer, str):
-        st.warning(f"Apertium could not translate this: {peer}")
+        st.warning(f"Apertium could not translate this: {literal(peer)}")
 
     unknown = sum(t.unknown_source_tokens for t in translations)
     if unknown:
