@@ -60,6 +60,10 @@ def test_only_comparable_runs_compete_and_a_promotion_by_hand_wins(tracking_stor
         False, f"best on validation, but run {worse} was made champion by hand")
     assert champion(photos) == worse
 
+    unfinished = client.create_run(tracking.ensure_experiment(TOPOLOGY), run_name="unfinished").info.run_id
+    with pytest.raises(SystemExit, match="only a finished trained run can"):
+        tracking.promote(TOPOLOGY, unfinished)
+
 
 @pytest.mark.parametrize("kind, reason", [
     ({"val_examples": 3}, "its validation set has 3 examples, fewer than the 200 a champion needs"),

@@ -103,9 +103,13 @@ def register_and_crown(topology: str, run_id: str) -> tuple[bool, str]:
 def promote(topology: str, run_id: str) -> str:
     """Make the run its data set's champion by hand: the automatic rule moves that alias no more. Returns it."""
     client = store.client()
+    run = store.summarise(client.get_run(run_id))
+    if run.status != "FINISHED" or not run.has_checkpoint:
+        raise SystemExit(f"error: run {run_id} ({run.status}, {run.tags.get(store.KIND_TAG, 'trained')}) cannot be "
+                         "champion: only a finished trained run can")
     version = register(topology, run_id)
     client.set_model_version_tag(version.name, version.version, store.PROMOTED_TAG, "by hand")
-    alias = store.champion_alias(store.dataset_of(store.summarise(client.get_run(run_id))))
+    alias = store.champion_alias(store.dataset_of(run))
     client.set_registered_model_alias(version.name, alias, version.version)
     return alias
 

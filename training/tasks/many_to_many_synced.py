@@ -164,6 +164,9 @@ if __name__ == "__main__":
     parser.add_argument("--run-name", default="global_motion")
     arguments = parser.parse_args()
     if arguments.command == "peer":
+        from training import tracking
+
+        tracking.set_tracking()  # a tracking store that cannot be used stops it now, not after the scoring
         log_peer_run(arguments.run_name)
     else:
         write_sample_photos()
