@@ -257,14 +257,19 @@ def process_identity() -> str:
 
 
 def process_alive(identity: str) -> bool | None:
-    """Whether the process of a PROCESS_TAG still runs; None when it ran on another machine (nobody here can tell)."""
-    host, pid, started = identity.split("/")
+    """Whether the process of a PROCESS_TAG still runs; None when nobody here can tell (it ran on another machine,
+    or the tag was not written by process_identity)."""
+    try:
+        host, pid, started = identity.split("/")
+        pid = int(pid)
+    except ValueError:
+        return None
     if host != socket.gethostname():
         return None
     if started:
-        return _start_time(int(pid)) == started
+        return _start_time(pid) == started
     try:  # a system without /proc: the pid alone
-        os.kill(int(pid), 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:

@@ -367,9 +367,12 @@ def test_dashboard_ends_runs_whose_process_is_gone_and_only_those(tracking_store
                               tags={store.PROCESS_TAG: store.process_identity()}).info.run_id
     elsewhere = client.create_run(experiment_id, run_name="elsewhere",
                                   tags={store.PROCESS_TAG: "another-machine/1/1"}).info.run_id
+    hand_written = client.create_run(experiment_id, run_name="hand-written",
+                                     tags={store.PROCESS_TAG: "not an identity"}).info.run_id
 
-    runs.run_catalogue("one_to_one")
+    assert runs.run_catalogue("one_to_one").tracking_error is None
     assert client.get_run(dead).info.status == "KILLED"
     assert client.get_run(dead).data.tags[store.ENDED_TAG] == f"reconcile: its process {dead_identity} is gone"
     assert client.get_run(alive).info.status == "RUNNING"
     assert client.get_run(elsewhere).info.status == "RUNNING"  # nobody here can tell whether it still runs
+    assert client.get_run(hand_written).info.status == "RUNNING"
