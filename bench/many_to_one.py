@@ -1,6 +1,8 @@
 """Tweet sentiment speed, side by side in one process: the same 10,000 test tweets through VADER (one tweet at a
-time, as its API goes) and through the champion (normalisation, tokenizer and model, in length-sorted batches;
-twice, because the tokenizer caches each word it has seen), then single-tweet latency of both.
+time, as its API goes), through the TF-IDF + linear SVM peer (fitted here on the training split first, at the
+threshold its logged run chose; normalisation and features included) and through the champion (normalisation,
+tokenizer and model, in length-sorted batches; twice, because the tokenizer caches each word it has seen), then
+single-tweet latency of all three.
 
     python -m bench.many_to_one                      # the shipped champion, 10,000 tweets, 1 torch thread
     python -m bench.many_to_one --run models/checkpoints/many_to_one/lstm --threads 2
@@ -22,7 +24,7 @@ import torch
 
 from models import store
 from models.checkpoint import load_checkpoint
-from models.many_to_one import TweetClassifier, VaderPeer
+from models.many_to_one import TfidfPeer, TweetClassifier, VaderPeer
 from training.data.tweets import load_tweet_splits
 from training.tasks.many_to_one import Config
 
@@ -33,10 +35,11 @@ def timed(function, *args, **kwargs):
     return result, time.perf_counter() - started
 
 
-def vader_threshold(default: float) -> float:
-    """The threshold the shipped VADER run chose on validation, so the bench's verdicts match the page's."""
+def peer_threshold(peer: str, default: float) -> float:
+    """The threshold the shipped run of a peer (its ``peer`` param) chose on validation, so the bench's verdicts
+    match the logged ones."""
     for run in store.shipped_bundles("many_to_one"):
-        if run.evaluation_only and "threshold" in run.params:
+        if run.evaluation_only and run.params.get("peer") == peer:
             return float(run.params["threshold"])
     return default
 
@@ -72,7 +75,9 @@ def main(argv=None) -> None:
     splits = load_tweet_splits(config.model.labels, config.val_fraction, config.test_fraction, config.seed)
     tweets = list(itertools.islice(itertools.cycle(splits.texts["test"]), args.tweets))
     targets = np.resize(splits.targets["test"], args.tweets)
-    peer = VaderPeer(vader_threshold(VaderPeer().threshold))
+    peer = VaderPeer(peer_threshold(VaderPeer.NAME, VaderPeer().threshold))
+    tfidf = TfidfPeer(threshold=peer_threshold(TfidfPeer.NAME, 0.0)).fit(splits.texts["train"],
+                                                                         splits.targets["train"])
     print(f"{len(tweets):,} tweets (the {len(splits.texts['test']):,} test tweets repeated) · model {folder.name} · "
           f"torch threads {args.threads} · load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
 
@@ -82,16 +87,21 @@ def main(argv=None) -> None:
     vader_accuracy = np.mean(np.array([classifier.labels.index(v) for v in verdicts]) == targets)
     print(f"{'system':50} {'tweets/s':>10} {'× VADER':>8} {'accuracy':>9}")
     print(f"{f'VADER (threshold {peer.threshold:.2f})':50} {vader_rate:10,.0f} {1:8.2f} {vader_accuracy:9.3f}")
+    tfidf_verdicts, tfidf_seconds = timed(tfidf.verdicts, tweets)
+    tfidf_accuracy = np.mean(np.array([classifier.labels.index(v) for v in tfidf_verdicts]) == targets)
+    print(f"{f'TF-IDF + linear SVM (threshold {tfidf.threshold:.2f})':50} {len(tweets) / tfidf_seconds:10,.0f} "
+          f"{vader_seconds / tfidf_seconds:8.2f} {tfidf_accuracy:9.3f}")
     # The first pass meets most words for the first time; a serving process has them cached, as in the second.
     for label in ("1st pass, new words", "2nd pass, words cached"):
         probabilities, seconds = timed(classifier.probabilities, tweets, batch_size=args.batch_size)
         rate = len(tweets) / seconds
-        model_accuracy = np.mean(probabilities.argmax(1) == targets)
+        model_accuracy = np.mean(classifier.label_ids(probabilities) == targets)
         print(f"{f'{folder.name} ({args.batch_size}/batch), {label}':50} {rate:10,.0f} "
               f"{rate / vader_rate:8.2f} {model_accuracy:9.3f}")
 
     sample = tweets[:args.latency_samples]
-    for label, function in (("VADER", peer.verdicts), (folder.name, classifier.probabilities)):
+    for label, function in (("VADER", peer.verdicts), ("TF-IDF", tfidf.verdicts),
+                            (folder.name, classifier.probabilities)):
         latencies = latency_ms(function, sample)
         quantiles = statistics.quantiles(latencies, n=100)
         print(f"single-tweet latency, {label}, {len(latencies)} tweets: p50 {quantiles[49]:.2f} ms, "

@@ -39,6 +39,8 @@ SEED_TWEETS = (
      "somehow!", "negative"),
 )
 TOKENIZER_FILE = "tokenizer.json"
+# {"positive_threshold": t}: the cut on P(positive) a run chose on validation; without the file it is 0.5 (argmax)
+CALIBRATION_FILE = "calibration.json"
 PAD, UNK, URL_TOKEN, MENTION_TOKEN, TOPIC_TOKEN = "<pad>", "<unk>", "<url>", "@user", "<topic>"
 PAD_ID = 0  # the first special token; the model masks it out
 
@@ -423,15 +425,26 @@ class Explanation:
 class TweetClassifier:
     """A trained model with its tokenizer: raw tweets in, labels out, in length-sorted batches."""
 
-    def __init__(self, model: SentimentClassifier, tokenizer: TweetTokenizer):
+    def __init__(self, model: SentimentClassifier, tokenizer: TweetTokenizer, positive_threshold: float = 0.5):
         self.model, self.tokenizer = model.eval(), tokenizer
         self.labels = model.config.labels
+        self.positive_threshold = positive_threshold
 
     @classmethod
     def from_checkpoint(cls, checkpoint) -> "TweetClassifier":
-        """From a models.checkpoint.Checkpoint whose folder holds tokenizer.json."""
+        """From a models.checkpoint.Checkpoint whose folder holds tokenizer.json (and calibration.json when the run
+        chose its threshold on validation)."""
         tokenizer = TweetTokenizer.from_file(checkpoint.file(TOKENIZER_FILE), checkpoint.config.max_tokens)
-        return cls(checkpoint.model, tokenizer)
+        calibration = checkpoint.directory / CALIBRATION_FILE
+        threshold = json.loads(calibration.read_text())["positive_threshold"] if calibration.is_file() else 0.5
+        return cls(checkpoint.model, tokenizer, threshold)
+
+    def label_ids(self, probabilities: np.ndarray) -> np.ndarray:
+        """(N,) label indices of (N, C) probabilities: positive at or above the threshold for two labels, the most
+        probable label otherwise."""
+        if len(self.labels) == 2:
+            return (probabilities[:, 1] >= self.positive_threshold).astype(np.int64)
+        return probabilities.argmax(1)
 
     def _batches(self, token_lists: list[list[int]], batch_size: int):
         """(positions, padded ids) for batches of similar length, so little work goes to padding."""
@@ -458,9 +471,10 @@ class TweetClassifier:
         done = 0
         for positions, ids in self._batches(token_lists, batch_size):
             probabilities, weights = self.model.predict(ids)
+            label_ids = self.label_ids(probabilities.numpy())
             for row, index in enumerate(positions):
                 token_ids, spans, truncated = encoded[index]
-                best = int(probabilities[row].argmax())
+                best = int(label_ids[row])
                 pieces = None
                 if weights is not None:
                     pieces = weighted_pieces(normalised[index], spans, weights[row, :len(token_ids)].tolist())

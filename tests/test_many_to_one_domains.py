@@ -89,6 +89,22 @@ def test_masking_is_applied_identically_at_training_and_at_prediction(tmp_path):
     assert model_texts(["@united United"], config.model) == [f"{MENTION_TOKEN} {TOPIC_TOKEN}"]
 
 
+def test_a_calibrated_threshold_is_saved_with_the_weights_and_used_at_prediction(tmp_path):
+    config = task.Config(model=Config(vocab_size=120, embed_dim=8, hidden=6, max_tokens=16), batch_size=8,
+                         calibrate_threshold=True)
+    prepared = task.prepare_splits(config, fixture_splits())
+    folder = save_checkpoint(tmp_path / "ckpt", "many_to_one", config.model, prepared.model)
+    prepared.extra_files(folder)
+    classifier = TweetClassifier.from_checkpoint(load_checkpoint(folder))
+    assert 0.05 <= classifier.positive_threshold <= 0.95
+    classifier.positive_threshold = 0.3
+    assert list(classifier.label_ids(np.array([[0.75, 0.25], [0.7, 0.3]]))) == [0, 1]
+    texts = fixture_splits().texts["test"]
+    explained = classifier.explain(texts)
+    assert [e.label for e in explained] == [classifier.labels[i] for i in
+                                            classifier.label_ids(classifier.probabilities(texts))]
+
+
 def test_a_held_out_domain_never_leaks_into_training_or_validation():
     splits = fixture_splits()
     for domain in ("airlines", "coachella", "apple"):
@@ -127,6 +143,16 @@ def test_a_tokenizer_trained_on_a_fold_never_saw_the_held_out_domain(tmp_path):
     assert not any("coach" in token for token in vocabulary("coachella"))
 
 
+def test_balancing_leaves_no_topic_with_a_favourite_label():
+    targets = np.array([0, 0, 0, 0, 0, 1, 1, 1, 0])
+    groups = ["airlines"] * 7 + ["coachella"] * 2
+    rows = task.balanced_rows(targets, groups, seed=0)
+    for group in ("airlines", "coachella"):
+        labels = [targets[i] for i in rows if groups[i] == group]
+        assert labels.count(0) == labels.count(1)
+    assert set(rows) == set(range(len(targets)))  # nothing dropped, only repeated
+
+
 def test_the_lexicon_is_read_from_the_installed_package(monkeypatch):
     import socket
 
@@ -148,20 +174,24 @@ def test_the_tfidf_peer_fits_and_scores():
                                                                                              "negative"]
 
 
-@pytest.fixture
-def small_corpus(monkeypatch):
+@pytest.fixture(scope="module")
+def tenth_of_the_corpus() -> TweetSplits:
     """The real splits, a seeded tenth of each, so that a peer run with all its folds takes seconds."""
     real = task.load_tweet_splits()
     rng = np.random.default_rng(0)
     rows = {split: np.sort(rng.permutation(len(texts))[:len(texts) // 10]) for split, texts in real.texts.items()}
-    small = TweetSplits(labels=real.labels, texts={s: [real.texts[s][i] for i in r] for s, r in rows.items()},
-                        targets={s: real.targets[s][r] for s, r in rows.items()},
-                        agreed={s: real.agreed[s][r] for s, r in rows.items()},
-                        rows_read=real.rows_read, duplicates_dropped=real.duplicates_dropped,
-                        conflicting_dropped=real.conflicting_dropped)
-    monkeypatch.setattr(task, "load_tweet_splits", lambda *args, **kwargs: small)
+    return TweetSplits(labels=real.labels, texts={s: [real.texts[s][i] for i in r] for s, r in rows.items()},
+                       targets={s: real.targets[s][r] for s, r in rows.items()},
+                       agreed={s: real.agreed[s][r] for s, r in rows.items()},
+                       rows_read=real.rows_read, duplicates_dropped=real.duplicates_dropped,
+                       conflicting_dropped=real.conflicting_dropped)
+
+
+@pytest.fixture
+def small_corpus(tenth_of_the_corpus, monkeypatch):
+    monkeypatch.setattr(task, "load_tweet_splits", lambda *args, **kwargs: tenth_of_the_corpus)
     monkeypatch.setattr(task, "LODO_MIN_TWEETS", 30)
-    return small
+    return tenth_of_the_corpus
 
 
 @pytest.mark.parametrize("peer", ["tfidf", "vader"])

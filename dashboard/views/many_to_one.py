@@ -1,4 +1,5 @@
-"""Many to one: the sentiment of tweets, one label per tweet, with VADER's verdict beside every one."""
+"""Many to one: the sentiment of tweets, one label per tweet, with VADER's verdict beside every one; the comparison
+adds each run's leave-one-domain-out scores and how the champion stands against the peers."""
 import hashlib
 import html
 
@@ -8,21 +9,15 @@ import streamlit as st
 from dashboard.components.runs import checkpoint_pipeline, pick_model, run_catalogue
 from dashboard.components.text_input import lines_upload
 from dashboard.components.topologies import topology_page
-from models.many_to_one import VADER_DEFAULT_THRESHOLD, TweetClassifier, VaderPeer
+from models import store
+from models.many_to_one import SEED_TWEETS, VADER_DEFAULT_THRESHOLD, TweetClassifier, VaderPeer
 
 MAX_CHARACTERS = 1_000  # a tweet is at most 280; longer lines are cut (with a note) before anything reads them
 MAX_TWEETS = 20_000
 HIGHLIGHTED = 50  # tweets shown token by token; the table holds them all
-EXAMPLES = (
-    "Loves the German bakeries in Sydney. Together with my imported honey it feels like home",
-    "@VivaLaLauren Mine is broken too! I miss my sidekick",
-    "@Mofette briliant! May the fourth be with you #starwarsday #starwars",
-    "@united 3 hours on the tarmac and now my bag is lost. Never again.",
-    "@SouthwestAir thank you for getting me home early, the crew was amazing 😍",
-    "Not bad at all, the new iPhone battery actually lasts the whole day",
-    "Can't wait for #Coachella2015, the lineup is 🔥🔥🔥",
-    "Driverless cars? I wouldn't trust one to take my kids to school http://t.co/xyz",
-)
+EXAMPLES = tuple(text for text, _ in SEED_TWEETS)  # everyday tweets, none about the corpus's topics
+NO_VERDICT = "unsure"
+KNOWS_LITTLE = "the model knows little of this text"
 
 
 @st.cache_resource(show_spinner=False)
@@ -33,7 +28,7 @@ def vader(threshold: float) -> VaderPeer:
 def vader_threshold() -> tuple[float, str]:
     """VADER's threshold as its logged run chose it on validation, or the authors' default when there is none."""
     for run in run_catalogue("many_to_one").runs:
-        if run.evaluation_only and "threshold" in run.params:
+        if run.evaluation_only and run.params.get("peer") == VaderPeer.NAME:
             return float(run.params["threshold"]), f"chosen on validation by the run `{run.run_name}`"
     return VADER_DEFAULT_THRESHOLD, "VADER's default (no VADER run is logged)"
 
@@ -44,6 +39,13 @@ def highlighted(pieces: list[tuple[str, float]]) -> str:
     spans = (f'<span title="{weight:.3f}" style="background: rgba(255, 140, 0, {weight / top:.2f}); '
              f'border-radius: 3px; white-space: pre-wrap">{html.escape(piece)}</span>' for piece, weight in pieces)
     return "".join(spans)
+
+
+def verdict_html(explanation) -> str:
+    """The model's verdict on one tweet as HTML, or the note that it has none."""
+    if explanation.knows_little:
+        return f"<b>{NO_VERDICT}</b> ({KNOWS_LITTLE})"
+    return f"<b>{html.escape(explanation.label)}</b> {explanation.probability:.0%}"
 
 
 def tweets_from_input() -> list[str]:
@@ -87,7 +89,58 @@ def classify(classifier: TweetClassifier, peer: VaderPeer, tweets: list[str], ru
     return explanations, verdicts
 
 
-with topology_page("many_to_one"):
+def lodo_table(runs: list[store.RunSummary], metric: str) -> pd.DataFrame:
+    """Held-out domain × run: each run's ``lodo_<domain>_<metric>``, the mean last."""
+    suffix = f"_{metric}"
+    domains = sorted({key.removeprefix("lodo_").removesuffix(suffix) for run in runs for key in run.metrics
+                      if key.startswith("lodo_") and key.endswith(suffix)} - {"mean"})
+    return pd.DataFrame({run.run_name: [run.metrics.get(f"lodo_{domain}{suffix}") for domain in [*domains, "mean"]]
+                         for run in runs}, index=[*domains, "mean"]).round(3)
+
+
+def standing_against_peers(runs: list[store.RunSummary]) -> str | None:
+    """Where the champion loses to a peer, on the test split or leave-one-domain-out, said plainly."""
+    champion = next((run for run in runs if run.champion), None)
+    if champion is None:
+        return None
+    losses = []
+    for peer in (run for run in runs if run.evaluation_only):
+        lost = [f"{name} {peer.metrics[key]:.3f} against {champion.metrics[key]:.3f}"
+                for key, name in (("test_accuracy", "test accuracy"), ("test_macro_f1", "test macro-F1"),
+                                  ("lodo_mean_accuracy", "leave-one-domain-out accuracy"))
+                if key in peer.metrics and key in champion.metrics and peer.metrics[key] > champion.metrics[key]]
+        if lost:
+            losses.append(f"{peer.run_name} ({peer.params.get('peer', 'peer')}) beats it: {'; '.join(lost)}")
+    if not losses:
+        return None
+    return f"The champion `{champion.run_name}` is not the best here. " + " · ".join(losses) + "."
+
+
+def domain_comparison() -> None:
+    """The comparison's own part: how each run does on a topic it never saw in training."""
+    runs = [run for run in run_catalogue("many_to_one").runs if "lodo_mean_accuracy" in run.metrics]
+    st.subheader("Topics never seen in training (leave one domain out)")
+    if not runs:
+        st.info("No run has leave-one-domain-out scores yet: `python -m training.tasks.many_to_one lodo "
+                "--run-name RUN` adds them.")
+        return
+    verdict = standing_against_peers(runs)
+    if verdict:
+        st.warning(verdict, icon=":material/balance:")
+    metric = st.radio("Score", ["accuracy", "macro_f1"], horizontal=True, key="many_to_one-lodo-metric")
+    st.dataframe(lodo_table(runs, metric).style.highlight_max(axis=1, color="rgba(255, 140, 0, 0.3)"),
+                 width="stretch")
+    seeds = {run.run_name: int(run.metrics["seed_tweets_correct"]) for run in runs
+             if "seed_tweets_correct" in run.metrics}
+    st.caption("The tweets were collected around a few topics (airlines, Apple, the NFL's DeflateGate, Coachella, "
+               "allergy medicine, self-driving cars), and a model can score well on them by learning the topic "
+               "instead of the sentiment. Each row is a run's recipe trained again without a single tweet of that "
+               "topic and scored on all of its tweets: the closest thing here to tweets about anything else. "
+               "The mean weighs each topic once. The seed's eight everyday example tweets, right of 8: "
+               + ", ".join(f"{name} {correct}" for name, correct in seeds.items()) + ".")
+
+
+with topology_page("many_to_one", domain_comparison):
     checkpoint, run = pick_model("many_to_one")
     classifier = checkpoint_pipeline(TweetClassifier.from_checkpoint, checkpoint)
     threshold, threshold_source = vader_threshold()
@@ -104,15 +157,23 @@ with topology_page("many_to_one"):
     st.subheader("Verdicts")
     results = pd.DataFrame({
         "tweet": tweets,
-        "label": [e.label for e in explanations],
-        "probability": [round(e.probability, 4) for e in explanations],
+        "label": [NO_VERDICT if e.knows_little else e.label for e in explanations],
+        "probability": [None if e.knows_little else round(e.probability, 4) for e in explanations],
         "VADER": verdicts,
+        "note": [KNOWS_LITTLE if e.knows_little else "" for e in explanations],
     })
-    agreement = (results["label"] == results["VADER"]).mean()
+    judged = results[results["label"] != NO_VERDICT]
+    unsure = len(results) - len(judged)
+    agreement = (judged["label"] == judged["VADER"]).mean() if len(judged) else 0.0
     counts = results["label"].value_counts()
-    st.markdown(f"**{len(results):,}** tweet(s): " + ", ".join(f"{counts.get(label, 0):,} {label}"
-                                                              for label in classifier.labels)
-                + f" · the model and VADER agree on {agreement:.0%}")
+    st.markdown(f"**{len(results):,}** tweet(s): "
+                + ", ".join(f"{counts.get(label, 0):,} {label}"
+                            for label in (*classifier.labels, *([NO_VERDICT] if unsure else [])))
+                + f" · the model and VADER agree on {agreement:.0%} of the model's verdicts")
+    if unsure:
+        st.warning(f"{unsure:,} tweet(s): {KNOWS_LITTLE}. Most of their words are ones it never met in training "
+                   "(emoji only, another script or language), so it gives no verdict on them; VADER's stands "
+                   "beside them.", icon=":material/help:")
     st.dataframe(results, hide_index=True, width="stretch",
                  column_config={"probability": st.column_config.ProgressColumn(
                      "probability", help="the model's probability of its label", min_value=0.5, max_value=1.0,
@@ -135,12 +196,14 @@ with topology_page("many_to_one"):
     else:
         shown = explanations[:HIGHLIGHTED]
         rows = "".join(
-            f"<p style='margin: 0.3em 0'><b>{html.escape(e.label)}</b> {e.probability:.0%} · "
+            f"<p style='margin: 0.3em 0'>{verdict_html(e)} · "
             f"VADER {html.escape(verdict)} · {highlighted(e.pieces)}</p>"
             for e, verdict in zip(shown, verdicts))
         st.html(f"<div style='line-height: 1.9'>{rows}</div>")
         st.caption("Each piece is shaded by its attention weight (darkest = the piece that counted most; hover for "
                    "the weight). The text is what the model read: repaired, URLs as `<url>` and @mentions as "
-                   "`@user` (the tokenizer also lower-cases it)."
+                   "`@user`" + (", the corpus's topic names (airlines, Apple, Coachella…) as `<topic>`"
+                                if checkpoint.config.mask_topics else "")
+                   + " (the tokenizer also lower-cases it)."
                    + (f" The first {HIGHLIGHTED} of {len(explanations):,} tweets are shown; the table and the CSV "
                       "hold them all." if len(explanations) > HIGHLIGHTED else ""))

@@ -10,6 +10,7 @@ without any tweet of that topic is scored on all of its tweets, a stand-in for t
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -18,7 +19,8 @@ import numpy as np
 import torch
 
 from models import many_to_one
-from models.many_to_one import PAD_ID, SEED_TWEETS, TOKENIZER_FILE, TweetTokenizer, model_texts
+from models.many_to_one import (CALIBRATION_FILE, PAD_ID, SEED_TWEETS, TOKENIZER_FILE, TweetTokenizer,
+                                model_texts)
 from training.batching import PaddedFieldBatches
 from training.data.sentiment_lexicon import lexicon_examples, weak_labelled_sentences
 from training.data.tweet_domains import DOMAINS, OTHER, tweet_domains
@@ -43,9 +45,12 @@ class Config(TrainConfig):
     # General-language sentiment beside the gold tweets, training split only (training.data.sentiment_lexicon):
     lexicon_words: bool = False  # VADER's rated words and emoji as one-word examples
     weak_sentences: int = 0  # up to this many Tatoeba English sentences VADER is confident about, as weak labels
-    # Repeat the rarer label's training tweets until both labels weigh the same: the corpus is 70 % negative
-    # because its largest topics are complaints, and a held-out topic may not be.
+    # Repeat the rarer label's training tweets within each topic until both labels weigh the same there: then the
+    # topic of a tweet (airline complaints, Coachella cheers) says nothing about its label.
     balance_labels: bool = False
+    # Two labels only: positive when P(positive) reaches the cut with the best validation macro-F1 (saved with the
+    # checkpoint, used at test time and by the page), instead of 0.5. Validation itself is scored at 0.5.
+    calibrate_threshold: bool = False
 
 
 def sentiment_scores(targets: np.ndarray, predicted: np.ndarray, agreed: np.ndarray, n_classes: int) -> dict:
@@ -70,17 +75,20 @@ def general_sentiment_examples(config: Config) -> tuple[list[str], np.ndarray]:
     return texts, np.concatenate(labels)
 
 
-def balanced_rows(targets: np.ndarray, seed: int) -> np.ndarray:
-    """Row indices with every label as often as the commonest: each rarer label's rows repeated whole, then a
-    seeded draw of them for the remainder."""
-    counts = np.bincount(targets)
+def balanced_rows(targets: np.ndarray, groups: list[str], seed: int) -> np.ndarray:
+    """Row indices in which, within each group, every label present comes as often as the group's commonest:
+    each rarer label's rows repeated whole, then a seeded draw of them for the remainder."""
     rng = np.random.default_rng(seed)
+    groups = np.array(groups)
     rows = []
-    for label, count in enumerate(counts):
-        own = np.flatnonzero(targets == label)
-        repeats, remainder = divmod(counts.max(), max(count, 1))
-        rows += [np.tile(own, repeats), rng.permutation(own)[:remainder]]
-    return np.concatenate(rows)
+    for group in np.unique(groups):
+        members = np.flatnonzero(groups == group)
+        counts = np.bincount(targets[members])
+        for label in np.flatnonzero(counts):
+            own = members[targets[members] == label]
+            repeats, remainder = divmod(counts.max(), counts[label])
+            rows += [np.tile(own, repeats), rng.permutation(own)[:remainder]]
+    return np.sort(np.concatenate(rows))
 
 
 def prepare(config: Config, dry_run: bool = False) -> Task:
@@ -92,11 +100,13 @@ def prepare_splits(config: Config, splits: TweetSplits, dry_run: bool = False) -
     """The task on given splits: the shipped ones, or a leave-one-domain-out fold."""
     limit = 4 * config.batch_size if dry_run else None
     model_config = config.model
+    if config.calibrate_threshold and model_config.n_classes != 2:
+        raise ValueError("calibrate_threshold needs two labels (a cut on P(positive))")
     extra_texts, extra_targets = general_sentiment_examples(config)
     raw = {split: splits.texts[split][:limit] for split in splits.texts}
     targets = {split: torch.from_numpy(splits.targets[split][:limit]) for split in splits.targets}
     if config.balance_labels:
-        rows = balanced_rows(splits.targets["train"][:limit], config.seed)
+        rows = balanced_rows(splits.targets["train"][:limit], tweet_domains(raw["train"]), config.seed)
         raw["train"], targets["train"] = [raw["train"][i] for i in rows], targets["train"][rows]
     raw["train"] = raw["train"] + extra_texts[:limit]
     targets["train"] = torch.cat([targets["train"], torch.from_numpy(extra_targets[:limit])])
@@ -112,8 +122,19 @@ def prepare_splits(config: Config, splits: TweetSplits, dry_run: bool = False) -
         return PaddedFieldBatches({"token_ids": tokens[split]}, batch_size, shuffle=shuffle, pad_id=PAD_ID,
                                   aligned={"labels": targets[split]})
 
+    def positive_probability(model: torch.nn.Module, split: str) -> np.ndarray:
+        model.eval()
+        return torch.cat([model.predict(batch["token_ids"])[0][:, 1] for batch in batches(split, 512)]).numpy()
+
+    def positive_threshold(model: torch.nn.Module) -> float:
+        cut, _ = best_threshold(positive_probability(model, "val"), targets["val"].numpy(), PROBABILITY_CUTS)
+        return cut
+
     def predictions(model: torch.nn.Module, split: str) -> tuple[np.ndarray, float]:
-        return predict_labels(model, batches(split, 512))
+        predicted, loss = predict_labels(model, batches(split, 512))
+        if config.calibrate_threshold and split != "val":
+            predicted = (positive_probability(model, split) >= positive_threshold(model)).astype(np.int64)
+        return predicted, loss
 
     def evaluate(model: torch.nn.Module, split: str) -> dict[str, float]:
         predicted, loss = predictions(model, split)
@@ -124,8 +145,11 @@ def prepare_splits(config: Config, splits: TweetSplits, dry_run: bool = False) -
         predicted, _ = predictions(model, "test")
         return confusion_report(targets["test"].numpy(), predicted, model_config.labels)
 
-    def save_tokenizer(folder: Path) -> None:
+    def save_extra_files(folder: Path) -> None:
+        """The tokenizer, and the threshold of the weights being saved (the model holds them at save time)."""
         tokenizer.save(folder / TOKENIZER_FILE)
+        if config.calibrate_threshold:
+            (folder / CALIBRATION_FILE).write_text(json.dumps({"positive_threshold": positive_threshold(model)}))
 
     return Task(
         model=model,
@@ -134,7 +158,7 @@ def prepare_splits(config: Config, splits: TweetSplits, dry_run: bool = False) -
         selection_metric="macro_f1",
         dataset_card=dataset_card(splits),
         report=report,
-        extra_files=save_tokenizer,
+        extra_files=save_extra_files,
         info={"data.train_size": str(len(targets["train"])), "data.val_size": str(len(targets["val"])),
               "data.test_size": str(len(targets["test"])), "data.general_examples": str(len(extra_texts)),
               "tokenizer.vocab_size": str(tokenizer.vocab_size)},
@@ -215,10 +239,14 @@ def seed_tweets_correct(verdicts: Callable[[list[str]], list[str]]) -> int:
     return sum(verdict == label for verdict, (_, label) in zip(verdicts([t for t, _ in SEED_TWEETS]), SEED_TWEETS))
 
 
-def best_threshold(scores: np.ndarray, targets: np.ndarray) -> tuple[float, dict[str, float]]:
-    """The cut on a peer's score with the best validation macro-F1 (ties: the lowest cut)."""
+SCORE_CUTS = np.round(np.arange(-1.0, 1.0001, 0.01), 2)  # for a peer's score (VADER's compound is in [-1, 1])
+PROBABILITY_CUTS = np.round(np.arange(0.05, 0.9501, 0.01), 2)  # for P(positive)
+
+
+def best_threshold(scores: np.ndarray, targets: np.ndarray, cuts: np.ndarray = SCORE_CUTS) -> tuple[float, dict]:
+    """The cut on a score with the best validation macro-F1 (ties: the lowest cut)."""
     best = (-1.0, -1.0, {})
-    for threshold in np.round(np.arange(-1.0, 1.0001, 0.01), 2):
+    for threshold in cuts:
         scores_at = classification_scores(targets, (scores >= threshold).astype(np.int64), 2)
         if scores_at["macro_f1"] > best[1]:
             best = (float(threshold), scores_at["macro_f1"], scores_at)
@@ -327,7 +355,7 @@ def log_lodo(run: str, threads: int = 1) -> dict[str, float]:
     classifier = many_to_one.TweetClassifier.from_checkpoint(load_checkpoint(store.download_checkpoint(chosen.run_id)))
     labels = classifier.labels
     metrics["seed_tweets_correct"] = seed_tweets_correct(
-        lambda texts: [labels[i] for i in classifier.probabilities(texts).argmax(1)])
+        lambda texts: [labels[i] for i in classifier.label_ids(classifier.probabilities(texts))])
     client = store.client()
     for key, value in metrics.items():
         client.log_metric(chosen.run_id, key, float(value), step=0)
