@@ -22,7 +22,7 @@ EXAMPLES = (
     "Tom doesn't like to swim in the sea.",
     "We are going to the beach tomorrow. Do you want to come?",
     "My father bought me a new bicycle for my birthday last year.",
-    "I didn't know that you could speak French so well.",
+    "I have been living in this city for almost ten years.",
 )
 EXAMPLE_KEY, TEXT_KEY = "many_to_many-example", "many_to_many-text"
 TEST_SETS = {"new_test": "new sentences", "test": "random split"}
