@@ -32,10 +32,15 @@ browser:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium apertium apertium-eng-spa >/dev/null; }
 
-import: setup
-	$(BIN)/python -m training.bundles import
+IMPORT_BUNDLES := $(BIN)/python -m training.bundles import
 
-run: import
+import: setup
+	$(IMPORT_BUNDLES)
+
+# A failed import (a tracking server that is down, a locked store) does not stop the dashboard: it says so itself
+# and serves the shipped models.
+run: setup
+	-$(IMPORT_BUNDLES)
 	@echo "RNN Lab: http://127.0.0.1:$(PORT)"
 	$(BIN)/streamlit run dashboard/app.py --server.address 127.0.0.1 --server.port $(PORT) \
 	  --browser.gatherUsageStats false --server.headless true
