@@ -37,8 +37,8 @@ def test_no_input_is_a_hint_and_the_comparison_shows_vader(page):
     assert "Paste one tweet per line" in page_texts(page) and not page.error
     [runs] = [df.value for df in page.dataframe if "run" in df.value.columns]
     names = set(runs["run"])
-    assert {"rnn", "gru", "lstm", "bilstm_attention", "vader"} <= names
-    assert runs.set_index(runs["run"]).loc["vader", "kind"] == "evaluation only"
+    assert {"rnn", "gru", "lstm", "bilstm_attention", "vader", "tfidf"} <= names
+    assert set(runs.set_index(runs["run"]).loc[["vader", "tfidf"], "kind"]) == {"evaluation only"}
 
 
 def test_examples_predict_and_download(page):
@@ -141,3 +141,20 @@ def test_compare_tab_overlays_curves(page):
     assert len(page.get("plotly_chart")) >= 2
     champion = next(r for r in store.shipped_bundles("many_to_one") if r.champion)
     assert champion.run_name in set(runs["run"])
+
+
+def test_emoji_only_text_gets_a_note_instead_of_a_verdict(page):
+    paste(page, "😍😍🔥\nI love this crew, thank you so much")
+    table = results_table(page)
+    assert table["label"][0] == "unsure" and table["note"][0] == "the model knows little of this text"
+    assert table["probability"].isna()[0] and table["label"][1] in ("negative", "positive")
+    assert "the model knows little of this text" in page_texts(page)
+    assert "unsure</b> (the model knows little of this text)" in highlights(page)
+
+
+def test_the_comparison_scores_every_run_on_topics_it_never_saw(page):
+    [lodo] = [df.value for df in page.dataframe if "mean" in df.value.index]
+    assert {"rnn", "gru", "lstm", "bilstm_attention", "vader", "tfidf"} <= set(lodo.columns)
+    assert {"airlines", "coachella", "self_driving"} <= set(lodo.index)
+    assert lodo.loc["mean"].between(0, 1).all()
+    assert "right of 8: " in page_texts(page)
