@@ -95,7 +95,7 @@ def lodo_table(runs: list[store.RunSummary], metric: str) -> pd.DataFrame:
     domains = sorted({key.removeprefix("lodo_").removesuffix(suffix) for run in runs for key in run.metrics
                       if key.startswith("lodo_") and key.endswith(suffix)} - {"mean"})
     return pd.DataFrame({run.run_name: [run.metrics.get(f"lodo_{domain}{suffix}") for domain in [*domains, "mean"]]
-                         for run in runs}, index=[*domains, "mean"]).round(3)
+                         for run in runs}, index=[*domains, "mean"])
 
 
 def standing_against_peers(runs: list[store.RunSummary]) -> str | None:
@@ -128,7 +128,8 @@ def domain_comparison() -> None:
     if verdict:
         st.warning(verdict, icon=":material/balance:")
     metric = st.radio("Score", ["accuracy", "macro_f1"], horizontal=True, key="many_to_one-lodo-metric")
-    st.dataframe(lodo_table(runs, metric).style.highlight_max(axis=1, color="rgba(255, 140, 0, 0.3)"),
+    table = lodo_table(runs, metric)
+    st.dataframe(table.style.format("{:.3f}", na_rep="—").highlight_max(axis=1, color="rgba(255, 140, 0, 0.3)"),
                  width="stretch")
     seeds = {run.run_name: int(run.metrics["seed_tweets_correct"]) for run in runs
              if "seed_tweets_correct" in run.metrics}
