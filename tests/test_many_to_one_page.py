@@ -23,7 +23,9 @@ def highlights(app_test) -> str:
 
 
 def paste(app_test, text: str):
-    app_test.text_area(key="many_to_one-text").input(text).run()
+    """Type ``text`` into the box and press Classify."""
+    app_test.text_area(key="many_to_one-text").input(text)
+    app_test.button(key="many_to_one-text-submit").click().run()
     assert_no_exception(app_test)
     return app_test
 
@@ -121,7 +123,7 @@ def test_txt_upload_in_latin1_is_read_with_a_note(page):
 def test_binary_or_empty_files_get_a_message(page, name, data):
     upload(page, name, data)
     assert any(name in e.value for e in page.error)
-    assert "Paste one tweet per line" in page_texts(page)
+    assert "Paste one tweet per line" not in page_texts(page)  # upload mode never hints at pasting (defect 10)
 
 
 def test_every_logged_model_classifies(page):

@@ -7,8 +7,9 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.components.runs import checkpoint_pipeline, pick_model, run_catalogue
-from dashboard.components.text_input import lines_upload
+from dashboard.components.text_input import lines_upload, text_entry
 from dashboard.components.topologies import topology_page
+from dashboard.components.user_text import code, csv_download
 from models import store
 from models.many_to_one import SEED_TWEETS, VADER_DEFAULT_THRESHOLD, TweetClassifier, VaderPeer
 
@@ -54,11 +55,12 @@ def tweets_from_input() -> list[str]:
     if source == "Paste or type":
         if st.button("Fill in the example tweets", key="many_to_one-examples"):
             st.session_state["many_to_one-text"] = "\n".join(EXAMPLES)
-        text = st.text_area("One tweet per line", height=180, key="many_to_one-text",
-                            placeholder="\n".join(EXAMPLES[:2]))
+        text = text_entry("One tweet per line", key="many_to_one-text", action="Classify",
+                          empty_hint="Paste one tweet per line (or fill in the examples), then press Classify.",
+                          placeholder="\n".join(EXAMPLES[:2]))
         return text.splitlines()
-    return lines_upload("A CSV with a text column, or a TXT file with one tweet per line", key="many_to_one-upload") \
-        or []
+    return lines_upload("A CSV with a text column, or a TXT file with one tweet per line", key="many_to_one-upload",
+                        empty_hint="Upload a CSV with a text column, or a TXT file with one tweet per line.") or []
 
 
 def cut(tweets: list[str]) -> list[str]:
@@ -150,7 +152,6 @@ with topology_page("many_to_one", domain_comparison):
     st.subheader("Tweets")
     tweets = [line for line in tweets_from_input() if line.strip()]
     if not tweets:
-        st.info("Paste one tweet per line (or fill in the examples), or upload a CSV or TXT file of tweets.")
         st.stop()
     tweets = cut(tweets)
     explanations, verdicts = classify(classifier, peer, tweets, run.run_id or str(run.bundle_dir))
@@ -179,10 +180,10 @@ with topology_page("many_to_one", domain_comparison):
                  column_config={"probability": st.column_config.ProgressColumn(
                      "probability", help="the model's probability of its label", min_value=0.5, max_value=1.0,
                      format="%.3f")})
-    st.download_button("Download the results as CSV", results.to_csv(index=False).encode("utf-8"),
+    st.download_button("Download the results as CSV", csv_download(results),
                        file_name="tweet_sentiment.csv", mime="text/csv", key="many_to_one-download")
     truncated = sum(e.truncated for e in explanations)
-    caption = (f"Model `{run.run_name}` ({checkpoint.config.cell.upper()}, "
+    caption = (f"Model {code(run.run_name)} ({checkpoint.config.cell.upper()}, "
                f"{'bidirectional, ' if checkpoint.config.bidirectional else ''}{checkpoint.config.pooling} pooling) · "
                f"VADER positive when its compound score ≥ {threshold:.2f}, {threshold_source}.")
     if truncated:
@@ -192,7 +193,7 @@ with topology_page("many_to_one", domain_comparison):
 
     st.subheader("What the model attended to")
     if explanations[0].pieces is None:
-        st.info(f"`{run.run_name}` classifies from its final state only, so it gives no per-token weights. Pick a "
+        st.info(f"{code(run.run_name)} classifies from its final state only, so it gives no per-token weights. Pick a "
                 "run with attention pooling (the BiLSTM + attention) above to see them.")
     else:
         shown = explanations[:HIGHLIGHTED]
