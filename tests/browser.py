@@ -56,6 +56,13 @@ def serve_app(tracking_uri: str, timeout: float = 90, script: Path = REPO_ROOT /
             server.kill()
 
 
+@contextlib.contextmanager
+def serve_test_app(scratch: Path, name: str):
+    """One of tests/apps/ served as the dashboard is, against a store in ``scratch`` that nothing reads."""
+    with serve_app(f"sqlite:///{scratch / 'mlflow.db'}", script=REPO_ROOT / "tests" / "apps" / name) as url:
+        yield url
+
+
 class ScriptRuns:
     """What the server said about its script runs, read off the page's websocket: the browser asks for a run
     (BackMsg rerun_script) and the server reports the end of each (ForwardMsg script_finished). The running icon

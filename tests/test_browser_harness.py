@@ -1,15 +1,14 @@
 """tests/browser.py itself: wait_until_idle must not call a page idle while its run is still going."""
 import pytest
 
-from tests.browser import REPO_ROOT, assert_page_healthy, serve_app, wait_until_idle
+from tests.browser import assert_page_healthy, serve_test_app, wait_until_idle
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
 def slow_app_url(tmp_path_factory):
-    uri = f"sqlite:///{tmp_path_factory.mktemp('unused') / 'mlflow.db'}"
-    with serve_app(uri, script=REPO_ROOT / "tests" / "apps" / "slow_run.py") as url:
+    with serve_test_app(tmp_path_factory.mktemp("unused"), "slow_run.py") as url:
         yield url
 
 

@@ -2,15 +2,14 @@
 Ctrl+Enter) applies the text."""
 import pytest
 
-from tests.browser import REPO_ROOT, assert_page_healthy, serve_app, wait_until_idle
+from tests.browser import assert_page_healthy, serve_test_app, wait_until_idle
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
 def entry_url(tmp_path_factory):
-    uri = f"sqlite:///{tmp_path_factory.mktemp('unused') / 'mlflow.db'}"
-    with serve_app(uri, script=REPO_ROOT / "tests" / "apps" / "text_entry.py") as url:
+    with serve_test_app(tmp_path_factory.mktemp("unused"), "text_entry.py") as url:
         yield url
 
 
