@@ -118,6 +118,19 @@ def test_down_server_stops_training_in_one_line(server, cause, request, capsys):
     assert seconds < BOUND_S
 
 
+@pytest.mark.parametrize("peer", ["vader", "tfidf"])
+def test_down_server_stops_a_peer_before_it_scores(refused_server, monkeypatch, peer):
+    from training.tasks import many_to_one
+
+    def never(*args, **kwargs):
+        raise AssertionError("the peer read its tweets although the run could not be logged")
+
+    monkeypatch.setattr(many_to_one, "load_tweet_splits", never)
+    with pytest.raises(SystemExit) as exited:
+        many_to_one.log_peer_run(peer)
+    assert refused_server in str(exited.value.code) and "Connection refused" in str(exited.value.code)
+
+
 def test_down_server_stops_bundle_import_with_exit_status_1(silent_server):
     """As a user runs it: a real process, so the exit status and stderr are the ones a shell sees."""
     started = time.monotonic()

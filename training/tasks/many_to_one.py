@@ -304,6 +304,7 @@ def log_peer_run(peer: str, seed: int = 0, run_name: str | None = None) -> str:
 
     from training import tracking
 
+    tracking.set_tracking()  # before minutes of scoring: a store that cannot take the run fails at once
     make_scorer, description = PEERS[peer]
     config = Config(seed=seed)
     splits = load_tweet_splits(config.model.labels, config.val_fraction, config.test_fraction, config.seed)
@@ -324,7 +325,6 @@ def log_peer_run(peer: str, seed: int = 0, run_name: str | None = None) -> str:
                **leave_one_domain_out(splits, peer_on_fold(make_scorer)),
                "seed_tweets_correct": seed_tweets_correct(
                    lambda texts: [labels[int(v >= threshold)] for v in score(texts)])}
-    tracking.set_tracking()
     run_id = tracking.log_evaluation_run(
         "many_to_one", run_name or peer, params, metrics,
         tags={"data.val_size": str(len(splits.targets["val"])), "data.test_size": str(len(splits.targets["test"]))},
