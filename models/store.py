@@ -8,6 +8,7 @@ exits.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -341,3 +342,12 @@ def run_history(run: RunSummary, key: str) -> list[tuple[int, float, int]]:
         record = json.loads((run.bundle_dir / BUNDLE_RUN_FILE).read_text())
         return [tuple(point) for point in record.get("metrics", {}).get(key, [])]
     return metric_history(run.run_id, key)
+
+
+def bundle_key(folder: Path) -> str:
+    """Identity of a bundle's content: same weights and record, same key, so re-importing adds nothing."""
+    digest = hashlib.sha256()
+    for name in (BUNDLE_RUN_FILE, "model.safetensors"):
+        if (folder / name).is_file():
+            digest.update((folder / name).read_bytes())
+    return f"{folder.parent.name}/{folder.name}@{digest.hexdigest()[:16]}"

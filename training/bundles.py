@@ -11,7 +11,6 @@ store that imports a bundle decides where its artifacts live.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import shutil
 import sys
@@ -64,17 +63,8 @@ def export_bundle(run_id: str, destination_root: Path = store.SHIPPED_DIR) -> Pa
                        if k.startswith(KEPT_TAG_PREFIXES) and k != store.BUNDLE_TAG},
               "metrics": history, "artifacts": sorted(artifacts)}
     (folder / store.BUNDLE_RUN_FILE).write_text(json.dumps(record, indent=1, sort_keys=True))
-    client.set_tag(run_id, store.BUNDLE_TAG, bundle_key(folder))  # so importing it back here adds nothing
+    client.set_tag(run_id, store.BUNDLE_TAG, store.bundle_key(folder))  # so importing it back here adds nothing
     return folder
-
-
-def bundle_key(folder: Path) -> str:
-    """Identity of a bundle's content: same weights and record, same key, so re-importing adds nothing."""
-    digest = hashlib.sha256()
-    for name in (store.BUNDLE_RUN_FILE, "model.safetensors"):
-        if (folder / name).is_file():
-            digest.update((folder / name).read_bytes())
-    return f"{folder.parent.name}/{folder.name}@{digest.hexdigest()[:16]}"
 
 
 def _chunks(items: list, size: int):
@@ -88,7 +78,7 @@ def import_bundle(folder: Path) -> str | None:
     record = json.loads((folder / store.BUNDLE_RUN_FILE).read_text())
     topology = record["topology"]
     experiment_id = tracking.ensure_experiment(topology)
-    key = bundle_key(folder)
+    key = store.bundle_key(folder)
     existing = client.search_runs([experiment_id], filter_string=f"tags.`{store.BUNDLE_TAG}` = '{key}'",
                                   max_results=1)
     if existing:

@@ -15,12 +15,10 @@ def calibration_in(directory: str, file_name: str, statistic: str, bundle: str |
     (``bundle``: its rnnlab.bundle tag), whose weights are the same: a store filled before the threshold was
     measured has no copy. None where there is none, and where it was measured on another statistic than
     ``statistic``, the one the page computes."""
-    from training.bundles import bundle_key
-
     places = [Path(directory)]
     if bundle:
         shipped = store.SHIPPED_DIR / bundle.split("@")[0]
-        if (shipped / store.BUNDLE_RUN_FILE).is_file() and bundle_key(shipped) == bundle:
+        if (shipped / store.BUNDLE_RUN_FILE).is_file() and store.bundle_key(shipped) == bundle:
             places.append(shipped)
     for place in places:
         if (place / file_name).is_file():

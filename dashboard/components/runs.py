@@ -7,6 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from dashboard.components.user_text import code, literal
 from models import store
 from models.checkpoint import Checkpoint, CheckpointError, load_checkpoint
 
@@ -65,7 +66,7 @@ def _catalogue(topology: str, tracking_uri: str) -> RunCatalogue:
 def tracking_notice(catalogue: RunCatalogue) -> None:
     if catalogue.tracking_error:
         st.warning(f"**Tracking is unavailable**, so this page serves the models shipped with RNN Lab. "
-                   f"{catalogue.tracking_error}", icon=":material/warning:")
+                   f"{literal(catalogue.tracking_error)}", icon=":material/warning:")
 
 
 def run_label(run: store.RunSummary, builtin_dataset: str) -> str:
@@ -114,7 +115,7 @@ def pick_model(topology: str, key: str = "model",
     try:
         return load_run_model(chosen), chosen
     except CheckpointError as error:
-        st.error(f"Run **{chosen.run_name}** is unusable: {error}. Pick another run above.")
+        st.error(f"Run {code(chosen.run_name)} is unusable: {literal(error)}. Pick another run above.")
         st.stop()
 
 

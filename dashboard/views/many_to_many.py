@@ -8,7 +8,7 @@ import streamlit as st
 from dashboard.components.runs import checkpoint_pipeline, pick_model, run_catalogue
 from dashboard.components.text_input import text_entry
 from dashboard.components.topologies import topology_page
-from dashboard.components.user_text import literal
+from dashboard.components.user_text import code, literal
 from models.many_to_many import (APERTIUM_INSTALL, LENGTH_BUCKETS, ApertiumUnavailable, Translator,
                                  apertium_available, apertium_translate, split_sentences)
 
@@ -98,7 +98,7 @@ with topology_page("many_to_many", length_comparison, HEADLINE_METRICS):
     st.session_state.setdefault(TEXT_KEY, EXAMPLES[0])
     text = text_entry("English text: one or more sentences", key=TEXT_KEY, action="Translate", height=100,
                       empty_hint="Type an English sentence (or pick an example), then press Translate.")
-    st.caption(f"Model `{run.run_name}` was trained on English sentences of 1 to {trained_words} words; a paragraph "
+    st.caption(f"Model {code(run.run_name)} was trained on English sentences of 1 to {trained_words} words; a paragraph "
                "is split into sentences and each is translated on its own.")
     beam = st.slider("Beam width (1 = greedy)", min_value=1, max_value=10, value=5, key="many_to_many-beam")
 
@@ -147,7 +147,7 @@ with topology_page("many_to_many", length_comparison, HEADLINE_METRICS):
     st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
     decoding = "greedy" if beam == 1 else f"beam search, width {beam}"
     st.caption(f"{len(sentences)} sentence(s) translated by {decoding} in {elapsed_ms:.0f} ms on CPU · "
-               f"model `{run.run_name}` ({checkpoint.config.arch})")
+               f"model {code(run.run_name)} ({checkpoint.config.arch})")
     too_long = [(i + 1, len(s.split())) for i, s in enumerate(sentences) if len(s.split()) > trained_words]
     if too_long:
         listed = ", ".join(f"{number} ({words} words)" for number, words in too_long[:10])

@@ -30,7 +30,7 @@ def vader_threshold() -> tuple[float, str]:
     """VADER's threshold as its logged run chose it on validation, or the authors' default when there is none."""
     for run in run_catalogue("many_to_one").runs:
         if run.evaluation_only and run.params.get("peer") == VaderPeer.NAME:
-            return float(run.params["threshold"]), f"chosen on validation by the run `{run.run_name}`"
+            return float(run.params["threshold"]), f"chosen on validation by the run {code(run.run_name)}"
     return VADER_DEFAULT_THRESHOLD, "VADER's default (no VADER run is logged)"
 
 
@@ -112,10 +112,11 @@ def standing_against_peers(runs: list[store.RunSummary]) -> str | None:
                                   ("lodo_mean_accuracy", "leave-one-domain-out accuracy"))
                 if key in peer.metrics and key in champion.metrics and peer.metrics[key] > champion.metrics[key]]
         if lost:
-            losses.append(f"{peer.run_name} ({peer.params.get('peer', 'peer')}) beats it: {'; '.join(lost)}")
+            losses.append(f"{code(peer.run_name)} ({code(peer.params.get('peer', 'peer'))}) beats it: "
+                          f"{'; '.join(lost)}")
     if not losses:
         return None
-    return f"The champion `{champion.run_name}` is not the best here. " + " · ".join(losses) + "."
+    return f"The champion {code(champion.run_name)} is not the best here. " + " · ".join(losses) + "."
 
 
 def domain_comparison() -> None:
@@ -140,7 +141,7 @@ def domain_comparison() -> None:
                "instead of the sentiment. Each row is a run's recipe trained again without a single tweet of that "
                "topic and scored on all of its tweets: the closest thing here to tweets about anything else. "
                "The mean weighs each topic once. The seed's eight everyday example tweets, right of 8: "
-               + ", ".join(f"{name} {correct}" for name, correct in seeds.items()) + ".")
+               + ", ".join(f"{code(name)} {correct}" for name, correct in seeds.items()) + ".")
 
 
 with topology_page("many_to_one", domain_comparison):

@@ -5,8 +5,8 @@ translation of a sentence in the same split, so validation and test sentences ar
 validation and test examples carry all their translations as references for BLEU.
 
 Two test sets come out of the split. ``test`` is a random draw of English sentences, like validation. ``new_test``
-is the newest English sentences by Tatoeba id: the closest thing here to what a user types, because newer
-sentences are longer and about other things than the early, short ones that fill most of the corpus.
+is the newest English sentences by Tatoeba id: the closest thing here to what a user types, because they were
+written after everything the model trains on, about other things.
 """
 from __future__ import annotations
 
