@@ -294,6 +294,19 @@ def length_bucket(words: int) -> str:
     return next(name for name, (_, high) in LENGTH_BUCKETS.items() if high is None or words <= high)
 
 
+def length_cells(metrics: dict[str, float], split: str, shown: tuple[str, ...], suffix: str = "") -> dict[str, str]:
+    """A logged run's scores on a test split, overall (key "all") and per length bucket, as table cells: the
+    ``shown`` metrics joined by " / ", a bucket's sentence count after them, "—" where one is missing."""
+    cells = {}
+    for bucket in ("all", *LENGTH_BUCKETS):
+        prefix = f"{split}_" if bucket == "all" else f"{split}_{bucket}_"
+        values = [metrics.get(f"{prefix}{metric}{suffix}") for metric in shown]
+        count = metrics.get(f"{prefix}sentences")
+        cells[bucket] = "—" if None in values else \
+            " / ".join(f"{value:.1f}" for value in values) + (f" ({count:.0f})" if count is not None else "")
+    return cells
+
+
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
 
 

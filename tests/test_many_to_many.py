@@ -234,6 +234,9 @@ def test_page_translates_compares_and_survives_bad_input(app):
     assert_no_exception(app)
     assert "translated by beam search, width 5" in page_texts(app)
     assert "trained on English sentences of 1 to 30 words" in page_texts(app)
+    [by_length] = [df.value for df in app.dataframe if "test set" in df.value.columns]
+    assert list(by_length.columns) == ["run", "test set", "all", "1–6 words", "7–10 words", "11–20 words", "21+ words"]
+    assert {"new sentences", "random split"} <= set(by_length["test set"])  # every shipped run, both test sets
     [translations] = [df.value for df in app.dataframe if "English" in df.value.columns]
     assert len(translations) == 1 and translations.iloc[:, 1].str.len().min() > 0
     if m2m.apertium_available():

@@ -10,7 +10,7 @@ from dashboard.components.text_input import text_entry
 from dashboard.components.topologies import topology_page
 from dashboard.components.user_text import code, literal
 from models.many_to_many import (APERTIUM_INSTALL, LENGTH_BUCKETS, ApertiumUnavailable, Translator,
-                                 apertium_available, apertium_translate, split_sentences)
+                                 apertium_available, apertium_translate, length_cells, split_sentences)
 
 MAX_CHARACTERS = 30_000  # longer text is cut (with a note): translation time grows with it
 MAX_SENTENCES = 200
@@ -57,6 +57,8 @@ def attention_figure(source_tokens: list[str], target_tokens: list[str], weights
 
 
 def bucket_label(name: str) -> str:
+    if name == "all":
+        return name
     low, high = LENGTH_BUCKETS[name]
     return f"{low}–{high} words" if high else f"{low}+ words"
 
@@ -70,14 +72,9 @@ def length_comparison() -> None:
         for split, label in TEST_SETS.items():
             if f"{split}_chrf" not in run.metrics:
                 continue
-            row = {"run": run.run_name, "test set": label}
-            for bucket in ("", *(f"{name}_" for name in LENGTH_BUCKETS)):
-                scores = [run.metrics.get(f"{split}_{bucket}{metric}") for metric in ("bleu_single", "chrf")]
-                count = run.metrics.get(f"{split}_{bucket}sentences")
-                column = bucket_label(bucket[:-1]) if bucket else "all"
-                row[column] = "—" if None in scores else \
-                    f"{scores[0]:.1f} / {scores[1]:.1f}" + (f" ({count:.0f})" if count is not None else "")
-            rows.append(row)
+            cells = length_cells(run.metrics, split, ("bleu_single", "chrf"))
+            rows.append({"run": run.run_name, "test set": label,
+                         **{bucket_label(bucket): cell for bucket, cell in cells.items()}})
     if not rows:
         st.caption("No run has per-length scores yet.")
         return

@@ -12,7 +12,7 @@ from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers,
 
 from models import many_to_many
 from models.many_to_many import (APERTIUM_PAIR, BOS, EOS, LENGTH_BUCKETS, SPECIAL_TOKENS, ApertiumUnavailable,
-                                 Translator, apertium_translate, apertium_version)
+                                 Translator, apertium_translate, apertium_version, length_cells)
 from training import tracking
 from training.batching import PaddedFieldBatches
 from training.config import load_config
@@ -179,7 +179,6 @@ def log_apertium_run(config: Config, run_name: str = "apertium") -> str:
 def length_report(runs) -> str:
     """Markdown: every run's greedy (and beam) scores on both test sets, overall and per length bucket, as
     single-reference BLEU / multi-reference BLEU / chrF."""
-    buckets = ("", *(f"{name}_" for name in LENGTH_BUCKETS))
     header = ["run", "test set", "decoding", "all", *(name.removeprefix("len_") for name in LENGTH_BUCKETS)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for run in runs:
@@ -187,13 +186,7 @@ def length_report(runs) -> str:
             for suffix, decoding in (("", "greedy"), ("_beam5", "beam 5")):
                 if f"{split}_chrf{suffix}" not in run.metrics:
                     continue
-                cells = []
-                for bucket in buckets:
-                    values = [run.metrics.get(f"{split}_{bucket}{metric}{suffix}")
-                              for metric in ("bleu_single", "bleu", "chrf")]
-                    count = run.metrics.get(f"{split}_{bucket}sentences")
-                    cells.append("—" if None in values else " / ".join(f"{v:.1f}" for v in values)
-                                 + (f" ({count:.0f})" if count is not None and bucket else ""))
+                cells = length_cells(run.metrics, split, ("bleu_single", "bleu", "chrf"), suffix).values()
                 shown = "rule-based" if run.evaluation_only else decoding
                 lines.append(f"| {run.run_name} | {split} | {shown} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
