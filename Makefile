@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 PORT ?= 8501
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test setup setup-dev browser import mlflow-ui train export bench screenshots clean-store
+.PHONY: run test setup setup-dev browser import mlflow-ui train export bench screenshots clean-store \
+  postgresql tracking-server
 
 # The stamp files make a second `make run` skip installs unless a requirements file changed.
 $(BIN)/python:
@@ -17,7 +18,7 @@ $(VENV)/.runtime: requirements.txt pyproject.toml | $(BIN)/python
 	$(BIN)/python -c "import torch, streamlit, mlflow"
 	touch $@
 
-$(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
+$(VENV)/.dev: requirements-dev.txt requirements-server.txt $(VENV)/.runtime
 	$(BIN)/pip install --quiet -r requirements-dev.txt 2>&1 | grep -v "is ignored: it is neither" || true
 	$(BIN)/python -c "import pytest, playwright"
 	touch $@
@@ -45,7 +46,7 @@ run: setup
 	$(BIN)/streamlit run dashboard/app.py --server.address 127.0.0.1 --server.port $(PORT) \
 	  --browser.gatherUsageStats false --server.headless true
 
-test: setup-dev browser
+test: setup-dev browser postgresql
 	$(BIN)/python -m pytest
 
 mlflow-ui: import
@@ -70,3 +71,23 @@ screenshots: setup-dev browser import
 
 clean-store:
 	rm -rf mlruns/mlflow.db mlruns/artifacts
+
+# Debian's PostgreSQL for the tracking server and its test, installed only when missing (root or sudo). Its binaries
+# live in /usr/lib/postgresql/<version>/bin, off the PATH. A failed install does not stop `make test`: the
+# tracking-server tests then skip and say why, and `make tracking-server` stops with the cause.
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq postgresql >/dev/null; } || \
+	  echo "PostgreSQL could not be installed (apt-get needs root or sudo)"
+
+$(VENV)/.server: requirements-server.txt $(VENV)/.runtime
+	$(BIN)/pip install --quiet -r requirements-server.txt 2>&1 | grep -v "is ignored: it is neither" || true
+	$(BIN)/python -c "import psycopg"
+	touch $@
+
+# MLflow on a local PostgreSQL cluster (under ~/.cache/rnnlab), both on 127.0.0.1, until Ctrl-C; artifacts are served
+# by MLflow. make tracking-server [TRACKING_PORT=5000] [ARGS="--database-url postgresql+psycopg://…"]
+TRACKING_PORT ?= 5000
+tracking-server: $(VENV)/.server postgresql
+	$(BIN)/python -m training.servers --port $(TRACKING_PORT) $(ARGS)
