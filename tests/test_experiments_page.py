@@ -1,0 +1,149 @@
+"""AppTests of the Experiments page against a store of the shipped one-to-one runs: the generated form and its
+per-field messages, a dry run launched through the queue until it is finished and compared, promote and restore,
+and a server where training is switched off."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from models import jobs, store
+from tests.conftest import REPO_ROOT, assert_no_exception, page_texts
+
+PAGE = "views/experiments.py"
+
+
+@pytest.fixture
+def one_to_one_store(tracking_store):
+    """A fresh store holding the three shipped one-to-one runs (cnn is their champion), with its own job queue."""
+    from training import tracking
+    from training.bundles import import_bundle
+
+    tracking.set_tracking()
+    for folder in sorted((store.SHIPPED_DIR / "one_to_one").iterdir()):
+        import_bundle(folder)
+    return tracking_store
+
+
+@pytest.fixture
+def page(one_to_one_store):
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    app = AppTest.from_file(str(REPO_ROOT / "dashboard" / "app.py"), default_timeout=180)
+    app.switch_page(PAGE).run()
+    assert_no_exception(app)
+    return app
+
+
+def by_label(widgets, label: str):
+    return next(widget for widget in widgets if widget.label == label)
+
+
+def launch_button(app):
+    return next(button for button in app.button if button.label == "Launch")
+
+
+def test_the_form_is_generated_from_the_settings_with_their_comments(page):
+    arch = by_label(page.selectbox, "model.arch")
+    assert arch.options == ["mlp", "cnn", "row_lstm"] and arch.value == "cnn"  # the preset picked by default
+    assert by_label(page.text_input, "epochs").value == "8"  # cnn.toml, not the dataclass default of 10
+    assert "doubled in the second block" in by_label(page.text_input, "model.cnn_channels").help
+    assert "Estimated duration: a dry run" in page_texts(page)
+    page.toggle(key="one_to_one-dry-run").set_value(False).run()
+    assert_no_exception(page)
+    assert "up to about" in page_texts(page) and "the shipped run cnn" in page_texts(page)
+    page.selectbox(key="one_to_one-preset").set_value("mlp").run()
+    assert by_label(page.selectbox, "model.arch").value == "mlp"
+
+
+def test_invalid_values_get_a_message_per_field_and_nothing_starts(page):
+    by_label(page.text_input, "epochs").input("-1")
+    by_label(page.text_input, "lr").input("abc")
+    by_label(page.text_input, "model.rnn_hidden").input("0")
+    by_label(page.text_input, "model.dropout").input("1.5")
+    launch_button(page).click().run()
+    assert_no_exception(page)
+    [message] = [e.value for e in page.error]
+    assert message.startswith("Nothing was launched")
+    for expected in ("`epochs`: must be at least 1", "`lr`: abc is not a number", "`model.rnn_hidden`: must be at "
+                     "least 1", "`model.dropout`: must be at most 1"):
+        assert expected in message
+    assert jobs.list_jobs() == []
+
+
+def wait_for_jobs(app, timeout_s: float = 300) -> None:
+    deadline = time.monotonic() + timeout_s
+    while any(job.active for job in jobs.list_jobs()):
+        assert time.monotonic() < deadline, [jobs.log_lines(job) for job in jobs.list_jobs()]
+        time.sleep(2)
+        app.run()
+        assert_no_exception(app)
+    app.run()
+    assert_no_exception(app)
+
+
+def test_a_dry_run_launched_here_finishes_and_joins_the_runs(page):
+    page.selectbox(key="one_to_one-preset").set_value("mlp").run()
+    page.text_input(key="one_to_one-run-name").input("from the page")
+    by_label(page.text_input, "threads").input("1")
+    launch_button(page).click().run()
+    assert_no_exception(page)
+    [job] = jobs.list_jobs()
+    assert job.argv == ["-m", "training.train", "one_to_one", "--config", "training/configs/one_to_one/mlp.toml",
+                        "--set", "threads=1", "--run-name", "from the page", "--dry-run"]
+    wait_for_jobs(page)
+    job = jobs.get(job.id)
+    assert job.status == jobs.FINISHED, jobs.log_lines(job)
+    [jobs_table, runs_table] = [frame.value for frame in page.dataframe][:2]
+    assert jobs_table.iloc[0]["status"] == "FINISHED"
+    [row] = runs_table[runs_table["run"] == "from the page"].to_dict("records")
+    assert row["status"] == "FINISHED" and row["dry run"] and not row["champion"]
+    assert row["test_accuracy"] is not None and job.run_id == store.client().search_runs(
+        [store.client().get_experiment_by_name("rnnlab-one_to_one-dry-run").experiment_id])[0].info.run_id
+    assert set(runs_table["run"]) == {"from the page", "cnn", "mlp", "row_lstm"}  # beside the shipped runs
+
+
+def test_make_champion_asks_first_then_restore_goes_back(page, one_to_one_store):
+    from training.bundles import import_all
+
+    champion = store.champion_run_id("one_to_one")
+    runs = {run.run_name: run for run in store.list_runs("one_to_one")}
+    assert runs["cnn"].run_id == champion
+    picker = page.selectbox(key="one_to_one-inspected")
+    picker.select_index(next(i for i, label in enumerate(picker.options) if label.startswith("mlp ·"))).run()
+    page.button(key=f"crown-{runs['mlp'].run_id}").click().run()
+    assert_no_exception(page)
+    assert store.champion_run_id("one_to_one") == champion  # nothing changes before the confirmation
+    [comparison] = [frame.value for frame in page.dataframe if "this run (mlp)" in frame.value.columns]
+    assert list(comparison.columns) == ["this run (mlp)", "current champion (cnn)"]
+    assert "test_accuracy" in comparison.index and "best_val_accuracy" in comparison.index
+    page.button(key="promote-confirm").click().run()
+    assert_no_exception(page)
+    assert store.champion_run_id("one_to_one") == runs["mlp"].run_id
+    assert "Champion history" in [h.value for h in page.subheader]
+
+    import_all()  # importing the shipped bundles again leaves a choice made by hand alone
+    assert store.champion_run_id("one_to_one") == runs["mlp"].run_id
+
+    restore = next(b for b in page.button if b.label == "Restore previous")
+    restore.click().run()
+    assert_no_exception(page)
+    assert store.champion_run_id("one_to_one") == champion
+
+
+def test_training_switched_off_hides_launching_and_says_so(one_to_one_store, monkeypatch):
+    monkeypatch.setenv("RNNLAB_ALLOW_TRAINING", "0")
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    st.cache_data.clear()
+    app = AppTest.from_file(str(REPO_ROOT / "dashboard" / "app.py"), default_timeout=180)
+    app.switch_page(PAGE).run()
+    assert_no_exception(app)
+    assert "RNNLAB\\_ALLOW\\_TRAINING=0" in page_texts(app) or "RNNLAB_ALLOW_TRAINING=0" in page_texts(app)
+    assert not any(button.label in ("Launch", "Delete", "Make champion", "Rename") for button in app.button)
+    [runs_table] = [frame.value for frame in app.dataframe if "run" in frame.value.columns]
+    assert set(runs_table["run"]) == {"cnn", "mlp", "row_lstm"}  # the runs are still listed
