@@ -49,19 +49,30 @@ def diagram(topology: str, height: int = 150) -> None:
 
 
 def topology_page(topology: str, more_comparison: Callable[[], None] | None = None,
-                  headline_metrics: tuple[str, ...] | None = None):
+                  headline_metrics: tuple[str, ...] | None = None, with_memory: bool = False):
     """The frame of every topology page: header, then a Demo tab (returned, for the page to fill) and a Compare
     tab, which ends with ``more_comparison()`` when a page has its own tables to add. The comparison is drawn
     first, so it stays on the page when the demo stops early for a missing input. ``headline_metrics`` narrows
-    the comparison's table and bars to those metrics (default: every ``test_*`` metric)."""
+    the comparison's table and bars to those metrics (default: every ``test_*`` metric).
+
+    ``with_memory`` adds a Memory tab between them and returns (demo, memory_view.MemoryTab), for the page to
+    hand its input to a memory_view function; the tabs then know which one is open, so the Memory views cost
+    nothing while it is closed (switching tabs reruns the page)."""
     from dashboard.components.run_comparison import run_comparison
 
     header(topology)
-    demo, compare = st.tabs(["Demo", "Compare runs"])
+    if with_memory:
+        demo, memory, compare = st.tabs(["Demo", "Memory", "Compare runs"], key=f"{topology}-tab", on_change="rerun")
+    else:
+        demo, compare = st.tabs(["Demo", "Compare runs"])
     with compare:
         run_comparison(topology, headline_metrics)
         if more_comparison:
             more_comparison()
+    if with_memory:
+        from dashboard.components.memory_view import memory_tab
+
+        return demo, memory_tab(memory, topology)
     return demo
 
 
