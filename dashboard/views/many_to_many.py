@@ -5,6 +5,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from dashboard.components import memory_view
 from dashboard.components.runs import checkpoint_pipeline, pick_model, run_catalogue
 from dashboard.components.text_input import text_entry
 from dashboard.components.topologies import topology_page
@@ -84,7 +85,8 @@ def length_comparison() -> None:
                "people type. Runs logged before length buckets existed show only their overall scores.")
 
 
-with topology_page("many_to_many", length_comparison, HEADLINE_METRICS):
+demo, memory = topology_page("many_to_many", length_comparison, HEADLINE_METRICS, with_memory=True)
+with demo:
     checkpoint, run = pick_model("many_to_many")
     translator = checkpoint_pipeline(Translator.from_checkpoint, checkpoint)
     uses_attention = checkpoint.config.attention != "none"
@@ -189,3 +191,4 @@ with topology_page("many_to_many", length_comparison, HEADLINE_METRICS):
             elif not uses_attention:
                 st.caption("This model has no attention: the decoder sees the sentence only through the encoder's "
                            "final state, so there is no heatmap.")
+    memory_view.translator(memory, checkpoint, run, translator, translations)

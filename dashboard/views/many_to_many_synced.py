@@ -7,6 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from dashboard.components import memory_view
 from dashboard.components.runs import pick_model
 from dashboard.components.topologies import topology_page
 from dashboard.components.user_text import code, csv_download, literal
@@ -83,7 +84,8 @@ def timeline(times: np.ndarray, ends: np.ndarray, rows: dict[str, np.ndarray], c
     return figure
 
 
-with topology_page("many_to_many_synced"):
+demo, memory = topology_page("many_to_many_synced", with_memory=True)
+with demo:
     checkpoint, run = pick_model("many_to_many_synced")
     names = checkpoint.config.labels
     with st.expander("How to read the labels", expanded=False):
@@ -199,3 +201,4 @@ with topology_page("many_to_many_synced"):
     st.caption(f"Model {code(run.run_name)} ({checkpoint.config.arch}, recurrence {checkpoint.config.recurrence}) · "
                f"labelling {seconds * 1000:.0f} ms on CPU for {len(frames)} frames (in windows of 256 frames, "
                "overlapping by 32, for any length).")
+    memory_view.video_labeller(memory, checkpoint, run, frames, names)

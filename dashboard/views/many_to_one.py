@@ -6,6 +6,7 @@ import html
 import pandas as pd
 import streamlit as st
 
+from dashboard.components import memory_view
 from dashboard.components.runs import checkpoint_pipeline, pick_model, run_catalogue
 from dashboard.components.text_input import lines_upload, text_entry
 from dashboard.components.topologies import topology_page
@@ -144,7 +145,8 @@ def domain_comparison() -> None:
                + ", ".join(f"{code(name)} {correct}" for name, correct in seeds.items()) + ".")
 
 
-with topology_page("many_to_one", domain_comparison):
+demo, memory = topology_page("many_to_one", domain_comparison, with_memory=True)
+with demo:
     checkpoint, run = pick_model("many_to_one")
     classifier = checkpoint_pipeline(TweetClassifier.from_checkpoint, checkpoint)
     threshold, threshold_source = vader_threshold()
@@ -210,3 +212,4 @@ with topology_page("many_to_one", domain_comparison):
                    + " (the tokenizer also lower-cases it)."
                    + (f" The first {HIGHLIGHTED} of {len(explanations):,} tweets are shown; the table and the CSV "
                       "hold them all." if len(explanations) > HIGHLIGHTED else ""))
+    memory_view.sentiment(memory, checkpoint, run, classifier, tweets)

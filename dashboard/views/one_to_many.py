@@ -8,6 +8,7 @@ import streamlit as st
 import torch
 from PIL import Image
 
+from dashboard.components import memory_view
 from dashboard.components.media_input import image_upload
 from dashboard.components.out_of_domain import out_of_domain_calibration
 from dashboard.components.runs import pick_model
@@ -74,7 +75,8 @@ def compose(glyphs: dict) -> world.Scene | None:
     return world.Scene(tuple(objects), (20, 20, 28), 0)
 
 
-with topology_page("one_to_many"):
+demo, memory = topology_page("one_to_many", with_memory=True)
+with demo:
     checkpoint, run = pick_model("one_to_many", builtin_dataset="generated scenes")
     model, size = checkpoint.model, checkpoint.config.image_size
     glyphs = scene_glyphs(str(checkpoint.directory))
@@ -165,3 +167,4 @@ with topology_page("one_to_many"):
             for start in range(0, len(words), per_row):
                 for column, index in zip(st.columns(per_row), range(start, min(start + per_row, len(words)))):
                     column.image(overlay(image, best.attention[index]), caption=best.words[index], width="stretch")
+    memory_view.captioner(memory, checkpoint, run, image, best.words)

@@ -6,6 +6,7 @@ import numpy as np
 import streamlit as st
 import torch
 
+from dashboard.components import memory_view
 from dashboard.components.charts import probability_bars
 from dashboard.components.media_input import image_upload
 from dashboard.components.out_of_domain import out_of_domain_calibration
@@ -27,7 +28,8 @@ def test_examples() -> dict[str, np.ndarray]:
         return dict(archive)
 
 
-with topology_page("one_to_one"):
+demo, memory = topology_page("one_to_one", with_memory=True)
+with demo:
     checkpoint, run = pick_model("one_to_one")
     labels = checkpoint.config.labels
     out_of_domain = out_of_domain_calibration(checkpoint, run, OOD_FILE, OOD_STATISTIC)
@@ -84,3 +86,4 @@ with topology_page("one_to_one"):
         st.plotly_chart(probability_bars(labels, probabilities.tolist()), width="stretch")
         st.caption(f"Top 5 of {len(labels)} classes · inference {elapsed_ms:.1f} ms on CPU · model "
                    f"{code(run.run_name)} ({checkpoint.config.arch})")
+    memory_view.row_lstm(memory, checkpoint, run, pixels)
