@@ -1,16 +1,19 @@
 """Shipped bundles: a finished run as a folder in git, and back into any MLflow store.
 
     python -m training.bundles export <run_id>   # write models/checkpoints/<topology>/<run name>/
-    python -m training.bundles import            # load every shipped bundle into the store (idempotent)
+    python -m training.bundles export <sweep run id>   # write models/sweeps/<topology>/<study>.json
+    python -m training.bundles import            # load every shipped bundle and sweep into the store (idempotent)
     python -m training.bundles table             # the shipped runs' test metrics, as Markdown
 
 A bundle holds the checkpoint (``model.json``, ``model.safetensors``, tokenizer files), ``run.json`` (params, tags,
 the full metric history, start and end times), and small report artefacts. No absolute path is stored: the
-store that imports a bundle decides where its artifacts live.
+store that imports a bundle decides where its artifacts live. A sweep bundle (models.sweep_store) is one JSON file:
+the sweep run's and every trial's record, without checkpoints.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shutil
 import sys
@@ -20,7 +23,7 @@ from pathlib import Path
 import mlflow
 from mlflow.entities import Metric, Param
 
-from models import store
+from models import store, sweep_store
 from training import tracking
 
 # Tags that describe where a run was made, kept in the bundle; MLflow's own bookkeeping tags are not.
@@ -72,6 +75,21 @@ def _chunks(items: list, size: int):
         yield items[start:start + size]
 
 
+def _create_recorded_run(client, experiment_id: str, record: dict, tags: dict[str, str]) -> str:
+    """A run with a record's name, start time, tags (plus ``tags``), params and metric history; left RUNNING."""
+    run = client.create_run(experiment_id, run_name=record["run_name"], start_time=record.get("start_time"),
+                            tags={**record.get("tags", {}), **tags})
+    run_id = run.info.run_id
+    params = [Param(k, str(v)) for k, v in record.get("params", {}).items()]
+    metrics = [Metric(key, value, timestamp, step) for key, points in record.get("metrics", {}).items()
+               for step, value, timestamp in points]
+    for chunk in _chunks(params, 100):
+        client.log_batch(run_id, params=chunk)
+    for chunk in _chunks(metrics, 1000):
+        client.log_batch(run_id, metrics=chunk)
+    return run_id
+
+
 def import_bundle(folder: Path) -> str | None:
     """Create the bundle's run in the store unless it is there already; returns the new run id or None."""
     client = store.client()
@@ -83,16 +101,7 @@ def import_bundle(folder: Path) -> str | None:
                                   max_results=1)
     if existing:
         return None
-    run = client.create_run(experiment_id, run_name=record["run_name"], start_time=record.get("start_time"),
-                            tags={**record.get("tags", {}), store.BUNDLE_TAG: key})
-    run_id = run.info.run_id
-    params = [Param(k, str(v)) for k, v in record.get("params", {}).items()]
-    metrics = [Metric(key, value, timestamp, step) for key, points in record.get("metrics", {}).items()
-               for step, value, timestamp in points]
-    for chunk in _chunks(params, 100):
-        client.log_batch(run_id, params=chunk)
-    for chunk in _chunks(metrics, 1000):
-        client.log_batch(run_id, metrics=chunk)
+    run_id = _create_recorded_run(client, experiment_id, record, {store.BUNDLE_TAG: key})
     # The checkpoint is every top-level file but run.json and the run's other artifacts, which run.json lists.
     artifacts = set(record.get("artifacts", []))
     checkpoint_files = [p for p in folder.iterdir()
@@ -118,6 +127,52 @@ def import_all(root: Path = store.SHIPPED_DIR) -> list[str]:
     folders = sorted(p.parent for p in Path(root).glob(f"*/*/{store.BUNDLE_RUN_FILE}"))
     created = [run_id for run_id in map(import_bundle, folders) if run_id]
     print(f"bundles: {len(folders)} shipped, {len(created)} imported into {store.tracking_uri()}", file=sys.stderr)
+    import_sweeps(Path(root).parent / sweep_store.SWEEPS_DIR.name)
+    return created
+
+
+def export_sweep(parent_run_id: str, root: Path = sweep_store.SWEEPS_DIR) -> Path:
+    """A finished sweep as ``<root>/<topology>/<study>.json``: the sweep run's and its trials' params, kept tags and
+    full metric histories; no checkpoint, so its trials ship as results only."""
+    client = store.client()
+    parent, trials = sweep_store.sweep_runs(client, parent_run_id)
+    if parent.data.tags.get(store.KIND_TAG) != sweep_store.SWEEP_KIND or parent.info.status != "FINISHED":
+        raise SystemExit(f"run {parent_run_id} is not a finished sweep run")
+
+    def shipped(run) -> dict:
+        record = sweep_store.run_record(client, run)
+        record["tags"] = {k: v for k, v in record["tags"].items() if k.startswith(KEPT_TAG_PREFIXES)
+                          and k not in (store.BUNDLE_TAG, store.CHECKPOINT_BYTES_TAG, store.PROCESS_TAG)}
+        return record
+
+    bundle = {"format": sweep_store.BUNDLE_FORMAT, "parent": shipped(parent), "trials": list(map(shipped, trials))}
+    path = Path(root) / parent.data.tags["rnnlab.topology"] / f"{parent.data.tags[sweep_store.STUDY_TAG]}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(bundle, sort_keys=True, separators=(",", ":")))
+    return path
+
+
+def import_sweep(path: Path) -> str | None:
+    """Create a sweep bundle's sweep run and trial runs unless the store has them; returns the new sweep run id."""
+    client = store.client()
+    bundle = json.loads(path.read_text())
+    topology = bundle["parent"]["tags"]["rnnlab.topology"]
+    experiment_id = tracking.ensure_experiment(topology, sweep_store.SWEEP_SUFFIX)
+    key = f"{topology}/{path.name}@{hashlib.sha256(path.read_bytes()).hexdigest()[:16]}"
+    if client.search_runs([experiment_id], filter_string=f"tags.`{store.BUNDLE_TAG}` = '{key}'", max_results=1):
+        return None
+    parent_id = _create_recorded_run(client, experiment_id, bundle["parent"], {store.BUNDLE_TAG: key})
+    for record in bundle["trials"]:
+        run_id = _create_recorded_run(client, experiment_id, record, {sweep_store.PARENT_TAG: parent_id})
+        client.set_terminated(run_id, record["status"], end_time=record.get("end_time"))
+    client.set_terminated(parent_id, bundle["parent"]["status"], end_time=bundle["parent"].get("end_time"))
+    return parent_id
+
+
+def import_sweeps(root: Path = sweep_store.SWEEPS_DIR) -> list[str]:
+    paths = sorted(Path(root).glob("*/*.json"))
+    created = [run_id for run_id in map(import_sweep, paths) if run_id]
+    print(f"sweeps: {len(paths)} shipped, {len(created)} imported into {store.tracking_uri()}", file=sys.stderr)
     return created
 
 
@@ -141,7 +196,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m training.bundles", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    export = commands.add_parser("export", help="write a finished run as a bundle")
+    export = commands.add_parser("export", help="write a finished run (or sweep) as a bundle")
     export.add_argument("run_id", nargs="+")
     commands.add_parser("import", help="import every shipped bundle that is not in the store yet")
     commands.add_parser("table", help="print the shipped runs and their test metrics as a Markdown table")
@@ -151,7 +206,8 @@ def main(argv=None) -> None:
     elif args.command == "export":
         tracking.set_tracking()
         for run_id in args.run_id:
-            print(export_bundle(run_id))
+            kind = store.client().get_run(run_id).data.tags.get(store.KIND_TAG)
+            print(export_sweep(run_id) if kind == sweep_store.SWEEP_KIND else export_bundle(run_id))
     else:
         import_all()
 

@@ -27,7 +27,7 @@ from models import store
 from training import tracking
 from training.config import load_config, override
 from training.tasks import Pretraining, task_module
-from training.trainer import Trainer
+from training.trainer import EpochCallback, StopRun, Trainer
 
 
 PARAMETERS_PARAM = "model.parameters"  # logged once the model is built; a run without it has nothing to resume
@@ -156,10 +156,8 @@ def main(argv=None) -> str:
     else:
         config = load_config(module.Config, args.config, args.set)
         if dry_run:
-            config = dataclasses.replace(config, epochs=1, max_batches=2, batch_size=min(config.batch_size, 16))
-    torch.set_num_threads(config.threads)
-    seed_everything(config.seed)
-    task = module.prepare(config, dry_run=dry_run)
+            config = dry_run_config(config)
+    task = prepare_task(module, config, dry_run)
     if args.resume:
         run_id = args.resume
         logged = client.get_run(run_id).data.params[PARAMETERS_PARAM]
@@ -170,22 +168,57 @@ def main(argv=None) -> str:
             print(f"run {run_id} saved no epoch yet: starting it over from epoch 0", file=sys.stderr)
         client.update_run(run_id, status="RUNNING")
     else:
-        experiment_id = tracking.ensure_experiment(args.topology, store.DRY_RUN_SUFFIX if dry_run else "")
         run_name = args.run_name or getattr(config.model, "arch", None) or args.topology
-        run_id = client.create_run(experiment_id, run_name=run_name).info.run_id
-        log_settings(client, run_id, args.topology, config, task, dry_run)
-    client.set_tag(run_id, store.PROCESS_TAG, store.process_identity())
-
-    logger = tracking.MlflowRunLogger(run_id, args.topology, task.model_config or config.model, task.extra_files,
-                                      saved_epoch=resume_state["epoch"] if resume_state else 0)
-    continue_with = f"python -m training.train {args.topology} --resume {run_id}"
+        run_id = create_run(args.topology, config, task, dry_run, run_name)
     started = time.perf_counter()
+    test_metrics = fit_and_test(args.topology, run_id, config, task, resume_state)
+    crowned, why = tracking.register_and_crown(args.topology, run_id)
+    summary = {"run_id": run_id, "seconds": round(time.perf_counter() - started, 1),
+               **{k: round(v, 4) for k, v in test_metrics.items()}, "champion": crowned, "champion_rule": why}
+    print(json.dumps(summary))
+    return run_id
+
+
+def dry_run_config(config):
+    """The config of a dry run: two tiny batches, one epoch."""
+    return dataclasses.replace(config, epochs=1, max_batches=2, batch_size=min(config.batch_size, 16))
+
+
+def prepare_task(module, config, dry_run: bool):
+    """The task a run trains, built under the config's threads and seed."""
+    torch.set_num_threads(config.threads)
+    seed_everything(config.seed)
+    return module.prepare(config, dry_run=dry_run)
+
+
+def create_run(topology: str, config, task, dry_run: bool, run_name: str, experiment_suffix: str = "",
+               tags: dict[str, str] | None = None) -> str:
+    """A new run in the topology's experiment (``experiment_suffix``: a sibling one, such as a sweep's), its
+    settings logged; returns its id."""
+    suffix = experiment_suffix + (store.DRY_RUN_SUFFIX if dry_run else "")
+    experiment_id = tracking.ensure_experiment(topology, suffix)
+    run_id = store.client().create_run(experiment_id, run_name=run_name, tags=tags).info.run_id
+    log_settings(store.client(), run_id, topology, config, task, dry_run)
+    return run_id
+
+
+def fit_and_test(topology: str, run_id: str, config, task, resume_state: dict | None = None,
+                 on_epoch: EpochCallback | None = None) -> dict[str, float]:
+    """Train the run to its end and log its test metrics and reports; returns the test metrics and the best
+    validation score. Ends the run FINISHED, KILLED (Ctrl-C or kill: exits 130; or StopRun from ``on_epoch``,
+    re-raised) or FAILED."""
+    client = store.client()
+    client.set_tag(run_id, store.PROCESS_TAG, store.process_identity())
+    logger = tracking.MlflowRunLogger(run_id, topology, task.model_config or config.model, task.extra_files,
+                                      saved_epoch=resume_state["epoch"] if resume_state else 0)
+    continue_with = f"python -m training.train {topology} --resume {run_id}"
     with Interrupts() as interrupts:
         try:
             if task.pretraining and resume_state is None:  # a resumed run's weights already hold what it learnt
                 pretrain(task.pretraining, config, logger, interrupts)
             trainer = Trainer(config, task.model, task.train_batches, lambda m: task.evaluate(m, "val"),
-                              task.selection_metric, logger, resume_state, bookkeeping=interrupts.held)
+                              task.selection_metric, logger, resume_state, bookkeeping=interrupts.held,
+                              on_epoch=on_epoch)
             best = trainer.fit()
             test_metrics = {f"{split}_{k}": v for split in task.test_splits
                             for k, v in task.evaluate(task.model, split).items()}
@@ -197,6 +230,10 @@ def main(argv=None) -> str:
                         client.log_dict(run_id, artefact, f"report/{name}.json")
                     else:
                         client.log_figure(run_id, artefact, f"report/{name}.html")
+        except StopRun as stop:
+            client.set_tag(run_id, store.ENDED_TAG, str(stop))
+            client.set_terminated(run_id, "KILLED")
+            raise
         except KeyboardInterrupt:
             client.set_terminated(run_id, "KILLED")
             print(f"\ninterrupted; {resume_hint(logger.saved_epoch, continue_with)}", file=sys.stderr)
@@ -211,11 +248,7 @@ def main(argv=None) -> str:
             client.set_terminated(run_id, "FAILED")
             raise
     client.set_terminated(run_id, "FINISHED")
-    crowned, why = tracking.register_and_crown(args.topology, run_id)
-    summary = {"run_id": run_id, "seconds": round(time.perf_counter() - started, 1),
-               **{k: round(v, 4) for k, v in test_metrics.items()}, "champion": crowned, "champion_rule": why}
-    print(json.dumps(summary))
-    return run_id
+    return test_metrics
 
 
 def resume_hint(saved_epoch: int, continue_with: str) -> str:

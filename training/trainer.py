@@ -32,6 +32,14 @@ class TrainConfig:
     max_batches: int = 0  # batches per epoch; 0 means all (--dry-run sets 2)
 
 
+class StopRun(Exception):
+    """What an ``on_epoch`` callback raises to end training on purpose (a sweep pruning a hopeless trial); the
+    message says why. The trainer lets it through after the epoch is logged; its caller decides how the run ends."""
+
+
+EpochCallback = Callable[[int, dict[str, float]], None]  # (epoch, that epoch's metrics incl. val_*) -> None
+
+
 class RunLogger(Protocol):
     """Where the trainer reports; training.tracking implements it with MLflow."""
 
@@ -62,10 +70,12 @@ class Trainer:
     def __init__(self, config: TrainConfig, model: torch.nn.Module, train_batches: Iterable[dict],
                  evaluate: Callable[[torch.nn.Module], dict[str, float]], selection_metric: str,
                  logger: RunLogger, resume_state: dict | None = None,
-                 bookkeeping: Callable[[], ContextManager] = contextlib.nullcontext):
+                 bookkeeping: Callable[[], ContextManager] = contextlib.nullcontext,
+                 on_epoch: EpochCallback | None = None):
         # ``bookkeeping()`` wraps each epoch's metrics, best checkpoint and resume state, so that the caller can
         # hold an interruption until all three are written and a resume never finds half an epoch.
         self.bookkeeping = bookkeeping
+        self.on_epoch = on_epoch  # called after each epoch is logged and saved; may raise StopRun
         self.config, self.model, self.train_batches = config, model, train_batches
         self.evaluate, self.selection_metric, self.logger = evaluate, selection_metric, logger
         self.steps_per_epoch = len(train_batches)
@@ -120,6 +130,8 @@ class Trainer:
                     self.logger.save_state(self.state())
                 progress.set_postfix(epoch=self.epoch, loss=f"{metrics['train_loss']:.4f}",
                                      **{self.selection_metric: f"{score:.4f}"})
+                if self.on_epoch:
+                    self.on_epoch(self.epoch, metrics)
         self.model.load_state_dict(self.best_state)
         return self.best_score
 
