@@ -6,7 +6,7 @@ PORT ?= 8501
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: run test setup setup-dev browser import mlflow-ui train export bench screenshots clean-store \
-  postgresql tracking-server
+  postgresql tracking-server serve-model
 
 # The stamp files make a second `make run` skip installs unless a requirements file changed.
 $(BIN)/python:
@@ -91,3 +91,11 @@ $(VENV)/.server: requirements-server.txt $(VENV)/.runtime
 TRACKING_PORT ?= 5000
 tracking-server: $(VENV)/.server postgresql
 	$(BIN)/python -m training.servers --port $(TRACKING_PORT) $(ARGS)
+
+# make serve-model T=many_to_one [MODEL_PORT=5001]: a topology's champion over REST, by MLflow's scoring server
+# (POST /invocations; docs/deploy.md has the request of each topology). MLflow starts uvicorn from the PATH.
+MODEL_PORT ?= 5001
+serve-model: import
+	PATH="$(CURDIR)/$(BIN):$$PATH" MLFLOW_TRACKING_URI="$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlruns/mlflow.db}" \
+	  $(BIN)/mlflow models serve -m "models:/rnnlab-$(T)@champion" --env-manager local --host 127.0.0.1 \
+	  --port $(MODEL_PORT)

@@ -56,15 +56,33 @@ def machine_tags() -> dict[str, str]:
             "mlflow.source.git.commit": commit or "unknown"}
 
 
+def log_served_model(run_id: str) -> str:
+    """The run's checkpoint as a pyfunc model (models.serving) in the run's artifacts, written once; its URI. A
+    run without a checkpoint (logged by hand) has none: its checkpoint's URI is returned, which no server loads."""
+    from models import serving  # imported late: only runs that are registered need it
+
+    client = store.client()
+    artifact_uri = client.get_run(run_id).info.artifact_uri
+    if not client.list_artifacts(run_id, store.CHECKPOINT_ARTIFACT):
+        return f"{artifact_uri}/{store.CHECKPOINT_ARTIFACT}"
+    if not client.list_artifacts(run_id, serving.ARTIFACT_PATH):
+        with tempfile.TemporaryDirectory() as scratch:
+            checkpoint = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=store.CHECKPOINT_ARTIFACT,
+                                                             dst_path=scratch, tracking_uri=store.tracking_uri())
+            model = serving.save_served_model(Path(checkpoint), Path(scratch) / serving.ARTIFACT_PATH,
+                                              store.REPO_ROOT / "requirements.txt")
+            client.log_artifacts(run_id, str(model), serving.ARTIFACT_PATH)
+    return f"{artifact_uri}/{serving.ARTIFACT_PATH}"
+
+
 def register(topology: str, run_id: str):
-    """The run's checkpoint as a new version of the topology's registered model (created on first use)."""
+    """The run's served model (log_served_model) as a new version of the topology's registered model (created on
+    first use): ``mlflow models serve -m models:/rnnlab-<topology>@champion`` answers with the champion."""
     client = store.client()
     name = store.registered_model_name(topology)
     if not client.search_registered_models(filter_string=f"name = '{name}'"):
         client.create_registered_model(name, description=f"RNN Lab {topology} models; alias champion is served.")
-    run = client.get_run(run_id)
-    return client.create_model_version(name, source=f"{run.info.artifact_uri}/{store.CHECKPOINT_ARTIFACT}",
-                                       run_id=run_id)
+    return client.create_model_version(name, source=log_served_model(run_id), run_id=run_id)
 
 
 def register_and_crown(topology: str, run_id: str) -> tuple[bool, str]:
