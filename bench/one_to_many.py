@@ -21,10 +21,10 @@ from pathlib import Path
 
 import torch
 
-from models import fashion_scenes as world
 from models import one_to_many, store
 from models.checkpoint import load_checkpoint
-from training.data.fashion_scenes import load_fashion_scenes
+from models.generators import fashion_scenes as world
+from training.data.scene_captions import load_fashion_scenes
 from training.tasks.one_to_many import Config
 
 

@@ -1,7 +1,10 @@
-"""Models of RNN Lab: one nn.Module file per topology, the checkpoint format, and where trained runs live.
+"""Models of RNN Lab: one file per topology, the checkpoint format, and where trained runs live.
 
-Each topology module exposes ``Config`` (a frozen dataclass) and ``build_model(config) -> nn.Module`` whose
-``forward`` returns ``(logits, loss)``.
+Each topology module holds its config, modules, model and inference, and nothing else: it exposes ``Config`` (a
+frozen dataclass, with ``arch``, the architecture's short name) and ``build_model(config) -> nn.Module`` whose
+``forward`` returns ``(logits, loss)``. What the models read through has a module of its own: tweet_text (the
+tweet pipeline), video (decoding), sequences (padding and reversal shared by the recurrent models); so do the
+non-neural peers they are compared with (peers) and the seeded generators of the synthetic data (generators/).
 """
 from __future__ import annotations
 

@@ -8,13 +8,13 @@ they can be drawn as a source × target heatmap.
 The decoder RNN is not fed its previous attention output (no "input feeding"), so during training it runs over the
 whole target sentence in one call and attention is one batched matrix product over all steps; on a CPU this is
 several times faster than stepping a cell in Python.
+
+The rule-based peer (Apertium) is in models.peers.
 """
 from __future__ import annotations
 
 import copy
 import re
-import shutil
-import subprocess
 import warnings
 from dataclasses import dataclass, field
 
@@ -22,6 +22,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from tokenizers import Tokenizer
+
+from models.sequences import pad_sequences, reorder_steps, reverse_within_length
 
 PAD, UNK, BOS, EOS = 0, 1, 2, 3
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[BOS]", "[EOS]")  # the first ids of both tokenizers, in this order
@@ -58,21 +60,11 @@ class Config:
 
     @property
     def arch(self) -> str:
+        """The architecture's short name, which training.train also names a run by unless told otherwise."""
         return f"{self.cell}_attention" if self.attention != "none" else self.cell
 
 
 CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
-
-
-def reverse_padded(sequence: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """Reverse each row's first ``length`` steps, leaving the padding where it is (B, T, …) -> (B, T, …).
-
-    Running a forward RNN over this is the backward direction of a bidirectional RNN that never reads padding,
-    which nn.GRU(bidirectional=True) would do on right-padded batches unless they were packed (slow on CPU)."""
-    steps = torch.arange(sequence.size(1), device=sequence.device)
-    index = torch.where(steps[None] < lengths[:, None], lengths[:, None] - 1 - steps[None], steps[None])  # (B, T)
-    index = index.view(*index.shape, *([1] * (sequence.dim() - 2))).expand_as(sequence)
-    return sequence.gather(1, index)
 
 
 class Encoder(nn.Module):
@@ -91,10 +83,13 @@ class Encoder(nn.Module):
         lengths = (source != PAD).sum(1).clamp(min=1)
         embedded = self.dropout(self.embed(source))  # (B, S, E)
         forward_states, _ = self.forward_rnn(embedded)  # (B, S, H)
-        backward_states, _ = self.backward_rnn(reverse_padded(embedded, lengths))  # (B, S, H), reversed order
+        # The backward direction reads each sentence reversed within its length, so it never reads padding, which
+        # nn.GRU(bidirectional=True) would do on right-padded batches unless they were packed (slow on a CPU).
+        reverse = reverse_within_length(lengths, source.size(1))
+        backward_states, _ = self.backward_rnn(reorder_steps(embedded, reverse))  # (B, S, H), reversed order
         last = (lengths - 1)[:, None, None].expand(-1, 1, forward_states.size(-1))  # (B, 1, H)
         summary = torch.cat([forward_states.gather(1, last), backward_states.gather(1, last)], -1).squeeze(1)
-        states = torch.cat([forward_states, reverse_padded(backward_states, lengths)], -1)  # (B, S, 2H)
+        states = torch.cat([forward_states, reorder_steps(backward_states, reverse)], -1)  # (B, S, 2H)
         return states, summary
 
 
@@ -213,14 +208,14 @@ class Seq2Seq(nn.Module):
         return {"tokens": tokens, "attention": torch.stack(attention, 1), "finished": (tokens == EOS).any(1)}
 
     @torch.inference_mode()
-    def beam_search(self, source: torch.Tensor, width: int = 5, length_penalty: float = 1.0) -> dict:
-        """Batched beam search over a batch (B, S), K = ``width`` hypotheses per sentence, best first.
+    def beam_search(self, source: torch.Tensor, beam_width: int = 5, length_penalty: float = 1.0) -> dict:
+        """Batched beam search over a batch (B, S), K = ``beam_width`` hypotheses per sentence, best first.
 
         Hypotheses are ranked by total log-probability divided by length ** ``length_penalty`` (0 ranks by raw
         log-probability, which favours short outputs). A finished hypothesis keeps its slot and its score; a
         sentence whose K hypotheses are all finished leaves the batch.
         Returns ``tokens`` (B, K, T), ``scores`` (B, K), ``attention`` (B, K, T, S), ``finished`` (B, K)."""
-        batch, k = source.size(0), width
+        batch, k = source.size(0), beam_width
         memory, state = self.start(source)
         memory = {name: value.repeat_interleave(k, 0) for name, value in memory.items()}  # (B*K, …)
         state = tuple(s.repeat_interleave(k, 1) for s in state) if isinstance(state, tuple) \
@@ -378,24 +373,22 @@ class Translator:
     def _text(self, ids: list[int]) -> str:
         return self.target_tokenizer.decode([i for i in ids if i >= len(SPECIAL_TOKENS)])
 
-    def translate(self, sentences: list[str], beam: int = 1, length_penalty: float = 1.0,
+    def translate(self, sentences: list[str], beam_width: int = 1, length_penalty: float = 1.0,
                   batch_size: int = 256) -> list[Translation]:
-        """Translate a list of sentences in batches: greedy when ``beam`` is 1, beam search otherwise."""
+        """Translate a list of sentences in batches: greedy when ``beam_width`` is 1, beam search otherwise."""
         sources = self.encode_sources(sentences)
         # Sentences of similar length share a batch, so little compute goes to padding; the order is restored.
         order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
         results: list[Translation | None] = [None] * len(sources)
         for start in range(0, len(order), batch_size):
             chunk = order[start:start + batch_size]
-            source = torch.zeros((len(chunk), max(len(sources[i]) for i in chunk)), dtype=torch.long)
-            for row, i in enumerate(chunk):
-                source[row, :len(sources[i])] = torch.tensor(sources[i])
-            if beam <= 1:
+            source = pad_sequences([sources[i] for i in chunk], PAD)
+            if beam_width <= 1:
                 decoded = self.model.greedy(source)
                 tokens, attention = decoded["tokens"][:, None], decoded["attention"][:, None]  # add a K=1 axis
                 scores = torch.full(tokens.shape[:2], float("nan"))
             else:
-                decoded = self.model.beam_search(source, beam, length_penalty)
+                decoded = self.model.beam_search(source, beam_width, length_penalty)
                 tokens, attention, scores = decoded["tokens"], decoded["attention"], decoded["scores"]
             # Whole batches to Python lists at once: indexing tensors row by row was a tenth of the time.
             for row, (i, rows, row_scores) in enumerate(zip(chunk, tokens.tolist(), scores.tolist())):
@@ -415,52 +408,3 @@ class Translator:
             attention=attention[0, :len(best), :len(source_ids)],
             n_best=list(zip(texts, scores)),
             unknown_source_tokens=source_ids.count(UNK))
-
-
-# -- the peer: Apertium, a rule-based translator run as a separate program -------------------------------------
-APERTIUM_PAIR = "eng-spa"
-APERTIUM_INSTALL = "sudo apt-get install apertium apertium-eng-spa"
-_SPACE_RUNS = re.compile(r"[ \t]+")
-
-
-class ApertiumUnavailable(RuntimeError):
-    """Apertium or its English–Spanish pair is not installed, or it failed; the message says what to do."""
-
-
-def apertium_available() -> bool:
-    if shutil.which("apertium") is None:
-        return False
-    try:
-        modes = subprocess.run(["apertium", "-l"], capture_output=True, text=True, timeout=10).stdout.split()
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return APERTIUM_PAIR in modes
-
-
-def apertium_version() -> str:
-    """The installed apertium-eng-spa package version (Debian), or "unknown"."""
-    try:
-        result = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "apertium-eng-spa"], capture_output=True,
-                                text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return result.stdout.strip() or "unknown"
-
-
-def apertium_translate(sentences: list[str], timeout: float = 120) -> list[str]:
-    """Translate every sentence through one ``apertium -u eng-spa`` process, one sentence per line.
-
-    ``-u`` drops the marks Apertium puts on unknown words; runs of spaces it leaves are collapsed (its tokens,
-    such as a space before a full stop, are kept: they are part of its output)."""
-    if not apertium_available():
-        raise ApertiumUnavailable(f"Apertium's {APERTIUM_PAIR} pair is not installed; add it with `{APERTIUM_INSTALL}`.")
-    lines = [" ".join(sentence.split()) for sentence in sentences]  # a sentence must not span lines
-    try:
-        result = subprocess.run(["apertium", "-u", APERTIUM_PAIR], input="\n".join(lines) + "\n",
-                                capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired as error:
-        raise ApertiumUnavailable(f"Apertium took longer than {timeout:.0f} s") from error
-    outputs = result.stdout.split("\n")
-    if result.returncode != 0 or len(outputs) < len(lines):
-        raise ApertiumUnavailable(f"Apertium failed (exit {result.returncode}): {result.stderr.strip()[-300:]}")
-    return [_SPACE_RUNS.sub(" ", line).strip() for line in outputs[:len(lines)]]

@@ -9,6 +9,8 @@ The recurrent layer is a convolutional GRU (Shi et al., 2015; Ballas et al., 201
 are that spatial map and whose weight matrices are 3×3 convolutions. Comparing this frame with the remembered one
 is the same job at every position, so the weights that learn it are shared across positions, which a GRU over
 the flattened map would have to learn 64 times over.
+
+Video files are decoded into frames by models.video; the classical peer (global motion) is in models.peers.
 """
 from __future__ import annotations
 
@@ -46,7 +48,7 @@ class Config:
 
     @property
     def arch(self) -> str:
-        """The run name training.train derives from the config."""
+        """The architecture's short name, which training.train also names a run by unless told otherwise."""
         return {"none": "per_frame", "uni": "gru", "bi": "bigru"}[self.recurrence]
 
 
@@ -179,180 +181,3 @@ class CameraMotionLabeller(nn.Module):
 
 def build_model(config: Config) -> CameraMotionLabeller:
     return CameraMotionLabeller(config)
-
-
-@dataclass(frozen=True)
-class GlobalMotionPeer:
-    """The classical way, no learning: estimate the global motion between frames t and t+1 by phase correlation
-    (translation) and by trying a slightly scaled frame against the next (zoom), then threshold it. A cut is a
-    pair of frames whose grey-level histograms differ. Frame t gets the motion from t to t+1, as in the labels; a mode filter over
-    ``smooth`` frames removes single-frame flicker from hand shake. Thresholds are for 64 × 64 frames and were
-    set by hand on validation clips."""
-
-    labels: tuple[str, ...] = CAMERA_MOTIONS
-    shift_threshold: float = 0.4  # pixels per frame
-    zoom_step: float = 1.03  # the scale change tried between frames
-    zoom_gain: float = 0.97  # a scaled frame must match with this fraction of the error of the others
-    cut_similarity: float = 0.5  # grey-level histograms that correlate less than this: a new shot
-    smooth: int = 5
-
-    def motions(self, frames: np.ndarray) -> np.ndarray:
-        """(T - 1, 4) per pair of frames: dx, dy (content shift in pixels, by phase correlation), the zoom (+1 when
-        frame t enlarged by ``zoom_step`` matches frame t+1 clearly better than unscaled, -1 when shrunk does, else
-        0) and the grey-level histogram correlation (a cut when low)."""
-        import cv2
-
-        frames = np.asarray(frames, dtype=np.float32)
-        size = frames.shape[1]
-        centre = (size - 1) / 2
-        inner = np.s_[size // 8:-size // 8, size // 8:-size // 8]  # away from borders the warps have to invent
-        window = cv2.createHanningWindow((size, size), cv2.CV_32F)
-        # Smoothed copies for the zoom test: interpolation smooths a warped frame, which on noisy footage would
-        # otherwise make any warp match better than none.
-        smooth = [cv2.GaussianBlur(f, (0, 0), 1.2) for f in frames]
-        histograms = [cv2.calcHist([f], [0], None, [32], [0, 256]) for f in frames]
-        result = np.zeros((max(len(frames) - 1, 0), 4), np.float32)
-        for t in range(len(frames) - 1):
-            (dx, dy), _ = cv2.phaseCorrelate(frames[t], frames[t + 1], window)
-            errors = []
-            for scale in (1 / self.zoom_step, 1.0, self.zoom_step):
-                matrix = np.float32([[scale, 0, (1 - scale) * centre + dx], [0, scale, (1 - scale) * centre + dy]])
-                moved = cv2.warpAffine(smooth[t], matrix, (size, size), borderMode=cv2.BORDER_REFLECT)
-                errors.append(float(np.abs(moved[inner] - smooth[t + 1][inner]).mean()))
-            shrink, keep, enlarge = errors
-            zoom = (1 if enlarge < self.zoom_gain * min(keep, shrink)
-                    else -1 if shrink < self.zoom_gain * min(keep, enlarge) else 0)
-            similarity = cv2.compareHist(histograms[t], histograms[t + 1], cv2.HISTCMP_CORREL)
-            result[t] = dx, dy, zoom, similarity
-        return result
-
-    def label_video(self, frames: np.ndarray) -> np.ndarray:
-        """One-hot probabilities (T, C), the same interface as the networks."""
-        index = {name: i for i, name in enumerate(self.labels)}
-        motions = self.motions(frames)
-        labels = np.full(len(frames), index["static"])
-        for t, (dx, dy, zoom, _) in enumerate(motions):
-            if zoom:
-                labels[t] = index["zoom in" if zoom > 0 else "zoom out"]
-            elif max(abs(dx), abs(dy)) > self.shift_threshold:
-                # The content moves against the camera: it slides left when the camera pans right.
-                if abs(dx) >= abs(dy):
-                    labels[t] = index["pan right" if dx < 0 else "pan left"]
-                else:
-                    labels[t] = index["tilt down" if dy < 0 else "tilt up"]
-        if len(motions):  # the last frame has no next one to compare with: it keeps the motion before it
-            labels[-1] = labels[-2]
-        labels = mode_filter(labels, self.smooth, len(self.labels))
-        cuts = np.flatnonzero(motions[:, 3] < self.cut_similarity) + 1 if len(motions) else np.array([], int)
-        labels[cuts] = index["cut"]
-        return np.eye(len(self.labels), dtype=np.float32)[labels]
-
-
-def mode_filter(labels: np.ndarray, width: int, n_classes: int) -> np.ndarray:
-    """Each label replaced by the most frequent one in a centred window of ``width`` frames."""
-    if width <= 1 or len(labels) < 2:
-        return labels.copy()
-    padded = np.pad(labels, width // 2, mode="edge")
-    votes = np.stack([np.bincount(padded[t:t + width], minlength=n_classes) for t in range(len(labels))])
-    return votes.argmax(1)
-
-
-class VideoError(ValueError):
-    """A file that is not a usable video; the message is meant for the person who uploaded it."""
-
-
-@dataclass
-class VideoInfo:
-    width: int  # as stored, before rotation
-    height: int
-    fps: float | None  # the stream's average rate; the kept frames' own times are in ``times``
-    codec: str
-    frames_in_file: int | None  # as declared by the container (None when it does not say)
-    times: np.ndarray  # presentation time of each kept frame in seconds (variable frame rate shows here)
-    rotation: int  # degrees counter-clockwise applied to show the video upright (phone metadata)
-    capped: bool  # decoding stopped at the frame or pixel cap; only the first frames are labelled
-    frame_cap: int | None  # the cap that applied
-    damaged: bool  # decoding stopped at an unreadable part; the frames before it are kept
-
-
-# 8-bit pixel formats whose first plane is the luma (grey) picture, full size.
-LUMA_FIRST_FORMATS = {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "nv21", "gray"}
-FULL_RANGE = 2  # AVCOL_RANGE_JPEG: luma uses 0-255 rather than video's 16-235
-
-
-def grey_thumbnail(frame, size: int) -> np.ndarray:
-    """A decoded frame as size × size grey uint8 (0-255). For YUV video the luma plane already is the grey
-    picture: shrinking it with OpenCV's area filter is ~3× faster than a libswscale conversion and alias-free."""
-    import cv2
-
-    if frame.format.name not in LUMA_FIRST_FORMATS:
-        return frame.reformat(width=size, height=size, format="gray").to_ndarray()
-    plane = frame.planes[0]
-    luma = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, :plane.width]
-    small = cv2.resize(luma, (size, size), interpolation=cv2.INTER_AREA)
-    if frame.format.name.startswith("yuvj") or frame.color_range == FULL_RANGE or frame.format.name == "gray":
-        return small
-    return cv2.convertScaleAbs(small, alpha=255 / 219, beta=-16 * 255 / 219)  # video range 16-235 -> 0-255
-
-
-def decode_video(path, frame_size: int = 64, max_frames: int | None = None, max_pixels: int | None = None,
-                 preview_width: int | None = None, progress=None) -> tuple[np.ndarray, np.ndarray | None, VideoInfo]:
-    """Decode a video file with PyAV into model input: grayscale frames (T, S, S) uint8, squashed to a square as
-    in training, plus optional RGB preview frames (T, h, preview_width, 3) and facts about the stream.
-
-    Only the first frames are kept: at most ``max_frames``, and at most ``max_pixels`` decoded pixels in all (so a
-    4K video stops sooner than a small one); the returned info says when that cut a video short. Raises
-    VideoError, with a message for a person, on anything that is not a decodable video."""
-    import av
-
-    try:
-        container = av.open(str(path))
-    except (av.error.FFmpegError, OSError, UnicodeDecodeError, ValueError) as error:
-        raise VideoError(f"FFmpeg cannot read this file: it is not a video, or it is damaged or cut short "
-                         f"({error.strerror if isinstance(error, av.error.FFmpegError) else error})") from None
-    with container:
-        if not container.streams.video:
-            kinds = ", ".join(sorted({s.type for s in container.streams})) or "no streams at all"
-            raise VideoError(f"the file has no video stream (it holds {kinds})")
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"  # frame-parallel decoding: the decoder is the slowest part of the pipeline
-        rate = float(stream.average_rate or stream.guessed_rate or 0) or None
-        if max_pixels and stream.codec_context.width and stream.codec_context.height:
-            affordable = max(1, max_pixels // (stream.codec_context.width * stream.codec_context.height))
-            max_frames = min(max_frames or affordable, affordable)
-        expected = stream.frames or (round(container.duration / 1e6 * rate) if container.duration and rate else 0)
-        frames, previews, times = [], [], []
-        rotation, damaged, capped = 0, False, False
-        try:
-            decoder = container.decode(stream)
-            for frame in decoder:
-                if not frames:
-                    rotation = int(round(frame.rotation or 0)) % 360
-                frames.append(grey_thumbnail(frame, frame_size))
-                if preview_width:  # as stored: the rotation below turns it upright
-                    preview_height = max(2, round(preview_width * frame.height / frame.width / 2) * 2)
-                    previews.append(frame.reformat(width=preview_width, height=preview_height,
-                                                   format="rgb24").to_ndarray())
-                times.append(float(frame.time) if frame.time is not None else np.nan)
-                if progress and expected:
-                    progress(min(1.0, len(frames) / min(expected, max_frames or expected)))
-                if max_frames and len(frames) >= max_frames:
-                    capped = next(decoder, None) is not None
-                    break
-        except (av.error.FFmpegError, ValueError) as error:
-            if not frames:
-                raise VideoError(f"the video stream cannot be decoded ({error})") from None
-            damaged = True
-        if not frames:
-            raise VideoError("the video stream has no frames")
-        info = VideoInfo(width=stream.codec_context.width, height=stream.codec_context.height, fps=rate,
-                         codec=stream.codec_context.name, frames_in_file=stream.frames or None,
-                         times=np.asarray(times), rotation=rotation, capped=capped, frame_cap=max_frames,
-                         damaged=damaged)
-    video = np.stack(frames)
-    preview = np.stack(previews) if previews else None
-    if rotation % 90 == 0 and rotation:
-        turns = rotation // 90  # np.rot90 turns counter-clockwise, as the display matrix asks
-        video = np.ascontiguousarray(np.rot90(video, k=turns, axes=(1, 2)))
-        preview = np.ascontiguousarray(np.rot90(preview, k=turns, axes=(1, 2))) if preview is not None else None
-    return video, preview, info

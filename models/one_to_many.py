@@ -1,15 +1,16 @@
 """One to many: one image in, a sentence out (image captioning).
 
 A small CNN (or, for photos, a frozen pretrained EfficientNet-Lite0) turns the image into a grid of feature
-vectors; an LSTM writes the caption one word at a time.
-Two decoders share the code:
+vectors; an LSTM cell writes the caption one word at a time. The two captioners are one decoder with a
+different image reader:
 
-- without attention (Show and Tell, Vinyals et al. 2015): the whole feature grid, flattened, sets the LSTM's
-  initial state, and the image is not looked at again;
-- with soft attention (Show, Attend and Tell, Xu et al. 2015): before each word the decoder weighs the grid
-  cells against its state and reads their weighted average, so every word comes with an attention map.
+- without attention (Show and Tell, Vinyals et al. 2015, ImageSummary): the whole feature grid, flattened, sets
+  the LSTM's initial state, and the image is not looked at again;
+- with soft attention (Show, Attend and Tell, Xu et al. 2015, AttendedGrid): before each word the decoder weighs
+  the grid cells against its state and reads their weighted average, so every word comes with an attention map.
 
-Decoding is greedy or beam search, both batched over images.
+Decoding is greedy or beam search, both batched over images; scene captions can be kept consistent with the
+scene grammar (models.mention_constraint).
 """
 from __future__ import annotations
 
@@ -21,8 +22,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
 
-from models.fashion_scenes import (BOS, COLOURS, EOS, GARMENT_WORDS, PAD, SCENE_SIZE, SIZES, SPECIAL_TOKENS, UNK,
-                                   scene_vocabulary)
+from models.generators.fashion_scenes import (BOS, COLOURS, EOS, GARMENT_WORDS, PAD, SCENE_SIZE, SIZES,
+                                              SPECIAL_TOKENS, UNK, scene_vocabulary)
+from models.mention_constraint import MentionConstraint, MentionWords
 
 MAX_BEAM_WIDTH = 10
 # Files a scene captioner's checkpoint carries beside its weights (written by the training task):
@@ -74,6 +76,11 @@ class Config:
     @property
     def vocabulary_size(self) -> int:
         return len(self.vocabulary)
+
+    @property
+    def arch(self) -> str:
+        """The architecture's short name, which training.train also names a run by unless told otherwise."""
+        return "show-attend-tell" if self.attention else "show-and-tell"
 
 
 def native_bfloat16() -> bool:
@@ -266,92 +273,77 @@ class CellTagger(nn.Module):
 
 @dataclass
 class DecoderState:
-    features: torch.Tensor  # (B, L, C)
-    keys: torch.Tensor | None  # (B, L, A) attention keys, computed once per image
+    memory: tuple[torch.Tensor, ...]  # what the image reader keeps per image, each (B, …); empty without attention
     hidden: torch.Tensor  # (B, H)
     cell: torch.Tensor  # (B, H)
 
     def select(self, index: torch.Tensor | slice) -> "DecoderState":
         """The states of the given rows (beam search reorders and repeats rows; training drops finished ones)."""
-        return DecoderState(self.features[index], None if self.keys is None else self.keys[index],
-                            self.hidden[index], self.cell[index])
+        return DecoderState(tuple(part[index] for part in self.memory), self.hidden[index], self.cell[index])
 
 
-class MentionWords:
-    """The words mentions are made of, as ids of one vocabulary and lookups from id to garment or colour: built
-    once per model, shared by every caption's MentionConstraint."""
+class AttendedGrid(nn.Module):
+    """How Show, Attend and Tell reads the image: its state starts from the mean feature, and before every word it
+    weighs the grid cells against its state and reads their weighted average (the context, fed to the LSTM and to
+    the output layer). Convolutions are blind to absolute position, and the decoder reads only the weighted average
+    of the cells, not where the weights were: each cell also carries its own (x, y) in [-1, 1], so the context says
+    where the decoder looked, and "left of" can be told from where it looked before."""
 
-    def __init__(self, index: dict[str, int], vocabulary_size: int):
-        missing = [w for w in ("a", "one", "the", *SIZES, *COLOURS, *GARMENT_WORDS) if w.split()[0] not in index]
-        if missing:
-            raise ValueError(f"consistent_mentions needs the scene vocabulary; missing {missing}")
-        self.vocabulary_size = vocabulary_size
-        self.garment_ids = torch.tensor([index[g.split()[0]] for g in GARMENT_WORDS])  # a garment's first word
-        self.colour_ids = torch.tensor([index[c] for c in COLOURS])
-        self.size_ids = torch.tensor([index[size] for size in SIZES])
-        self.openers = torch.tensor([index["a"], index["one"]])
-        self.the = index["the"]
-        self.garment_of = self._lookup(self.garment_ids)  # word id -> garment index, -1 for other words
-        self.colour_of = self._lookup(self.colour_ids)  # word id -> colour index, -1 for other words
+    def __init__(self, config: Config):
+        super().__init__()
+        side = torch.linspace(-1, 1, config.grid_side)
+        y, x = torch.meshgrid(side, side, indexing="ij")
+        self.register_buffer("cell_positions", torch.stack([x, y], -1).reshape(-1, 2), persistent=False)  # (L, 2)
+        self.context_dim = config.feature_dim + 2
+        self.attend = SoftAttention(self.context_dim, config.hidden_size, config.attention_dim)
+        self.init_state = nn.Linear(self.context_dim, 2 * config.hidden_size)
 
-    def _lookup(self, word_ids: torch.Tensor) -> torch.Tensor:
-        table = torch.full((self.vocabulary_size,), -1)
-        table[word_ids] = torch.arange(len(word_ids))
-        return table
+    def start(self, features: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+        """features (B, L, C) -> the memory (cells with their positions, attention keys) and the initial state
+        (B, 2H) before its tanh."""
+        positions = self.cell_positions.expand(features.size(0), -1, -1)  # (L, 2) -> (B, L, 2)
+        cells = torch.cat([features, positions], dim=-1)  # (B, L, C + 2)
+        return (cells, self.attend.key(cells)), self.init_state(cells.mean(1))  # keys (B, L, A); (B, 2H)
+
+    def read(self, memory: tuple[torch.Tensor, ...], hidden: torch.Tensor):
+        """The context (B, C + 2) and the attention weights (B, L) for the decoder state (B, H)."""
+        cells, keys = memory
+        return self.attend(cells, keys, hidden)
 
 
-class MentionConstraint:
-    """What a scene caption may say next, given what it has said: a new mention ("a" / "one" …) names a garment
-    not named before, since a scene holds distinct garments; a definite one ("the" …) refers to a garment already
-    named, by the colour it was named with if it gives one, and without a size (the grammar's references have none).
-    A caption that breaks a rule describes no possible scene: the parser reads it as holding one garment twice, or
-    refuses it. Decoding asks ``forbidden()`` before each word, ``advance`` after it, and ``select`` when beam
-    search reorders its rows. Unconstrained, the decoder often named a garment twice when it hesitated between two
-    (docs/one_to_many.md); constrained, it takes its next-best garment there."""
+class ImageSummary(nn.Module):
+    """How Show and Tell reads the image: once, as one vector that sets the LSTM's initial state; after that the
+    decoder reads nothing from it (an empty context). The mean feature says what is there wherever it is, and the
+    flattened grid keeps where things are (thinned per cell to a few channels first, or this one layer would
+    outweigh the model)."""
 
-    OUTSIDE, NEW, DEFINITE = 0, 1, 2  # where the caption is: outside a mention, in a new one, in a definite one
+    context_dim = 0
 
-    def __init__(self, lexicon: MentionWords, rows: int):
-        self.lexicon = lexicon
-        self.named = torch.zeros(rows, len(GARMENT_WORDS), dtype=torch.bool)  # garments the caption introduced
-        self.named_colour = torch.full((rows, len(GARMENT_WORDS)), -1)  # … the colour each was named with, or -1
-        self.place = torch.full((rows,), self.OUTSIDE)
-        self.colour = torch.full((rows,), -1)  # the open mention's colour, -1 before it has one
+    def __init__(self, config: Config):
+        super().__init__()
+        self.squeeze = nn.Sequential(nn.Linear(config.feature_dim, config.summary_channels), nn.ReLU())
+        summary_dim = config.feature_dim + config.grid_side ** 2 * config.summary_channels
+        self.init_state = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(summary_dim, 2 * config.hidden_size))
 
-    def forbidden(self) -> torch.Tensor:
-        """(rows, V) True where the next word would break a rule."""
-        new, definite = self.place == self.NEW, self.place == self.DEFINITE  # (rows,)
-        referable = self.named & ((self.colour[:, None] < 0) | (self.named_colour == self.colour[:, None]))
-        garments = (new[:, None] & self.named) | (definite[:, None] & ~referable)  # (rows, garments)
-        coloured = self.named_colour >= 0  # (rows, garments): named, and with a colour
-        named_colours = (F.one_hot(self.named_colour.clamp(min=0), len(COLOURS)).bool()
-                         & coloured[..., None]).any(1)  # (rows, garments, colours) -> (rows, colours)
-        colours = (definite & (self.colour < 0))[:, None] & ~named_colours  # (rows, colours)
-        forbidden = torch.zeros(len(self.place), self.lexicon.vocabulary_size, dtype=torch.bool)
-        forbidden[:, self.lexicon.garment_ids] = garments
-        forbidden[:, self.lexicon.colour_ids] = colours
-        forbidden[:, self.lexicon.size_ids] = definite[:, None]
-        return forbidden
+    def start(self, features: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+        layout = self.squeeze(features).flatten(1)  # (B, L, C) -> (B, L, c) -> (B, L*c)
+        return (), self.init_state(torch.cat([features.mean(1), layout], dim=-1))  # (B, C + L*c) -> (B, 2H)
 
-    def advance(self, words: torch.Tensor) -> None:
-        """Take in the word (rows,) each caption just said."""
-        garment, colour = self.lexicon.garment_of[words], self.lexicon.colour_of[words]
-        introduced = (garment >= 0) & (self.place == self.NEW)
-        rows = introduced.nonzero().flatten()
-        self.named[rows, garment[rows]] = True
-        self.named_colour[rows, garment[rows]] = self.colour[rows]
-        # A size or colour keeps the mention open; its garment (or any other word) closes it.
-        still_open = (colour >= 0) | torch.isin(words, self.lexicon.size_ids)
-        self.colour = torch.where(colour >= 0, colour, self.colour)
-        self.place = torch.where(still_open, self.place, self.OUTSIDE)
-        new, definite = torch.isin(words, self.lexicon.openers), words == self.lexicon.the
-        self.place = torch.where(new, self.NEW, torch.where(definite, self.DEFINITE, self.place))
-        self.colour = self.colour.masked_fill(new | definite, -1)
+    def read(self, memory: tuple[torch.Tensor, ...], hidden: torch.Tensor):
+        return hidden.new_zeros(hidden.size(0), 0), None  # (B, 0): nothing to read, no weights
 
-    def select(self, rows: torch.Tensor) -> None:
-        """Keep the captions at these row indices (rows',), in this order: beam search repeats and reorders them."""
-        self.named, self.named_colour = self.named[rows], self.named_colour[rows]
-        self.place, self.colour = self.place[rows], self.colour[rows]
+
+def checkpoint_keys_of_before_readers(state_dict: dict, prefix: str) -> None:
+    """Rename, in place, the weights of a captioner saved before the image readers (AttendedGrid, ImageSummary)
+    held its attention and initial-state layers, as the shipped bundles were: ``attend.*``, ``squeeze.*`` and
+    ``init_state.*`` moved under ``reader.``, and Show and Tell's one-layer nn.LSTM (``lstm.weight_ih_l0`` …)
+    became the nn.LSTMCell both decoders share (``lstm.weight_ih`` …), the same matrices in the same gate order."""
+    for key in list(state_dict):
+        name = key[len(prefix):]
+        if name.split(".")[0] in ("attend", "squeeze", "init_state"):
+            state_dict[f"{prefix}reader.{name}"] = state_dict.pop(key)
+        elif name.startswith("lstm.") and name.endswith("_l0"):
+            state_dict[f"{prefix}{name.removesuffix('_l0')}"] = state_dict.pop(key)
 
 
 @dataclass
@@ -374,36 +366,18 @@ class Captioner(nn.Module):
         self.pad, self.bos, self.eos, self.unk = (self.index[t] for t in (PAD, BOS, EOS, UNK))
         if config.encoder not in ENCODERS:
             raise ValueError(f"encoder must be one of {sorted(ENCODERS)}, not {config.encoder!r}")
-        feature_dim, hidden = config.feature_dim, config.hidden_size
         self.encoder = ENCODERS[config.encoder](config)
         self.embedding = nn.Embedding(config.vocabulary_size, config.embedding_dim, padding_idx=self.pad)
-        if config.attention:
-            # Convolutions are blind to absolute position, and the decoder reads only the weighted average of the
-            # cells, not where the weights were: each cell also carries its own (x, y) in [-1, 1], so the context
-            # says where the decoder looked, and "left of" can be told from where it looked before.
-            side = torch.linspace(-1, 1, config.grid_side)
-            y, x = torch.meshgrid(side, side, indexing="ij")
-            self.register_buffer("cell_positions", torch.stack([x, y], -1).reshape(-1, 2), persistent=False)  # (L, 2)
-            feature_dim += 2
-            context_dim = feature_dim
-            # Show, Attend and Tell initialises the state from the mean feature and reads the grid at every word;
-            # the decoder needs its state before each word, so it runs step by step, and a cell is the cheapest step.
-            self.attend = SoftAttention(feature_dim, hidden, config.attention_dim)
-            self.init_state = nn.Linear(feature_dim, 2 * hidden)
-            self.lstm = nn.LSTMCell(config.embedding_dim + context_dim, hidden)
-        else:
-            context_dim = 0
-            # Show and Tell sees the image once, as one vector: the mean feature says what is there wherever it
-            # is, and the flattened grid keeps where things are (thinned per cell to a few channels first, or
-            # this one layer would outweigh the model). The whole caption then goes through one fused LSTM call.
-            self.squeeze = nn.Sequential(nn.Linear(feature_dim, config.summary_channels), nn.ReLU())
-            summary_dim = feature_dim + config.grid_side ** 2 * config.summary_channels
-            self.init_state = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(summary_dim, 2 * hidden))
-            self.lstm = nn.LSTM(config.embedding_dim, hidden, batch_first=True)
+        self.reader = AttendedGrid(config) if config.attention else ImageSummary(config)
+        # The decoder needs its state before each word to read the image, so it runs step by step, and a cell is
+        # the cheapest step.
+        self.lstm = nn.LSTMCell(config.embedding_dim + self.reader.context_dim, config.hidden_size)
         self.dropout = nn.Dropout(config.dropout)
-        self.output = nn.Linear(hidden + context_dim, config.vocabulary_size)
+        self.output = nn.Linear(config.hidden_size + self.reader.context_dim, config.vocabulary_size)
         self.cell_heads = self.new_cell_heads() if config.tagging_weight > 0 else None
         self.mention_words = MentionWords(self.index, config.vocabulary_size) if config.consistent_mentions else None
+        self._register_load_state_dict_pre_hook(
+            lambda state_dict, prefix, *_: checkpoint_keys_of_before_readers(state_dict, prefix))
 
     def cell_tagger(self) -> CellTagger:
         """A pretraining model sharing this captioner's encoder (and its cell heads, when it trains with them)."""
@@ -418,65 +392,48 @@ class Captioner(nn.Module):
     # ---- shared pieces ----
 
     def start(self, images: torch.Tensor) -> DecoderState:
-        features = self.encoder(images)  # (B, L, C)
-        if self.config.attention:
-            positions = self.cell_positions.expand(features.size(0), -1, -1)  # (L, 2) -> (B, L, 2)
-            features = torch.cat([features, positions], dim=-1)  # (B, L, C + 2)
-            summary = features.mean(1)  # (B, L, C + 2) -> (B, C + 2)
-        else:
-            layout = self.squeeze(features).flatten(1)  # (B, L, C) -> (B, L, c) -> (B, L*c)
-            summary = torch.cat([features.mean(1), layout], dim=-1)  # (B, C + L*c)
-        hidden, cell = self.init_state(summary).chunk(2, dim=-1)  # (B, 2H) -> 2 × (B, H)
-        keys = self.attend.key(features) if self.config.attention else None
-        return DecoderState(features, keys, torch.tanh(hidden), cell)
+        """The decoder's state before the first word of images (B, 3, S, S)."""
+        return self.start_from(self.encoder(images))
+
+    def start_from(self, features: torch.Tensor) -> DecoderState:
+        """The decoder's state before the first word, from the encoded grid (B, L, C)."""
+        memory, initial = self.reader.start(features)
+        hidden, cell = initial.chunk(2, dim=-1)  # (B, 2H) -> 2 × (B, H)
+        return DecoderState(memory, torch.tanh(hidden), cell)
 
     def step(self, words: torch.Tensor, state: DecoderState):
         """One word (B,) in -> next-word logits (B, V), the new state, attention weights (B, L) or None."""
-        inputs = self.embedding(words)  # (B, E)
-        if self.config.attention:
-            context, weights = self.attend(state.features, state.keys, state.hidden)
-            hidden, cell = self.lstm(torch.cat([inputs, context], dim=-1), (state.hidden, state.cell))  # (B, E+C)
-            out = torch.cat([hidden, context], dim=-1)  # (B, H + C)
-        else:
-            weights = None
-            _, (hidden, cell) = self.lstm(inputs.unsqueeze(1), (state.hidden.unsqueeze(0), state.cell.unsqueeze(0)))
-            hidden, cell = hidden[0], cell[0]  # (1, B, H) -> (B, H)
-            out = hidden
-        logits = self.output(self.dropout(out))
-        return logits, DecoderState(state.features, state.keys, hidden, cell), weights
+        context, weights = self.reader.read(state.memory, state.hidden)  # (B, C'), C' = 0 without attention
+        inputs = torch.cat([self.embedding(words), context], dim=-1)  # (B, E + C')
+        hidden, cell = self.lstm(inputs, (state.hidden, state.cell))  # 2 × (B, H)
+        logits = self.output(self.dropout(torch.cat([hidden, context], dim=-1)))  # (B, H + C') -> (B, V)
+        return logits, DecoderState(state.memory, hidden, cell), weights
 
     def forward(self, images: torch.Tensor, captions: torch.Tensor, cell_labels: torch.Tensor | None = None):
         """Teacher forcing. images (B, 3, S, S); captions (B, T) as <bos> words <eos> <pad>…; cell_labels (B, 3, L)
-        for the tagging loss (see Config.tagging_weight). Returns logits (B, T-1, V) for each next token (with
-        attention, 0 after a caption's end: those steps are not run) and the mean cross-entropy over real tokens
-        (plus the weighted tagging loss)."""
+        for the tagging loss (see Config.tagging_weight). Returns logits (B, T-1, V) for each next token (0 after
+        a caption's end: those steps are not run) and the mean cross-entropy over real tokens (plus the weighted
+        tagging loss)."""
         inputs, targets = captions[:, :-1], captions[:, 1:]
-        state = self.start(images)
+        features = self.encoder(images)  # (B, L, C)
         tagging_loss = 0.0
         if cell_labels is not None and self.cell_heads is not None:
-            cells = state.features[..., :self.config.feature_dim]  # (B, L, C) without the positions
-            tagging_loss = self.config.tagging_weight * self.cell_heads.loss(cells, cell_labels)
-        if self.config.attention:
-            # Step t runs only the captions still going: longest first, so those are the first rows (as in
-            # packing, but row slices of one batch). Padding would otherwise be about 40 % of the steps' work; the
-            # encoder still sees the whole mixed batch, so its batch-norm statistics do not change.
-            order = (targets != self.pad).sum(1).argsort(descending=True, stable=True)
-            inputs, state = inputs[order], state.select(order)
-            active = [rows for rows in (targets[order] != self.pad).sum(0).tolist() if rows]  # rows going, per step
-            steps = []
-            for t, rows in enumerate(active):
-                state = state.select(slice(0, rows))
-                step_logits, state, _ = self.step(inputs[:rows, t], state)
-                steps.append(step_logits)
-            where = (torch.cat([order[:rows] for rows in active]),
-                     torch.cat([torch.full((rows,), t, device=order.device) for t, rows in enumerate(active)]))
-            logits = steps[0].new_zeros(*inputs.shape, self.config.vocabulary_size)  # (B, T-1, V), 0 after the end
-            logits = logits.index_put(where, torch.cat(steps))  # T-1 × (rows, V) -> (B, T-1, V)
-        else:
-            # Without attention nothing changes between steps but the word, so the LSTM runs the whole sequence.
-            initial = (state.hidden.unsqueeze(0), state.cell.unsqueeze(0))  # (B, H) -> (1, B, H)
-            out, _ = self.lstm(self.embedding(inputs), initial)  # (B, T-1, H)
-            logits = self.output(self.dropout(out))  # (B, T-1, V)
+            tagging_loss = self.config.tagging_weight * self.cell_heads.loss(features, cell_labels)
+        # Step t runs only the captions still going: longest first, so those are the first rows (as in packing,
+        # but row slices of one batch). Padding would otherwise be about 40 % of the steps' work; the encoder still
+        # sees the whole mixed batch, so its batch-norm statistics do not change.
+        order = (targets != self.pad).sum(1).argsort(descending=True, stable=True)
+        inputs, state = inputs[order], self.start_from(features).select(order)
+        active = [rows for rows in (targets[order] != self.pad).sum(0).tolist() if rows]  # rows going, per step
+        steps = []
+        for t, rows in enumerate(active):
+            state = state.select(slice(0, rows))
+            step_logits, state, _ = self.step(inputs[:rows, t], state)
+            steps.append(step_logits)
+        where = (torch.cat([order[:rows] for rows in active]),
+                 torch.cat([torch.full((rows,), t, device=order.device) for t, rows in enumerate(active)]))
+        logits = steps[0].new_zeros(*inputs.shape, self.config.vocabulary_size)  # (B, T-1, V), 0 after the end
+        logits = logits.index_put(where, torch.cat(steps))  # T-1 × (rows, V) -> (B, T-1, V)
         loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1),  # (B*(T-1), V)
                                ignore_index=self.pad)
         return logits, loss + tagging_loss

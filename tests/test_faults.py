@@ -120,14 +120,14 @@ def test_down_server_stops_training_in_one_line(server, cause, request, capsys):
 
 @pytest.mark.parametrize("peer", ["vader", "tfidf"])
 def test_down_server_stops_a_peer_before_it_scores(refused_server, monkeypatch, peer):
-    from training.tasks import many_to_one
+    from training import peers
 
     def never(*args, **kwargs):
         raise AssertionError("the peer read its tweets although the run could not be logged")
 
-    monkeypatch.setattr(many_to_one, "load_tweet_splits", never)
+    monkeypatch.setattr(peers, "load_tweet_splits", never)
     with pytest.raises(SystemExit) as exited:
-        many_to_one.log_peer_run(peer)
+        peers.main(["many_to_one", peer])
     assert refused_server in str(exited.value.code) and "Connection refused" in str(exited.value.code)
 
 

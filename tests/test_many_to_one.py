@@ -8,8 +8,9 @@ import torch
 
 from models import store
 from models.checkpoint import load_checkpoint, save_checkpoint
-from models.many_to_one import (PAD_ID, TOKENIZER_FILE, Config, TweetClassifier, TweetTokenizer, VaderPeer,
-                                build_model, normalize_tweet, weighted_pieces)
+from models.many_to_one import Config, TweetClassifier, build_model
+from models.peers import VaderPeer
+from models.tweet_text import PAD_ID, TOKENIZER_FILE, TweetTokenizer, normalize_tweet, weighted_pieces
 from training import bundles, train
 from training.data.tweets import parse_corpus, repair_mojibake, split_tweets
 
@@ -217,10 +218,11 @@ def test_bundle_exports_imports_and_predicts(dry_run, tmp_path, monkeypatch):
 
 
 def test_vader_run_sits_beside_the_rnns_and_never_becomes_champion(tracking_store, monkeypatch):
+    from training import peers
     from training.tasks import many_to_one as task
 
     monkeypatch.setattr(task, "leave_one_domain_out", lambda splits, score_held_out: {"lodo_mean_accuracy": 0.7})
-    run_id = task.log_peer_run("vader")
+    [run_id] = peers.main(["many_to_one", "vader"])
     [run] = store.list_runs("many_to_one")
     assert run.run_id == run_id and run.evaluation_only and not run.champion
     assert -1 <= float(run.params["threshold"]) <= 1 and run.params["threshold.chosen_on"].startswith("validation")

@@ -9,9 +9,10 @@ import torch
 
 from models import store
 from models.checkpoint import load_checkpoint, save_checkpoint
-from models.many_to_one import (MENTION_TOKEN, TOPIC_TOKEN, Config, TfidfPeer, TweetClassifier, TweetTokenizer,
-                                model_texts, normalize_tweet)
-from training import bundles
+from models.many_to_one import Config, TweetClassifier, model_texts
+from models.peers import TfidfPeer
+from models.tweet_text import MENTION_TOKEN, TOPIC_TOKEN, TweetTokenizer, normalize_tweet
+from training import bundles, peers
 from training.data import sentiment_lexicon
 from training.data.tweet_domains import DOMAINS, tweet_domain
 from training.data.tweets import TweetSplits
@@ -190,13 +191,14 @@ def tenth_of_the_corpus() -> TweetSplits:
 @pytest.fixture
 def small_corpus(tenth_of_the_corpus, monkeypatch):
     monkeypatch.setattr(task, "load_tweet_splits", lambda *args, **kwargs: tenth_of_the_corpus)
+    monkeypatch.setattr(peers, "load_tweet_splits", lambda *args, **kwargs: tenth_of_the_corpus)
     monkeypatch.setattr(task, "LODO_MIN_TWEETS", 30)
     return tenth_of_the_corpus
 
 
 @pytest.mark.parametrize("peer", ["tfidf", "vader"])
 def test_a_peer_run_logs_lodo_and_ships_like_vader(peer, small_corpus, tracking_store, tmp_path, monkeypatch):
-    run_id = task.log_peer_run(peer)
+    [run_id] = peers.main(["many_to_one", peer])
     [run] = store.list_runs("many_to_one")
     assert run.run_id == run_id and run.run_name == peer and run.evaluation_only and not run.champion
     assert run.params["threshold.chosen_on"].startswith("validation") and "baseline" in run.params["kind"]

@@ -9,11 +9,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from models import fashion_scenes as world
 from models import one_to_many
 from models.checkpoint import load_checkpoint, save_checkpoint
+from models.generators import fashion_scenes as world
 from training import bundles, train
-from training.data import fashion_scenes, flickr8k
+from training.data import flickr8k, scene_captions
 from models.one_to_many import GLYPHS_FILE, OOD_FILE
 from training.tasks.one_to_many import Config as TaskConfig
 from training.tasks.one_to_many import entropy_threshold, target_captions, token_tensor
@@ -41,9 +41,9 @@ def glyph_bank():
 
 def test_the_generator_is_deterministic(glyph_bank):
     glyphs, labels = glyph_bank
-    first = fashion_scenes.build_split(30, 7, glyphs, labels, 4, frozenset())
-    again = fashion_scenes.build_split(30, 7, glyphs, labels, 4, frozenset())
-    other = fashion_scenes.build_split(30, 8, glyphs, labels, 4, frozenset())
+    first = scene_captions.build_split(30, 7, glyphs, labels, 4, frozenset())
+    again = scene_captions.build_split(30, 7, glyphs, labels, 4, frozenset())
+    other = scene_captions.build_split(30, 8, glyphs, labels, 4, frozenset())
     assert np.array_equal(first.images, again.images) and first.captions == again.captions
     assert first.images.shape == (30, world.SCENE_SIZE, world.SCENE_SIZE, 3) and first.images.dtype == np.uint8
     assert not np.array_equal(first.images, other.images)
@@ -84,7 +84,7 @@ def test_reading_order_captions_name_garments_left_or_above_first(glyph_bank):
 
 def test_the_decoder_learns_captions_in_reading_order_and_is_scored_against_all_references(glyph_bank):
     glyphs, labels = glyph_bank
-    split = fashion_scenes.build_split(40, 3, glyphs, labels, 4, frozenset())
+    split = scene_captions.build_split(40, 3, glyphs, labels, 4, frozenset())
     targets = target_captions(split, TaskConfig(), seed=0)
     assert targets == target_captions(split, TaskConfig(), seed=0)
     for scene, captions in zip(split.scenes, targets):
@@ -120,14 +120,14 @@ def test_wrong_captions_are_scored_as_wrong():
 
 def test_the_compositional_hold_out_is_kept_apart(glyph_bank):
     glyphs, labels = glyph_bank
-    held_out = fashion_scenes.parse_pairs(("dress:red", "bag:green"))
-    seen = fashion_scenes.build_split(200, 1, glyphs, labels, 2, forbidden=held_out)
-    novel = fashion_scenes.build_split(50, 2, glyphs, labels, 2, forbidden=frozenset(), required=held_out)
+    held_out = scene_captions.parse_pairs(("dress:red", "bag:green"))
+    seen = scene_captions.build_split(200, 1, glyphs, labels, 2, forbidden=held_out)
+    novel = scene_captions.build_split(50, 2, glyphs, labels, 2, forbidden=frozenset(), required=held_out)
     pairs = lambda scene: {(o.garment, o.colour) for o in scene.objects}  # noqa: E731
     assert not any(pairs(scene) & held_out for scene in seen.scenes)
     assert all(pairs(scene) & held_out for scene in novel.scenes)
     with pytest.raises(ValueError):
-        fashion_scenes.parse_pairs(("dress:mauve",))
+        scene_captions.parse_pairs(("dress:mauve",))
 
 
 @pytest.mark.parametrize("attention,consistent_mentions", [(False, False), (True, False), (True, True)])

@@ -49,7 +49,8 @@ def outputs_of(topology: str, folder: Path) -> dict[str, list]:
                 "beam_scores": [score for hypotheses in beams for _, score, _ in hypotheses],
                 "beam_tokens": [float(t) for hypotheses in beams for tokens, _, _ in hypotheses for t in tokens]}
     if topology == "many_to_one":
-        from models.many_to_one import SEED_TWEETS, TweetClassifier
+        from models.many_to_one import TweetClassifier
+        from models.tweet_text import SEED_TWEETS
 
         classifier = TweetClassifier.from_checkpoint(checkpoint)
         texts = [text for text, _ in SEED_TWEETS]
@@ -74,14 +75,14 @@ def outputs_of(topology: str, folder: Path) -> dict[str, list]:
 
 def peer_outputs() -> dict[str, list]:
     """The peers that need no training, on the same fixed inputs."""
-    from models.many_to_many_synced import GlobalMotionPeer
-    from models.many_to_one import SEED_TWEETS, VaderPeer
+    from models.peers import GlobalMotionPeer, VaderPeer
+    from models.tweet_text import SEED_TWEETS
 
     frames = np.zeros((24, 64, 64), np.uint8)
     scene = (fixed_images((96, 96)).numpy() * 255).astype(np.uint8)
     for t in range(24):  # a camera panning right over a noise texture: the content slides left
         frames[t] = scene[16:80, 24 - t:88 - t]
-    return {"vader_compound": VaderPeer().compound([text for text, _ in SEED_TWEETS]).tolist(),
+    return {"vader_compound": VaderPeer().scores([text for text, _ in SEED_TWEETS]).tolist(),
             "global_motion": GlobalMotionPeer().label_video(frames).argmax(1).astype(float).tolist()}
 
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import torch
 
+from models.sequences import pad_sequences
+
 
 class TensorBatches:
     """Mini-batches over aligned tensors, reshuffled from torch's global RNG on every pass (the trainer seeds it
@@ -24,15 +26,6 @@ class TensorBatches:
             index = order[start:start + self.batch_size]
             batch = {name: tensor[index] for name, tensor in self.tensors.items()}
             yield self.transform(batch) if self.transform else batch
-
-
-def pad_sequences(sequences: list[list[int]], pad_id: int = 0) -> torch.Tensor:
-    """Token id lists as one (N, longest) int64 tensor, right-padded with ``pad_id``."""
-    longest = max((len(s) for s in sequences), default=0)
-    padded = torch.full((len(sequences), max(longest, 1)), pad_id, dtype=torch.long)
-    for row, sequence in enumerate(sequences):
-        padded[row, :len(sequence)] = torch.as_tensor(sequence, dtype=torch.long)
-    return padded
 
 
 class PaddedFieldBatches:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from models.sequences import segments
+
 
 def confusion_matrix(targets: np.ndarray, predictions: np.ndarray, n_classes: int) -> np.ndarray:
     """Counts (true class, predicted class)."""
@@ -39,16 +41,6 @@ def confusion_figure(matrix: np.ndarray, labels: tuple[str, ...], title: str = "
                                   "<br>%{z} samples<extra></extra>"))
     figure.update_layout(title=title, xaxis_title="predicted", yaxis_title="true", yaxis_autorange="reversed")
     return figure
-
-
-def segments(labels: np.ndarray) -> list[tuple[int, int, int]]:
-    """Runs of equal labels as (label, start, end) with end exclusive: [0, 0, 2] -> [(0, 0, 2), (2, 2, 3)]."""
-    labels = np.asarray(labels)
-    if len(labels) == 0:
-        return []
-    starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
-    ends = np.r_[starts[1:], len(labels)]
-    return [(int(labels[s]), int(s), int(e)) for s, e in zip(starts, ends)]
 
 
 def edit_score(targets: np.ndarray, predictions: np.ndarray) -> float:

@@ -10,8 +10,8 @@ from dashboard.components.runs import checkpoint_pipeline, pick_model, run_catal
 from dashboard.components.text_input import text_entry
 from dashboard.components.topologies import topology_page
 from dashboard.components.user_text import code, literal
-from models.many_to_many import (APERTIUM_INSTALL, LENGTH_BUCKETS, ApertiumUnavailable, Translator,
-                                 apertium_available, apertium_translate, length_cells, split_sentences)
+from models.many_to_many import LENGTH_BUCKETS, Translator, length_cells, split_sentences
+from models.peers import ApertiumPeer, ApertiumUnavailable
 
 MAX_CHARACTERS = 30_000  # longer text is cut (with a note): translation time grows with it
 MAX_SENTENCES = 200
@@ -40,7 +40,7 @@ def use_example() -> None:
 def apertium(sentences: tuple[str, ...]) -> list[str] | str:
     """Apertium's translations, or why there are none."""
     try:
-        return apertium_translate(list(sentences), timeout=30)
+        return ApertiumPeer.translate(list(sentences), timeout=30)
     except ApertiumUnavailable as error:
         return str(error)
 
@@ -130,14 +130,14 @@ with demo:
     progress = st.progress(0.0, text="Translating…") if len(sentences) > CHUNK_SENTENCES else None
     translations = []
     for start in range(0, len(sentences), CHUNK_SENTENCES):
-        translations += translator.translate(sentences[start:start + CHUNK_SENTENCES], beam=beam)
+        translations += translator.translate(sentences[start:start + CHUNK_SENTENCES], beam_width=beam)
         if progress:
             progress.progress(len(translations) / len(sentences),
                               text=f"Translated {len(translations)} of {len(sentences)} sentences")
     if progress:
         progress.empty()
     elapsed_ms = (time.perf_counter() - started) * 1000
-    peer = apertium(tuple(sentences)) if apertium_available() else None
+    peer = apertium(tuple(sentences)) if ApertiumPeer.available() else None
 
     st.subheader("Translation")
     table = {"English": sentences, f"Ours ({run.run_name})": [t.text for t in translations]}
@@ -155,7 +155,7 @@ with demo:
                    "garbled. Splitting them into shorter sentences helps.")
     if peer is None:
         st.info(f"Apertium (rule-based translation) is not installed, so only our model translates. Add it with "
-                f"`{APERTIUM_INSTALL}` to see its translation beside ours.")
+                f"`{ApertiumPeer.INSTALL}` to see its translation beside ours.")
     elif isinstance(peer, str):
         st.warning(f"Apertium could not translate this: {literal(peer)}")
 

@@ -12,8 +12,8 @@ from dashboard.components.runs import pick_model
 from dashboard.components.topologies import topology_page
 from dashboard.components.user_text import code, csv_download, literal
 from dashboard.components.video import UploadedVideo, caption_frames, encode_h264, upload_limit_mb, video_upload
-from models.camera_motion_clips import ClipGenerator, load_sample_photos
-from models.many_to_many_synced import VideoError, decode_video
+from models.generators.camera_motion_clips import ClipGenerator, load_sample_photos
+from models.video import VideoError, decode_video
 
 MAX_FRAMES = 1800  # one minute at 30 fps; longer videos are cut (and the page says so)
 MAX_PIXELS = 1800 * 1280 * 720  # a 4K video stops after 200 frames: decoding 4K costs ~10× a 720p frame

@@ -12,7 +12,9 @@ from dashboard.components.text_input import lines_upload, text_entry
 from dashboard.components.topologies import topology_page
 from dashboard.components.user_text import code, csv_download
 from models import store
-from models.many_to_one import SEED_TWEETS, VADER_DEFAULT_THRESHOLD, TweetClassifier, VaderPeer
+from models.many_to_one import TweetClassifier
+from models.peers import VADER_DEFAULT_THRESHOLD, VaderPeer
+from models.tweet_text import SEED_TWEETS
 
 MAX_CHARACTERS = 1_000  # a tweet is at most 280; longer lines are cut (with a note) before anything reads them
 MAX_TWEETS = 20_000

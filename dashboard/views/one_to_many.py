@@ -14,7 +14,7 @@ from dashboard.components.out_of_domain import out_of_domain_calibration
 from dashboard.components.runs import pick_model
 from dashboard.components.topologies import topology_page
 from dashboard.components.user_text import code
-from models import fashion_scenes as world
+from models.generators import fashion_scenes as world
 from models.one_to_many import GLYPHS_FILE, MAX_BEAM_WIDTH, OOD_FILE, OOD_STATISTIC, letterbox, to_tensor
 
 POSITIONS = {"top left": (14, 14), "top": (32, 14), "top right": (50, 14), "left": (14, 32), "centre": (32, 32),

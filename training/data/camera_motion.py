@@ -1,6 +1,6 @@
 """The camera-motion clips of the synced many-to-many task: real photos from the scikit-image and scikit-learn
-wheels and Debian's opencv-doc, split by photo, filmed by the generator in models/camera_motion_clips.py, cached
-outside git, and the dataset card."""
+wheels and Debian's opencv-doc, split by photo, filmed by the generator in models/generators/camera_motion_clips.py,
+cached outside git, the dataset card, and the sample photos the dashboard films."""
 from __future__ import annotations
 
 import hashlib
@@ -11,8 +11,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from models import camera_motion_clips
-from models.camera_motion_clips import ClipGenerator, GeneratorConfig
+from models.generators import camera_motion_clips
+from models.generators.camera_motion_clips import SAMPLE_PHOTOS, ClipGenerator, GeneratorConfig
 from training.data.sources import OPENCV_PHOTOS, SKIMAGE_PHOTOS, SKLEARN_PHOTOS, cache_dir
 
 PHOTO_SOURCES = (SKIMAGE_PHOTOS, SKLEARN_PHOTOS, OPENCV_PHOTOS)
@@ -87,3 +87,27 @@ def generator_card(config: GeneratorConfig, sizes: dict[str, str]) -> str:
     lines += ["", "Sizes: " + "; ".join(f"{k} {v}" for k, v in sizes.items()), "",
               "Generator settings:", ""] + [f"- `{k}` = {v}" for k, v in asdict(config).items()]
     return "\n".join(lines)
+
+
+def write_sample_photos(max_side: int = 400) -> None:
+    """Ship the test-split photos, small and grey, for the dashboard's sample clips (never seen in training)."""
+    import cv2
+
+    photos = {}
+    for name in PHOTO_SPLITS["test"]:
+        photo = load_photo(name)
+        scale = min(1.0, max_side / max(photo.shape))
+        small = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        photos[name.rsplit(".", 1)[0]] = np.clip(small * 255 + 0.5, 0, 255).astype(np.uint8)
+    SAMPLE_PHOTOS.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(SAMPLE_PHOTOS, **photos)
+    print(f"{SAMPLE_PHOTOS}: {', '.join(photos)} ({SAMPLE_PHOTOS.stat().st_size / 1024:.0f} kB)")
+
+
+if __name__ == "__main__":
+    import argparse
+
+    argparse.ArgumentParser(prog="python -m training.data.camera_motion",
+                            description="Write the sample photos the dashboard films (models/checkpoints/"
+                                        "many_to_many_synced/sample_photos.npz).").parse_args()
+    write_sample_photos()

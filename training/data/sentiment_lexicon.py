@@ -39,11 +39,11 @@ def emoji_names() -> dict[str, str]:
 def lexicon_examples(min_valence: float = 1.0, min_emoji_compound: float = 0.3) -> tuple[list[str], np.ndarray]:
     """Every lexicon word rated at least ``min_valence`` away from neutral, and every emoji whose name VADER
     scores at least ``min_emoji_compound`` away, as a one-word text labelled 1 (positive) or 0 (negative)."""
-    from models.many_to_one import VaderPeer
+    from models.peers import VaderPeer
 
     words = {word: valence for word, valence in word_valences().items() if abs(valence) >= min_valence}
     names = emoji_names()
-    compounds = VaderPeer().compound(list(names.values()))
+    compounds = VaderPeer().scores(list(names.values()))
     emoji = {symbol: float(c) for symbol, c in zip(names, compounds) if abs(c) >= min_emoji_compound}
     texts = list(words) + list(emoji)
     labels = np.array([v > 0 for v in [*words.values(), *emoji.values()]], dtype=np.int64)
@@ -54,11 +54,11 @@ def weak_labelled_sentences(limit: int, min_compound: float = 0.5, seed: int = 0
     """Up to ``limit`` distinct English sentences of Tatoeba whose VADER compound score is at least
     ``min_compound`` away from neutral, labelled by its sign, half positive and half negative where there are
     enough of each (a seeded draw)."""
-    from models.many_to_one import VaderPeer
+    from models.peers import VaderPeer
     from training.data.tatoeba_spa import load_pairs
 
     sentences = sorted({pair.en for pair in load_pairs()})
-    compound = VaderPeer().compound(sentences)
+    compound = VaderPeer().scores(sentences)
     rng = np.random.default_rng(seed)
     chosen = []
     for side in (compound <= -min_compound, compound >= min_compound):

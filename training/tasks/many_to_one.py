@@ -1,7 +1,5 @@
 """Many to one: tweet sentiment (negative / positive) with a recurrent encoder over subword tokens.
 
-    python -m training.tasks.many_to_one vader            # log the VADER peer (test split and LODO)
-    python -m training.tasks.many_to_one tfidf            # log the TF-IDF + linear SVM peer (test split and LODO)
     python -m training.tasks.many_to_one lodo --run-name lstm   # retrain a logged run's config per held-out domain
 
 LODO is leave-one-domain-out: for each topic of the corpus (training.data.tweet_domains), a model trained
@@ -19,8 +17,8 @@ import numpy as np
 import torch
 
 from models import many_to_one
-from models.many_to_one import (CALIBRATION_FILE, PAD_ID, SEED_TWEETS, TOKENIZER_FILE, TweetTokenizer,
-                                model_texts)
+from models.many_to_one import CALIBRATION_FILE, model_texts
+from models.tweet_text import PAD_ID, SEED_TWEETS, TOKENIZER_FILE, TweetTokenizer
 from training.batching import PaddedFieldBatches
 from training.data.sentiment_lexicon import lexicon_examples, weak_labelled_sentences
 from training.data.tweet_domains import DOMAINS, OTHER, tweet_domains
@@ -253,86 +251,6 @@ def best_threshold(scores: np.ndarray, targets: np.ndarray, cuts: np.ndarray = S
     return best[0], best[2]
 
 
-# A peer is a function from the splits to a scorer: texts -> a score per text, positive at or above a threshold
-# that the peer's run chooses on validation.
-Scorer = Callable[[list[str]], np.ndarray]
-
-
-def vader_scorer(splits: TweetSplits) -> Scorer:
-    """VADER needs no training: its compound score of the tweet as written."""
-    return many_to_one.VaderPeer().compound
-
-
-def tfidf_scorer(splits: TweetSplits) -> Scorer:
-    """TF-IDF n-grams and a linear SVM, trained on the training split; its decision value."""
-    return many_to_one.TfidfPeer().fit(splits.texts["train"], splits.targets["train"]).decision
-
-
-def fit_peer(make_scorer: Callable[[TweetSplits], Scorer], splits: TweetSplits) -> tuple[Scorer, float]:
-    score = make_scorer(splits)
-    threshold, _ = best_threshold(score(splits.texts["val"]), splits.targets["val"])
-    return score, threshold
-
-
-def peer_on_fold(make_scorer: Callable[[TweetSplits], Scorer]) -> Callable[[TweetSplits], dict[str, float]]:
-    def score_held_out(fold: TweetSplits) -> dict[str, float]:
-        score, threshold = fit_peer(make_scorer, fold)
-        predicted = (score(fold.texts["test"]) >= threshold).astype(np.int64)
-        return sentiment_scores(fold.targets["test"], predicted, fold.agreed["test"], len(fold.labels))
-
-    return score_held_out
-
-
-PEERS = {
-    "vader": (vader_scorer, {
-        "peer": many_to_one.VaderPeer.NAME, "peer.package": "vaderSentiment",
-        "kind": "lexicon baseline (rules and a sentiment lexicon; no training)",
-        "input": "the tweet as written (mojibake repaired), without the RNN's normalisation"}),
-    "tfidf": (tfidf_scorer, {
-        "peer": many_to_one.TfidfPeer.NAME, "peer.package": "scikit-learn",
-        "kind": "classical baseline (TF-IDF of word 1-2-grams and character 2-5-grams, linear SVM C=0.3; "
-                "trained on the training split)",
-        "input": "the tweet normalised as the RNNs read it (URL and @mention placeholders), topics not masked"}),
-}
-
-
-def log_peer_run(peer: str, seed: int = 0, run_name: str | None = None) -> str:
-    """Score a peer on this task's validation and test splits, leave-one-domain-out and the seed's tweets, and
-    log it beside the RNNs as an evaluation run (never champion)."""
-    import importlib.metadata
-    import time
-
-    from training import tracking
-
-    tracking.set_tracking()  # before minutes of scoring: a store that cannot take the run fails at once
-    make_scorer, description = PEERS[peer]
-    config = Config(seed=seed)
-    splits = load_tweet_splits(config.model.labels, config.val_fraction, config.test_fraction, config.seed)
-    score, threshold = fit_peer(make_scorer, splits)
-    scores = {}
-    for split in ("val", "test"):
-        started = time.perf_counter()
-        values = score(splits.texts[split])
-        seconds = time.perf_counter() - started
-        scores[split] = sentiment_scores(splits.targets[split], (values >= threshold).astype(np.int64),
-                                         splits.agreed[split], 2)
-    labels = splits.labels
-    params = {**description, "peer.version": importlib.metadata.version(description["peer.package"]),
-              "threshold": threshold, "threshold.chosen_on": "validation macro_f1 (grid -1..1 step 0.01)",
-              "seed": seed, "val_fraction": config.val_fraction, "test_fraction": config.test_fraction}
-    metrics = {**{f"{split}_{k}": v for split, values in scores.items() for k, v in values.items()},
-               "best_val_macro_f1": scores["val"]["macro_f1"], "scoring_tweets_per_sec": len(values) / seconds,
-               **leave_one_domain_out(splits, peer_on_fold(make_scorer)),
-               "seed_tweets_correct": seed_tweets_correct(
-                   lambda texts: [labels[int(v >= threshold)] for v in score(texts)])}
-    run_id = tracking.log_evaluation_run(
-        "many_to_one", run_name or peer, params, metrics,
-        tags={"data.val_size": str(len(splits.targets["val"])), "data.test_size": str(len(splits.targets["test"]))},
-        texts={"dataset_card.md": dataset_card(splits)})
-    print({"run_id": run_id, "threshold": threshold, **{k: round(v, 4) for k, v in metrics.items()}})
-    return run_id
-
-
 def log_lodo(run: str, threads: int = 1) -> dict[str, float]:
     """Retrain a logged run's config once per held-out domain and log ``lodo_*`` and ``seed_tweets_correct`` on
     that run. ``run`` is a run id or the name of the newest finished trained run of that name."""
@@ -368,14 +286,8 @@ if __name__ == "__main__":
 
     parser = argparse.ArgumentParser(prog="python -m training.tasks.many_to_one", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=[*PEERS, "lodo"])
-    parser.add_argument("--seed", type=int, default=0, help="a peer's split seed; must match the RNN runs'")
-    parser.add_argument("--run-name", help="a peer's run name (default: the peer's); for lodo, the run's name or id")
+    parser.add_argument("command", choices=["lodo"])
+    parser.add_argument("--run-name", required=True, help="the trained run's name or id")
     parser.add_argument("--threads", type=int, default=1, help="torch threads of the lodo retraining")
     arguments = parser.parse_args()
-    if arguments.command == "lodo":
-        if not arguments.run_name:
-            parser.error("lodo needs --run-name (a trained run's name or id)")
-        log_lodo(arguments.run_name, arguments.threads)
-    else:
-        log_peer_run(arguments.command, arguments.seed, arguments.run_name)
+    log_lodo(arguments.run_name, arguments.threads)

@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models import fashion_scenes as world
 from models import one_to_many
-from models.fashion_scenes import PAD, SPECIAL_TOKENS
+from models.generators import fashion_scenes as world
+from models.generators.fashion_scenes import PAD, SPECIAL_TOKENS
 from models.one_to_many import GLYPHS_FILE, OOD_FILE
 from training.batching import TensorBatches
-from training.data import fashion_scenes
+from training.data import scene_captions
 from training.data.real_photos import real_photos
 from training.evaluation import out_of_domain_threshold
 from training.metrics import bleu_n_scores
@@ -122,7 +122,7 @@ def teacher_forced_loss(model, data: CaptionData) -> float:
 # ---- encoder pretraining -------------------------------------------------------------------------------------
 
 def cell_label_tensor(scenes: list[world.Scene], grid_side: int) -> torch.Tensor:
-    """(N, 3, L) garment / colour / size per grid cell of each scene (see fashion_scenes.cell_labels)."""
+    """(N, 3, L) garment / colour / size per grid cell of each scene (see world.cell_labels)."""
     return torch.from_numpy(np.stack([world.cell_labels(scene, grid_side) for scene in scenes]))
 
 
@@ -185,7 +185,7 @@ def write_out_of_domain(model: one_to_many.Captioner, folder: Path, scenes: np.n
 
 # ---- data ------------------------------------------------------------------------------------------------------
 
-def target_captions(split: fashion_scenes.SceneSplit, config: Config, seed: int) -> list[list[str]]:
+def target_captions(split: scene_captions.SceneSplit, config: Config, seed: int) -> list[list[str]]:
     """The captions the decoder learns to say for each scene (see Config.targets).
 
     In any order, the decoder must choose the relation after one garment before it names the other; in a
@@ -203,7 +203,7 @@ def target_captions(split: fashion_scenes.SceneSplit, config: Config, seed: int)
 def scene_data(config: Config, model: one_to_many.Captioner, dry_run: bool):
     sizes = {"train": config.train_scenes, "val": config.val_scenes, "test": config.test_scenes,
              "holdout": config.holdout_scenes}
-    splits = fashion_scenes.load_fashion_scenes(sizes, config.seed, config.holdout_pairs, config.references)
+    splits = scene_captions.load_fashion_scenes(sizes, config.seed, config.holdout_pairs, config.references)
     limit = 2 * config.batch_size if dry_run else None
     data = {}
     for offset, (name, split) in enumerate(splits.items()):
@@ -211,7 +211,7 @@ def scene_data(config: Config, model: one_to_many.Captioner, dry_run: bool):
         data[name] = CaptionData(torch.from_numpy(split.images[:limit]),
                                  token_tensor(model, [[c.split() for c in captions] for captions in targets]),
                                  [tuple(captions) for captions in split.captions[:limit]], split.scenes[:limit])
-    card = fashion_scenes.dataset_card(sizes, config.seed, config.holdout_pairs, config.references)
+    card = scene_captions.dataset_card(sizes, config.seed, config.holdout_pairs, config.references)
     return data, card
 
 
@@ -285,7 +285,7 @@ def prepare(config: Config, dry_run: bool = False) -> Task:
         with these very weights (scenes of the validation split against real photos)."""
         if not scenes:
             return
-        glyphs, labels = fashion_scenes.glyph_sheet()
+        glyphs, labels = scene_captions.glyph_sheet()
         np.savez_compressed(folder / GLYPHS_FILE, images=glyphs, labels=labels)
         write_out_of_domain(model, folder, data["val"].images.numpy()[:500], photos)
 

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from models import fashion_scenes as world
+from models.generators import fashion_scenes as world
 from training.data.fashion_mnist import load_fashion_mnist
 from training.data.sources import FASHION_MNIST, cache_dir
 
@@ -116,8 +116,8 @@ def dataset_card(sizes: dict[str, int], seed: int, holdout_pairs: tuple[str, ...
         "varied in object order, relation words, how an object is mentioned again and the opening "
         f"(\"there is …\"). Relations — {relation_lines}. Every caption parses back to its scene "
         "(tested), which is how generated captions are scored for meaning.", "",
-        f"- Generator: `training/data/fashion_scenes.py` + `models/fashion_scenes.py`, version {GENERATOR_VERSION}, "
-        f"seed {seed}; cached under `$RNNLAB_CACHE/fashion-scenes/`, never committed.",
+        "- Generator: `training/data/scene_captions.py` + `models/generators/fashion_scenes.py`, "
+        f"version {GENERATOR_VERSION}, seed {seed}; cached under `$RNNLAB_CACHE/fashion-scenes/`, never committed.",
         f"- Scenes: train {sizes['train']}, validation {sizes['val']}, test {sizes['test']}, "
         f"compositional hold-out {sizes['holdout']}.",
         "- Glyphs: train scenes from Fashion-MNIST's training part, validation scenes from its 5,000-image "

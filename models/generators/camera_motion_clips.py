@@ -23,8 +23,8 @@ import numpy as np
 from models.many_to_many_synced import CAMERA_MOTIONS
 
 # Small grayscale copies of the test-split photos, shipped so the dashboard can film sample clips whose photos no
-# model has seen (written by `python -m training.tasks.many_to_many_synced sample-photos`).
-SAMPLE_PHOTOS = Path(__file__).parent / "checkpoints" / "many_to_many_synced" / "sample_photos.npz"
+# model has seen (written by `python -m training.data.camera_motion`).
+SAMPLE_PHOTOS = Path(__file__).parents[1] / "checkpoints" / "many_to_many_synced" / "sample_photos.npz"
 
 MOTION_ID = {name: index for index, name in enumerate(CAMERA_MOTIONS)}
 # The moving labels (everything but static and cut), as (horizontal, vertical, zoom) steps of the view in

@@ -1,0 +1,230 @@
+"""Tweet text as the sentiment models read it: the repair and normalisation of a raw tweet (placeholders for URLs,
+@mentions and, optionally, the corpus's topic names) and the subword tokenizer, in one place because training and
+prediction must apply exactly the same ones. Also the seed's example tweets, which the page shows and every run is
+scored on.
+"""
+from __future__ import annotations
+
+import json
+import re
+from itertools import chain
+from pathlib import Path
+
+import ftfy
+import ftfy.fixes
+
+from models.bulk import collector_paused
+
+SENTIMENT_LABELS = ("negative", "positive")
+# The seed's eight example tweets about everyday things, with their labels: the page's examples, and a check
+# every logged run reports (seed_tweets_correct), because none of them is about the corpus's topics.
+SEED_TWEETS = (
+    ("Loves the German bakeries in Sydney. Together with my imported honey it feels like home", "positive"),
+    ("@VivaLaLauren Mine is broken too! I miss my sidekick", "negative"),
+    ("Finished fixing my twitterI had to unfollow and follow everyone again", "negative"),
+    ("@DinahLady I too, liked the movie! I want to buy the DVD when it comes out", "positive"),
+    ("@frugaldougal So sad to hear about @OscarTheCat", "negative"),
+    ("@Mofette briliant! May the fourth be with you #starwarsday #starwars", "positive"),
+    ("Good morning thespians a bright and sunny day in UK, Spring at last", "positive"),
+    ("@DowneyisDOWNEY Me neither! My laptop's new, has dvd burning/ripping software but I just can't copy the files "
+     "somehow!", "negative"),
+)
+TOKENIZER_FILE = "tokenizer.json"
+PAD, UNK, URL_TOKEN, MENTION_TOKEN, TOPIC_TOKEN = "<pad>", "<unk>", "<url>", "@user", "<topic>"
+PAD_ID = 0  # the first special token; the model masks it out
+
+URL = re.compile(r"(?:https?://|www\.)\S*", re.IGNORECASE)
+MENTION = re.compile(r"@\w+")
+# The names the training tweets were collected around (airlines, Apple, the NFL's DeflateGate, Coachella, allergy
+# medicine, self-driving cars), as words or hashtags. Airline tweets are mostly complaints and Coachella tweets
+# mostly cheers, so a model that reads these names learns the topic instead of the sentiment; masked, every
+# topic looks alike. Words that also carry sentiment ("deflated") are left alone.
+TOPIC_NAMES = re.compile(
+    r"(?<![\w@])#?(?:united|usairways|us ?airways|americanair|american ?airlines?|southwest ?air|southwest|jetblue|"
+    r"virgin ?america|delta|apple|aapl|iphone\w*|ipad\w*|ipod|ios\d*|itunes|icloud|macbook\w*|deflategate|"
+    r"deflatriots|patriots|pats|brady|tombrady|belichi\w*|goodell|seahawks|nfl|superbowl\w*|sb49|"
+    r"coachella\w*|claritin\w*|zyrtec|allegra|google|tesla)(?!\w)", re.IGNORECASE)
+# Zero-width space, word joiner and byte-order mark carry nothing; the zero-width (non-)joiners stay, because
+# emoji sequences and Persian spelling need them.
+INVISIBLE = re.compile("[\u200b\u2060\ufeff]")
+ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def fix_text(text: str) -> str:
+    """ftfy.fix_text, with a shortcut for ASCII text: there ftfy only decodes HTML entities (unless the text has
+    tags; again until none is left, as in ``&amp;amp;``) and drops control characters, and calling those two
+    steps directly is many times faster; anything that decodes to non-ASCII gets the full treatment."""
+    if text.isascii():
+        while "&" in text and "<" not in text:
+            unescaped = ftfy.fixes.unescape_html(text)
+            if unescaped == text:
+                break
+            text = unescaped
+        if text.isascii():
+            return ftfy.fixes.remove_control_chars(text) if ASCII_CONTROL.search(text) else text
+    return INVISIBLE.sub("", ftfy.fix_text(text))
+
+
+def normalize_tweet(text: str, mask_topics: bool = False) -> str:
+    """The text the tokenizer sees, at training and at prediction time: mojibake and HTML entities repaired,
+    every URL one placeholder and every @mention another (the user names would only teach the model who tweeted),
+    with ``mask_topics`` the corpus's topic names a third, whitespace collapsed."""
+    text = fix_text(text)
+    if "://" in text or "www." in text.lower():  # the substring tests skip the slower regex for most tweets
+        text = URL.sub(f" {URL_TOKEN} ", text)
+    if "@" in text:
+        text = MENTION.sub(MENTION_TOKEN, text)
+    if mask_topics:
+        text = TOPIC_NAMES.sub(TOPIC_TOKEN, text)
+    return " ".join(text.split())
+
+
+WORDS = re.compile(r"\S+")
+
+
+class TweetTokenizer:
+    """BPE over lower-cased NFKC text, split at spaces the SentencePiece way (a word keeps its leading ``▁``), so
+    the pieces of a tweet put back together give the tweet again; the placeholders for URLs and mentions are
+    single tokens, and a character never seen in training is ``<unk>``.
+
+    A tweet is encoded word by word through a cache of each word's tokens: the same ids as the tokenizer gives
+    each word, at several times its speed, because building one Encoding object per tweet costs more than
+    classifying it (training encodes the same way, so the ids always agree). A new ASCII word skips even the one
+    Encoding: lower-casing is the whole normalisation there, so its ids come straight from the BPE model, about
+    15 times faster; other words, and any that holds a placeholder, go through the full pipeline."""
+
+    SPECIAL_TOKENS = (PAD, UNK, URL_TOKEN, MENTION_TOKEN, TOPIC_TOKEN)
+    CACHE_WORDS = 200_000  # a page that runs for days must not grow without bound
+
+    def __init__(self, tokenizer, max_tokens: int):
+        self.tokenizer = tokenizer
+        self.max_tokens = max_tokens
+        self.unk_id = tokenizer.token_to_id(UNK)
+        if tokenizer.token_to_id(PAD) != PAD_ID:
+            raise ValueError(f"the tokenizer's {PAD} must have id {PAD_ID}")
+        self.word_ids: dict[str, tuple[int, ...]] = {}  # the cache: a word's token ids
+        self.word_spans: dict[str, tuple[tuple[int, int], ...]] = {}  # and their character spans in the word
+        spec = json.loads(tokenizer.to_str())
+        self.direct_bpe = (spec["normalizer"] == {"type": "Sequence", "normalizers": [{"type": "NFKC"},
+                                                                                       {"type": "Lowercase"}]}
+                           and (spec["pre_tokenizer"] or {}).get("type") == "Metaspace"
+                           and spec["pre_tokenizer"].get("replacement") == "\u2581"
+                           and spec["pre_tokenizer"].get("prepend_scheme") == "always")
+
+    @classmethod
+    def train(cls, texts: list[str], vocab_size: int, max_tokens: int) -> "TweetTokenizer":
+        from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+
+        tokenizer = Tokenizer(models.BPE(unk_token=UNK))
+        tokenizer.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
+        tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
+        tokenizer.decoder = decoders.Metaspace()
+        trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=2, show_progress=False,
+                                      special_tokens=list(cls.SPECIAL_TOKENS))
+        tokenizer.train_from_iterator(texts, trainer)
+        return cls(tokenizer, max_tokens)
+
+    @classmethod
+    def from_file(cls, path: Path, max_tokens: int) -> "TweetTokenizer":
+        from tokenizers import Tokenizer
+
+        return cls(Tokenizer.from_file(str(path)), max_tokens)
+
+    def save(self, path: Path) -> None:
+        self.tokenizer.save(str(path))
+
+    @property
+    def vocab_size(self) -> int:
+        return self.tokenizer.get_vocab_size()
+
+    def _through_bpe_model(self, word: str) -> bool:
+        """Whether the BPE model alone gives this word's ids: the pipeline train() builds (NFKC, lower-case, a
+        leading ``▁``) reduces to ``str.lower`` on ASCII, and placeholders are matched before the model runs."""
+        return word.isascii() and not any(token in word for token in self.SPECIAL_TOKENS)
+
+    def learn_words(self, texts_words: list[list[str]], with_spans: bool = False) -> None:
+        """Put the words the cache lacks into it (with their character spans too when ``with_spans``); the words
+        the full pipeline must see are encoded in one batch (one call per word costs several times more)."""
+        cache = self.word_spans if with_spans else self.word_ids
+        missing = list({word for words in texts_words for word in words if word not in cache})
+        if len(cache) + len(missing) > self.CACHE_WORDS:
+            self.word_ids.clear()
+            self.word_spans.clear()
+            missing = list({word for words in texts_words for word in words})
+        if not with_spans and self.direct_bpe:
+            tokenize = self.tokenizer.model.tokenize
+            for word in missing:
+                if self._through_bpe_model(word):
+                    self.word_ids[word] = tuple(token.id for token in tokenize("\u2581" + word.lower()))
+            missing = [word for word in missing if word not in self.word_ids]
+        for word, encoding in zip(missing, self.tokenizer.encode_batch(missing, add_special_tokens=False)):
+            self.word_ids[word] = tuple(encoding.ids)
+            if with_spans:
+                self.word_spans[word] = tuple(encoding.offsets)
+
+    def encode(self, texts: list[str]) -> list[list[int]]:
+        """Token ids of already normalised texts, at most max_tokens each and never empty (an empty text is one
+        unknown token, so every tweet has a state to classify)."""
+        with collector_paused():
+            texts_words = [text.split() for text in texts]
+            ids_of = self.word_ids.__getitem__
+            try:
+                return [list(chain.from_iterable(map(ids_of, words)))[:self.max_tokens] or [self.unk_id]
+                        for words in texts_words]
+            except KeyError:  # a word not seen before: learn every new one at once, then encode again
+                self.learn_words(texts_words)
+                return [list(chain.from_iterable(map(ids_of, words)))[:self.max_tokens] or [self.unk_id]
+                        for words in texts_words]
+
+    def encode_spans(self, texts: list[str]) -> list[tuple[list[int], list[tuple[int, int]], bool]]:
+        """Per normalised text: its token ids, the character span of each, and whether it was cut at
+        max_tokens."""
+        self.learn_words([text.split() for text in texts], with_spans=True)
+        result = []
+        for text in texts:
+            ids: list[int] = []
+            spans: list[tuple[int, int]] = []
+            for match in WORDS.finditer(text):
+                ids += self.word_ids[match.group()]
+                spans += [(match.start() + a, match.start() + b) for a, b in self.word_spans[match.group()]]
+            truncated = len(ids) > self.max_tokens
+            if not ids:
+                ids, spans = [self.unk_id], [(0, len(text))]
+            result.append((ids[:self.max_tokens], spans[:self.max_tokens], truncated))
+        return result
+
+    def decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids)
+
+    def known_word_share(self, text: str) -> float:
+        """The share of a normalised text's words (those with a letter, placeholders aside) that the tokenizer
+        holds whole or in two pieces, none unknown: words frequent in training. A word cut into many pieces, or
+        one with a character never seen, is one the model learnt little about. 0 when no word has a letter
+        (emoji only, digits)."""
+        words = [word for word in text.split() if any(c.isalpha() for c in word)
+                 and not any(token in word for token in self.SPECIAL_TOKENS)]
+        if not words:
+            return 0.0
+        self.learn_words([words])
+        known = [len(ids) <= 2 and self.unk_id not in ids for ids in map(self.word_ids.__getitem__, words)]
+        return sum(known) / len(known)
+
+
+
+def weighted_pieces(text: str, spans: list[tuple[int, int]], weights: list[float]) -> list[tuple[str, float]]:
+    """The text cut at its tokens' ends, each piece with its token's weight; tokens whose spans overlap (a lone
+    ``▁`` and the word after it) are one piece with their weights summed, and text the model never read (after
+    truncation) is a last piece of weight 0. The pieces joined are the text."""
+    pieces: list[tuple[str, float]] = []
+    cursor = 0
+    for (start, end), weight in zip(spans, weights):
+        if pieces and start < cursor:
+            merged_text, merged_weight = pieces[-1]
+            pieces[-1] = (merged_text + text[cursor:max(end, cursor)], merged_weight + weight)
+        else:
+            pieces.append((text[cursor:end], weight))
+        cursor = max(cursor, end)
+    if cursor < len(text):
+        pieces.append((text[cursor:], 0.0))
+    return pieces
+
