@@ -38,7 +38,7 @@ def _axis_values(sweep: Sweep, trials: list[Trial], name: str) -> tuple[list, di
                                                                 "ticktext": labels}
     if parameter.log:
         low, high = math.floor(math.log10(parameter.low)), math.ceil(math.log10(parameter.high))
-        ticks = [10 ** power * step for power in range(low, high + 1) for step in (1, 3)
+        ticks = [10 ** power * step for power in range(low, high + 1) for step in (1, 2, 5)
                  if parameter.low <= 10 ** power * step <= parameter.high]
         return [math.log10(value) for value in values], {"tickvals": [math.log10(t) for t in ticks],
                                                          "ticktext": [f"{t:g}" for t in ticks],
