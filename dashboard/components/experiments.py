@@ -21,6 +21,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard.components.run_comparison import curves_figure, run_colours
+from dashboard.components.runs import tracking_error
 from dashboard.components.user_text import code, literal
 from models import jobs, store
 
@@ -73,11 +74,11 @@ def settings(topology: str) -> dict:
     return _described(topology, _sources_fingerprint(topology))
 
 
-def as_text(value) -> str:
+def as_text(value, separator: str = ", ") -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):
-        return ", ".join(map(str, value))
+        return separator.join(map(str, value))
     return str(value)
 
 
@@ -122,16 +123,16 @@ def check_form(fields: list[dict], entries: dict[str, object]) -> tuple[dict[str
     return values, errors
 
 
-def launch_argv(topology: str, preset: dict | None, values: dict[str, object], dry_run: bool,
-                run_name: str) -> list[str]:
-    """``-m training.train …`` for the form: the preset's file, then ``--set`` for each value changed from it."""
+def launch_argv(topology: str, preset: dict | None, defaults: dict[str, object], values: dict[str, object],
+                dry_run: bool, run_name: str) -> list[str]:
+    """``-m training.train …`` for the form: the preset's file, then ``--set`` for each value that differs from
+    what the preset (or, without one, the config's defaults) gives."""
     argv = ["-m", "training.train", topology]
-    base = preset["values"] if preset else {}
     if preset:
         argv += ["--config", preset["file"]]
     for key, value in values.items():
-        if key not in base or as_text(base[key]) != as_text(value):
-            argv += ["--set", f"{key}={as_text(value).replace(' ', '')}"]
+        if as_text(defaults.get(key)) != as_text(value):
+            argv += ["--set", f"{key}={as_text(value, separator=',')}"]
     if run_name.strip():
         argv += ["--run-name", run_name.strip()]
     return argv + (["--dry-run"] if dry_run else [])
@@ -235,7 +236,8 @@ def launch_form(topology: str) -> None:
         st.error("Nothing was launched; fix these settings first:\n\n"
                  + "\n".join(f"- {code(key)}: {message}" for key, message in errors.items()))
         return
-    argv = launch_argv(topology, preset, values, dry_run, run_name)
+    defaults = preset["values"] if preset else {field["key"]: field["default"] for field in described["fields"]}
+    argv = launch_argv(topology, preset, defaults, values, dry_run, run_name)
     title = f"{run_name.strip() or preset_name}{' (dry run)' if dry_run else f', {epochs} epochs'}"
     job = jobs.enqueue(topology, title, argv)
     st.toast(f"Job {job.id} {'started' if job.status == jobs.RUNNING else 'queued'}", icon=":material/check:")
@@ -328,14 +330,15 @@ def jobs_panel(topology: str) -> None:
     if len(queue) > len(active):
         st.caption(f"The server's queue also holds {len(queue) - len(active)} job(s) of other topologies; "
                    f"{jobs.max_jobs()} job(s) run at a time ({jobs.MAX_JOBS_ENV}).")
-    runs = {run.summary.run_id: run.summary for run in tracked_runs(topology)} if listed else {}
-    st.dataframe(pd.DataFrame([job_row(job, runs.get(job_run_id(job) or "")) for job in listed]),
-                 hide_index=True, width="stretch")
+    # Without tracking, the jobs are still listed, from the queue and their logs alone.
+    runs = {} if tracking_error() else {run.summary.run_id: run.summary for run in tracked_runs(topology)}
+    job_runs = {job.id: runs.get(job_run_id(job) or "") if runs else None for job in listed}
+    st.dataframe(pd.DataFrame([job_row(job, job_runs[job.id]) for job in listed]), hide_index=True, width="stretch")
+    latest_ended = next((job for job in listed if not job.active), None)
     for job in listed:
-        if job.active or job.status == jobs.FAILED and job.id == listed[0].id:
-            job_details(job, runs.get(job_run_id(job) or ""))
-    watched = [runs[run_id] for job in listed if job.status == jobs.RUNNING
-               and (run_id := job_run_id(job)) in runs]
+        if job.active or job is latest_ended:
+            job_details(job, job_runs[job.id])
+    watched = [job_runs[job.id] for job in listed if job.status == jobs.RUNNING and job_runs[job.id]]
     if watched:
         live_curves(topology, watched)
 
