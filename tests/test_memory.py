@@ -171,3 +171,25 @@ def test_the_unit_index_keeps_the_top_inputs_per_unit_and_stays_bounded():
     assert [entry["input"].split()[1] for entry in built["units"][1]] == ["0", "1"]  # ties: the earlier input
     with pytest.raises(ValueError):
         index.add("wrong", ["a"], np.zeros((2, 2)))
+
+
+SHIPPED_MEMORY = sorted(CHECKPOINTS.glob(f"*/*/{memory.MEMORY_DIR}/*.json"))
+UNITS_BYTES = 256_000  # a unit index ships in git: bounded whatever the test set's size
+
+
+@pytest.mark.parametrize("path", SHIPPED_MEMORY, ids=lambda p: f"{p.parents[1].name}-{p.name}")
+def test_the_shipped_memory_files_are_small_and_well_formed(path):
+    import json
+
+    content = json.loads(path.read_text())
+    if path.name == memory.SPAN_FILE:
+        assert 1 < len(content["x"]) == len(content["y"]) <= 64
+        assert content["measure"] and content["x_label"] and content["y_label"]
+        return
+    assert path.stat().st_size < UNITS_BYTES
+    assert content["layers"]
+    for index in content["layers"].values():
+        assert index["inputs_seen"] > 0
+        for entries in index["units"]:
+            assert len(entries) <= index["top"]
+            assert all(len(entry["steps"]) == len(entry["values"]) <= index["window"] for entry in entries)
