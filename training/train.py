@@ -27,6 +27,7 @@ from models import store
 from training import tracking
 from training.config import load_config, override
 from training.tasks import Pretraining, task_module
+from training.distributed import SINGLE, World
 from training.trainer import EpochCallback, StopRun, Trainer
 
 
@@ -75,11 +76,14 @@ class Interrupts:
             raise KeyboardInterrupt(f"signal {signum}")
 
 
-def pretrain(stage: Pretraining, config, logger: tracking.MlflowRunLogger, interrupts: Interrupts) -> None:
-    """Run a task's first stage to its end (no early stop), its metrics logged as ``pretrain_*``."""
+def pretrain(stage: Pretraining, config, logger: tracking.MlflowRunLogger | None, interrupts: Interrupts,
+             world: World = SINGLE) -> None:
+    """Run a task's first stage to its end (no early stop), its metrics logged as ``pretrain_*`` (by rank 0: the
+    other ranks of a torchrun run have no logger)."""
     stage_config = dataclasses.replace(config, epochs=stage.epochs, patience=stage.epochs)
     Trainer(stage_config, stage.model, stage.train_batches, lambda m: stage.evaluate(m, "val"),
-            stage.selection_metric, tracking.StageLogger(logger, "pretrain_"), bookkeeping=interrupts.held).fit()
+            stage.selection_metric, tracking.StageLogger(logger, "pretrain_"), bookkeeping=interrupts.held,
+            world=world).fit()
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -143,6 +147,11 @@ def log_settings(client, run_id: str, topology: str, config, task, dry_run: bool
 def main(argv=None) -> str:
     args = parse_args(argv)
     module = task_module(args.topology)
+    world = World.from_environment()  # torchrun's; a world of one otherwise
+    if world.distributed and (args.resume or args.promote):
+        raise SystemExit("error: --resume and --promote run in one process, not under torchrun")
+    if not world.is_main:
+        return train_replica(module, args, world)
     tracking.set_tracking()
     client = store.client()
     if args.promote:
@@ -171,12 +180,33 @@ def main(argv=None) -> str:
         run_name = args.run_name or getattr(config.model, "arch", None) or args.topology
         run_id = create_run(args.topology, config, task, dry_run, run_name)
     started = time.perf_counter()
-    test_metrics = fit_and_test(args.topology, run_id, config, task, resume_state)
+    try:
+        test_metrics = fit_and_test(args.topology, run_id, config, task, resume_state, world=world)
+    finally:
+        world.stop()
     crowned, why = tracking.register_and_crown(args.topology, run_id)
     summary = {"run_id": run_id, "seconds": round(time.perf_counter() - started, 1),
                **{k: round(v, 4) for k, v in test_metrics.items()}, "champion": crowned, "champion_rule": why}
     print(json.dumps(summary))
     return run_id
+
+
+def train_replica(module, args, world: World) -> str:
+    """A rank other than 0 of a torchrun run: the same task and steps as rank 0, which alone validates, tracks and
+    saves; returns no run id."""
+    config = load_config(module.Config, args.config, args.set)
+    if args.dry_run:
+        config = dry_run_config(config)
+    task = prepare_task(module, config, args.dry_run)
+    with Interrupts() as interrupts:
+        try:
+            if task.pretraining:
+                pretrain(task.pretraining, config, None, interrupts, world)
+            Trainer(config, task.model, task.train_batches, lambda m: task.evaluate(m, "val"), task.selection_metric,
+                    None, bookkeeping=interrupts.held, world=world).fit()
+        finally:
+            world.stop()
+    return ""
 
 
 def dry_run_config(config):
@@ -203,7 +233,7 @@ def create_run(topology: str, config, task, dry_run: bool, run_name: str, experi
 
 
 def fit_and_test(topology: str, run_id: str, config, task, resume_state: dict | None = None,
-                 on_epoch: EpochCallback | None = None) -> dict[str, float]:
+                 on_epoch: EpochCallback | None = None, world: World = SINGLE) -> dict[str, float]:
     """Train the run to its end and log its test metrics and reports; returns the test metrics and the best
     validation score. Ends the run FINISHED, KILLED (Ctrl-C or kill: exits 130; or StopRun from ``on_epoch``,
     re-raised) or FAILED."""
@@ -215,10 +245,10 @@ def fit_and_test(topology: str, run_id: str, config, task, resume_state: dict | 
     with Interrupts() as interrupts:
         try:
             if task.pretraining and resume_state is None:  # a resumed run's weights already hold what it learnt
-                pretrain(task.pretraining, config, logger, interrupts)
+                pretrain(task.pretraining, config, logger, interrupts, world)
             trainer = Trainer(config, task.model, task.train_batches, lambda m: task.evaluate(m, "val"),
                               task.selection_metric, logger, resume_state, bookkeeping=interrupts.held,
-                              on_epoch=on_epoch)
+                              on_epoch=on_epoch, world=world)
             best = trainer.fit()
             test_metrics = {f"{split}_{k}": v for split in task.test_splits
                             for k, v in task.evaluate(task.model, split).items()}
