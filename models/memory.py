@@ -11,12 +11,16 @@ The per-topology adapters (models/memory_<topology>.py) join these pieces to eac
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torch.nn as nn
 
+# Beside a shipped bundle (models/checkpoints/<topology>/<run>/memory/), written by training.memory_span: the
+# measured memory span curve and the unit index, both small JSON.
+MEMORY_DIR, SPAN_FILE, UNITS_FILE = "memory", "span.json", "units.json"
 # PyTorch's gate order inside the stacked weight matrices, and the names drawn for them (an LSTM's candidate "g"
 # and a GRU's "n" are not gates: they are the new content, not a share of it).
 GATE_CHUNKS = {"lstm": ("input", "forget", "candidate", "output"), "gru": ("reset", "update", "candidate")}
@@ -223,7 +227,8 @@ def order_units(states: np.ndarray, method: str = "peak") -> np.ndarray:
 # -- the unit index: where each unit fires most on a test set -----------------------------------------------------
 UNIT_TOP = 3  # inputs kept per unit
 UNIT_WINDOW = 9  # steps kept around each firing
-LABEL_CHARS = 24  # characters kept of each step's label, and 4 × this of an input's name
+LABEL_CHARS = 24  # characters kept of each step's label, and 64 of an input's name
+UNITS_BYTES = 200_000  # the most a run's unit index may take in git: wide layers keep fewer inputs and steps
 
 
 def clip(text: str, limit: int) -> str:
@@ -257,9 +262,9 @@ class UnitIndex:
             peak = int(peaks[unit])
             first = max(0, min(peak - half, len(step_labels) - self.window))
             steps = range(first, min(first + self.window, len(step_labels)))
-            entry = {"input": clip(name, 4 * LABEL_CHARS), "peak": peak - first, "first_step": first,
+            entry = {"input": clip(name, 64), "peak": peak - first, "first_step": first,
                      "steps": [clip(step_labels[t], LABEL_CHARS) for t in steps],
-                     "values": [round(float(states[t, unit]), 3) for t in steps]}
+                     "values": [round(float(states[t, unit]), 2) for t in steps]}
             kept.append((value, self.seen, entry))
             kept.sort(key=lambda item: (-item[0], item[1]))  # highest first; the earlier input wins a tie
             del kept[self.top:]
@@ -267,3 +272,31 @@ class UnitIndex:
     def to_json(self) -> dict:
         return {"inputs_seen": self.seen, "top": self.top, "window": self.window,
                 "units": [[entry for _, _, entry in kept] for kept in self.best]}
+
+
+# From the most to the least kept: (inputs per unit, steps around each firing).
+FITS = ((3, 9), (3, 7), (2, 7), (2, 5), (1, 7), (1, 5), (1, 3))
+
+
+def fit_units(record: dict, budget: int = UNITS_BYTES) -> dict:
+    """A units record ({"layers": {name: UnitIndex.to_json()}, …}) trimmed to ``budget`` bytes of compact JSON:
+    the first of FITS that fits, each entry keeping its highest inputs and the steps centred on its peak. Wide
+    models (a translator's 768 units) keep less per unit than narrow ones; every unit keeps its top input."""
+    for top, window in FITS:
+        layers = {name: {**index, "top": min(top, index["top"]), "window": min(window, index["window"]),
+                         "units": [[narrowed(entry, window) for entry in entries[:top]] for entries in index["units"]]}
+                  for name, index in record["layers"].items()}
+        fitted = {**record, "layers": layers}
+        if len(json.dumps(fitted, separators=(",", ":"), ensure_ascii=False).encode()) <= budget:
+            return fitted
+    raise ValueError(f"the unit index does not fit in {budget} bytes even at one input and {FITS[-1][1]} steps")
+
+
+def narrowed(entry: dict, window: int) -> dict:
+    """An index entry cut to ``window`` steps, its peak as central as the steps allow."""
+    steps = len(entry["steps"])
+    if steps <= window:
+        return entry
+    start = max(0, min(entry["peak"] - window // 2, steps - window))
+    return {**entry, "peak": entry["peak"] - start, "first_step": entry["first_step"] + start,
+            "steps": entry["steps"][start:start + window], "values": entry["values"][start:start + window]}

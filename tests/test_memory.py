@@ -1,6 +1,7 @@
 """Tracing recurrent networks step by step (models/memory*.py): the traced outputs equal each model's forward on
 every shipped run, uni- and bidirectional, on padded batches; unit orders are deterministic; the unit index stays
 bounded."""
+import json
 from pathlib import Path
 
 import numpy as np
@@ -174,7 +175,6 @@ def test_the_unit_index_keeps_the_top_inputs_per_unit_and_stays_bounded():
 
 
 SHIPPED_MEMORY = sorted(CHECKPOINTS.glob(f"*/*/{memory.MEMORY_DIR}/*.json"))
-UNITS_BYTES = 256_000  # a unit index ships in git: bounded whatever the test set's size
 
 
 @pytest.mark.parametrize("path", SHIPPED_MEMORY, ids=lambda p: f"{p.parents[1].name}-{p.name}")
@@ -186,10 +186,29 @@ def test_the_shipped_memory_files_are_small_and_well_formed(path):
         assert 1 < len(content["x"]) == len(content["y"]) <= 64
         assert content["measure"] and content["x_label"] and content["y_label"]
         return
-    assert path.stat().st_size < UNITS_BYTES
+    assert path.stat().st_size <= memory.UNITS_BYTES
     assert content["layers"]
     for index in content["layers"].values():
         assert index["inputs_seen"] > 0
         for entries in index["units"]:
             assert len(entries) <= index["top"]
             assert all(len(entry["steps"]) == len(entry["values"]) <= index["window"] for entry in entries)
+
+
+def test_a_wide_unit_index_is_trimmed_to_its_budget_around_each_peak():
+    index = memory.UnitIndex(units=300)
+    rng = np.random.default_rng(0)
+    for number in range(20):
+        index.add(f"input {number}", [f"token{t}" for t in range(30)], rng.normal(size=(30, 300)))
+    record = {"inputs": "fixture", "layers": {"decoder": index.to_json()}}
+    fitted = memory.fit_units(record, budget=60_000)
+    size = len(json.dumps(fitted, separators=(",", ":")).encode())
+    assert size <= 60_000 < len(json.dumps(record, separators=(",", ":")).encode())
+    kept = fitted["layers"]["decoder"]
+    for full, trimmed in zip(index.to_json()["units"], kept["units"]):
+        assert trimmed[0]["input"] == full[0]["input"]  # every unit keeps its top input
+        entry = trimmed[0]
+        assert entry["values"][entry["peak"]] == max(full[0]["values"])  # and its peak
+        assert len(entry["steps"]) == kept["window"] < memory.UNIT_WINDOW
+    with pytest.raises(ValueError):
+        memory.fit_units(record, budget=1_000)

@@ -54,7 +54,7 @@ def index_layers(trace: memory.MemoryTrace, indexes: dict[str, memory.UnitIndex]
 
 
 def units_record(indexes: dict[str, memory.UnitIndex], inputs: str) -> dict:
-    return {"inputs": inputs, "layers": {name: index.to_json() for name, index in indexes.items()}}
+    return memory.fit_units({"inputs": inputs, "layers": {name: index.to_json() for name, index in indexes.items()}})
 
 
 # -- one to one -------------------------------------------------------------------------------------------------
@@ -265,8 +265,8 @@ def many_to_many(runs: list[store.RunSummary], indexed: int = 400) -> None:
             for row, (ids, out) in enumerate(zip(sources, targets)):
                 source[row, :len(ids)], target[row, :len(out)] = torch.tensor(ids), torch.tensor(out)
             trace = memory_many_to_many.trace(checkpoint.model, source, target)
-            labels = [{"": t.source_tokens, "decoder": ["[BOS]", *t.target_tokens[:-1]]} for t in chunk]
-            index_layers(trace, indexes, [t.source for t in chunk], labels)
+            step_labels = [{"": t.source_tokens, "decoder": ["[BOS]", *t.target_tokens[:-1]]} for t in chunk]
+            index_layers(trace, indexes, [t.source for t in chunk], step_labels)
         write_json(run.bundle_dir, memory.UNITS_FILE, units_record(
             indexes, f"the first {len(sentences)} new-sentences test sentences and their greedy translations"))
         print(f"{run.run_name}: BLEU by length " + ", ".join(
