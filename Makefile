@@ -66,6 +66,10 @@ export: setup
 bench: setup
 	for script in bench/*.py; do $(BIN)/python -m bench.$$(basename $$script .py) || exit 1; done
 
+# The dashboard in headless chromium: page times, prediction round-trips, a crowd of sessions and the server's memory.
+bench-dashboard: setup-dev browser
+	$(BIN)/python -m bench.dashboard
+
 screenshots: setup-dev browser import
 	$(BIN)/python -m tests.screenshots docs/screenshots
 

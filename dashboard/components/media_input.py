@@ -16,6 +16,9 @@ MAX_IMAGE_MB = 20  # the one size limit for images: the uploader refuses bigger 
 MAX_IMAGE_BYTES = MAX_IMAGE_MB * 1024 * 1024
 MAX_IMAGE_PIXELS = 25_000_000  # refused from the header, before decoding allocates the pixels
 MIN_IMAGE_SIDE = 8
+# Decoded images are scaled down to this side: the models read a few dozen pixels a side and a page column shows
+# fewer than this, while a 25-megapixel photo would hold 75 MB on every rerun and be sent to the browser whole.
+MAX_DECODED_SIDE = 1600
 
 
 class MediaRejected(ValueError):
@@ -53,6 +56,8 @@ def decode_image(data: bytes) -> DecodedImage:
         if frames > 1:
             image.seek(0)
             notes.append(f"Animated image: the first of its {frames} frames is used.")
+        full_size = image.size
+        image.draft(image.mode, (MAX_DECODED_SIDE, MAX_DECODED_SIDE))  # a JPEG decodes at 1/2, 1/4, 1/8 directly
         image.load()  # decodes now, so truncated or corrupt data fails here and not inside a model
         image = ImageOps.exif_transpose(image)
     except MediaRejected:
@@ -74,21 +79,34 @@ def decode_image(data: bytes) -> DecodedImage:
         notes.append("CMYK colours were converted to RGB.")
     if image.mode.startswith("I;16") or image.mode == "I":
         image = image.point(lambda value: value / 256).convert("L")  # 16-bit greyscale -> 8-bit
-    return DecodedImage(image.convert("RGB"), notes)
+    image = image.convert("RGB")
+    if max(image.size) > MAX_DECODED_SIDE:
+        image.thumbnail((MAX_DECODED_SIDE, MAX_DECODED_SIDE), Image.Resampling.LANCZOS)
+    if max(full_size) > MAX_DECODED_SIDE:
+        notes.append(f"Scaled down from {full_size[0]}×{full_size[1]} to {image.width}×{image.height} pixels "
+                     "(still more than the model reads).")
+    return DecodedImage(image, notes)
 
 
 def image_upload(label: str, key: str) -> DecodedImage | None:
-    """A file uploader for one image; a bad upload is explained on the page and yields None."""
+    """A file uploader for one image; a bad upload is explained on the page and yields None. The decoded image is
+    kept in the session (the latest upload's only), so a rerun (a slider moved) does not decode it again."""
     uploaded = st.file_uploader(label, type=IMAGE_TYPES, key=key, max_upload_size=MAX_IMAGE_MB,
                                 help=f"PNG, JPEG, WebP, BMP or GIF (first frame), up to {MAX_IMAGE_MB} MB and "
                                      f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels, in any colours.")
+    kept_key = f"{key}-decoded"
     if uploaded is None:
+        st.session_state.pop(kept_key, None)
         return None
-    try:
-        decoded = decode_image(uploaded.getvalue())
-    except MediaRejected as error:
-        st.error(f"**{code(uploaded.name)}**: {error}")
-        return None
+    file_id, decoded = st.session_state.get(kept_key, (None, None))
+    if file_id != uploaded.file_id:
+        st.session_state.pop(kept_key, None)
+        try:
+            decoded = decode_image(uploaded.getvalue())
+        except MediaRejected as error:
+            st.error(f"**{code(uploaded.name)}**: {error}")
+            return None
+        st.session_state[kept_key] = (uploaded.file_id, decoded)
     for note in decoded.notes:
         st.caption(note)
     return decoded

@@ -4,7 +4,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,22 +56,26 @@ def video_upload(label: str, key: str) -> UploadedVideo | None:
     return UploadedVideo(uploaded.name, data, hashlib.sha256(data).hexdigest())
 
 
-def encode_h264(frames: np.ndarray, fps: float, crf: int = 26) -> bytes:
-    """RGB frames (T, H, W, 3) uint8 -> an H.264 mp4 (yuv420p, moov atom first) that plays in any browser."""
+def encode_h264(frames: Iterable[np.ndarray], fps: float, crf: int = 26) -> bytes:
+    """RGB frames (each H×W×3 uint8: an array (T, H, W, 3) or any iterable, so that a long video is never held
+    twice) -> an H.264 mp4 (yuv420p, moov atom first) that plays in any browser."""
     import av
 
-    frames = np.asarray(frames)
-    height, width = frames.shape[1] // 2 * 2, frames.shape[2] // 2 * 2  # yuv420p needs even sides
     # A real file, because moving the index to the front (so playback starts before the download ends) rewrites it.
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "video.mp4"
         with av.open(str(path), "w", options={"movflags": "+faststart"}) as container:
-            stream = container.add_stream("libx264", rate=round(fps) if fps else 25,
-                                          options={"crf": str(crf), "preset": "veryfast"})
-            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            stream = None
             for frame in frames:
+                if stream is None:
+                    height, width = frame.shape[0] // 2 * 2, frame.shape[1] // 2 * 2  # yuv420p needs even sides
+                    stream = container.add_stream("libx264", rate=round(fps) if fps else 25,
+                                                  options={"crf": str(crf), "preset": "veryfast"})
+                    stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
                 picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[:height, :width]), format="rgb24")
                 container.mux(stream.encode(picture))
+            if stream is None:
+                raise ValueError("no frames to encode")
             container.mux(stream.encode())
         return path.read_bytes()
 
@@ -81,15 +85,55 @@ def hex_to_bgr(colour: str) -> tuple[int, int, int]:
     return int(value[4:6], 16), int(value[2:4], 16), int(value[0:2], 16)
 
 
-def caption_frames(frames: np.ndarray, captions: list[str], colours: list[str]) -> np.ndarray:
-    """Each RGB frame with a coloured band at the top carrying its caption (a label and its confidence)."""
-    out = np.array(frames, copy=True)
-    height, width = out.shape[1:3]
-    band = max(14, height // 9)
-    scale = band / 30
-    for frame, caption, colour in zip(out, captions, colours):
+def captioned_frames(frames: Iterable[np.ndarray], captions: list[str], colours: list[str]) -> Iterator[np.ndarray]:
+    """Each RGB frame, copied, with a coloured band at the top carrying its caption (a label and its confidence);
+    one at a time, so that encoding them needs one frame's memory, not another copy of the video."""
+    for frame, caption, colour in zip(frames, captions, colours):
+        out = np.array(frame, copy=True)
+        height = out.shape[0]
+        band = max(14, height // 9)
+        scale = band / 30
         red, green, blue = hex_to_bgr(colour)[::-1]
-        frame[:band] = (0.35 * frame[:band] + 0.65 * np.array([red, green, blue])).astype(np.uint8)
-        cv2.putText(frame, caption, (4, band - max(3, band // 4)), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255),
+        out[:band] = (0.35 * out[:band] + 0.65 * np.array([red, green, blue])).astype(np.uint8)
+        cv2.putText(out, caption, (4, band - max(3, band // 4)), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255),
                     max(1, round(scale * 2)), cv2.LINE_AA)
-    return out
+        yield out
+
+
+def caption_frames(frames: np.ndarray, captions: list[str], colours: list[str]) -> np.ndarray:
+    """captioned_frames, all of them in one array."""
+    return np.stack(list(captioned_frames(frames, captions, colours)))
+
+
+@dataclass(frozen=True)
+class StillFrames:
+    """A video's frames as JPEG, one each, for a page to show any of them again (a scrubber) at a tenth of the
+    memory of the pixels: what a session keeps of an upload. Indexing gives one frame's JPEG (st.image sends it
+    as it is); iterating gives the RGB frames back, for an annotated video."""
+
+    jpegs: tuple[bytes, ...] = field(repr=False)
+    shape: tuple[int, int, int, int]  # (T, H, W, 3), as the frames' array had
+
+    QUALITY = 90
+
+    @classmethod
+    def of(cls, frames: np.ndarray) -> StillFrames:
+        """``frames``: RGB, (T, H, W, 3) uint8."""
+        jpegs = []
+        for frame in frames:
+            encoded, data = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
+                                         [cv2.IMWRITE_JPEG_QUALITY, cls.QUALITY])
+            if not encoded:
+                raise ValueError("a frame could not be encoded as JPEG")
+            jpegs.append(data.tobytes())
+        return cls(tuple(jpegs), tuple(frames.shape))
+
+    def __len__(self) -> int:
+        return len(self.jpegs)
+
+    def __getitem__(self, index: int) -> bytes:
+        return self.jpegs[index]
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for data in self.jpegs:
+            yield cv2.cvtColor(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)

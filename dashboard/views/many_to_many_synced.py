@@ -11,7 +11,8 @@ from dashboard.components import memory_view
 from dashboard.components.runs import pick_model
 from dashboard.components.topologies import topology_page
 from dashboard.components.user_text import code, csv_download, literal
-from dashboard.components.video import UploadedVideo, caption_frames, encode_h264, upload_limit_mb, video_upload
+from dashboard.components.video import (StillFrames, UploadedVideo, captioned_frames, encode_h264, upload_limit_mb,
+                                        video_upload)
 from models.generators.camera_motion_clips import ClipGenerator, load_sample_photos
 from models.video import VideoError, decode_video
 
@@ -43,14 +44,16 @@ def sample_clip(seed: int, frames: int) -> tuple[np.ndarray, np.ndarray]:
     return ClipGenerator(photos, procedural=not photos).clip(frames, seed)
 
 
-def decoded_upload(upload: UploadedVideo, progress) -> tuple[np.ndarray, np.ndarray, object]:
+def decoded_upload(upload: UploadedVideo, progress) -> tuple[np.ndarray, StillFrames, object]:
     """Decoded frames of the latest upload, kept in the session (by content, so the same clip uploaded again is
-    not decoded again) so moving the scrubber does not decode again."""
+    not decoded again) so moving the scrubber does not decode again. The preview frames are kept as JPEG: as
+    pixels, a minute of video would hold ~300 MB per session."""
     digest, decoded = st.session_state.get("many_to_many_synced-decoded", (None, None))
     if digest != upload.digest:
         with upload.on_disk() as path:
-            decoded = decode_video(path, max_frames=MAX_FRAMES, max_pixels=MAX_PIXELS, preview_width=PREVIEW_WIDTH,
-                                   progress=progress)
+            frames, preview, info = decode_video(path, max_frames=MAX_FRAMES, max_pixels=MAX_PIXELS,
+                                                 preview_width=PREVIEW_WIDTH, progress=progress)
+        decoded = frames, StillFrames.of(preview), info
         st.session_state["many_to_many_synced-decoded"] = (upload.digest, decoded)
     return decoded
 
@@ -148,7 +151,7 @@ with demo:
         bar.progress(0.97, text="Encoding the annotated video…")
         captions = [f"{names[p]} {c:.0%}" for p, c in zip(predicted, confidence)]
         colours = [COLOURS.get(names[p], "#7f7f7f") for p in predicted]
-        kept = (identity, probabilities, seconds, encode_h264(caption_frames(preview, captions, colours), fps))
+        kept = (identity, probabilities, seconds, encode_h264(captioned_frames(preview, captions, colours), fps))
         st.session_state["many_to_many_synced-result"] = kept
     _, probabilities, seconds, annotated = kept
     bar.empty()
