@@ -24,6 +24,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -295,9 +296,24 @@ def tracking_server(root: Path | None = None, port: int = 0, postgres_port: int 
         server.start()
         yield server.url
     finally:
-        server.stop()
-        if cluster is not None:
-            cluster.stop()
+        with signals_ignored():  # a second Ctrl-C or kill (make passes its own on) must not leave a server running
+            server.stop()
+            if cluster is not None:
+                cluster.stop()
+
+
+@contextlib.contextmanager
+def signals_ignored(numbers=(signal.SIGINT, signal.SIGTERM)):
+    """Ignore these signals while the block runs (in the main thread, the only one that may set handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {number: signal.signal(number, signal.SIG_IGN) for number in numbers}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def _interrupt(signum, frame):
