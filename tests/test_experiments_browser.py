@@ -34,13 +34,10 @@ def import_one_to_one(tracking_uri: str) -> None:
 
 
 def fill_and_launch(page, run_name: str, dry_run: bool, settings: dict[str, str]) -> None:
+    """Fill the launch form (nothing reruns until Launch) and wait for the job to be listed."""
     page.get_by_label("Run name (optional)").fill(run_name)
-    page.get_by_label("Run name (optional)").press("Enter")
-    wait_until_idle(page)
-    toggle = page.get_by_label("Dry run", exact=True)
-    if toggle.is_checked() != dry_run:
+    if page.get_by_label("Dry run", exact=True).is_checked() != dry_run:
         page.get_by_text("Dry run", exact=True).click()
-        wait_until_idle(page)
     for key, value in settings.items():
         page.get_by_label(key, exact=True).fill(value)
     page.get_by_role("button", name="Launch").click()
@@ -72,8 +69,7 @@ def launch_cancel_and_watch(page, url: str, screenshots: Path | None = None) -> 
     assert "QUEUED" in job_box(page, dry).inner_text()
     if screenshots:  # with a curve drawn: the first epoch logged
         page.get_by_text("val_accuracy", exact=True).first.wait_for(timeout=JOB_TIMEOUT_MS)
-        page.wait_for_timeout(2500)  # one more refresh, so the chart is drawn whole
-        page.screenshot(path=str(screenshots / "experiments-running.png"))
+        screenshot_between_refreshes(page, screenshots / "experiments-running.png")
     job_box(page, short).get_by_role("button", name="Cancel").click()
     job_box(page, short).get_by_text("KILLED").wait_for(timeout=JOB_TIMEOUT_MS)
     job_box(page, dry).get_by_text("RUNNING").wait_for(timeout=JOB_TIMEOUT_MS)
@@ -81,8 +77,23 @@ def launch_cancel_and_watch(page, url: str, screenshots: Path | None = None) -> 
     wait_until_idle(page)
     assert_page_healthy(page)
     assert jobs.get(short).status == jobs.KILLED and jobs.get(dry).status == jobs.FINISHED
-    if screenshots:
+    if screenshots:  # the dry run picked, with its reports open
+        page.get_by_role("combobox", name="Run").click()
+        page.get_by_role("option", name="dry · FINISHED · dry run").click()
+        wait_until_idle(page)
+        page.get_by_text("Reports", exact=True).click()
+        wait_until_idle(page, expect="confusion matrix data")
         page.screenshot(path=str(screenshots / "experiments-finished.png"))
+
+
+def screenshot_between_refreshes(page, path: Path, timeout_s: float = 30) -> None:
+    """A page that refreshes itself every few seconds, taken when no element is stale (half redrawn)."""
+    stale = page.locator('[data-stale="true"]')
+    for _ in range(int(timeout_s * 10)):
+        if stale.count() == 0:
+            break
+        page.wait_for_timeout(100)
+    page.screenshot(path=str(path))
 
 
 @pytest.fixture
@@ -117,7 +128,7 @@ def main() -> None:
         uri = f"sqlite:///{Path(scratch) / 'mlflow.db'}"
         import_one_to_one(uri)
         os.environ["MLFLOW_TRACKING_URI"] = uri
-        with serve_app(uri) as url, browser_page(1400, 2400) as page:
+        with serve_app(uri) as url, browser_page(1400, 3400) as page:
             launch_cancel_and_watch(page, url, folder)
 
 

@@ -206,30 +206,28 @@ def launch_form(topology: str) -> None:
         st.error(f"The training settings of this topology cannot be read: {literal(error)}")
         return
     presets = {preset["name"]: preset for preset in described["presets"]}
-    left, middle, right = st.columns([2, 2, 1])
-    preset_name = left.selectbox("Preset (a shipped config)", [*presets, "defaults"], key=f"{topology}-preset",
-                                 help="The TOML files in training/configs/: how the shipped runs were trained.")
+    preset_name = st.selectbox("Preset (a shipped config)", [*presets, "defaults"], key=f"{topology}-preset",
+                               help="The TOML files in training/configs/: how the shipped runs were trained.")
     preset = presets.get(preset_name)
     if preset and preset["summary"]:
         st.caption(preset["summary"])
-    run_name = middle.text_input("Run name (optional)", key=f"{topology}-run-name", max_chars=120)
-    dry_run = right.toggle("Dry run", value=True, key=f"{topology}-dry-run",
-                           help="Two tiny batches and one epoch, into the -dry-run experiment: checks a setting "
-                                "in seconds. Never crowned champion automatically.")
     form_key = f"{topology}-{preset_name}"
+    # Everything a launch takes is in one form: typing reruns nothing, and Launch sends it all at once.
     with st.form(form_key, border=True):
+        left, right = st.columns([3, 1])
+        run_name = left.text_input("Run name (optional)", key=f"{topology}-run-name", max_chars=120)
+        dry_run = right.toggle("Dry run", value=True, key=f"{topology}-dry-run",
+                               help="Two tiny batches and one epoch, into the -dry-run experiment: checks a setting "
+                                    "in seconds. Never crowned champion automatically.")
         entries = settings_inputs(described["fields"], preset, form_key)
         launched = st.form_submit_button("Launch", type="primary", icon=":material/rocket_launch:")
     values, errors = check_form(described["fields"], entries)
     epochs = values.get("epochs") if "epochs" not in errors else None
-    if dry_run:
-        st.caption("Estimated duration: a dry run trains two batches; loading its data takes most of its time "
-                   "(seconds to a minute).")
-    elif (guess := estimate(topology, preset_name if preset else None, epochs or 0)) and epochs:
-        st.caption(f"Estimated duration: up to about {duration(guess.seconds)} for {epochs} epochs, at the pace "
-                   f"of {literal(guess.basis)}.")
-    else:
-        st.caption("Estimated duration: unknown (no shipped run of this preset logged its epoch times).")
+    guess = estimate(topology, preset_name if preset else None, epochs) if epochs else None
+    full = (f"{epochs} epochs up to about {duration(guess.seconds)}, at the pace of {literal(guess.basis)}" if guess
+            else "a full run: unknown (no shipped run of this preset logged its epoch times)")
+    st.caption(f"Estimated duration: a dry run trains two batches, and loading its data takes most of its time "
+               f"(seconds to a minute); {full}.")
     if not launched:
         return
     if errors:
@@ -307,7 +305,7 @@ def job_row(job: jobs.Job, run: store.RunSummary | None) -> dict:
     return {"job": job.id, "what": job.title, "status": job.status,
             "epoch": f"{epoch} of {epochs}" if epoch and epochs else "—",
             "ETA": duration(progress.seconds_left) if progress else "—",
-            "samples/s": round(samples) if samples else None,
+            "samples/s": f"{samples:,.0f}" if samples else "—",
             "run time": duration(ended - started) if started else "—",
             "queued": time.strftime("%H:%M:%S", time.localtime(job.queued_at)),
             "note": job.error or ""}
