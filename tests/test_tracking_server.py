@@ -8,9 +8,10 @@ import time
 from pathlib import Path
 
 import mlflow
+import mlflow.pyfunc
 import pytest
 
-from models import store
+from models import serving, store
 from models.checkpoint import load_checkpoint
 from training import bundles, servers, train
 
@@ -58,22 +59,24 @@ def test_a_dry_run_trains_through_the_server(on_server, server_root, tmp_path):
     assert list((server_root / "artifacts").rglob(f"{run_id}/artifacts/checkpoint/model.safetensors"))
 
 
-def test_shipped_bundles_import_once_and_serve_from_the_server(on_server, tmp_path):
-    shipped = tmp_path / "shipped"
-    shipped.mkdir()
-    (shipped / "many_to_one").symlink_to(store.SHIPPED_DIR / "many_to_one")
-    created = bundles.import_all(shipped)
-    assert len(created) == len(list((store.SHIPPED_DIR / "many_to_one").glob(f"*/{store.BUNDLE_RUN_FILE}")))
-    assert bundles.import_all(shipped) == [], "a second import adds nothing"
+def test_a_shipped_bundle_imports_once_and_serves_from_the_server(on_server, tmp_path):
+    bundle = store.shipped_bundles("many_to_one")[0]  # the champion: one bundle keeps the test short
+    shipped = tmp_path / "shipped" / "many_to_one"
+    shipped.mkdir(parents=True)
+    (shipped / bundle.bundle_dir.name).symlink_to(bundle.bundle_dir)
+    [run_id] = bundles.import_all(shipped.parent)
+    assert bundles.import_all(shipped.parent) == [], "a second import adds nothing"
 
-    runs = store.list_runs("many_to_one")
-    champion = runs[0]
-    assert champion.champion and champion.run_name == store.shipped_bundles("many_to_one")[0].run_name
-    history = store.metric_history(champion.run_id, "val_accuracy")
-    assert len(history) == len(store.run_history(store.shipped_bundles("many_to_one")[0], "val_accuracy")) > 1
-    checkpoint = mlflow.artifacts.download_artifacts(run_id=champion.run_id, artifact_path=store.CHECKPOINT_ARTIFACT,
+    [champion] = store.list_runs("many_to_one")
+    assert champion.run_id == run_id and champion.champion and champion.run_name == bundle.run_name
+    assert store.metric_history(run_id, "val_accuracy") == store.run_history(bundle, "val_accuracy")
+    checkpoint = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=store.CHECKPOINT_ARTIFACT,
                                                      dst_path=str(tmp_path / "download"), tracking_uri=on_server)
     assert load_checkpoint(Path(checkpoint)).topology == "many_to_one"
+    # The import registered a served model, fetched through the server by its registry alias.
+    served = mlflow.pyfunc.load_model(f"models:/{store.registered_model_name('many_to_one')}@{store.CHAMPION_ALIAS}")
+    answer = served.predict(serving.input_example("many_to_one"))
+    assert list(answer["label"]) == ["positive", "negative"]
 
 
 def test_a_wrong_database_url_is_one_clear_line_within_seconds(tmp_path):
