@@ -127,7 +127,8 @@ def state_heatmap(layer: ShownLayer, order: np.ndarray) -> go.Figure:
     values = layer.states[:, order].T  # (U, T) in display order
     extreme = float(np.abs(values).max()) or 1.0
     figure = go.Figure(go.Heatmap(
-        z=values, x=list(range(len(steps))), y=[f"unit {u}" for u in order], colorscale="RdBu", zmid=0,
+        z=values, x=list(range(len(steps))), y=[f"unit {u}" for u in order], colorscale="RdBu", reversescale=True,
+        zmid=0,
         zmin=-extreme, zmax=extreme, customdata=np.tile(np.array(steps, dtype=object), (len(order), 1)),
         hovertemplate="%{y} · step %{customdata}<br>value %{z:.3f}<extra></extra>"))
     tick_every = max(1, len(steps) // 32)
@@ -181,8 +182,8 @@ def shaded_steps(labels: list[str], values: np.ndarray) -> str:
     for label, value in zip(labels, values):
         colour = "255, 140, 0" if value >= 0 else "31, 119, 180"
         spans.append(f'<span title="{value:+.3f}" style="background: rgba({colour}, {abs(value) / top:.2f}); '
-                     f'border-radius: 3px; padding: 0 2px; margin: 1px; white-space: pre">{html.escape(label)}'
-                     "</span>")
+                     f'border-radius: 3px; padding: 0 2px; margin: 1px; display: inline-block; white-space: pre">'
+                     f"{html.escape(label)}</span>")
     return f"<div style='line-height: 2'>{''.join(spans)}</div>"
 
 
