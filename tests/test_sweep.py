@@ -39,19 +39,33 @@ def write_space(tmp_path, text: str = SPACE):
     return str(path)
 
 
-def run_sweep(tmp_path, *extra: str) -> str:
-    return sweep.main(["one_to_one", "--space", write_space(tmp_path), "--storage",
-                       f"sqlite:///{tmp_path / 'optuna.db'}", "--study", "test-sweep", *extra])
+def run_sweep(folder, *extra: str) -> str:
+    """A sweep of SPACE with its study in ``folder``; returns its sweep run id."""
+    return sweep.main(["one_to_one", "--space", write_space(folder), "--storage",
+                       f"sqlite:///{folder / 'optuna.db'}", "--study", "test-sweep", *extra])
+
+
+@pytest.fixture(scope="module")
+def dry_sweep_store(tmp_path_factory):
+    """One finished 3-trial dry-run sweep per module, in its own store (a sweep takes a minute): the store's URI,
+    its folder and the sweep run id."""
+    folder = tmp_path_factory.mktemp("dry-sweep")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        patch.setenv("RNNLAB_OFFLINE", "1")
+        return uri, folder, run_sweep(folder, "--trials", "3", "--dry-run")
 
 
 @pytest.fixture
-def dry_sweep(tracking_store, tmp_path):
-    """A finished 3-trial dry-run sweep in a temporary store: its sweep run id."""
-    return run_sweep(tmp_path, "--trials", "3", "--dry-run")
+def dry_sweep(dry_sweep_store, monkeypatch):
+    """Tracking pointed at the module's dry-run sweep; returns its sweep run id."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", dry_sweep_store[0])
+    return dry_sweep_store[2]
 
 
-def test_dry_run_sweep_nests_its_trials_and_ranks_parameters(dry_sweep, tracking_store, tmp_path):
-    client = MlflowClient(tracking_store)
+def test_dry_run_sweep_nests_its_trials_and_ranks_parameters(dry_sweep, dry_sweep_store):
+    client = MlflowClient(dry_sweep_store[0])
     parent = client.get_run(dry_sweep)
     experiment = client.get_experiment(parent.info.experiment_id)
     assert experiment.name == store.experiment_name("one_to_one") + "-sweeps-dry-run"
@@ -65,7 +79,7 @@ def test_dry_run_sweep_nests_its_trials_and_ranks_parameters(dry_sweep, tracking
         assert 1e-3 <= float(trial.data.params["lr"]) <= 1e-2
     assert len({trial.data.params["lr"] for trial in trials}) == 3  # the sampler proposed, not a fixed default
 
-    read = sweep_store.list_sweeps("one_to_one", dry_run=True)[0]
+    [read] = sweep_store.list_sweeps("one_to_one", dry_run=True)
     assert read.objective == "val_accuracy" and [t.state for t in read.trials] == ["complete"] * 3
     assert all(t.has_checkpoint and len(t.history) == 1 for t in read.trials)
     importance, rests_on = sweep_store.parameter_importance(read)
@@ -75,7 +89,7 @@ def test_dry_run_sweep_nests_its_trials_and_ranks_parameters(dry_sweep, tracking
     assert store.champion_run_id("one_to_one") is None
 
     # the same study continued to 4 trials runs one more, under the same sweep run
-    assert run_sweep(tmp_path, "--trials", "4", "--dry-run") == dry_sweep
+    assert run_sweep(dry_sweep_store[1], "--trials", "4", "--dry-run") == dry_sweep
     assert len(sweep_store.read_sweep(client, dry_sweep).trials) == 4
 
 
@@ -166,8 +180,8 @@ def test_median_rule_prunes_a_trial_below_earlier_trials(tracking_store, tmp_pat
     assert read.best_trial.number == 0
 
 
-def test_sweep_bundle_round_trip(dry_sweep, tracking_store, tmp_path, monkeypatch):
-    client = MlflowClient(tracking_store)
+def test_sweep_bundle_round_trip(dry_sweep, tmp_path, monkeypatch):
+    client = MlflowClient(store.tracking_uri())
     original = sweep_store.read_sweep(client, dry_sweep)
     path = bundles.export_sweep(dry_sweep, tmp_path / "sweeps")
     assert path == tmp_path / "sweeps" / "one_to_one" / "test-sweep.json"
@@ -199,16 +213,21 @@ def sweep_page():
                   dry_run=True)
 
 
-def test_sweep_view_draws_the_sweep_and_promotes_its_best_trial(dry_sweep, tracking_store):
+def test_sweep_view_draws_the_sweep_and_promotes_its_best_trial(dry_sweep):
+    import streamlit as st
     from streamlit.testing.v1 import AppTest
 
     from tests.conftest import assert_no_exception, page_texts
 
-    best = sweep_store.read_sweep(MlflowClient(tracking_store), dry_sweep).best_trial
+    st.cache_data.clear()
+
+    read = sweep_store.read_sweep(store.client(), dry_sweep)
+    best = read.best_trial
     page = AppTest.from_function(sweep_page, default_timeout=60).run()
     assert_no_exception(page)
-    assert "Rests on 3 complete trials" in page_texts(page)
+    assert f"Rests on {len(read.trials)} complete trials" in page_texts(page)
     [promote] = [button for button in page.button if button.label == f"Promote trial {best.number}"]
     promote.click().run()
     assert_no_exception(page)
     assert page.session_state["promoted"] == best.run_id
+
