@@ -82,6 +82,6 @@ def test_many_to_many_synced_recurrent_and_per_frame(app):
     assert_no_exception(page)
     open_memory(page, "many_to_many_synced")
     assert memory_views_drawn(page)
-    assert "first 64 are traced" in page_texts(page)  # the sample clip has 200 frames
+    assert "first 32 are traced" in page_texts(page)  # the sample clip has 200 frames
     choose_model(page, "per_frame ")
     assert "has no recurrence" in page_texts(page)

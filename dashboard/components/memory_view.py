@@ -22,6 +22,9 @@ from dashboard.components.user_text import code
 from models import memory, store
 
 MAX_STEPS = 64  # steps traced and drawn; the rest of a longer input is left out, and the tab says so
+# Fewer frames for the video: each frame's influence is a backward pass through every frame, so its cost grows with
+# the square of the frames (64 took 10 s on a loaded 2-core machine, 32 take 2.3 s).
+VIDEO_STEPS = 32
 ORDERS = {"peak time": "peak", "similar time course": "cluster"}
 HINT = "The Memory tab shows what the model keeps on the Demo tab's input: give it one there first."
 
@@ -292,9 +295,8 @@ def span_comparison(topology: str) -> None:
 
 # -- each page's input ------------------------------------------------------------------------------------------
 
-def cut_note(steps: int, what: str) -> str:
-    return (f"The input has {steps} {what}: the first {MAX_STEPS} are traced and drawn." if steps > MAX_STEPS
-            else "")
+def cut_note(steps: int, what: str, limit: int = MAX_STEPS) -> str:
+    return f"The input has {steps} {what}: the first {limit} are traced and drawn." if steps > limit else ""
 
 
 def row_lstm(tab: MemoryTab, checkpoint, run: store.RunSummary, pixels: np.ndarray) -> None:
@@ -405,7 +407,7 @@ def captioner(tab: MemoryTab, checkpoint, run: store.RunSummary, image: np.ndarr
 
 def video_labeller(tab: MemoryTab, checkpoint, run: store.RunSummary, frames: np.ndarray,
                    names: tuple[str, ...]) -> None:
-    """Many to many, synced: the ConvGRU over the first MAX_STEPS frames (T, S, S) uint8."""
+    """Many to many, synced: the ConvGRU over the first VIDEO_STEPS frames (T, S, S) uint8."""
     from models import memory_many_to_many_synced
 
     if not tab.open:
@@ -414,8 +416,8 @@ def video_labeller(tab: MemoryTab, checkpoint, run: store.RunSummary, frames: np
         tab.slot.info(f"{code(run.run_name)} labels every frame on its own: it has no recurrence, so there is no "
                       "state to show. Pick the GRU or BiGRU run to see one.", icon=":material/block:")
         return
-    note = cut_note(len(frames), "frames")
-    frames = frames[:MAX_STEPS]
+    note = cut_note(len(frames), "frames", VIDEO_STEPS)
+    frames = frames[:VIDEO_STEPS]
     trace = kept_for_session((run.run_name, frames.tobytes()), lambda: memory_many_to_many_synced.trace(
         checkpoint.model, torch.from_numpy(np.ascontiguousarray(frames))[None], influence=True))
     predicted = trace.outputs[0].argmax(-1).tolist()
