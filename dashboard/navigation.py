@@ -5,7 +5,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard.components.topologies import TEXTS, diagram
+from dashboard.components.topologies import header
+from dashboard.components.topology_registry import TOPOLOGY_UI
 from models import TOPOLOGIES
 
 VIEWS = Path(__file__).parent / "views"
@@ -13,9 +14,7 @@ VIEWS = Path(__file__).parent / "views"
 
 def _not_built(topology: str):
     def page() -> None:
-        st.title(f"{TEXTS[topology].icon} {TOPOLOGIES[topology].title}")
-        diagram(topology)
-        st.markdown(TEXTS[topology].explanation)
+        header(topology)
         st.info("This page is not built yet: its model, data and demo are on the roadmap.")
 
     page.__name__ = topology  # st.Page derives the URL from the function name
@@ -30,5 +29,5 @@ def topology_pages() -> dict[str, st.Page]:
     pages = {}
     for name, topology in TOPOLOGIES.items():
         target = VIEWS / f"{name}.py" if built(name) else _not_built(name)
-        pages[name] = st.Page(target, title=topology.title, icon=TEXTS[name].icon, url_path=name)
+        pages[name] = st.Page(target, title=topology.title, icon=TOPOLOGY_UI[name].icon, url_path=name)
     return pages

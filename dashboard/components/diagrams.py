@@ -2,27 +2,10 @@
 arrows between hidden states are the recurrence."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dashboard.components.topology_registry import TOPOLOGY_UI
 
 BOX, GAP, ROW = 34, 22, 62  # box side, horizontal gap, vertical distance between rows
 COLOURS = {"input": "#e8807a", "hidden": "#7cc68d", "output": "#74a9de"}
-
-
-@dataclass(frozen=True)
-class Layout:
-    steps: int
-    inputs: tuple[int, ...]  # time steps that read an input
-    outputs: tuple[int, ...]  # time steps that emit an output
-    recurrent: bool = True
-
-
-LAYOUTS = {
-    "one_to_one": Layout(1, (0,), (0,), recurrent=False),
-    "one_to_many": Layout(4, (0,), (0, 1, 2, 3)),
-    "many_to_one": Layout(4, (0, 1, 2, 3), (3,)),
-    "many_to_many": Layout(6, (0, 1, 2), (3, 4, 5)),
-    "many_to_many_synced": Layout(4, (0, 1, 2, 3), (0, 1, 2, 3)),
-}
 
 
 def _box(x: float, y: float, kind: str) -> str:
@@ -37,8 +20,8 @@ def _arrow(x1: float, y1: float, x2: float, y2: float) -> str:
 
 def topology_svg(topology: str, height: int = 180) -> str:
     """A self-contained SVG; the widest diagram sets the width so all five share one scale."""
-    layout = LAYOUTS[topology]
-    widest = max(l.steps for l in LAYOUTS.values())
+    layout = TOPOLOGY_UI[topology].layout
+    widest = max(ui.layout.steps for ui in TOPOLOGY_UI.values())
     width = widest * (BOX + GAP) + GAP
     left = (width - (layout.steps * (BOX + GAP) - GAP)) / 2
     rows = {"output": 10, "hidden": 10 + ROW, "input": 10 + 2 * ROW}

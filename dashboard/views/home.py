@@ -5,7 +5,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.components.runs import run_catalogue
-from dashboard.components.topologies import TEXTS, diagram
+from dashboard.components.topologies import diagram
+from dashboard.components.topology_registry import TOPOLOGY_UI
 from dashboard.components.user_text import literal
 from dashboard.navigation import built
 from models import TOPOLOGIES, store
@@ -21,8 +22,8 @@ columns = st.columns(len(TOPOLOGIES))
 for column, (name, topology) in zip(columns, TOPOLOGIES.items()):
     with column:
         diagram(name, height=110)
-        st.page_link(pages[name], label=f"**{topology.title}**", icon=TEXTS[name].icon)
-        st.caption(TEXTS[name].demo + ("" if built(name) else " · *not built yet*"))
+        st.page_link(pages[name], label=f"**{topology.title}**", icon=TOPOLOGY_UI[name].icon)
+        st.caption(TOPOLOGY_UI[name].demo + ("" if built(name) else " · *not built yet*"))
 
 
 def status_row(name: str) -> dict:
