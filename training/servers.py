@@ -75,8 +75,8 @@ def install_postgres() -> Path:
         done = subprocess.run(sudo + command, capture_output=True, text=True,
                               env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
         if done.returncode != 0:
-            raise ServerError(f"cannot install PostgreSQL ({' '.join(sudo + command)} failed: "
-                              f"{(done.stderr or done.stdout).strip().splitlines()[-1:]})")
+            last_line = ((done.stderr or done.stdout).strip().splitlines() or ["no output"])[-1]
+            raise ServerError(f"cannot install PostgreSQL: {' '.join(sudo + command)} failed ({last_line})")
     if (found := postgres_bin()) is None:
         raise ServerError("apt-get installed postgresql, but no initdb was found under /usr/lib/postgresql")
     return found
@@ -94,17 +94,15 @@ def default_data_dir(root: Path) -> Path:
 
 
 def stop_process_group(process: subprocess.Popen, first_signal: int = signal.SIGTERM) -> None:
-    """Ask the process and its children to stop, then kill what is left after STOP_TIMEOUT_S."""
-    if process.poll() is not None:
-        return
+    """Ask the process (started with start_new_session) and its children to stop, then kill whatever is left of
+    its group after STOP_TIMEOUT_S, or once the leader is gone (a child it left behind)."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, first_signal)
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 def _log_tail(path: Path, lines: int = 8) -> str:
@@ -169,11 +167,11 @@ class PostgresCluster:
         self._wait_ready()
         self.create_database()
 
-    def _connect(self, database: str, timeout_s: float = 2):
+    def _connect(self, database: str):
         import psycopg
 
         return psycopg.connect(host="127.0.0.1", port=self.port, user=DATABASE_USER, password=self.password(),
-                               dbname=database, connect_timeout=max(1, int(timeout_s)), autocommit=True)
+                               dbname=database, connect_timeout=2, autocommit=True)
 
     def _wait_ready(self) -> None:
         import psycopg
