@@ -62,6 +62,10 @@ ACTIONS = {"home": wait_for_champions, "one_to_one": upload_garment, "one_to_man
            "many_to_many_synced": upload_real_video}
 
 
+# 1280 px wide, the width the comparison is made to read at; tall enough that the whole tab is drawn at once.
+COMPARE_VIEWPORT = {"width": 1280, "height": 4000}
+
+
 def take(folder: Path, base_url: str | None = None) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     taken = []
@@ -75,14 +79,20 @@ def take(folder: Path, base_url: str | None = None) -> list[Path]:
             path = folder / f"{name}.png"
             page.screenshot(path=str(path))
             taken.append(path)
-            compare_tab = page.get_by_role("tab", name="Compare runs")
-            if compare_tab.count():
-                compare_tab.click()
-                wait_until_idle(page)
-                path = folder / f"{name}-compare.png"
-                page.screenshot(path=str(path))
-                taken.append(path)
+            if page.get_by_role("tab", name="Compare runs").count():
+                taken.append(shoot_comparison(page, folder / f"{name}-compare.png"))
     return taken
+
+
+def shoot_comparison(page, path: Path) -> Path:
+    """The Compare runs tab alone, whole, at the width it must read well at."""
+    size = page.viewport_size
+    page.set_viewport_size(COMPARE_VIEWPORT)
+    page.get_by_role("tab", name="Compare runs").click()
+    wait_until_idle(page)
+    page.get_by_role("tabpanel", name="Compare runs").screenshot(path=str(path))
+    page.set_viewport_size(size)
+    return path
 
 
 def main() -> None:
