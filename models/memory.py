@@ -21,9 +21,8 @@ import torch.nn as nn
 # Beside a shipped bundle (models/checkpoints/<topology>/<run>/memory/), written by training.memory_span: the
 # measured memory span curve and the unit index, both small JSON.
 MEMORY_DIR, SPAN_FILE, UNITS_FILE = "memory", "span.json", "units.json"
-# PyTorch's gate order inside the stacked weight matrices, and the names drawn for them (an LSTM's candidate "g"
-# and a GRU's "n" are not gates: they are the new content, not a share of it).
-GATE_CHUNKS = {"lstm": ("input", "forget", "candidate", "output"), "gru": ("reset", "update", "candidate")}
+# The gates drawn per cell (an LSTM's candidate "g" and a GRU's "n" are not gates: they are the new content, not a
+# share of it).
 GATES = {"lstm": ("forget", "input", "output"), "gru": ("update", "reset"), "convgru": ("update", "reset"),
          "rnn": ()}
 

@@ -1,8 +1,6 @@
 """AppTests of the Memory tab of every page with a recurrent model, on real input against the shipped models:
 the tab opens with no exception and draws the state, the gates (or says a vanilla RNN has none), the influence and
 the unit picker; a model without recurrence says it has no state."""
-import pytest
-
 from tests.conftest import assert_no_exception, open_page, page_texts
 
 
@@ -18,8 +16,8 @@ def memory_views_drawn(page) -> bool:
     return {"Hidden state over time", "Gates", "What the output depends on", "Pick a unit"} <= set(texts)
 
 
-def choose_model(page, name: str):
-    picker = page.selectbox(key="model")
+def choose_model(page, topology: str, name: str):
+    picker = page.selectbox(key=f"{topology}-model")
     [option] = [option for option in picker.options if option.startswith(name)]
     picker.set_value(option).run()
     assert_no_exception(page)
@@ -30,7 +28,7 @@ def test_one_to_one_row_lstm_and_a_plain_network(app):
     page.radio[0].set_value("Pick a test-set example").run()
     open_memory(page, "one_to_one")
     assert "plain network: it has no recurrence" in page_texts(page)  # the champion is the CNN
-    choose_model(page, "row_lstm ")
+    choose_model(page, "one_to_one", "row_lstm ")
     assert memory_views_drawn(page)
     assert "Memory span across runs" in [element.value for element in page.subheader]
 
@@ -40,7 +38,7 @@ def test_many_to_one_every_cell(app):
     page.button(key="many_to_one-examples").click().run()
     open_memory(page, "many_to_one")
     for name in ("bilstm_attention ", "gru ", "lstm ", "rnn "):
-        choose_model(page, name)
+        choose_model(page, "many_to_one", name)
         assert memory_views_drawn(page), name
         said = page_texts(page)
         assert ("A vanilla RNN has no gates" in said) == (name == "rnn ")
@@ -62,7 +60,7 @@ def test_many_to_many_every_run(app):
     page.button(key="many_to_many-text-submit").click().run()
     open_memory(page, "many_to_many")
     for name in ("lstm_attention ", "gru_attention ", "gru "):
-        choose_model(page, name)
+        choose_model(page, "many_to_many", name)
         assert memory_views_drawn(page), name
         page.selectbox(key="many_to_many-memory-layer").set_value("decoder").run()
         assert_no_exception(page)
@@ -72,7 +70,7 @@ def test_one_to_many_both_captioners(app):
     page = open_page(app, "views/one_to_many.py")
     open_memory(page, "one_to_many")
     for name in ("show-attend-tell ", "show-and-tell "):
-        choose_model(page, name)
+        choose_model(page, "one_to_many", name)
         assert memory_views_drawn(page), name
 
 
@@ -83,5 +81,5 @@ def test_many_to_many_synced_recurrent_and_per_frame(app):
     open_memory(page, "many_to_many_synced")
     assert memory_views_drawn(page)
     assert "first 32 are traced" in page_texts(page)  # the sample clip has 200 frames
-    choose_model(page, "per_frame ")
+    choose_model(page, "many_to_many_synced", "per_frame ")
     assert "has no recurrence" in page_texts(page)
