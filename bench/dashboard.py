@@ -344,7 +344,8 @@ def print_crowd(result: Crowd, sessions: int, peak: float) -> None:
 
 
 def training_running() -> bool:
-    return subprocess.run(["pgrep", "-f", "training.train"], capture_output=True).returncode == 0
+    """Whether a `python -m training.train ...` run shares the machine (it holds a core for as long as it runs)."""
+    return subprocess.run(["pgrep", "-f", "python.* -m training[.]train "], capture_output=True).returncode == 0
 
 
 def main(argv=None) -> None:

@@ -73,8 +73,8 @@ def sweep_sessions() -> None:
             loop = runtime._get_async_objs().eventloop
             closed = asyncio.run_coroutine_threadsafe(sweep_once(runtime, first_seen, grace_s), loop).result()
         except Exception as error:  # noqa: BLE001  (a Streamlit without these internals: serve on, sweep no more)
-            LOGGER.warning("Closed sessions are no longer swept (%s: %s); their memory returns after %s s.",
-                           type(error).__name__, error, st.get_option("server.disconnectedSessionTTL"))
+            LOGGER.warning("Closed sessions are no longer swept (%s: %s): Streamlit may keep their uploads in "
+                           "memory.", type(error).__name__, error)
             return
         if closed:
             release_freed_memory()

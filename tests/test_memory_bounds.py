@@ -157,9 +157,11 @@ def test_a_closed_tab_is_shut_down_after_the_grace_and_a_returning_one_is_not():
     assert runtime.close_abandoned_sessions(fake, first_seen, grace_s=20, now=150) == ["blip"]
 
 
-def test_the_sweep_closes_sessions_before_streamlit_would_drop_them_unclosed():
+def test_the_served_app_sweeps_closed_sessions_in_time_and_watches_no_files():
     import streamlit as st
 
     ttl = st.get_option("server.disconnectedSessionTTL")
     assert ttl <= 30  # a closed tab's memory returns within a minute
-    assert runtime.SWEEP_S * 2 <= ttl
+    assert runtime.SWEEP_S * 2 <= ttl  # the sweep closes sessions before Streamlit would drop them unclosed
+    # A watcher per session walked every loaded module on the event loop, stalling every session for seconds.
+    assert st.get_option("server.fileWatcherType") == "none"
