@@ -312,25 +312,26 @@ def job_row(job: jobs.Job, run: store.RunSummary | None) -> dict:
 
 
 def jobs_panel(topology: str) -> None:
-    """The topology's queued, running and recent jobs: a table, then each active or failed job's log and buttons;
-    refreshed every WATCH_EVERY_S seconds while any job is active, and the whole page once one ends."""
+    """The topology's queued, running and recent jobs: a table, then the log and buttons of each active job and of
+    the latest ended one, and the running runs' curves."""
     jobs.reconcile()
     listed = jobs.list_jobs(topology, limit=10)
-    active = [job.id for job in listed if job.active]
-    if st.session_state.get(f"{topology}-active-jobs", active) != active:
-        st.session_state[f"{topology}-active-jobs"] = active
-        st.rerun()  # a job ended or started: the runs below change too
-    st.session_state[f"{topology}-active-jobs"] = active
+    # Without tracking, the jobs are still listed, from the queue and their logs alone.
+    runs = {} if tracking_error() else {run.summary.run_id: run.summary for run in tracked_runs(topology)}
+    job_runs = {job.id: runs.get(job_run_id(job) or "") if runs else None for job in listed}
+    # A job that started, ended or got its MLflow run changes the runs below too: then the whole page reruns.
+    state = [(job.id, job.status, job_runs[job.id] is not None) for job in listed if job.active]
+    if st.session_state.get(f"{topology}-active-jobs", state) != state:
+        st.session_state[f"{topology}-active-jobs"] = state
+        st.rerun()
+    st.session_state[f"{topology}-active-jobs"] = state
     if not listed:
         st.caption("No jobs yet: launch one above.")
         return
     queue = [job for job in jobs.list_jobs(limit=1000) if job.active]
-    if len(queue) > len(active):
-        st.caption(f"The server's queue also holds {len(queue) - len(active)} job(s) of other topologies; "
+    if len(queue) > len(state):
+        st.caption(f"The server's queue also holds {len(queue) - len(state)} job(s) of other topologies; "
                    f"{jobs.max_jobs()} job(s) run at a time ({jobs.MAX_JOBS_ENV}).")
-    # Without tracking, the jobs are still listed, from the queue and their logs alone.
-    runs = {} if tracking_error() else {run.summary.run_id: run.summary for run in tracked_runs(topology)}
-    job_runs = {job.id: runs.get(job_run_id(job) or "") if runs else None for job in listed}
     st.dataframe(pd.DataFrame([job_row(job, job_runs[job.id]) for job in listed]), hide_index=True, width="stretch")
     latest_ended = next((job for job in listed if not job.active), None)
     for job in listed:
@@ -338,7 +339,7 @@ def jobs_panel(topology: str) -> None:
             job_details(job, job_runs[job.id])
     watched = [job_runs[job.id] for job in listed if job.status == jobs.RUNNING and job_runs[job.id]]
     if watched:
-        live_curves(topology, watched)
+        live_curves(watched, next((run for run in runs.values() if run.champion), None))
 
 
 def job_details(job: jobs.Job, run: store.RunSummary | None) -> None:
@@ -358,9 +359,8 @@ def job_details(job: jobs.Job, run: store.RunSummary | None) -> None:
             mlflow_link(run)
 
 
-def live_curves(topology: str, watched: list[store.RunSummary]) -> None:
+def live_curves(watched: list[store.RunSummary], champion: store.RunSummary | None) -> None:
     """The running runs' curves beside the champion's, for the metric the champion is chosen on and the loss."""
-    champion = next((run.summary for run in tracked_runs(topology) if run.summary.champion), None)
     runs = [*watched, *([champion] if champion else [])]
     selection = (champion or watched[0]).tags.get(store.SELECTION_TAG, "").removeprefix("best_")
     columns = st.columns(2)
