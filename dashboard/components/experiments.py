@@ -498,7 +498,7 @@ def report_artifacts(run: store.RunSummary) -> None:
     for path in reports:
         data = json.loads(mlflow.artifacts.load_text(f"runs:/{run.run_id}/{path}"))
         name = Path(path).stem.replace("_", " ")
-        st.markdown(f"**{name}**")
+        st.markdown(f"**{literal(name)}**")
         if isinstance(data, dict) and {"labels", "matrix"} <= set(data):
             confusion(data["labels"], data["matrix"])
         elif isinstance(data, list) and data and all(isinstance(row, dict) for row in data):
