@@ -121,7 +121,7 @@ def test_the_captioning_page_serves_the_scene_champion_and_labels_each_runs_data
     page = AppTest.from_file(str(REPO_ROOT / "dashboard" / "app.py"), default_timeout=120)
     page.switch_page("views/one_to_many.py").run()
     assert_no_exception(page)
-    picker = page.selectbox(key="model")
+    picker = page.selectbox(key="one_to_many-model")
     dataset = MlflowClient().get_run(run_id).data.tags[store.DATASET_TAG]
     assert picker.value.run_id == scene_champion
     assert picker.options[0].endswith(" · generated scenes · champion")
@@ -129,4 +129,4 @@ def test_the_captioning_page_serves_the_scene_champion_and_labels_each_runs_data
     assert flickr.endswith(f" · {dataset}") and picker.options[-1] == flickr  # grouped after the page's data
     picker.select_index(picker.options.index(flickr)).run()
     assert_no_exception(page)
-    assert page.selectbox(key="model").value.run_id == run_id  # selectable
+    assert page.selectbox(key="one_to_many-model").value.run_id == run_id  # selectable

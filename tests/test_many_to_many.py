@@ -275,7 +275,7 @@ def test_page_translates_compares_and_survives_bad_input(app):
     assert_no_exception(app)
     assert "200 sentence(s) translated by greedy" in page_texts(app)
     assert_no_exception(app)
-    model_picker = app.selectbox(key="model")
+    model_picker = app.selectbox(key="many_to_many-model")
     for option in model_picker.options:
         model_picker.set_value(option).run()
         assert_no_exception(app)

@@ -128,10 +128,10 @@ def test_binary_or_empty_files_get_a_message(page, name, data):
 
 def test_every_logged_model_classifies(page):
     page.button(key="many_to_one-examples").click().run()
-    picker = page.selectbox(key="model")
+    picker = page.selectbox(key="many_to_one-model")
     assert len(picker.options) >= 4
     for index in range(len(picker.options)):
-        page.selectbox(key="model").select_index(index).run()
+        page.selectbox(key="many_to_one-model").select_index(index).run()
         assert_no_exception(page)
         assert len(results_table(page)) == 8
 

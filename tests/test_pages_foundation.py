@@ -46,7 +46,7 @@ def test_one_to_one_test_set_example_and_every_model(app):
     app.radio[0].set_value("Pick a test-set example").run()
     assert_no_exception(app)
     assert "true label" in page_texts(app)
-    model_picker = app.selectbox(key="model")
+    model_picker = app.selectbox(key="one_to_one-model")
     for option in model_picker.options:
         model_picker.set_value(next(r for r in model_picker.options if r == option)).run()
         assert_no_exception(app)
@@ -182,7 +182,7 @@ def test_corrupt_checkpoint_marks_that_run_unusable(app, tmp_path, monkeypatch):
     app.switch_page("views/one_to_one.py").run()
     assert_no_exception(app)
     assert any("is unusable" in e.value for e in app.error)
-    picker = app.selectbox(key="model")
+    picker = app.selectbox(key="one_to_one-model")
     picker.set_value(picker.options[1]).run()  # another run still works
     app.radio[0].set_value("Pick a test-set example").run()
     assert_no_exception(app)

@@ -95,8 +95,7 @@ def load_run_model(run: store.RunSummary) -> Checkpoint:
         raise CheckpointError(f"cannot fetch the checkpoint of {run.run_name}: {error}") from error
 
 
-def pick_model(topology: str, key: str = "model",
-               builtin_dataset: str = "built-in data") -> tuple[Checkpoint, store.RunSummary]:
+def pick_model(topology: str, builtin_dataset: str = "built-in data") -> tuple[Checkpoint, store.RunSummary]:
     """A selector of the topology's runs with a checkpoint, each labelled with its data set, grouped by data set
     (the page's own, ``builtin_dataset``, first; default: its champion) and the chosen model, loaded.
 
@@ -111,7 +110,7 @@ def pick_model(topology: str, key: str = "model",
                 f"`make train T={topology}` or restore the shipped ones with `make run`.")
         st.stop()
     chosen = st.selectbox(f"Model (any logged run; the champion is the best on validation on {builtin_dataset})",
-                          candidates, format_func=lambda run: run_label(run, builtin_dataset), key=key)
+                          candidates, format_func=lambda run: run_label(run, builtin_dataset), key=f"{topology}-model")
     try:
         return load_run_model(chosen), chosen
     except CheckpointError as error:

@@ -1,4 +1,5 @@
-"""Video in and out of a page: an uploader that explains every bad file, and H.264 mp4 that browsers play."""
+"""Video in and out of a page: an uploader that explains every bad file, each frame's time on screen and what to say
+of a decoded upload, and H.264 mp4 that browsers play."""
 from __future__ import annotations
 
 import contextlib
@@ -13,6 +14,7 @@ import numpy as np
 import streamlit as st
 
 from dashboard.components.user_text import code
+from models.video import VideoInfo
 
 VIDEO_TYPES = ["mp4", "webm", "avi", "mov", "mkv", "gif"]
 
@@ -137,3 +139,48 @@ class StillFrames:
     def __iter__(self) -> Iterator[np.ndarray]:
         for data in self.jpegs:
             yield cv2.cvtColor(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+@dataclass(frozen=True)
+class FrameTimes:
+    """When each frame is on screen, in seconds from the first: the timeline, the scrubber and the time per label
+    follow the video's own clock, so a variable frame rate shows as it plays."""
+
+    starts: np.ndarray
+    fps: float  # the declared rate: the annotated video's rate, and the last frame's duration
+
+    @classmethod
+    def steady(cls, count: int, fps: float) -> FrameTimes:
+        return cls(np.arange(count) / fps, fps)
+
+    @classmethod
+    def of(cls, info: VideoInfo) -> FrameTimes:
+        fps = info.fps or 25
+        if np.isnan(info.times).any():  # a container without timestamps: fall back to the declared rate
+            return cls.steady(len(info.times), fps)
+        return cls(info.times - info.times[0], fps)
+
+    @property
+    def durations(self) -> np.ndarray:
+        return np.diff(np.r_[self.starts, self.starts[-1] + 1 / self.fps])
+
+    @property
+    def ends(self) -> np.ndarray:
+        return self.starts + self.durations
+
+
+def decoding_notes(info: VideoInfo, times: FrameTimes) -> list[str]:
+    """What a page must say of a decoded upload: frames left out, a damaged file, a rotation, a variable rate."""
+    count, steps = len(times.starts), np.diff(times.starts)
+    notes = []
+    if info.capped:
+        notes.append(f"Only the first {count} frames ({times.starts[-1]:.1f} s) are labelled: the page decodes at "
+                     f"most {info.frame_cap} frames of a {info.width}×{info.height} video.")
+    if info.damaged:
+        notes.append(f"The file is damaged after frame {count}; the frames before it are labelled.")
+    if info.rotation:
+        notes.append(f"The video carries a {info.rotation}° rotation; it was turned upright before labelling.")
+    if len(steps) > 2 and steps.max() > 1.5 * np.median(steps):
+        notes.append(f"Variable frame rate: frames are {steps.min() * 1000:.0f}–{steps.max() * 1000:.0f} ms "
+                     "apart. The timeline uses each frame's own time; the model sees frames, not seconds.")
+    return notes

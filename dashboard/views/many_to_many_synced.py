@@ -9,11 +9,13 @@ import streamlit as st
 
 from dashboard.components import memory_view
 from dashboard.components.runs import pick_model
+from dashboard.components.session import kept_for_session
 from dashboard.components.topologies import topology_page
 from dashboard.components.user_text import code, csv_download, literal
-from dashboard.components.video import (StillFrames, UploadedVideo, captioned_frames, encode_h264, upload_limit_mb,
-                                        video_upload)
+from dashboard.components.video import (FrameTimes, StillFrames, UploadedVideo, captioned_frames, decoding_notes,
+                                        encode_h264, upload_limit_mb, video_upload)
 from models.generators.camera_motion_clips import ClipGenerator, load_sample_photos
+from models.sequences import segments
 from models.video import VideoError, decode_video
 
 MAX_FRAMES = 1800  # one minute at 30 fps; longer videos are cut (and the page says so)
@@ -48,37 +50,31 @@ def decoded_upload(upload: UploadedVideo, progress) -> tuple[np.ndarray, StillFr
     """Decoded frames of the latest upload, kept in the session (by content, so the same clip uploaded again is
     not decoded again) so moving the scrubber does not decode again. The preview frames are kept as JPEG: as
     pixels, a minute of video would hold ~300 MB per session."""
-    digest, decoded = st.session_state.get("many_to_many_synced-decoded", (None, None))
-    if digest != upload.digest:
+    def decode() -> tuple[np.ndarray, StillFrames, object]:
         with upload.on_disk() as path:
             frames, preview, info = decode_video(path, max_frames=MAX_FRAMES, max_pixels=MAX_PIXELS,
                                                  preview_width=PREVIEW_WIDTH, progress=progress)
-        decoded = frames, StillFrames.of(preview), info
-        st.session_state["many_to_many_synced-decoded"] = (upload.digest, decoded)
-    return decoded
+        return frames, StillFrames.of(preview), info
+
+    return kept_for_session("many_to_many_synced-decoded", upload.digest, decode)
 
 
-def segments_of(labels: np.ndarray) -> list[tuple[int, int, int]]:
-    """(label, first frame, end frame) of each run of equal labels."""
-    starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
-    return [(int(labels[s]), int(s), int(e)) for s, e in zip(starts, np.r_[starts[1:], len(labels)])]
-
-
-def timeline(times: np.ndarray, ends: np.ndarray, rows: dict[str, np.ndarray], confidence: np.ndarray,
+def timeline(times: FrameTimes, rows: dict[str, np.ndarray], confidence: np.ndarray,
              names: tuple[str, ...]) -> go.Figure:
     """Coloured bands per label (one row per labelling) and the model's confidence as a line."""
     figure = go.Figure()
     shown = set()
     for row, labels in rows.items():
-        for label, first, end in segments_of(labels):
+        for label, first, end in segments(labels):
             name = names[label]
-            figure.add_bar(x=[ends[end - 1] - times[first]], base=[times[first]], y=[row], orientation="h",
+            figure.add_bar(x=[times.ends[end - 1] - times.starts[first]], base=[times.starts[first]], y=[row],
+                           orientation="h",
                            marker_color=COLOURS.get(name, "#7f7f7f"), name=name, legendgroup=name,
                            showlegend=name not in shown, width=0.8,
                            hovertemplate=f"{name}<br>frames {first}–{end - 1}<br>%{{base:.2f}} s + %{{x:.2f}} s"
                                          "<extra></extra>")
             shown.add(name)
-    figure.add_scatter(x=times, y=confidence, mode="lines", name="confidence", yaxis="y2",
+    figure.add_scatter(x=times.starts, y=confidence, mode="lines", name="confidence", yaxis="y2",
                        line=dict(color="#444", width=1.5))
     figure.update_layout(barmode="overlay", height=200 + 40 * len(rows), margin=dict(t=10, b=10, l=10, r=10),
                          xaxis=dict(title="seconds"), yaxis=dict(domain=[0, 0.55]),
@@ -111,30 +107,15 @@ with demo:
             bar.empty()
             st.error(f"**{code(upload.name)}**: {literal(error)}.")
             st.stop()
-        times = info.times
-        if np.isnan(times).any():  # a container without timestamps: fall back to the declared rate
-            times = np.arange(len(frames)) / (info.fps or 25)
-        times = times - times[0]
-        fps = info.fps or 25
-        steps = np.diff(times)
-        if info.capped:
-            notes.append(f"Only the first {len(frames)} frames ({times[-1]:.1f} s) are labelled: the page decodes at "
-                         f"most {info.frame_cap} frames of a {info.width}×{info.height} video.")
-        if info.damaged:
-            notes.append(f"The file is damaged after frame {len(frames)}; the frames before it are labelled.")
-        if info.rotation:
-            notes.append(f"The video carries a {info.rotation}° rotation; it was turned upright before labelling.")
-        if len(steps) > 2 and steps.max() > 1.5 * np.median(steps):
-            notes.append(f"Variable frame rate: frames are {steps.min() * 1000:.0f}–{steps.max() * 1000:.0f} ms "
-                         "apart. The timeline uses each frame's own time; the model sees frames, not seconds.")
+        times = FrameTimes.of(info)
+        notes = decoding_notes(info, times)
         bar.progress(0.95, text="Labelling…")
     else:
         left, right = st.columns(2)
         seed = int(left.number_input("Seed", 0, 10_000, 7, key="many_to_many_synced-seed"))
         length = int(right.slider("Frames", 32, 400, 200, step=8, key="many_to_many_synced-frames"))
         frames, truth = sample_clip(seed, length)
-        fps = 25.0
-        times = np.arange(len(frames)) / fps
+        times = FrameTimes.steady(len(frames), 25.0)
         shown = np.repeat(np.repeat(frames, 4, axis=1), 4, axis=2)  # 64 -> 256, sharp
         preview = np.repeat(shown[..., None], 3, axis=3)
         bar = st.progress(0.95, text="Labelling…")
@@ -142,8 +123,8 @@ with demo:
 
     # Labels and the annotated video are kept for the session: moving the scrubber reruns the page, not the model.
     identity = (upload.digest if truth is None else f"sample-{seed}-{length}", run.run_name)
-    kept = st.session_state.get("many_to_many_synced-result")
-    if kept is None or kept[0] != identity:
+
+    def label_and_annotate() -> tuple[np.ndarray, float, bytes]:
         started = time.perf_counter()
         probabilities = checkpoint.model.label_video(frames)
         seconds = time.perf_counter() - started
@@ -151,9 +132,9 @@ with demo:
         bar.progress(0.97, text="Encoding the annotated video…")
         captions = [f"{names[p]} {c:.0%}" for p, c in zip(predicted, confidence)]
         colours = [COLOURS.get(names[p], "#7f7f7f") for p in predicted]
-        kept = (identity, probabilities, seconds, encode_h264(captioned_frames(preview, captions, colours), fps))
-        st.session_state["many_to_many_synced-result"] = kept
-    _, probabilities, seconds, annotated = kept
+        return probabilities, seconds, encode_h264(captioned_frames(preview, captions, colours), times.fps)
+
+    probabilities, seconds, annotated = kept_for_session("many_to_many_synced-result", identity, label_and_annotate)
     bar.empty()
     predicted = probabilities.argmax(1)
     confidence = probabilities.max(1)
@@ -162,33 +143,32 @@ with demo:
     if len(frames) == 1:
         st.warning("A single frame shows no motion: its label is a guess.")
 
-    frame_seconds = np.diff(np.r_[times, times[-1] + (1 / fps)])  # how long each frame is on screen
-    ends = times + frame_seconds
     summary = st.columns(4)
     summary[0].metric("Frames labelled", f"{len(frames)}")
-    summary[1].metric("Duration", f"{ends[-1]:.1f} s")
+    summary[1].metric("Duration", f"{times.ends[-1]:.1f} s")
     summary[2].metric("Labelling speed", f"{len(frames) / max(seconds, 1e-9):.0f} frames/s")
     if truth is not None:
         summary[3].metric("Accuracy vs. true labels", f"{(predicted == truth).mean():.1%}")
     rows = {"true" if truth is not None else None: truth, run.run_name: predicted}
     rows = {row: labels for row, labels in rows.items() if labels is not None}
-    st.plotly_chart(timeline(times, ends, rows, confidence, names), width="stretch")
+    st.plotly_chart(timeline(times, rows, confidence, names), width="stretch")
 
     scrubber, table = st.columns([3, 2])
     with scrubber:
         index = st.slider("Frame", 0, len(frames) - 1, 0, key="many_to_many_synced-frame") if len(frames) > 1 else 0
-        caption = f"frame {index} · {times[index]:.2f} s · **{names[predicted[index]]}** ({confidence[index]:.0%})"
+        caption = (f"frame {index} · {times.starts[index]:.2f} s · **{names[predicted[index]]}** "
+                   f"({confidence[index]:.0%})")
         if truth is not None:
             caption += f" · true: {names[truth[index]]}"
         st.image(preview[index], width=min(480, 2 * preview.shape[2]))
         st.markdown(caption)
     with table:
-        per_label = pd.DataFrame({"label": [names[i] for i in predicted], "seconds": frame_seconds})
+        per_label = pd.DataFrame({"label": [names[i] for i in predicted], "seconds": times.durations})
         per_label = per_label.groupby("label", sort=False)["seconds"].sum().reindex(names).dropna()
         st.dataframe(pd.DataFrame({"seconds": per_label.round(2), "share": (per_label / per_label.sum()).map(
             "{:.0%}".format)}), width="stretch")
 
-    table_of_frames = pd.DataFrame({"frame": np.arange(len(frames)), "time_s": times.round(4),
+    table_of_frames = pd.DataFrame({"frame": np.arange(len(frames)), "time_s": times.starts.round(4),
                                     "label": [names[i] for i in predicted], "confidence": confidence.round(4),
                                     **{f"p_{name}": probabilities[:, i].round(4) for i, name in enumerate(names)}})
     if truth is not None:

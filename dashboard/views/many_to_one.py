@@ -8,6 +8,7 @@ import streamlit as st
 
 from dashboard.components import memory_view
 from dashboard.components.runs import checkpoint_pipeline, pick_model, run_catalogue
+from dashboard.components.session import kept_for_session
 from dashboard.components.text_input import lines_upload, text_entry
 from dashboard.components.topologies import topology_page
 from dashboard.components.user_text import code, csv_download
@@ -81,17 +82,16 @@ def cut(tweets: list[str]) -> list[str]:
 def classify(classifier: TweetClassifier, peer: VaderPeer, tweets: list[str], run_key: str):
     """Verdicts of the model and of VADER, with a progress bar; kept for the session, so that using the
     comparison tab does not classify the same tweets again."""
-    key = hashlib.sha256("\n".join([run_key, str(peer.threshold), *tweets]).encode()).hexdigest()
-    saved = st.session_state.get("many_to_one-results")
-    if saved and saved[0] == key:
-        return saved[1], saved[2]
-    progress = st.progress(0.0, text=f"Classifying {len(tweets):,} tweets…")
-    explanations = classifier.explain(tweets, progress=lambda done, total: progress.progress(
-        done / total, text=f"Classified {done:,} of {total:,} tweets"))
-    verdicts = peer.verdicts(tweets, classifier.labels)
-    progress.empty()
-    st.session_state["many_to_one-results"] = (key, explanations, verdicts)
-    return explanations, verdicts
+    def explain_and_compare():
+        progress = st.progress(0.0, text=f"Classifying {len(tweets):,} tweets…")
+        explanations = classifier.explain(tweets, progress=lambda done, total: progress.progress(
+            done / total, text=f"Classified {done:,} of {total:,} tweets"))
+        verdicts = peer.verdicts(tweets, classifier.labels)
+        progress.empty()
+        return explanations, verdicts
+
+    identity = hashlib.sha256("\n".join([run_key, str(peer.threshold), *tweets]).encode()).hexdigest()
+    return kept_for_session("many_to_one-results", identity, explain_and_compare)
 
 
 def lodo_table(runs: list[store.RunSummary], metric: str) -> pd.DataFrame:

@@ -53,15 +53,15 @@ def compose(glyphs: dict) -> world.Scene | None:
     columns = st.columns(3)
     for slot, column in enumerate(columns):
         with column:
-            garment = st.selectbox(f"Garment {slot + 1}", ["—", *world.SCENE_GARMENTS], key=f"o2m-garment-{slot}",
-                                   index=(1, 4, 0)[slot] if slot < 2 else 0)
+            garment = st.selectbox(f"Garment {slot + 1}", ["—", *world.SCENE_GARMENTS],
+                                   key=f"one_to_many-garment-{slot}", index=(1, 4, 0)[slot] if slot < 2 else 0)
             if garment == "—":
                 continue
-            colour = st.selectbox("Colour", list(world.COLOURS), key=f"o2m-colour-{slot}", index=slot * 3)
-            size = st.radio("Size", list(world.SIZES), key=f"o2m-size-{slot}", horizontal=True, index=slot % 2)
-            place = st.selectbox("Position", list(POSITIONS), key=f"o2m-place-{slot}", index=(3, 5, 1)[slot])
+            colour = st.selectbox("Colour", list(world.COLOURS), key=f"one_to_many-colour-{slot}", index=slot * 3)
+            size = st.radio("Size", list(world.SIZES), key=f"one_to_many-size-{slot}", horizontal=True, index=slot % 2)
+            place = st.selectbox("Position", list(POSITIONS), key=f"one_to_many-place-{slot}", index=(3, 5, 1)[slot])
             variants = np.flatnonzero(glyphs["labels"] == world.GARMENT_WORDS.index(garment))
-            variant = st.slider("Which one", 1, len(variants), 1, key=f"o2m-variant-{slot}")
+            variant = st.slider("Which one", 1, len(variants), 1, key=f"one_to_many-variant-{slot}")
             side = world.SIZES[size]
             x, y = (centre - side // 2 for centre in POSITIONS[place])
             objects.append(world.SceneObject(garment, colour, size, x, y, int(variants[variant - 1])))
@@ -84,18 +84,18 @@ with demo:
 
     st.subheader("Input")
     sources = (["A random test scene", "Compose a scene"] if glyphs else []) + ["Upload an image"]
-    source = st.radio("Image source", sources, horizontal=True, key="o2m-source")
+    source = st.radio("Image source", sources, horizontal=True, key="one_to_many-source")
     truth, original = None, None
     if source == "A random test scene":
-        if st.button("Another scene", icon=":material/casino:", key="o2m-another"):
-            st.session_state["o2m-seed"] = st.session_state.get("o2m-seed", 0) + 1
-        truth = world.sample_scene(np.random.default_rng(st.session_state.get("o2m-seed", 0)), glyphs["labels"])
+        if st.button("Another scene", icon=":material/casino:", key="one_to_many-another"):
+            st.session_state["one_to_many-seed"] = st.session_state.get("one_to_many-seed", 0) + 1
+        truth = world.sample_scene(np.random.default_rng(st.session_state.get("one_to_many-seed", 0)), glyphs["labels"])
     elif source == "Compose a scene":
         truth = compose(glyphs)
         if truth is None:
             st.stop()
     else:
-        decoded = image_upload("Any image", key="o2m-upload")
+        decoded = image_upload("Any image", key="one_to_many-upload")
         if decoded is None:
             st.info("Upload an image: it is letterboxed to the model's square input. Scenes of coloured garments on a "
                     "dark background are what it knows; anything else shows what a captioner does out of its depth.")
@@ -103,7 +103,7 @@ with demo:
         original = decoded.image
     image = world.render_scene(truth, glyphs["images"]) if truth else letterbox(original, size)
 
-    beam_width = st.slider("Beam width (1 = greedy)", 1, MAX_BEAM_WIDTH, 3, key="o2m-beam")
+    beam_width = st.slider("Beam width (1 = greedy)", 1, MAX_BEAM_WIDTH, 3, key="one_to_many-beam")
     pixels = to_tensor(image[None])
     started = time.perf_counter()
     with torch.no_grad():
@@ -159,7 +159,8 @@ with demo:
                 "decoder, and wrote every word from memory. Pick a Show, Attend and Tell run to see where it looks.")
     else:
         words = [f"{i + 1}. {word}" for i, word in enumerate(best.words)]
-        chosen = st.select_slider("Word", options=range(len(words)), format_func=lambda i: words[i], key="o2m-word")
+        chosen = st.select_slider("Word", options=range(len(words)), format_func=lambda i: words[i],
+                                  key="one_to_many-word")
         st.image(overlay(image, best.attention[chosen]), width=SHOWN,
                  caption=f"Where the decoder looked before writing “{best.words[chosen]}”")
         with st.expander("Every word's attention"):
