@@ -239,19 +239,21 @@ class Crowd:
 
 
 def crowd(name: str, sessions: int, url: str, case: PageCase, scratch: Path, timeout_s: float = 600) -> Crowd:
-    """``sessions`` browsers (one thread and one chromium each: Playwright's sync API is per thread) open the page;
-    once all are rendered they start its prediction together, each with its own input, and each times its own
+    """``sessions`` browsers (one thread and one chromium each: Playwright's sync API is per thread) open the page
+    one after another (what is measured is the predictions at once, not ten chromiums starting on two cores); once
+    all are rendered they start its prediction together, each with its own input, and each times its own
     round-trip."""
     result = Crowd(name)
     ready = threading.Barrier(sessions + 1)
-    lock = threading.Lock()
+    lock, opening = threading.Lock(), threading.Lock()
 
     def one(session: int) -> None:
         try:
             with browser_page() as page:
                 prepared = False
                 try:
-                    visit(page, url, case)
+                    with opening:
+                        visit(page, url, case)
                     prepared = True
                 finally:
                     ready.wait(timeout_s)
