@@ -112,13 +112,13 @@ def test_make_champion_asks_first_then_restore_goes_back(page, one_to_one_store)
     assert runs["cnn"].run_id == champion
     picker = page.selectbox(key="one_to_one-inspected")
     picker.select_index(next(i for i, label in enumerate(picker.options) if label.startswith("mlp ·"))).run()
-    page.button(key=f"crown-{runs['mlp'].run_id}").click().run()
+    page.button(key=f"experiments-crown-{runs['mlp'].run_id}").click().run()
     assert_no_exception(page)
     assert store.champion_run_id("one_to_one") == champion  # nothing changes before the confirmation
     [comparison] = [frame.value for frame in page.dataframe if "this run (mlp)" in frame.value.columns]
     assert list(comparison.columns) == ["this run (mlp)", "current champion (cnn)"]
     assert "test_accuracy" in comparison.index and "best_val_accuracy" in comparison.index
-    page.button(key="promote-confirm").click().run()
+    page.button(key="experiments-promote-confirm").click().run()
     assert_no_exception(page)
     assert store.champion_run_id("one_to_one") == runs["mlp"].run_id
     assert "Champion history" in [h.value for h in page.subheader]

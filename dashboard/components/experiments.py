@@ -353,7 +353,7 @@ def job_details(job: jobs.Job, run: store.RunSummary | None) -> None:
         elif job.status == jobs.QUEUED:
             st.caption("Waiting for the jobs before it.")
         if training_allowed() and job.active:
-            if st.button("Cancel", key=f"cancel-{job.id}", icon=":material/stop_circle:"):
+            if st.button("Cancel", key=f"experiments-cancel-{job.id}", icon=":material/stop_circle:"):
                 st.toast(jobs.cancel(job.id))
         if run is not None:
             mlflow_link(run)
@@ -366,7 +366,7 @@ def live_curves(watched: list[store.RunSummary], champion: store.RunSummary | No
     columns = st.columns(2)
     for index, metric in enumerate(m for m in (selection, "val_loss") if m):
         columns[index].plotly_chart(curves_figure(runs, metric, False, run_colours(runs)), width="stretch",
-                                    key=f"live-{metric}")
+                                    key=f"experiments-live-{metric}")
 
 
 def watch(topology: str) -> None:
@@ -445,17 +445,17 @@ def promote_confirmation(topology: str, run: TrackedRun, runs: list[TrackedRun])
         if run.dry_run:
             st.warning("This is a dry run: two batches of training. Its model is barely trained.")
         confirm, cancel = st.columns(2)
-        if confirm.button("Confirm: make champion", type="primary", key="promote-confirm"):
+        if confirm.button("Confirm: make champion", type="primary", key="experiments-promote-confirm"):
             with st.spinner("Moving the champion alias…"):
                 error = promote(topology, run.summary.run_id)
-            st.session_state.pop("promote-pending", None)
+            st.session_state.pop("experiments-promote-pending", None)
             if error:
                 st.error(f"The champion did not change: {literal(error)}")
             else:
                 st.cache_data.clear()  # every page's run list names the champion
                 st.rerun()
-        if cancel.button("Cancel", key="promote-cancel"):
-            st.session_state.pop("promote-pending", None)
+        if cancel.button("Cancel", key="experiments-promote-cancel"):
+            st.session_state.pop("experiments-promote-pending", None)
             st.rerun()
 
 
@@ -463,24 +463,25 @@ def run_actions(topology: str, run: TrackedRun, runs: list[TrackedRun]) -> None:
     summary = run.summary
     active_runs = {job.run_id for job in jobs.list_jobs(topology, limit=50) if job.active}
     rename, delete, resume, crown = st.columns(4)
-    new_name = rename.text_input("New name", summary.run_name, key=f"rename-{summary.run_id}", max_chars=120)
-    if rename.button("Rename", key=f"rename-button-{summary.run_id}") and new_name.strip():
+    new_name = rename.text_input("New name", summary.run_name, key=f"experiments-rename-{summary.run_id}",
+                                 max_chars=120)
+    if rename.button("Rename", key=f"experiments-rename-button-{summary.run_id}") and new_name.strip():
         store.client().update_run(summary.run_id, name=new_name.strip())
         st.rerun()
     if summary.champion or summary.status == "RUNNING":
         delete.caption("The champion and running runs cannot be deleted.")
-    elif delete.button("Delete", key=f"delete-{summary.run_id}", icon=":material/delete:"):
+    elif delete.button("Delete", key=f"experiments-delete-{summary.run_id}", icon=":material/delete:"):
         store.client().delete_run(summary.run_id)
         st.rerun()
     if summary.status in ("KILLED", "FAILED") and summary.run_id not in active_runs:
-        if resume.button("Resume", key=f"resume-{summary.run_id}", icon=":material/play_arrow:"):
+        if resume.button("Resume", key=f"experiments-resume-{summary.run_id}", icon=":material/play_arrow:"):
             jobs.enqueue(topology, f"resume {summary.run_name}",
                          ["-m", "training.train", topology, "--resume", summary.run_id], run_id=summary.run_id)
             st.rerun()
     if summary.status == "FINISHED" and summary.has_checkpoint and not summary.champion:
-        if crown.button("Make champion", key=f"crown-{summary.run_id}", icon=":material/trophy:"):
-            st.session_state["promote-pending"] = summary.run_id
-    if st.session_state.get("promote-pending") == summary.run_id:
+        if crown.button("Make champion", key=f"experiments-crown-{summary.run_id}", icon=":material/trophy:"):
+            st.session_state["experiments-promote-pending"] = summary.run_id
+    if st.session_state.get("experiments-promote-pending") == summary.run_id:
         promote_confirmation(topology, run, runs)
 
 
@@ -555,7 +556,7 @@ def deleted_runs(topology: str) -> None:
         for run in deleted:
             left, right = st.columns([4, 1])
             left.markdown(f"{code(run.summary.run_name)} · {run.summary.status}")
-            if training_allowed() and right.button("Restore", key=f"restore-run-{run.summary.run_id}"):
+            if training_allowed() and right.button("Restore", key=f"experiments-restore-run-{run.summary.run_id}"):
                 store.client().restore_run(run.summary.run_id)
                 st.rerun()
 
@@ -575,7 +576,7 @@ def champion_history(topology: str, runs: list[TrackedRun]) -> None:
                       f"({code(entry.alias)}), replacing {code(before)}")
         current = store.champion_run_id(topology)
         if (training_allowed() and entry.previous_run_id and entry.previous_run_id != current
-                and right.button("Restore previous", key=f"restore-champion-{entry.id}")):
+                and right.button("Restore previous", key=f"experiments-restore-champion-{entry.id}")):
             with st.spinner("Moving the champion alias back…"):
                 error = promote(topology, entry.previous_run_id)
             if error:

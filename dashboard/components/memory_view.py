@@ -18,6 +18,7 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
+from dashboard.components.session import kept_for_session
 from dashboard.components.user_text import code
 from models import memory, store
 
@@ -82,15 +83,11 @@ def layer_rows(trace: memory.MemoryTrace, labels: dict[str, list[str]], row: int
     return shown
 
 
-def kept_for_session(key: tuple, compute: Callable[[], object]):
-    """``compute()`` once per key in this session (the last key only): tab switches and widget changes on the
-    Memory tab rerun the page, and must not trace again."""
-    digest = hashlib.sha256(repr(key).encode()).hexdigest()
-    saved = st.session_state.get("memory-trace")
-    if saved is None or saved[0] != digest:
-        saved = (digest, compute())
-        st.session_state["memory-trace"] = saved
-    return saved[1]
+def kept_trace(inputs: tuple, compute: Callable[[], object]):
+    """``compute()`` once per inputs in this session: tab switches and widget changes on the Memory tab rerun the
+    page, and must not trace again. One trace for all pages (one key), so a session holds one trace's memory; the
+    inputs are kept as a digest, since they can hold a whole video."""
+    return kept_for_session("memory-trace", hashlib.sha256(repr(inputs).encode()).hexdigest(), compute)
 
 
 def escaped(labels: list[str]) -> list[str]:
@@ -309,7 +306,7 @@ def row_lstm(tab: MemoryTab, checkpoint, run: store.RunSummary, pixels: np.ndarr
         tab.slot.info(f"{code(run.run_name)} ({checkpoint.config.arch}) is a plain network: it has no recurrence, "
                       "so there is no state to show. Pick the row-LSTM run to see one.", icon=":material/block:")
         return
-    trace = kept_for_session((run.run_name, pixels.tobytes()), lambda: memory_one_to_one.trace(
+    trace = kept_trace((run.run_name, pixels.tobytes()), lambda: memory_one_to_one.trace(
         checkpoint.model, torch.from_numpy(pixels)[None, None], influence=True))
     labels = [f"row {t}" for t in range(pixels.shape[0])]
     predicted = checkpoint.config.labels[int(trace.outputs[0].argmax())]
@@ -335,7 +332,7 @@ def sentiment(tab: MemoryTab, checkpoint, run: store.RunSummary, classifier, twe
     [(ids, spans, _)] = classifier.tokenizer.encode_spans([text])
     note = cut_note(len(ids), "tokens")
     ids, spans = ids[:MAX_STEPS], spans[:MAX_STEPS]
-    trace = kept_for_session((run.run_name, tuple(ids)), lambda: memory_many_to_one.trace(
+    trace = kept_trace((run.run_name, tuple(ids)), lambda: memory_many_to_one.trace(
         checkpoint.model, torch.tensor([ids]), influence=True))
     labels = [text[start:end] for start, end in spans]
     verdict = checkpoint.config.labels[int(trace.outputs[0].argmax())]
@@ -368,7 +365,7 @@ def translator(tab: MemoryTab, checkpoint, run: store.RunSummary, translator_pip
     if len(target) < 2:
         area.info("The translation is empty: the decoder wrote nothing to trace.")
         return
-    trace = kept_for_session((run.run_name, tuple(source_ids), tuple(target)), lambda: memory_many_to_many.trace(
+    trace = kept_trace((run.run_name, tuple(source_ids), tuple(target)), lambda: memory_many_to_many.trace(
         checkpoint.model, torch.tensor([source_ids]), torch.tensor([target]), influence=True))
     source_labels = [translator_pipeline.source_vocabulary[i] for i in source_ids]
     decoder_labels = ["[BOS]", *target_tokens[:-1]]  # the decoder reads the token before the one it writes
@@ -393,7 +390,7 @@ def captioner(tab: MemoryTab, checkpoint, run: store.RunSummary, image: np.ndarr
     note = cut_note(len(words) + 1, "decoder steps")
     words = words[:MAX_STEPS - 1]
     caption = torch.tensor([model.encode_caption(words)])  # <bos> words <eos>
-    trace = kept_for_session((run.run_name, image.tobytes(), tuple(words)), lambda: memory_one_to_many.trace(
+    trace = kept_trace((run.run_name, image.tobytes(), tuple(words)), lambda: memory_one_to_many.trace(
         model, to_tensor(image[None]), caption, influence=True))
     read = ["<bos>", *words]
     written = [*words, "<eos>"]
@@ -418,7 +415,7 @@ def video_labeller(tab: MemoryTab, checkpoint, run: store.RunSummary, frames: np
         return
     note = cut_note(len(frames), "frames", VIDEO_STEPS)
     frames = frames[:VIDEO_STEPS]
-    trace = kept_for_session((run.run_name, frames.tobytes()), lambda: memory_many_to_many_synced.trace(
+    trace = kept_trace((run.run_name, frames.tobytes()), lambda: memory_many_to_many_synced.trace(
         checkpoint.model, torch.from_numpy(np.ascontiguousarray(frames))[None], influence=True))
     predicted = trace.outputs[0].argmax(-1).tolist()
     labels = [f"frame {t}" for t in range(len(frames))]
