@@ -15,6 +15,10 @@ from types import ModuleType
 
 @dataclass(frozen=True)
 class Topology:
+    """A registered topology. Its name also finds its training task (training/tasks/<name>.py), its configs
+    (training/configs/<name>/) and its page (dashboard/views/<name>.py); the dashboard's TOPOLOGY_UI holds what the
+    pages show of it. docs/adding-a-topology.md lists every piece, and tests/test_topology_registry.py checks them."""
+
     name: str  # the id used in commands, experiment names and folders
     title: str  # what the dashboard calls it
     module: str  # the models module that defines Config and build_model
