@@ -83,7 +83,8 @@ def timeline(times: FrameTimes, rows: dict[str, np.ndarray], confidence: np.ndar
     return figure
 
 
-demo, memory = topology_page("many_to_many_synced", with_memory=True)
+demo, memory = topology_page("many_to_many_synced", with_memory=True,
+                             headline_metrics=("test_accuracy", "test_macro_f1", "test_edit_score", "test_f1_50"))
 with demo:
     checkpoint, run = pick_model("many_to_many_synced")
     names = checkpoint.config.labels

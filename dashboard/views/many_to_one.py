@@ -94,7 +94,8 @@ def classify(classifier: TweetClassifier, peer: VaderPeer, tweets: list[str], ru
     return kept_for_session("many_to_one-results", identity, explain_and_compare)
 
 
-demo, memory = topology_page("many_to_one", domain_comparison, with_memory=True)
+demo, memory = topology_page("many_to_one", domain_comparison, with_memory=True, headline_metrics=(
+    "test_accuracy", "test_macro_f1", "lodo_mean_accuracy", "lodo_mean_macro_f1", "seed_tweets_correct"))
 with demo:
     checkpoint, run = pick_model("many_to_one")
     classifier = checkpoint_pipeline(TweetClassifier.from_checkpoint, checkpoint)

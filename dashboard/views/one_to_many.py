@@ -75,7 +75,9 @@ def compose(glyphs: dict) -> world.Scene | None:
     return world.Scene(tuple(objects), (20, 20, 28), 0)
 
 
-demo, memory = topology_page("one_to_many", with_memory=True)
+demo, memory = topology_page("one_to_many", with_memory=True, headline_metrics=(
+    "test_scene_match", "test_object_f1", "test_relation_accuracy", "test_bleu4",
+    "test_holdout_scene_match", "test_holdout_object_f1", "test_holdout_relation_accuracy", "test_holdout_bleu4"))
 with demo:
     checkpoint, run = pick_model("one_to_many", builtin_dataset="generated scenes")
     model, size = checkpoint.model, checkpoint.config.image_size
