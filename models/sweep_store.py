@@ -207,4 +207,4 @@ def parameter_importance(sweep: Sweep) -> tuple[dict[str, float], int]:
     study.add_trials([optuna.trial.create_trial(params=trial.params, distributions=distributions, value=trial.value)
                       for trial in complete])
     importance = get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=0))
-    return dict(importance), len(complete)
+    return {name: float(share) for name, share in importance.items()}, len(complete)

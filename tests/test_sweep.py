@@ -231,3 +231,42 @@ def test_sweep_view_draws_the_sweep_and_promotes_its_best_trial(dry_sweep):
     assert_no_exception(page)
     assert page.session_state["promoted"] == best.run_id
 
+
+SENTIMENT_SPACE = {"model.cell", "model.hidden", "model.dropout", "lr"}
+
+
+def test_the_shipped_sentiment_sweep_imports_with_the_bundles(shipped_store):
+    [shipped] = sweep_store.shipped_sweeps("many_to_one")
+    assert {p.name for p in shipped.space} == SENTIMENT_SPACE and shipped.objective == "val_macro_f1"
+    assert len(shipped.trials) >= 24 and shipped.status == "FINISHED"
+    assert not any(t.has_checkpoint for t in shipped.trials)
+    assert all(path.stat().st_size < 300_000 for path in sweep_store.SWEEPS_DIR.rglob("*.json"))
+    [stored] = sweep_store.list_sweeps("many_to_one")
+    assert [(t.number, t.state, t.params, t.history) for t in stored.trials] == \
+        [(t.number, t.state, t.params, t.history) for t in shipped.trials]
+    importance, rests_on = sweep_store.parameter_importance(stored)
+    assert set(importance) == SENTIMENT_SPACE and rests_on == len(stored.trials_in("complete")) >= 10
+
+
+def shipped_sweep_page():
+    from dashboard.components.sweep_view import render_sweeps
+
+    render_sweeps("many_to_one", on_promote=lambda trial: None)
+
+
+def test_sweep_view_shows_the_shipped_sweep_while_tracking_is_down(monkeypatch, tmp_path):
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import assert_no_exception, page_texts
+
+    st.cache_data.clear()
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'missing.db'}")
+    page = AppTest.from_function(shipped_sweep_page, default_timeout=60).run()
+    assert_no_exception(page)
+    assert "Tracking is unavailable" in page_texts(page)
+    assert not [button for button in page.button if button.label.startswith("Promote")]  # no checkpoint to promote
+    [command] = [block.value for block in page.code]
+    assert command.startswith("python -m training.train many_to_one --config training/configs/many_to_one/gru.toml "
+                              "--set model.cell=")
