@@ -35,7 +35,7 @@ def _axis_values(sweep: Sweep, trials: list[Trial], name: str) -> tuple[list, di
     if parameter.kind == "categorical":
         labels = [str(choice) for choice in parameter.choices]
         return [labels.index(str(value)) for value in values], {"tickvals": list(range(len(labels))),
-                                                                "ticktext": labels}
+                                                                "ticktext": labels, "range": [0, len(labels) - 1]}
     if parameter.log:
         low, high = math.floor(math.log10(parameter.low)), math.ceil(math.log10(parameter.high))
         ticks = [10 ** power * step for power in range(low, high + 1) for step in (1, 2, 5)
