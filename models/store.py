@@ -281,11 +281,14 @@ def process_alive(identity: str) -> bool | None:
 def end_dead_runs(topology: str) -> list[str]:
     """End, as KILLED with ENDED_TAG saying why, every RUNNING run of the topology whose training process on this
     machine is gone (``kill -9``, a crash, a reboot), which would otherwise stay RUNNING for ever; returns their
-    ids. The trainer calls it before it starts or resumes a run, the dashboard whenever it lists runs."""
+    ids. The trainer calls it before it starts or resumes a run, the dashboard whenever it lists runs. Sweep trials
+    are runs too, in the topology's sweep experiments."""
+    from models.sweep_store import SWEEP_SUFFIX  # imported here: sweep_store imports this module
+
     try:
         tracking = client()
         experiments = [tracking.get_experiment_by_name(experiment_name(topology) + suffix)
-                       for suffix in ("", DRY_RUN_SUFFIX)]
+                       for suffix in ("", DRY_RUN_SUFFIX, SWEEP_SUFFIX, SWEEP_SUFFIX + DRY_RUN_SUFFIX)]
         ids = [experiment.experiment_id for experiment in experiments if experiment is not None]
         running = tracking.search_runs(ids, "attributes.status = 'RUNNING'", max_results=1000) if ids else []
         dead = [run for run in running

@@ -8,7 +8,7 @@ import streamlit as st
 from mlflow import MlflowClient
 from streamlit.testing.v1 import AppTest
 
-from models import store
+from models import store, sweep_store
 from tests.conftest import REPO_ROOT, assert_no_exception
 from tests.test_one_to_many import write_flickr_fixture
 from training import bundles, train, tracking
@@ -21,7 +21,8 @@ def logged_run(client: MlflowClient, name: str, metric: str, score: float, datas
                val_examples: int = 500, dry_run: bool = False) -> str:
     """A finished trained run as training.train logs one, without training it."""
     tags = {store.KIND_TAG: "trained", store.SELECTION_TAG: metric, store.VAL_EXAMPLES_TAG: str(val_examples),
-            store.DRY_RUN_TAG: str(dry_run).lower(), **({store.DATASET_TAG: dataset} if dataset else {})}
+            store.DRY_RUN_TAG: str(dry_run).lower(), store.CHECKPOINT_BYTES_TAG: "1024",
+            **({store.DATASET_TAG: dataset} if dataset else {})}
     run_id = client.create_run(tracking.ensure_experiment(TOPOLOGY), run_name=name, tags=tags).info.run_id
     client.log_metric(run_id, metric, score)
     client.set_terminated(run_id, "FINISHED")
@@ -63,6 +64,18 @@ def test_only_comparable_runs_compete_and_a_promotion_by_hand_wins(tracking_stor
     unfinished = client.create_run(tracking.ensure_experiment(TOPOLOGY), run_name="unfinished").info.run_id
     with pytest.raises(SystemExit, match="only a finished trained run can"):
         tracking.promote(TOPOLOGY, unfinished)
+
+
+def test_a_shipped_sweep_trial_without_a_checkpoint_is_refused(tracking_store):
+    tracking.set_tracking()
+    [bundle] = sorted((sweep_store.SWEEPS_DIR / "many_to_one").glob("*.json"))
+    bundles.import_sweep(bundle)
+    [sweep] = sweep_store.list_sweeps("many_to_one")
+    best = sweep.best_trial
+    assert MlflowClient(tracking_store).get_run(best.run_id).info.status == "FINISHED"
+    with pytest.raises(SystemExit, match="it kept no checkpoint to serve"):
+        tracking.promote("many_to_one", best.run_id)
+    assert store.champion_run_id("many_to_one") is None
 
 
 @pytest.mark.parametrize("kind, reason", [

@@ -22,6 +22,7 @@ from mlflow import MlflowClient
 
 from dashboard.components import runs
 from models import store
+from models.sweep_store import SWEEP_SUFFIX
 from tests.conftest import REPO_ROOT, assert_no_exception, page_texts
 from training import train, tracking
 from training.tasks import one_to_one
@@ -368,9 +369,10 @@ def test_kill_9_then_the_trainer_ends_the_dead_run_and_resumes_it(tracking_store
     assert steps(client, run_id) == [1, 2]
 
 
-def test_dashboard_ends_runs_whose_process_is_gone_and_only_those(tracking_store):
+@pytest.mark.parametrize("experiment_suffix", ["", SWEEP_SUFFIX, SWEEP_SUFFIX + store.DRY_RUN_SUFFIX])
+def test_dashboard_ends_runs_whose_process_is_gone_and_only_those(tracking_store, experiment_suffix):
     client = MlflowClient(tracking_store)
-    experiment_id = tracking.ensure_experiment("one_to_one")
+    experiment_id = tracking.ensure_experiment("one_to_one", experiment_suffix)  # sweep trials too
     sleeper = subprocess.Popen(["sleep", "60"])
     dead_identity = f"{socket.gethostname()}/{sleeper.pid}/{store._start_time(sleeper.pid)}"
     sleeper.kill()

@@ -122,9 +122,14 @@ def promote(topology: str, run_id: str) -> str:
     """Make the run its data set's champion by hand: the automatic rule moves that alias no more. Returns it."""
     client = store.client()
     run = store.summarise(client.get_run(run_id))
-    if run.status != "FINISHED" or not run.has_checkpoint:
+    if run.status != "FINISHED" or run.evaluation_only:
         raise SystemExit(f"error: run {run_id} ({run.status}, {run.tags.get(store.KIND_TAG, 'trained')}) cannot be "
                          "champion: only a finished trained run can")
+    # The tag the trainer sets when it logs a checkpoint: a sweep trial imported from a bundle is a finished
+    # trained run that carries results only.
+    if store.CHECKPOINT_BYTES_TAG not in run.tags:
+        raise SystemExit(f"error: run {run_id} ({run.run_name}) cannot be champion: it kept no checkpoint to serve "
+                         "(a shipped sweep's trials carry results only); train its settings as a full run instead")
     version = register(topology, run_id)
     client.set_model_version_tag(version.name, version.version, store.PROMOTED_TAG, "by hand")
     alias = store.champion_alias(store.dataset_of(run))
