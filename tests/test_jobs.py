@@ -164,3 +164,13 @@ def test_promotions_are_kept_newest_first():
     history = jobs.promotions("one_to_one")
     assert [(p.run_id[0], p.previous_run_id[0]) for p in history] == [("a", "b"), ("b", "a")]
     assert jobs.promotions("many_to_one") == []
+
+
+def test_the_dashboard_reconciles_the_queue_when_it_starts(app, monkeypatch):
+    monkeypatch.setattr(jobs, "_spawn_watcher", lambda job_id: None)  # a job claimed by a dashboard that then died
+    job = jobs.enqueue("one_to_one", "orphan", SLEEP)
+    monkeypatch.setattr(jobs, "STARTUP_GRACE_S", 0)
+    assert jobs.get(job.id).status == jobs.RUNNING
+    app.run()
+    assert not app.exception
+    assert jobs.get(job.id).status == jobs.FAILED  # nobody opened the Experiments page
