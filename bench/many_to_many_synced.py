@@ -65,9 +65,9 @@ def main(argv=None) -> None:
     systems.append(("global_motion peer (OpenCV)", GlobalMotionPeer()))
     results, summaries = {}, []
     for name, system in systems:
-        end_best, end_median, end_cpu = rates(lambda: system.label_video(decode_video(video)[0]), count,
+        end_best, end_median, end_cpu = rates(lambda system=system: system.label_video(decode_video(video)[0]), count,
                                               args.repeats)
-        alone_best, alone_median, _ = rates(lambda: system.label_video(frames), count, args.repeats)
+        alone_best, alone_median, _ = rates(lambda system=system: system.label_video(frames), count, args.repeats)
         results[name] = end_best
         verdict = np.asarray(system.label_video(frames)).argmax(1)
         summaries.append(f"{name}: " + ", ".join(f"{system.labels[i]} {n}" for i, n in zip(*np.unique(verdict,

@@ -55,7 +55,9 @@ def wheel_source(tmp_path, monkeypatch):
         archive.writestr("tiny_data/labels.gz", gzip.compress(content))
     archive = Archive("wheel", "tiny-data", "1.0", hashlib.sha256(wheel.read_bytes()).hexdigest())
 
-    def make(sha=hashlib.sha256(content).hexdigest()):
+    content_sha = hashlib.sha256(content).hexdigest()
+
+    def make(sha=content_sha):
         return DataSource(name="tiny", title="Tiny", version="1", licence="MIT", citation="-", homepage="-",
                           size="3 labels", archive=archive,
                           files=(DataFile("labels", sha, url="", member="tiny_data/labels.gz", gzipped=True),))

@@ -304,7 +304,7 @@ def test_a_bfloat16_encoder_runs_in_bfloat16_only_where_the_cpu_has_it_and_hands
     bfloat16 = dataclasses.replace(config, encoder_precision="bfloat16")
     images = torch.rand(2, 3, 64, 64)
     for native in (True, False):
-        monkeypatch.setattr(one_to_many, "native_bfloat16", lambda: native)
+        monkeypatch.setattr(one_to_many, "native_bfloat16", lambda native=native: native)
         model = one_to_many.build_model(bfloat16).eval()
         model.load_state_dict(exact.state_dict())
         assert all(p.dtype == torch.float32 for p in model.parameters())

@@ -267,7 +267,7 @@ def fit_and_test(topology: str, run_id: str, config, task, resume_state: dict | 
         except KeyboardInterrupt:
             client.set_terminated(run_id, "KILLED")
             print(f"\ninterrupted; {resume_hint(logger.saved_epoch, continue_with)}", file=sys.stderr)
-            raise SystemExit(130)
+            raise SystemExit(130) from None
         except OSError as error:
             client.set_terminated(run_id, "FAILED")
             if error.errno != errno.ENOSPC:

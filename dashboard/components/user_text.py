@@ -46,7 +46,7 @@ def spreadsheet_safe(table: pd.DataFrame) -> pd.DataFrame:
     safe = table.copy()
     safe.columns = [neutralised(column) for column in safe.columns]
     for position, dtype in enumerate(safe.dtypes):
-        if dtype == object or isinstance(dtype, pd.StringDtype):
+        if pd.api.types.is_object_dtype(dtype) or isinstance(dtype, pd.StringDtype):
             safe.iloc[:, position] = safe.iloc[:, position].map(neutralised)
     return safe
 

@@ -68,7 +68,7 @@ def clip_set(split: str, n_clips: int, n_frames: int, config: GeneratorConfig = 
     generator = split_generator(split, config)
     base = SPLIT_SEEDS[split] * 1_000_000
     clips = [generator.clip(n_frames, base + index) for index in range(n_clips)]
-    result = ClipSet(np.stack([f for f, _ in clips]), np.stack([l for _, l in clips]))
+    result = ClipSet(np.stack([f for f, _ in clips]), np.stack([labels for _, labels in clips]))
     if use_cache:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(".tmp.npz")
