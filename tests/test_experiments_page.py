@@ -1,6 +1,7 @@
 """AppTests of the Experiments page against a store of the shipped one-to-one runs: the generated form and its
 per-field messages, a dry run launched through the queue until it is finished and compared, promote and restore,
-and a server where training is switched off."""
+a server where training is switched off, and the Sweeps section: the shipped sweep and a sweep launched through the
+queue."""
 from __future__ import annotations
 
 import time
@@ -145,3 +146,26 @@ def test_training_switched_off_hides_launching_and_says_so(one_to_one_store, mon
     assert not any(button.label in ("Launch", "Delete", "Make champion", "Rename") for button in app.button)
     [runs_table] = [frame.value for frame in app.dataframe if "run" in frame.value.columns]
     assert set(runs_table["run"]) == {"cnn", "mlp", "row_lstm"}  # the runs are still listed
+
+
+def test_the_sweeps_section_shows_the_shipped_sweep_and_queues_a_dry_run_sweep(page, monkeypatch):
+    from training.bundles import import_sweeps
+
+    assert "No search space for this topology" in page_texts(page)  # one_to_one has none
+    import_sweeps()
+    monkeypatch.setattr(jobs, "start_queued", lambda: [])  # queued is enough: the sweep itself is not under test
+    page.selectbox(key="experiments-topology").set_value("many_to_one").run()
+    assert_no_exception(page)
+    assert page.selectbox(key="many_to_one-sweep-space").options == ["training/sweeps/many_to_one.toml"]
+    texts = page_texts(page)
+    assert "Sweep `sentiment-cell-hidden-dropout-lr` (finished" in texts and "Best trial:" in texts
+    assert "many_to_one-sweep-parallel" in [chart.key for chart in page.get("plotly_chart")]
+
+    page.number_input(key="experiments-sweep-trials").set_value(3)
+    next(button for button in page.button if button.label == "Launch sweep").click().run()
+    assert_no_exception(page)
+    [job] = jobs.list_jobs()
+    assert (job.topology, job.status) == ("many_to_one", jobs.QUEUED)
+    assert job.argv == ["-m", "training.sweep", "many_to_one", "--space", "training/sweeps/many_to_one.toml",
+                        "--trials", "3", "--dry-run"]
+    assert [toast.value for toast in page.toast] == [f"Job {job.id} queued"]  # it survives the rerun

@@ -1,8 +1,10 @@
-"""The Experiments page's pieces: a launch form generated from a topology's training settings, the job queue
-watched live, the runs with their actions (resume, rename, delete, restore, make champion) and their reports.
+"""The Experiments page's pieces: a launch form generated from a topology's training settings, a sweep's launch
+form and its sweeps, the job queue watched live, the runs with their actions (resume, rename, delete, restore, make
+champion) and their reports.
 
-Training code is never imported here: the settings come from ``python -m training.describe`` and every run, resume
-and promotion is a ``python -m training.train`` process (models.jobs queues the long ones).
+Training code is never imported here: the settings come from ``python -m training.describe``, every run, resume
+and promotion is a ``python -m training.train`` process and every sweep a ``python -m training.sweep`` one
+(models.jobs queues the long ones).
 """
 from __future__ import annotations
 
@@ -22,8 +24,10 @@ import streamlit as st
 
 from dashboard.components.run_comparison import curves_figure, run_colours
 from dashboard.components.runs import tracking_error
+from dashboard.components.sweep_view import render_sweeps
 from dashboard.components.user_text import code, literal
 from models import jobs, store
+from models.sweep_store import SWEEP_SUFFIX
 
 ALLOW_TRAINING_ENV = "RNNLAB_ALLOW_TRAINING"
 MLFLOW_UI_ENV = "RNNLAB_MLFLOW_UI_URL"
@@ -31,6 +35,7 @@ LOCAL_MLFLOW_UI = "http://127.0.0.1:5000"
 WATCH_EVERY_S = 2.0  # how often the jobs and live curves refresh while a job is queued or running
 LOG_LINES = 12
 PROMOTE_TIMEOUT_S = 180
+PROMOTE_PENDING = "experiments-promote-pending"  # the run whose Make champion awaits its confirmation
 # The files whose change can change a topology's settings: the description is cached until one of them does.
 SETTING_SOURCES = ("training/trainer.py", "training/tasks/{t}.py", "models/{t}.py", "training/configs/{t}")
 
@@ -237,8 +242,78 @@ def launch_form(topology: str) -> None:
     defaults = preset["values"] if preset else {field["key"]: field["default"] for field in described["fields"]}
     argv = launch_argv(topology, preset, defaults, values, dry_run, run_name)
     title = f"{run_name.strip() or preset_name}{' (dry run)' if dry_run else f', {epochs} epochs'}"
-    job = jobs.enqueue(topology, title, argv)
+    announce(jobs.enqueue(topology, title, argv))
+
+
+def announce(job: jobs.Job) -> None:
     st.toast(f"Job {job.id} {'started' if job.status == jobs.RUNNING else 'queued'}", icon=":material/check:")
+
+
+# ----------------------------------------------------------------------------------------------- sweeps
+
+SPACES_FOLDER = "training/sweeps"
+DEFAULT_TRIALS = 24  # the shipped sentiment sweep's count
+
+
+def space_files(topology: str) -> list[str]:
+    """The topology's search spaces, as paths from the repository root: ``<topology>.toml`` and
+    ``<topology>-<variant>.toml`` in the spaces folder (many_to_many's do not catch many_to_many_synced's)."""
+    folder = store.REPO_ROOT / SPACES_FOLDER
+    return sorted(f"{SPACES_FOLDER}/{path.name}" for path in folder.glob("*.toml")
+                  if path.stem == topology or path.stem.startswith(f"{topology}-"))
+
+
+def sweep_argv(topology: str, space: str, trials: int, dry_run: bool) -> list[str]:
+    return ["-m", "training.sweep", topology, "--space", space, "--trials", str(trials),
+            *(["--dry-run"] if dry_run else [])]
+
+
+def sweep_launch_form(topology: str) -> None:
+    """A space file, the number of trials and dry run; Launch sweep queues one ``training.sweep`` job."""
+    spaces = space_files(topology)
+    if not spaces:
+        st.caption(f"No search space for this topology in {SPACES_FOLDER}/ (it would be {topology}.toml); "
+                   "docs/sweeps.md describes the format.")
+        return
+    with st.form(f"{topology}-sweep-launch", border=True):
+        space_column, trials_column, dry_run_column = st.columns([3, 1, 1])
+        space = space_column.selectbox("Search space", spaces, key=f"{topology}-sweep-space")
+        trials = trials_column.number_input("Trials", min_value=1, max_value=1000, value=DEFAULT_TRIALS, step=1,
+                                            key="experiments-sweep-trials",
+                                            help="Complete and pruned trials the sweep runs to.")
+        dry_run = dry_run_column.toggle("Dry run", value=True, key="experiments-sweep-dry-run",
+                                        help="Each trial two tiny batches and one epoch, into the -sweeps-dry-run "
+                                             "experiment: checks the space in seconds per trial.")
+        launched = st.form_submit_button("Launch sweep", type="primary", icon=":material/rocket_launch:")
+    if launched:
+        title = f"sweep {Path(space).stem}, {trials} trials{' (dry run)' if dry_run else ''}"
+        announce(jobs.enqueue(topology, title, sweep_argv(topology, space, int(trials), dry_run)))
+        st.rerun()  # the Jobs panel above lists the new job at once
+
+
+def ask_to_promote(run_id: str) -> None:
+    """Start the promote flow for a run: its confirmation shows beside the run (promote_confirmation)."""
+    st.session_state[PROMOTE_PENDING] = run_id
+
+
+def sweeps(topology: str) -> None:
+    """The launch form (where training is allowed), the topology's sweeps and, for a trial whose Promote was
+    pressed, the same confirmation as any run's."""
+    allowed = training_allowed()
+    if allowed:
+        sweep_launch_form(topology)
+    render_sweeps(topology, on_promote=(lambda trial: ask_to_promote(trial.run_id)) if allowed else None,
+                  key=f"{topology}-sweep")
+    pending = st.session_state.get(PROMOTE_PENDING)
+    if not (allowed and pending) or tracking_error():
+        return
+    # A trial lives in a sweep experiment, so the run inspector below never lists it: its confirmation is here.
+    tracking = store.client()
+    trial = tracking.get_run(pending)
+    experiment = tracking.get_experiment(trial.info.experiment_id).name
+    if experiment.startswith(store.experiment_name(topology) + SWEEP_SUFFIX):  # this topology's, dry runs' too
+        promote_confirmation(topology, TrackedRun(store.summarise(trial), trial.info.experiment_id),
+                             tracked_runs(topology))
 
 
 # ----------------------------------------------------------------------------------------------- runs in the store
@@ -448,14 +523,14 @@ def promote_confirmation(topology: str, run: TrackedRun, runs: list[TrackedRun])
         if confirm.button("Confirm: make champion", type="primary", key="experiments-promote-confirm"):
             with st.spinner("Moving the champion alias…"):
                 error = promote(topology, run.summary.run_id)
-            st.session_state.pop("experiments-promote-pending", None)
+            st.session_state.pop(PROMOTE_PENDING, None)
             if error:
                 st.error(f"The champion did not change: {literal(error)}")
             else:
                 st.cache_data.clear()  # every page's run list names the champion
                 st.rerun()
         if cancel.button("Cancel", key="experiments-promote-cancel"):
-            st.session_state.pop("experiments-promote-pending", None)
+            st.session_state.pop(PROMOTE_PENDING, None)
             st.rerun()
 
 
@@ -480,8 +555,8 @@ def run_actions(topology: str, run: TrackedRun, runs: list[TrackedRun]) -> None:
             st.rerun()
     if summary.status == "FINISHED" and summary.has_checkpoint and not summary.champion:
         if crown.button("Make champion", key=f"experiments-crown-{summary.run_id}", icon=":material/trophy:"):
-            st.session_state["experiments-promote-pending"] = summary.run_id
-    if st.session_state.get("experiments-promote-pending") == summary.run_id:
+            ask_to_promote(summary.run_id)
+    if st.session_state.get(PROMOTE_PENDING) == summary.run_id:
         promote_confirmation(topology, run, runs)
 
 

@@ -1,4 +1,5 @@
-"""Experiments: launch a training run from the browser, watch it live, compare it with the others, promote one."""
+"""Experiments: launch a training run or a sweep from the browser, watch it live, compare it with the others,
+promote one."""
 import streamlit as st
 
 from dashboard.components import experiments
@@ -22,6 +23,9 @@ else:
 
 st.header("Jobs")
 experiments.watch(topology)
+
+st.header("Sweeps")
+experiments.sweeps(topology)
 
 st.header("Runs")
 if error := tracking_error():
