@@ -28,7 +28,7 @@ class Config(TrainConfig):
     test_sentences: int = 3000
     # The newest 3 % of English sentences by Tatoeba id, with every translation of each: 3,580 sentences.
     new_test_fraction: float = 0.03
-    beam: int = 5  # the test split is also decoded with a beam this wide
+    test_beam_width: int = 5  # the test split is also decoded with a beam this wide
     # Pairs whose English side has at least ``long_source_words`` words appear ``long_source_repeats`` times per
     # epoch: they are a tenth of the training pairs but what users type most often trips on.
     long_source_words: int = 11
@@ -113,10 +113,10 @@ def prepare(config: Config, dry_run: bool = False) -> Task:
         metrics = {"loss": teacher_forced_loss(model, split),
                    **translation_scores_by_length(sources, [t.text for t in greedy], references),
                    "unfinished": sum(not t.finished for t in greedy) / len(greedy)}
-        if split != "val" and config.beam > 1:
+        if split != "val" and config.test_beam_width > 1:
             beam = Translator(model, source_tokenizer, target_tokenizer).translate(
-                sources, beam_width=config.beam, length_penalty=config.length_penalty)
-            metrics.update({f"{name}_beam{config.beam}": value for name, value in
+                sources, beam_width=config.test_beam_width, length_penalty=config.length_penalty)
+            metrics.update({f"{name}_beam{config.test_beam_width}": value for name, value in
                             translation_scores_by_length(sources, [t.text for t in beam], references).items()
                             if not name.endswith("_sentences")})
         return metrics

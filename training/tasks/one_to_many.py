@@ -51,7 +51,7 @@ class Config(TrainConfig):
     targets: str = "reading_order"
     # Epochs of naming what lies at each grid cell before captioning (scenes only; see CellTagger); 0 = none.
     pretrain_epochs: int = 0
-    eval_beam_width: int = 1  # 1 = greedy; the test split is decoded the same way
+    test_beam_width: int = 1  # 1 = greedy; the test split is decoded the same way
     min_word_count: int = 5  # flickr8k: rarer words become <unk>
     val_fraction: float = 0.1  # flickr8k
     test_fraction: float = 0.1  # flickr8k
@@ -261,16 +261,16 @@ def prepare(config: Config, dry_run: bool = False) -> Task:
 
     def evaluate(model: torch.nn.Module, split: str) -> dict[str, float]:
         metrics = {"loss": teacher_forced_loss(model, data[split]),
-                   **caption_scores(model, data[split], config.eval_beam_width)}
+                   **caption_scores(model, data[split], config.test_beam_width)}
         if split == "test" and "holdout" in data:
             metrics.update({f"holdout_{k}": v for k, v in
-                            caption_scores(model, data["holdout"], config.eval_beam_width).items()})
+                            caption_scores(model, data["holdout"], config.test_beam_width).items()})
         return metrics
 
     def report(model: torch.nn.Module) -> dict[str, object]:
         split = data["test"]
         shown = min(24, len(split.images))
-        hypotheses = decode(model, split.images[:shown], config.eval_beam_width)
+        hypotheses = decode(model, split.images[:shown], config.test_beam_width)
         examples = []
         for i, hypothesis in enumerate(hypotheses):
             caption = " ".join(hypothesis.words)
