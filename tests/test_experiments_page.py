@@ -169,3 +169,42 @@ def test_the_sweeps_section_shows_the_shipped_sweep_and_queues_a_dry_run_sweep(p
     assert job.argv == ["-m", "training.sweep", "many_to_one", "--space", "training/sweeps/many_to_one.toml",
                         "--trials", "3", "--dry-run"]
     assert [toast.value for toast in page.toast] == [f"Job {job.id} queued"]  # it survives the rerun
+
+
+def dry_run_sweep_with_a_checkpointed_trial(topology: str) -> str:
+    """A finished dry-run sweep of one complete trial that kept a checkpoint, as training.sweep logs one; returns
+    the trial's run id."""
+    from mlflow import MlflowClient
+
+    from models import sweep_store
+    from training import tracking
+
+    client = MlflowClient()
+    experiment = tracking.ensure_experiment(topology, sweep_store.SWEEP_SUFFIX + store.DRY_RUN_SUFFIX)
+    space = sweep_store.space_json([sweep_store.Parameter("lr", "float", 1e-4, 1e-2, log=True)])
+    parent = client.create_run(experiment, run_name="tiny-sweep", tags={
+        store.KIND_TAG: sweep_store.SWEEP_KIND, "rnnlab.topology": topology, sweep_store.STUDY_TAG: "tiny-sweep",
+        sweep_store.SPACE_TAG: space, sweep_store.OBJECTIVE_TAG: "val_accuracy"}).info.run_id
+    trial = client.create_run(experiment, run_name="tiny-sweep-0", tags={
+        sweep_store.PARENT_TAG: parent, sweep_store.STUDY_TAG: "tiny-sweep", sweep_store.TRIAL_TAG: "0",
+        sweep_store.STATE_TAG: "complete", store.KIND_TAG: "trained", store.DRY_RUN_TAG: "true",
+        store.CHECKPOINT_BYTES_TAG: "1024"}).info.run_id
+    client.log_param(trial, "lr", "0.001")
+    client.log_metric(trial, "val_accuracy", 0.5, step=1)
+    for run_id in (trial, parent):
+        client.set_terminated(run_id, "FINISHED")
+    return trial
+
+
+def test_promoting_a_sweep_trial_asks_first_like_any_run(page):
+    trial = dry_run_sweep_with_a_checkpointed_trial("one_to_one")
+    page.toggle(key="experiments-sweep-show-dry-runs").set_value(True).run()
+    assert_no_exception(page)
+    next(button for button in page.button if button.label == "Promote trial 0").click().run()
+    assert_no_exception(page)
+    assert page.session_state["experiments-promote-pending"] == trial
+    [comparison] = [frame.value for frame in page.dataframe if "this run (tiny-sweep-0)" in frame.value.columns]
+    assert list(comparison.columns) == ["this run (tiny-sweep-0)", "current champion (cnn)"]
+    assert "This is a dry run" in [warning.value for warning in page.warning][0]
+    page.button(key="experiments-promote-cancel").click().run()
+    assert "experiments-promote-pending" not in page.session_state

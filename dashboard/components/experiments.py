@@ -302,8 +302,10 @@ def sweeps(topology: str) -> None:
     allowed = training_allowed()
     if allowed:
         sweep_launch_form(topology)
+    dry_runs = st.toggle("Show the dry-run sweeps", key="experiments-sweep-show-dry-runs",
+                         help="Dry-run sweeps live in an experiment of their own and are hidden by default.")
     render_sweeps(topology, on_promote=(lambda trial: ask_to_promote(trial.run_id)) if allowed else None,
-                  key=f"{topology}-sweep")
+                  dry_run=dry_runs, key=f"{topology}-sweep" + ("-dry-run" if dry_runs else ""))
     pending = st.session_state.get(PROMOTE_PENDING)
     if not (allowed and pending) or tracking_error():
         return
