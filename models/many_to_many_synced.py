@@ -87,6 +87,20 @@ class ConvGRU(nn.Module):
         self.from_input = nn.Conv2d(in_channels, 3 * state_channels, 1)
         self.from_state = nn.Conv2d(state_channels, 3 * state_channels, 3, padding=1, bias=False)
 
+    def steps(self, count: int) -> range:
+        """The order this direction reads the frames in."""
+        return reversed(range(count)) if self.reverse else range(count)
+
+    def cell(self, input_gates: torch.Tensor, state: torch.Tensor):
+        """One step from the input's share of the gates (B, 3H, s, s) and the state (B, H, s, s): the new state,
+        the update gate and the reset gate, each (B, H, s, s)."""
+        input_reset, input_update, input_new = input_gates.chunk(3, dim=1)
+        state_reset, state_update, state_new = self.from_state(state).chunk(3, dim=1)
+        reset = torch.sigmoid(input_reset + state_reset)
+        update = torch.sigmoid(input_update + state_update)
+        candidate = torch.tanh(input_new + reset * state_new)
+        return (1 - update) * candidate + update * state, update, reset
+
     def forward(self, maps: torch.Tensor) -> torch.Tensor:
         batch, steps = maps.shape[:2]
         # The input's share of every gate, for all frames at once: one big convolution instead of T small ones.
@@ -94,13 +108,8 @@ class ConvGRU(nn.Module):
         inputs = inputs.reshape(batch, steps, *inputs.shape[1:])  # (B*T, 3H, s, s) -> (B, T, 3H, s, s)
         state = inputs.new_zeros(batch, self.state_channels, *inputs.shape[3:])  # (B, H, s, s)
         outputs = []
-        for step in (reversed(range(steps)) if self.reverse else range(steps)):
-            input_reset, input_update, input_new = inputs[:, step].chunk(3, dim=1)
-            state_reset, state_update, state_new = self.from_state(state).chunk(3, dim=1)
-            reset = torch.sigmoid(input_reset + state_reset)
-            update = torch.sigmoid(input_update + state_update)
-            candidate = torch.tanh(input_new + reset * state_new)
-            state = (1 - update) * candidate + update * state
+        for step in self.steps(steps):
+            state, _, _ = self.cell(inputs[:, step], state)
             outputs.append(state)
         if self.reverse:
             outputs.reverse()

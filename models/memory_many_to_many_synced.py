@@ -23,13 +23,8 @@ def step_convgru(gru: ConvGRU, maps: torch.Tensor) -> tuple[torch.Tensor, dict[s
     inputs = inputs.reshape(batch, steps, *inputs.shape[1:])  # (B, T, 3H, s, s)
     state = inputs.new_zeros(batch, gru.state_channels, *inputs.shape[3:])  # (B, H, s, s)
     states, updates, resets = [None] * steps, [None] * steps, [None] * steps
-    for step in (reversed(range(steps)) if gru.reverse else range(steps)):
-        input_reset, input_update, input_new = inputs[:, step].chunk(3, dim=1)
-        state_reset, state_update, state_new = gru.from_state(state).chunk(3, dim=1)
-        reset = torch.sigmoid(input_reset + state_reset)
-        update = torch.sigmoid(input_update + state_update)
-        candidate = torch.tanh(input_new + reset * state_new)
-        state = (1 - update) * candidate + update * state
+    for step in gru.steps(steps):
+        state, update, reset = gru.cell(inputs[:, step], state)
         states[step], updates[step], resets[step] = state, update, reset
     stack = lambda values: torch.stack(values, 1)  # noqa: E731  T × (B, H, s, s) -> (B, T, H, s, s)
     return stack(states), {"update": stack(updates), "reset": stack(resets)}

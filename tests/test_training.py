@@ -8,7 +8,7 @@ from models import store
 from models.checkpoint import load_checkpoint
 from training import train
 from training.config import load_config, override
-from training.tracking import flatten
+from training.config import flatten
 from training.tasks import one_to_one as task
 from training.trainer import TrainConfig, Trainer, lr_factor
 

@@ -26,6 +26,18 @@ def _coerce(text: str, kind):
     raise ValueError(f"cannot set a field of type {kind}")
 
 
+def flatten(config, prefix: str = "", convert=str) -> dict[str, object]:
+    """A nested config dataclass as flat dotted keys (``model.arch``), each value passed through ``convert``."""
+    values = {}
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if dataclasses.is_dataclass(value):
+            values.update(flatten(value, f"{prefix}{field.name}.", convert))
+        else:
+            values[f"{prefix}{field.name}"] = convert(value)
+    return values
+
+
 def override(config, values: dict[str, object]):
     """A copy of ``config`` with dotted keys replaced (``model.arch``); values may be strings to parse."""
     hints = typing.get_type_hints(type(config))

@@ -21,7 +21,7 @@ import typing
 from functools import cache
 from pathlib import Path
 
-from training.config import load_config
+from training.config import flatten, load_config
 from training.tasks import task_module
 
 CONFIGS_DIR = Path(__file__).parent / "configs"
@@ -133,17 +133,6 @@ def describe_fields(config, prefix: str = "") -> list[dict]:
     return fields
 
 
-def flat_values(config, prefix: str = "") -> dict[str, object]:
-    values = {}
-    for field in dataclasses.fields(config):
-        value = getattr(config, field.name)
-        if dataclasses.is_dataclass(value):
-            values.update(flat_values(value, f"{prefix}{field.name}."))
-        else:
-            values[f"{prefix}{field.name}"] = _value(value)
-    return values
-
-
 def _first_comment(path: Path) -> str:
     for line in path.read_text().splitlines():
         if line.startswith("#"):
@@ -154,7 +143,7 @@ def _first_comment(path: Path) -> str:
 def describe(topology: str) -> dict:
     module = task_module(topology)
     presets = [{"name": path.stem, "file": str(path.relative_to(CONFIGS_DIR.parents[1])),
-                "summary": _first_comment(path), "values": flat_values(load_config(module.Config, path, []))}
+                "summary": _first_comment(path), "values": flatten(load_config(module.Config, path, []), convert=_value)}
                for path in sorted((CONFIGS_DIR / topology).glob("*.toml"))]
     return {"topology": topology, "fields": describe_fields(module.Config()), "presets": presets}
 

@@ -50,7 +50,7 @@ from models.sweep_store import (CONFIG_TAG, OBJECTIVE_TAG, PARENT_TAG, SPACE_TAG
                                 SWEEP_KIND, SWEEP_SUFFIX, TRIAL_TAG, Parameter, parameter_importance, read_sweep,
                                 space_json)
 from training import tracking, train
-from training.config import override, parse_assignments
+from training.config import flatten, override, parse_assignments
 from training.tasks import task_module
 from training.trainer import StopRun
 
@@ -230,7 +230,7 @@ def sweep_parent(client, study, args, space: Space, config) -> str:
     if space.config:
         tags[CONFIG_TAG] = space.config
     run_id = client.create_run(experiment, run_name=study.study_name, tags=tags).info.run_id
-    for key, value in tracking.flatten(config).items():
+    for key, value in flatten(config).items():
         client.log_param(run_id, key, value)
     client.log_text(run_id, space.text, "sweep_space.toml")
     study.set_user_attr(PARENT_RUN_ATTR, run_id)

@@ -1,7 +1,6 @@
 """MLflow bookkeeping for training: experiments, runs, the registry and the champion alias."""
 from __future__ import annotations
 
-import dataclasses
 import os
 import platform
 import subprocess
@@ -24,18 +23,6 @@ def ensure_experiment(topology: str, suffix: str = "") -> str:
     if experiment is not None:
         return experiment.experiment_id
     return client.create_experiment(name, artifact_location=store.artifact_location(name))
-
-
-def flatten(config, prefix: str = "") -> dict[str, str]:
-    """A nested config dataclass as flat ``key=value`` params, e.g. ``model.arch``."""
-    params = {}
-    for field in dataclasses.fields(config):
-        value = getattr(config, field.name)
-        if dataclasses.is_dataclass(value):
-            params.update(flatten(value, f"{prefix}{field.name}."))
-        else:
-            params[f"{prefix}{field.name}"] = str(value)
-    return params
 
 
 def machine_tags() -> dict[str, str]:

@@ -25,7 +25,7 @@ import torch
 
 from models import store
 from training import tracking
-from training.config import load_config, override
+from training.config import flatten, load_config, override
 from training.tasks import Pretraining, task_module
 from training.distributed import SINGLE, World
 from training.trainer import EpochCallback, StopRun, Trainer
@@ -130,7 +130,7 @@ def parameter_count(model: torch.nn.Module) -> int:
 
 def log_settings(client, run_id: str, topology: str, config, task, dry_run: bool) -> None:
     """The params the run uses (not another data set's settings), and the tags that say what it is."""
-    params = {key: value for key, value in tracking.flatten(config).items() if key not in task.unused_settings}
+    params = {key: value for key, value in flatten(config).items() if key not in task.unused_settings}
     for key, value in {**params, PARAMETERS_PARAM: parameter_count(task.model)}.items():
         client.log_param(run_id, key, value)
     tags = {**tracking.machine_tags(), **task.info, "rnnlab.topology": topology, store.KIND_TAG: "trained",
