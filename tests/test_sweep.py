@@ -70,6 +70,7 @@ def test_dry_run_sweep_nests_its_trials_and_ranks_parameters(dry_sweep, dry_swee
     experiment = client.get_experiment(parent.info.experiment_id)
     assert experiment.name == store.experiment_name("one_to_one") + "-sweeps-dry-run"
     assert parent.info.status == "FINISHED" and parent.data.tags[store.KIND_TAG] == "sweep"
+    assert parent.data.tags[store.PROCESS_TAG]  # so store.end_dead_runs can end it if its process dies
     trials = client.search_runs([experiment.experiment_id], f"tags.`mlflow.parentRunId` = '{dry_sweep}'")
     assert len(trials) == 3
     for trial in trials:

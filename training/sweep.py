@@ -218,12 +218,15 @@ def sweep_parent(client, study, args, space: Space, config) -> str:
     try:
         if existing and client.get_run(existing).info.lifecycle_stage == "active":
             client.update_run(existing, status="RUNNING")
+            client.set_tag(existing, store.PROCESS_TAG, store.process_identity())  # this process owns it now
             return existing
     except MlflowException:
         pass  # the study was started against another tracking store
     experiment = tracking.ensure_experiment(args.topology, SWEEP_SUFFIX + (store.DRY_RUN_SUFFIX if args.dry_run
                                                                              else ""))
+    # The process tag lets store.end_dead_runs end the sweep run KILLED if this process dies without a word.
     tags = {**tracking.machine_tags(), "rnnlab.topology": args.topology, store.KIND_TAG: SWEEP_KIND,
+            store.PROCESS_TAG: store.process_identity(),
             store.DRY_RUN_TAG: str(args.dry_run).lower(), STUDY_TAG: study.study_name,
             SPACE_TAG: space_json(space.parameters), "rnnlab.sweep.sampler": f"TPE seed {args.seed}",
             "rnnlab.sweep.pruner": f"median from epoch {PRUNE_FROM_EPOCH} after {PRUNE_AFTER_TRIALS} trials"}
