@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8501
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test setup setup-dev browser import mlflow-ui train export bench screenshots clean-store \
+.PHONY: run test lint setup setup-dev browser import mlflow-ui train export bench screenshots clean-store \
   postgresql tracking-server serve-model
 
 # The stamp files make a second `make run` skip installs unless a requirements file changed.
@@ -46,8 +46,13 @@ run: setup
 	$(BIN)/streamlit run dashboard/app.py --server.address 127.0.0.1 --server.port $(PORT) \
 	  --browser.gatherUsageStats false --server.headless true
 
-test: setup-dev browser postgresql
+test: setup-dev browser postgresql lint
 	$(BIN)/python -m pytest
+
+# ruff (pinned in requirements-dev.txt, settings in pyproject.toml): the lint rules, and the formatting as a check.
+lint: setup-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 mlflow-ui: import
 	@echo "MLflow UI: http://127.0.0.1:5000"

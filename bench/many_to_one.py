@@ -10,6 +10,7 @@ single-tweet latency of all three.
 The test split has 2,230 tweets; it is repeated to make the 10,000, in the same order for both systems. The
 machine may be shared: the load average is printed with the results, because it moves every number here.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,8 +55,9 @@ def latency_ms(function, texts: list[str]) -> list[float]:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.many_to_one", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.many_to_one", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--run", type=Path, help="a checkpoint or bundle folder (default: the shipped champion)")
     parser.add_argument("--tweets", type=int, default=10_000)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (VADER uses one)")
@@ -77,12 +79,13 @@ def main(argv=None) -> None:
     tweets = list(itertools.islice(itertools.cycle(splits.texts["test"]), args.tweets))
     targets = np.resize(splits.targets["test"], args.tweets)
     peer = VaderPeer(peer_threshold(VaderPeer.NAME, VaderPeer().threshold))
-    tfidf = TfidfPeer(threshold=peer_threshold(TfidfPeer.NAME, 0.0)).fit(splits.texts["train"],
-                                                                         splits.targets["train"])
-    print(f"{len(tweets):,} tweets (the {len(splits.texts['test']):,} test tweets repeated) · model {folder.name} · "
-          f"torch threads {args.threads} · load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    tfidf = TfidfPeer(threshold=peer_threshold(TfidfPeer.NAME, 0.0)).fit(splits.texts["train"], splits.targets["train"])
+    print(
+        f"{len(tweets):,} tweets (the {len(splits.texts['test']):,} test tweets repeated) · model {folder.name} · "
+        f"torch threads {args.threads} · load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
+    )
 
-    classifier.probabilities(tweets[:args.batch_size])  # warm-up: first calls allocate
+    classifier.probabilities(tweets[: args.batch_size])  # warm-up: first calls allocate
     verdicts, vader_seconds = timed(peer.verdicts, tweets)
     vader_rate = len(tweets) / vader_seconds
     vader_accuracy = np.mean(np.array([classifier.labels.index(v) for v in verdicts]) == targets)
@@ -90,23 +93,32 @@ def main(argv=None) -> None:
     print(f"{f'VADER (threshold {peer.threshold:.2f})':50} {vader_rate:10,.0f} {1:8.2f} {vader_accuracy:9.3f}")
     tfidf_verdicts, tfidf_seconds = timed(tfidf.verdicts, tweets)
     tfidf_accuracy = np.mean(np.array([classifier.labels.index(v) for v in tfidf_verdicts]) == targets)
-    print(f"{f'TF-IDF + linear SVM (threshold {tfidf.threshold:.2f})':50} {len(tweets) / tfidf_seconds:10,.0f} "
-          f"{vader_seconds / tfidf_seconds:8.2f} {tfidf_accuracy:9.3f}")
+    print(
+        f"{f'TF-IDF + linear SVM (threshold {tfidf.threshold:.2f})':50} {len(tweets) / tfidf_seconds:10,.0f} "
+        f"{vader_seconds / tfidf_seconds:8.2f} {tfidf_accuracy:9.3f}"
+    )
     # The first pass meets most words for the first time; a serving process has them cached, as in the second.
     for label in ("1st pass, new words", "2nd pass, words cached"):
         probabilities, seconds = timed(classifier.probabilities, tweets, batch_size=args.batch_size)
         rate = len(tweets) / seconds
         model_accuracy = np.mean(classifier.label_ids(probabilities) == targets)
-        print(f"{f'{folder.name} ({args.batch_size}/batch), {label}':50} {rate:10,.0f} "
-              f"{rate / vader_rate:8.2f} {model_accuracy:9.3f}")
+        print(
+            f"{f'{folder.name} ({args.batch_size}/batch), {label}':50} {rate:10,.0f} "
+            f"{rate / vader_rate:8.2f} {model_accuracy:9.3f}"
+        )
 
-    sample = tweets[:args.latency_samples]
-    for label, function in (("VADER", peer.verdicts), ("TF-IDF", tfidf.verdicts),
-                            (folder.name, classifier.probabilities)):
+    sample = tweets[: args.latency_samples]
+    for label, function in (
+        ("VADER", peer.verdicts),
+        ("TF-IDF", tfidf.verdicts),
+        (folder.name, classifier.probabilities),
+    ):
         latencies = latency_ms(function, sample)
         quantiles = statistics.quantiles(latencies, n=100)
-        print(f"single-tweet latency, {label}, {len(latencies)} tweets: p50 {quantiles[49]:.2f} ms, "
-              f"p90 {quantiles[89]:.2f} ms, max {max(latencies):.2f} ms")
+        print(
+            f"single-tweet latency, {label}, {len(latencies)} tweets: p50 {quantiles[49]:.2f} ms, "
+            f"p90 {quantiles[89]:.2f} ms, max {max(latencies):.2f} ms"
+        )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """RNN Lab: `streamlit run dashboard/app.py` (or `make run`)."""
+
 import sqlite3
 
 import streamlit as st

@@ -1,4 +1,5 @@
 """The app's pages, built once so the home page can link to the same page objects that st.navigation serves."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,5 +1,6 @@
 """Process-wide settings, applied once when the app's process first imports this module (Streamlit reruns
 app.py on every interaction, but a module is imported once), and the sweep that hands a closed tab's memory back."""
+
 import asyncio
 import ctypes
 import ctypes.util
@@ -73,8 +74,11 @@ def sweep_sessions() -> None:
             loop = runtime._get_async_objs().eventloop
             closed = asyncio.run_coroutine_threadsafe(sweep_once(runtime, first_seen, grace_s), loop).result()
         except Exception as error:  # noqa: BLE001  (a Streamlit without these internals: serve on, sweep no more)
-            LOGGER.warning("Closed sessions are no longer swept (%s: %s): Streamlit may keep their uploads in "
-                           "memory.", type(error).__name__, error)
+            LOGGER.warning(
+                "Closed sessions are no longer swept (%s: %s): Streamlit may keep their uploads in memory.",
+                type(error).__name__,
+                error,
+            )
             return
         if closed:
             release_freed_memory()

@@ -6,6 +6,7 @@ frozen dataclass, with ``arch``, the architecture's short name) and ``build_mode
 tweet pipeline), video (decoding), sequences (padding and reversal shared by the recurrent models); so do the
 non-neural peers they are compared with (peers) and the seeded generators of the synthetic data (generators/).
 """
+
 from __future__ import annotations
 
 import importlib
@@ -24,13 +25,16 @@ class Topology:
     module: str  # the models module that defines Config and build_model
 
 
-TOPOLOGIES: dict[str, Topology] = {t.name: t for t in (
-    Topology("one_to_one", "One to one", "models.one_to_one"),
-    Topology("one_to_many", "One to many", "models.one_to_many"),
-    Topology("many_to_one", "Many to one", "models.many_to_one"),
-    Topology("many_to_many", "Many to many", "models.many_to_many"),
-    Topology("many_to_many_synced", "Many to many, synced", "models.many_to_many_synced"),
-)}
+TOPOLOGIES: dict[str, Topology] = {
+    t.name: t
+    for t in (
+        Topology("one_to_one", "One to one", "models.one_to_one"),
+        Topology("one_to_many", "One to many", "models.one_to_many"),
+        Topology("many_to_one", "Many to one", "models.many_to_one"),
+        Topology("many_to_many", "Many to many", "models.many_to_many"),
+        Topology("many_to_many_synced", "Many to many, synced", "models.many_to_many_synced"),
+    )
+}
 
 
 def topology_module(name: str) -> ModuleType:

@@ -1,4 +1,5 @@
 """Bulk inference on thousands of inputs: keeping the Python objects around the tensors cheap."""
+
 from __future__ import annotations
 
 import gc

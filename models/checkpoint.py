@@ -1,5 +1,6 @@
 """The checkpoint format: a folder with ``model.json`` (topology + config), ``model.safetensors`` (the
 state_dict) and any extra files a topology needs (a tokenizer, a vocabulary). Never a pickled module."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -58,8 +59,12 @@ class Checkpoint:
 def save_checkpoint(directory: Path, topology: str, config, model: torch.nn.Module, meta: dict | None = None) -> Path:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    description = {"topology": topology, "config": config_to_dict(config), "meta": meta or {},
-                   "torch_version": torch.__version__}
+    description = {
+        "topology": topology,
+        "config": config_to_dict(config),
+        "meta": meta or {},
+        "torch_version": torch.__version__,
+    }
     (directory / MODEL_FILE).write_text(json.dumps(description, indent=2, sort_keys=True))
     # contiguous() because safetensors refuses views that share storage (e.g. tied or transposed weights).
     save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(directory / WEIGHTS_FILE))
@@ -79,6 +84,8 @@ def load_checkpoint(directory: Path) -> Checkpoint:
     except CheckpointError:
         raise
     except Exception as error:  # a corrupt file surfaces as many exception types; the caller needs one
-        raise CheckpointError(f"cannot load the checkpoint in {directory.name}: {type(error).__name__}: {error}") from error
+        raise CheckpointError(
+            f"cannot load the checkpoint in {directory.name}: {type(error).__name__}: {error}"
+        ) from error
     model.eval()
     return Checkpoint(description["topology"], config, model, directory, description.get("meta", {}))

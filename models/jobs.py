@@ -12,6 +12,7 @@ a job whose watcher is gone (``kill -9``, a reboot) ends FAILED or KILLED instea
 
 Nothing here imports training code: a job is an argv for the Python interpreter.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,8 +41,10 @@ INTERRUPTED_CODES = (130, -signal.SIGTERM, -signal.SIGINT)
 RUN_ID = re.compile(r'"run_id": "([0-9a-f]{32})"|--resume ([0-9a-f]{32})')
 # tqdm's bar: "training:  45%|####5     | 100/220 [00:10<00:12,  9.81batch/s, epoch=2, loss=0.6931]"
 # (a slow bar says "2.50s/batch" instead), and "?" for what it cannot tell yet.
-PROGRESS = re.compile(r"(?P<done>\d+)/(?P<total>\d+) \[(?P<elapsed>[\d:]+)<(?P<left>[\d:?]+),\s*"
-                      r"(?P<rate>[\d.]+|\?)(?P<per>\w+/s|s/\w+)(?:, epoch=(?P<epoch>\d+))?")
+PROGRESS = re.compile(
+    r"(?P<done>\d+)/(?P<total>\d+) \[(?P<elapsed>[\d:]+)<(?P<left>[\d:?]+),\s*"
+    r"(?P<rate>[\d.]+|\?)(?P<per>\w+/s|s/\w+)(?:, epoch=(?P<epoch>\d+))?"
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -163,7 +166,9 @@ def list_jobs(topology: str | None = None, limit: int = 50) -> list[Job]:
         rows = connection.execute(
             "SELECT * FROM jobs WHERE (? IS NULL OR topology = ?) "
             "ORDER BY status NOT IN ('QUEUED', 'RUNNING'), CASE WHEN status IN ('QUEUED', 'RUNNING') THEN id "
-            "ELSE -id END LIMIT ?", (topology, topology, limit)).fetchall()
+            "ELSE -id END LIMIT ?",
+            (topology, topology, limit),
+        ).fetchall()
     finally:
         connection.close()
     return [_job(row) for row in rows]
@@ -172,9 +177,10 @@ def list_jobs(topology: str | None = None, limit: int = 50) -> list[Job]:
 def enqueue(topology: str, title: str, argv: list[str], run_id: str | None = None) -> Job:
     """Queue a command (the interpreter's arguments) and start it if a slot is free."""
     with transaction() as db:
-        cursor = db.execute("INSERT INTO jobs (topology, title, argv, status, queued_at, run_id) "
-                            "VALUES (?, ?, ?, ?, ?, ?)",
-                            (topology, title, json.dumps(argv), QUEUED, time.time(), run_id))
+        cursor = db.execute(
+            "INSERT INTO jobs (topology, title, argv, status, queued_at, run_id) VALUES (?, ?, ?, ?, ?, ?)",
+            (topology, title, json.dumps(argv), QUEUED, time.time(), run_id),
+        )
         job_id = cursor.lastrowid
     start_queued()
     return get(job_id)
@@ -189,8 +195,12 @@ def start_queued() -> list[int]:
     """Claim queued jobs, oldest first, while fewer than max_jobs() run, and start a watcher for each."""
     with transaction() as db:
         running = db.execute("SELECT count(*) FROM jobs WHERE status = ?", (RUNNING,)).fetchone()[0]
-        claimed = [row["id"] for row in db.execute("SELECT id FROM jobs WHERE status = ? ORDER BY id LIMIT ?",
-                                                   (QUEUED, max(0, max_jobs() - running)))]
+        claimed = [
+            row["id"]
+            for row in db.execute(
+                "SELECT id FROM jobs WHERE status = ? ORDER BY id LIMIT ?", (QUEUED, max(0, max_jobs() - running))
+            )
+        ]
         for job_id in claimed:
             db.execute("UPDATE jobs SET status = ?, started_at = ? WHERE id = ?", (RUNNING, time.time(), job_id))
     for job_id in claimed:
@@ -203,9 +213,15 @@ def _spawn_watcher(job_id: int) -> None:
     would leave a zombie that still looks alive in /proc."""
     environment = {**os.environ, DATABASE_ENV: str(database_path()), "PYTHONUNBUFFERED": "1"}
     try:
-        watcher = subprocess.Popen([sys.executable, "-m", "models.jobs", "watch", str(job_id)], cwd=store.REPO_ROOT,
-                                   env=environment, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL, start_new_session=True)
+        watcher = subprocess.Popen(
+            [sys.executable, "-m", "models.jobs", "watch", str(job_id)],
+            cwd=store.REPO_ROOT,
+            env=environment,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     except OSError as error:
         _end(job_id, FAILED, None, f"its watcher could not start: {error}")
         return
@@ -214,9 +230,11 @@ def _spawn_watcher(job_id: int) -> None:
 
 def _end(job_id: int, status: str, returncode: int | None, error: str | None, run_id: str | None = None) -> None:
     with transaction() as db:
-        db.execute("UPDATE jobs SET status = ?, ended_at = ?, returncode = ?, error = ?, "
-                   "run_id = coalesce(run_id, ?) WHERE id = ? AND status = ?",
-                   (status, time.time(), returncode, error, run_id, job_id, RUNNING))
+        db.execute(
+            "UPDATE jobs SET status = ?, ended_at = ?, returncode = ?, error = ?, "
+            "run_id = coalesce(run_id, ?) WHERE id = ? AND status = ?",
+            (status, time.time(), returncode, error, run_id, job_id, RUNNING),
+        )
 
 
 def cancel(job_id: int) -> str:
@@ -227,8 +245,10 @@ def cancel(job_id: int) -> str:
         if row is None or row["status"] not in ACTIVE:
             return f"job {job_id} is not queued or running"
         if row["status"] == QUEUED:
-            db.execute("UPDATE jobs SET status = ?, ended_at = ?, error = ? WHERE id = ?",
-                       (KILLED, time.time(), "cancelled before it started", job_id))
+            db.execute(
+                "UPDATE jobs SET status = ?, ended_at = ?, error = ? WHERE id = ?",
+                (KILLED, time.time(), "cancelled before it started", job_id),
+            )
             return f"job {job_id} is cancelled"
         db.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", (job_id,))
         watcher = row["watcher"]
@@ -248,10 +268,11 @@ def reconcile() -> list[int]:
         else:
             gone = now - (job.started_at or now) > STARTUP_GRACE_S
         if gone:
-            why = ("its process ended without saying how (killed with -9, or the machine restarted); "
-                   "its MLflow run, if any, is ended KILLED by the next look at the runs")
-            _end(job.id, KILLED if job.cancel_requested else FAILED, None,
-                 "cancelled" if job.cancel_requested else why)
+            why = (
+                "its process ended without saying how (killed with -9, or the machine restarted); "
+                "its MLflow run, if any, is ended KILLED by the next look at the runs"
+            )
+            _end(job.id, KILLED if job.cancel_requested else FAILED, None, "cancelled" if job.cancel_requested else why)
             ended.append(job.id)
     start_queued()
     return ended
@@ -269,16 +290,19 @@ class Promotion:
 
 def record_promotion(topology: str, alias: str, run_id: str, previous_run_id: str | None) -> None:
     with transaction() as db:
-        db.execute("INSERT INTO promotions (topology, alias, run_id, previous_run_id, promoted_at) "
-                   "VALUES (?, ?, ?, ?, ?)", (topology, alias, run_id, previous_run_id, time.time()))
+        db.execute(
+            "INSERT INTO promotions (topology, alias, run_id, previous_run_id, promoted_at) VALUES (?, ?, ?, ?, ?)",
+            (topology, alias, run_id, previous_run_id, time.time()),
+        )
 
 
 def promotions(topology: str, limit: int = 20) -> list[Promotion]:
     """The topology's champions made by hand, newest first."""
     connection = connect()
     try:
-        rows = connection.execute("SELECT * FROM promotions WHERE topology = ? ORDER BY id DESC LIMIT ?",
-                                  (topology, limit)).fetchall()
+        rows = connection.execute(
+            "SELECT * FROM promotions WHERE topology = ? ORDER BY id DESC LIMIT ?", (topology, limit)
+        ).fetchall()
     finally:
         connection.close()
     return [Promotion(**dict(row)) for row in rows]
@@ -322,8 +346,13 @@ def progress(lines: list[str]) -> Progress | None:
         if match:
             rate = 0.0 if match["rate"] == "?" else float(match["rate"])
             per_second = 1 / rate if match["per"].startswith("s/") and rate else rate
-            return Progress(int(match["epoch"]) if match["epoch"] else None, int(match["done"]),
-                            int(match["total"]), _seconds(match["left"]), per_second)
+            return Progress(
+                int(match["epoch"]) if match["epoch"] else None,
+                int(match["done"]),
+                int(match["total"]),
+                _seconds(match["left"]),
+                per_second,
+            )
     return None
 
 
@@ -354,8 +383,13 @@ def watch(job_id: int) -> int:
     try:
         job.log_path.parent.mkdir(parents=True, exist_ok=True)
         with job.log_path.open("ab") as log:
-            child = subprocess.Popen([sys.executable, *job.argv], cwd=store.REPO_ROOT, stdin=subprocess.DEVNULL,
-                                     stdout=log, stderr=subprocess.STDOUT)
+            child = subprocess.Popen(
+                [sys.executable, *job.argv],
+                cwd=store.REPO_ROOT,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
     except OSError as error:  # a full disk, a log folder it may not write
         _end(job_id, FAILED, None, f"it could not start: {error}")
         start_queued()

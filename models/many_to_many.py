@@ -11,6 +11,7 @@ several times faster than stepping a cell in Python.
 
 The rule-based peer (Apertium) is in models.peers.
 """
+
 from __future__ import annotations
 
 import copy
@@ -156,8 +157,12 @@ class Seq2Seq(nn.Module):
         inputs, labels = target[:, :-1], target[:, 1:]
         outputs, _ = self.decoder_rnn(self.dropout(self.target_embed(inputs)), state)  # (B, T, Hd)
         logits, _ = self.project(outputs, memory)
-        loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)),  # (B, T, V) -> (B*T, V)
-                               labels.reshape(-1), ignore_index=PAD, label_smoothing=self.config.label_smoothing)
+        loss = F.cross_entropy(
+            logits.reshape(-1, logits.size(-1)),  # (B, T, V) -> (B*T, V)
+            labels.reshape(-1),
+            ignore_index=PAD,
+            label_smoothing=self.config.label_smoothing,
+        )
         return logits, loss
 
     # -- decoding ---------------------------------------------------------------------------------------------
@@ -218,8 +223,11 @@ class Seq2Seq(nn.Module):
         batch, k = source.size(0), beam_width
         memory, state = self.start(source)
         memory = {name: value.repeat_interleave(k, 0) for name, value in memory.items()}  # (B*K, …)
-        state = tuple(s.repeat_interleave(k, 1) for s in state) if isinstance(state, tuple) \
-            else state.repeat_interleave(k, 1)  # (1, B*K, Hd)
+        state = (
+            tuple(s.repeat_interleave(k, 1) for s in state)
+            if isinstance(state, tuple)
+            else state.repeat_interleave(k, 1)
+        )  # (1, B*K, Hd)
         bounds = self.output_bounds(source).repeat_interleave(k)  # (B*K,)
         max_steps = int(bounds.max())
         sequences = source.new_zeros((batch * k, max_steps))  # every hypothesis, written as it grows
@@ -267,9 +275,12 @@ class Seq2Seq(nn.Module):
         order = normalised.argsort(1, descending=True)
         pick = (order + torch.arange(batch)[:, None] * k).view(-1)
         sequences = sequences[pick, :steps].view(batch, k, steps)  # (B*K, T) -> (B, K, T)
-        return {"tokens": sequences, "scores": normalised.gather(1, order),
-                "attention": attention[pick, :steps].view(batch, k, steps, -1),  # (B*K, T, S) -> (B, K, T, S)
-                "finished": (sequences == EOS).any(-1)}
+        return {
+            "tokens": sequences,
+            "scores": normalised.gather(1, order),
+            "attention": attention[pick, :steps].view(batch, k, steps, -1),  # (B*K, T, S) -> (B, K, T, S)
+            "finished": (sequences == EOS).any(-1),
+        }
 
 
 def _half_floats(module, state_dict, prefix, local_metadata):
@@ -292,8 +303,10 @@ def int8_for_cpu(model: Seq2Seq) -> Seq2Seq:
     set (2 threads, batches of 500): 1.9 times the sentences per second of float32, BLEU and chrF within ±0.1."""
     quantisable = copy.deepcopy(model).eval()
     output = nn.Linear(model.config.embedding, model.config.target_vocab)
-    output.weight, output.bias = (nn.Parameter(model.target_embed.weight.detach().clone()),
-                                  nn.Parameter(model.output_bias.detach().clone()))
+    output.weight, output.bias = (
+        nn.Parameter(model.target_embed.weight.detach().clone()),
+        nn.Parameter(model.output_bias.detach().clone()),
+    )
     quantisable.output_layer = output
     with warnings.catch_warnings():
         # torch.ao.quantization warns that it will move to torchao, which is not a dependency of this project.
@@ -319,8 +332,11 @@ def length_cells(metrics: dict[str, float], split: str, shown: tuple[str, ...], 
         prefix = f"{split}_" if bucket == "all" else f"{split}_{bucket}_"
         values = [metrics.get(f"{prefix}{metric}{suffix}") for metric in shown]
         count = metrics.get(f"{prefix}sentences")
-        cells[bucket] = "—" if None in values else \
-            " / ".join(f"{value:.1f}" for value in values) + (f" ({count:.0f})" if count is not None else "")
+        cells[bucket] = (
+            "—"
+            if None in values
+            else " / ".join(f"{value:.1f}" for value in values) + (f" ({count:.0f})" if count is not None else "")
+        )
     return cells
 
 
@@ -359,8 +375,11 @@ class Translator:
         with int8 weights (``int8_for_cpu``) unless ``int8`` is False. The scores logged for a run are those of
         its float32 weights; the bench prints both."""
         model = int8_for_cpu(checkpoint.model) if int8 else checkpoint.model
-        return cls(model, Tokenizer.from_file(str(checkpoint.file(SOURCE_TOKENIZER_FILE))),
-                   Tokenizer.from_file(str(checkpoint.file(TARGET_TOKENIZER_FILE))))
+        return cls(
+            model,
+            Tokenizer.from_file(str(checkpoint.file(SOURCE_TOKENIZER_FILE))),
+            Tokenizer.from_file(str(checkpoint.file(TARGET_TOKENIZER_FILE))),
+        )
 
     def encode_sources(self, sentences: list[str]) -> list[list[int]]:
         """Source ids ending in [EOS], which gives attention a place to look when the sentence is over."""
@@ -368,20 +387,21 @@ class Translator:
 
     @staticmethod
     def _target_ids(ids: list[int]) -> list[int]:
-        return ids[:ids.index(EOS) + 1] if EOS in ids else [i for i in ids if i != PAD]
+        return ids[: ids.index(EOS) + 1] if EOS in ids else [i for i in ids if i != PAD]
 
     def _text(self, ids: list[int]) -> str:
         return self.target_tokenizer.decode([i for i in ids if i >= len(SPECIAL_TOKENS)])
 
-    def translate(self, sentences: list[str], beam_width: int = 1, length_penalty: float = 1.0,
-                  batch_size: int = 256) -> list[Translation]:
+    def translate(
+        self, sentences: list[str], beam_width: int = 1, length_penalty: float = 1.0, batch_size: int = 256
+    ) -> list[Translation]:
         """Translate a list of sentences in batches: greedy when ``beam_width`` is 1, beam search otherwise."""
         sources = self.encode_sources(sentences)
         # Sentences of similar length share a batch, so little compute goes to padding; the order is restored.
         order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
         results: list[Translation | None] = [None] * len(sources)
         for start in range(0, len(order), batch_size):
-            chunk = order[start:start + batch_size]
+            chunk = order[start : start + batch_size]
             source = pad_sequences([sources[i] for i in chunk], PAD)
             if beam_width <= 1:
                 decoded = self.model.greedy(source)
@@ -395,16 +415,25 @@ class Translator:
                 results[i] = self._translation(sentences[i], sources[i], rows, attention[row], row_scores)
         return results
 
-    def _translation(self, sentence: str, source_ids: list[int], tokens: list[list[int]], attention: torch.Tensor,
-                     scores: list[float]) -> Translation:
+    def _translation(
+        self,
+        sentence: str,
+        source_ids: list[int],
+        tokens: list[list[int]],
+        attention: torch.Tensor,
+        scores: list[float],
+    ) -> Translation:
         """One sentence's result from its K hypotheses (K, T), attention (K, T, S) and scores (K,)."""
         hypotheses = [self._target_ids(row) for row in tokens]
         texts = [self._text(ids) for ids in hypotheses]
         best = hypotheses[0]
         return Translation(
-            source=sentence, text=texts[0], finished=bool(best) and best[-1] == EOS,
+            source=sentence,
+            text=texts[0],
+            finished=bool(best) and best[-1] == EOS,
             source_tokens=[self.source_vocabulary[i] for i in source_ids],
             target_tokens=[self.target_vocabulary[i] for i in best],
-            attention=attention[0, :len(best), :len(source_ids)],
+            attention=attention[0, : len(best), : len(source_ids)],
             n_best=list(zip(texts, scores)),
-            unknown_source_tokens=source_ids.count(UNK))
+            unknown_source_tokens=source_ids.count(UNK),
+        )

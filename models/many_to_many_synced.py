@@ -12,6 +12,7 @@ the flattened map would have to learn 64 times over.
 
 Video files are decoded into frames by models.video; the classical peer (global motion) is in models.peers.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -60,8 +61,11 @@ class FrameEncoder(nn.Module):
         # A patch stem then strided convolutions: a fraction of the cost of full-resolution convolutions, which
         # matters at thousands of frames per second on a CPU.
         channels = config.encoder_channels[0]
-        layers = [nn.Conv2d(1, channels, config.patch, stride=config.patch, bias=False), nn.BatchNorm2d(channels),
-                  nn.ReLU()]
+        layers = [
+            nn.Conv2d(1, channels, config.patch, stride=config.patch, bias=False),
+            nn.BatchNorm2d(channels),
+            nn.ReLU(),
+        ]
         for out in config.encoder_channels[1:]:
             layers += [nn.Conv2d(channels, out, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(out), nn.ReLU()]
             channels = out
@@ -125,12 +129,17 @@ class CameraMotionLabeller(nn.Module):
         self.encoder = FrameEncoder(config)
         self.dropout = nn.Dropout(config.dropout)
         directions = {"none": [], "uni": [False], "bi": [False, True]}[config.recurrence]
-        self.directions = nn.ModuleList(ConvGRU(config.map_channels, config.state_channels, reverse)
-                                        for reverse in directions)
+        self.directions = nn.ModuleList(
+            ConvGRU(config.map_channels, config.state_channels, reverse) for reverse in directions
+        )
         channels = config.state_channels * len(directions) if directions else config.map_channels
         # Flattened, not pooled: a zoom is told from a pan by where things move (outwards vs. all one way).
-        self.classifier = nn.Sequential(nn.Linear(channels * config.map_side ** 2, config.head_hidden), nn.ReLU(),
-                                        nn.Dropout(config.dropout), nn.Linear(config.head_hidden, config.n_classes))
+        self.classifier = nn.Sequential(
+            nn.Linear(channels * config.map_side**2, config.head_hidden),
+            nn.ReLU(),
+            nn.Dropout(config.dropout),
+            nn.Linear(config.head_hidden, config.n_classes),
+        )
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -148,8 +157,11 @@ class CameraMotionLabeller(nn.Module):
         logits = self.classifier(self.dropout(maps.flatten(2)))  # (B, T, D*H, s, s) -> (B, T, D*H*s*s) -> (B, T, C)
         loss = None
         if labels is not None:
-            loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), labels.reshape(-1),  # (B*T, C), (B*T,)
-                                   ignore_index=IGNORE_LABEL)
+            loss = F.cross_entropy(
+                logits.reshape(-1, logits.size(-1)),
+                labels.reshape(-1),  # (B*T, C), (B*T,)
+                ignore_index=IGNORE_LABEL,
+            )
         return logits, loss
 
     @torch.no_grad()
@@ -159,8 +171,9 @@ class CameraMotionLabeller(nn.Module):
         return logits.softmax(-1)
 
     @torch.no_grad()
-    def label_video(self, frames: np.ndarray | torch.Tensor, chunk_frames: int = 256, overlap: int = 32,
-                    windows_per_batch: int = 8) -> np.ndarray:
+    def label_video(
+        self, frames: np.ndarray | torch.Tensor, chunk_frames: int = 256, overlap: int = 32, windows_per_batch: int = 8
+    ) -> np.ndarray:
         """Probabilities (T, C) for a video of any length, frames (T, S, S) uint8.
 
         Long videos run in windows of ``chunk_frames`` that overlap by ``overlap``; each frame is taken from the
@@ -176,15 +189,15 @@ class CameraMotionLabeller(nn.Module):
         starts = list(range(0, total - chunk_frames, step)) + [total - chunk_frames]
         probabilities = torch.empty(total, self.config.n_classes)
         for first in range(0, len(starts), windows_per_batch):
-            batch_starts = starts[first:first + windows_per_batch]
-            windows = torch.stack([frames[s:s + chunk_frames] for s in batch_starts])  # (W, chunk, S, S)
+            batch_starts = starts[first : first + windows_per_batch]
+            windows = torch.stack([frames[s : s + chunk_frames] for s in batch_starts])  # (W, chunk, S, S)
             for start, window in zip(batch_starts, self.predict(windows)):
                 # Which frames this window owns: everything but a margin at each edge that another window covers.
                 own_from = 0 if start == 0 else margin
                 own_to = chunk_frames if start + chunk_frames == total else chunk_frames - margin
                 if start == starts[-1] and len(starts) > 1:  # the last window is aligned to the end, not the step
                     own_from = max(own_from, starts[-2] + chunk_frames - margin - start)
-                probabilities[start + own_from:start + own_to] = window[own_from:own_to]
+                probabilities[start + own_from : start + own_to] = window[own_from:own_to]
         return probabilities.numpy()
 
 

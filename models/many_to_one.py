@@ -7,6 +7,7 @@ the backward direction reads each tweet reversed within its own length, so paddi
 The tweet normalisation and the subword tokenizer the model reads through are in models.tweet_text; the peers it
 is compared with (VADER, TF-IDF) in models.peers.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from models.sequences import pad_sequences, reorder_steps, reverse_within_length
-from models.tweet_text import (PAD_ID, SENTIMENT_LABELS, TOKENIZER_FILE, TweetTokenizer, normalize_tweet,
-                               weighted_pieces)
+from models.tweet_text import PAD_ID, SENTIMENT_LABELS, TOKENIZER_FILE, TweetTokenizer, normalize_tweet, weighted_pieces
 
 # {"positive_threshold": t}: the cut on P(positive) a run chose on validation; without the file it is 0.5 (argmax)
 CALIBRATION_FILE = "calibration.json"
@@ -72,8 +72,9 @@ class MaskedRecurrentEncoder(nn.Module):
         self.layers = nn.ModuleList()
         for layer in range(config.layers):
             width = config.embed_dim if layer == 0 else config.hidden * config.directions
-            self.layers.append(nn.ModuleList(cell(width, config.hidden, batch_first=True)
-                                             for _ in range(config.directions)))
+            self.layers.append(
+                nn.ModuleList(cell(width, config.hidden, batch_first=True) for _ in range(config.directions))
+            )
         self.dropout = nn.Dropout(config.dropout)
 
     def _run(self, rnn: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
@@ -217,7 +218,7 @@ class TweetClassifier:
         """(positions, padded ids) for batches of similar length, so little work goes to padding."""
         order = sorted(range(len(token_lists)), key=lambda i: len(token_lists[i]))
         for start in range(0, len(order), batch_size):
-            positions = order[start:start + batch_size]
+            positions = order[start : start + batch_size]
             yield positions, pad_sequences([token_lists[i] for i in positions], PAD_ID)
 
     def probabilities(self, texts: list[str], batch_size: int = 512) -> np.ndarray:
@@ -244,12 +245,16 @@ class TweetClassifier:
                 best = int(label_ids[row])
                 pieces = None
                 if weights is not None:
-                    pieces = weighted_pieces(normalised[index], spans, weights[row, :len(token_ids)].tolist())
+                    pieces = weighted_pieces(normalised[index], spans, weights[row, : len(token_ids)].tolist())
                 explanations[index] = Explanation(
-                    text=normalised[index], label=self.labels[best], probability=float(probabilities[row, best]),
+                    text=normalised[index],
+                    label=self.labels[best],
+                    probability=float(probabilities[row, best]),
                     probabilities={label: float(p) for label, p in zip(self.labels, probabilities[row])},
-                    pieces=pieces, truncated=truncated,
-                    known_share=self.tokenizer.known_word_share(normalised[index]))
+                    pieces=pieces,
+                    truncated=truncated,
+                    known_share=self.tokenizer.known_word_share(normalised[index]),
+                )
             done += len(positions)
             if progress:
                 progress(done, len(texts))

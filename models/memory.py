@@ -9,6 +9,7 @@ A batch may be right-padded: given ``lengths``, each row runs its own steps only
 state stops at the row's end, a reverse direction starts at the row's last real step, padding positions read 0).
 The per-topology adapters (models/memory_<topology>.py) join these pieces to each model's submodules.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,7 @@ import torch.nn as nn
 MEMORY_DIR, SPAN_FILE, UNITS_FILE = "memory", "span.json", "units.json"
 # The gates drawn per cell (an LSTM's candidate "g" and a GRU's "n" are not gates: they are the new content, not a
 # share of it).
-GATES = {"lstm": ("forget", "input", "output"), "gru": ("update", "reset"), "convgru": ("update", "reset"),
-         "rnn": ()}
+GATES = {"lstm": ("forget", "input", "output"), "gru": ("update", "reset"), "convgru": ("update", "reset"), "rnn": ()}
 
 
 @dataclass
@@ -76,8 +76,14 @@ def linear(inputs: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     return torch.nn.functional.linear(inputs, weight, bias)
 
 
-def cell_step(kind: str, weights: tuple, x_part: torch.Tensor, hidden: torch.Tensor, cell: torch.Tensor | None,
-              nonlinearity: str = "tanh"):
+def cell_step(
+    kind: str,
+    weights: tuple,
+    x_part: torch.Tensor,
+    hidden: torch.Tensor,
+    cell: torch.Tensor | None,
+    nonlinearity: str = "tanh",
+):
     """One step of PyTorch's cell from the input's share of the pre-activations ``x_part`` (W_ih x + b_ih, (B, kH)):
     the new hidden state, the new cell state (LSTM, else None) and the gates by name."""
     _, weight_hh, _, bias_hh = weights
@@ -97,9 +103,14 @@ def cell_step(kind: str, weights: tuple, x_part: torch.Tensor, hidden: torch.Ten
     return (torch.tanh(pre) if nonlinearity == "tanh" else torch.relu(pre)), None, {}
 
 
-def step_direction(module: nn.Module, inputs: torch.Tensor, lengths: torch.Tensor | None = None,
-                   initial: tuple[torch.Tensor, torch.Tensor | None] | None = None, layer: int = 0,
-                   reverse: bool = False):
+def step_direction(
+    module: nn.Module,
+    inputs: torch.Tensor,
+    lengths: torch.Tensor | None = None,
+    initial: tuple[torch.Tensor, torch.Tensor | None] | None = None,
+    layer: int = 0,
+    reverse: bool = False,
+):
     """Run one layer and direction of ``module`` (a recurrent module or cell) over batch-first ``inputs``
     (B, T, I), step by step, last step first when ``reverse``.
 
@@ -134,12 +145,12 @@ def step_direction(module: nn.Module, inputs: torch.Tensor, lengths: torch.Tenso
             gates[t] = step_gates
         cells[t] = cell
     stacked_gates = {name: torch.stack([g[name] for g in gates], 1) for name in gates[0]} if steps else {}
-    return (torch.stack(outputs, 1), stacked_gates,
-            torch.stack(cells, 1) if kind == "lstm" else None, (hidden, cell))
+    return (torch.stack(outputs, 1), stacked_gates, torch.stack(cells, 1) if kind == "lstm" else None, (hidden, cell))
 
 
-def trace_module(module: nn.RNNBase, inputs: torch.Tensor, lengths: torch.Tensor | None = None,
-                 initial=None, name: str = "") -> tuple[torch.Tensor, object, list[LayerTrace]]:
+def trace_module(
+    module: nn.RNNBase, inputs: torch.Tensor, lengths: torch.Tensor | None = None, initial=None, name: str = ""
+) -> tuple[torch.Tensor, object, list[LayerTrace]]:
     """A whole ``nn.RNN``/``nn.GRU``/``nn.LSTM`` (any layers, uni- or bidirectional) traced on ``inputs`` in the
     module's own layout: (output, final state) as the module returns them (for a padded batch, as it returns them
     on a packed one, with output zero at padding) and a LayerTrace per layer and direction.
@@ -180,12 +191,13 @@ def gradient_times_input(scores: torch.Tensor, inputs: torch.Tensor) -> torch.Te
     score o times the input, summed over each step's features. One backward pass per output."""
     rows = []
     for output in range(scores.size(1)):
-        gradient, = torch.autograd.grad(scores[:, output].sum(), inputs, retain_graph=output + 1 < scores.size(1))
+        (gradient,) = torch.autograd.grad(scores[:, output].sum(), inputs, retain_graph=output + 1 < scores.size(1))
         rows.append((gradient * inputs).flatten(2).sum(-1))  # (B, T, …) -> (B, T)
     return torch.stack(rows, 1)
 
 
 # -- reading a trace ----------------------------------------------------------------------------------------------
+
 
 def remembering(cell: str, gates: dict[str, np.ndarray]) -> np.ndarray | None:
     """(T, U) True where a unit mostly keeps what it had: a GRU whose update gate is above 0.5 (more than half of
@@ -231,7 +243,7 @@ UNITS_BYTES = 200_000  # the most a run's unit index may take in git: wide layer
 
 
 def clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class UnitIndex:
@@ -261,16 +273,24 @@ class UnitIndex:
             peak = int(peaks[unit])
             first = max(0, min(peak - half, len(step_labels) - self.window))
             steps = range(first, min(first + self.window, len(step_labels)))
-            entry = {"input": clip(name, 64), "peak": peak - first, "first_step": first,
-                     "steps": [clip(step_labels[t], LABEL_CHARS) for t in steps],
-                     "values": [round(float(states[t, unit]), 2) for t in steps]}
+            entry = {
+                "input": clip(name, 64),
+                "peak": peak - first,
+                "first_step": first,
+                "steps": [clip(step_labels[t], LABEL_CHARS) for t in steps],
+                "values": [round(float(states[t, unit]), 2) for t in steps],
+            }
             kept.append((value, self.seen, entry))
             kept.sort(key=lambda item: (-item[0], item[1]))  # highest first; the earlier input wins a tie
-            del kept[self.top:]
+            del kept[self.top :]
 
     def to_json(self) -> dict:
-        return {"inputs_seen": self.seen, "top": self.top, "window": self.window,
-                "units": [[entry for _, _, entry in kept] for kept in self.best]}
+        return {
+            "inputs_seen": self.seen,
+            "top": self.top,
+            "window": self.window,
+            "units": [[entry for _, _, entry in kept] for kept in self.best],
+        }
 
 
 # From the most to the least kept: (inputs per unit, steps around each firing).
@@ -282,9 +302,15 @@ def fit_units(record: dict, budget: int = UNITS_BYTES) -> dict:
     the first of FITS that fits, each entry keeping its highest inputs and the steps centred on its peak. Wide
     models (a translator's 768 units) keep less per unit than narrow ones; every unit keeps its top input."""
     for top, window in FITS:
-        layers = {name: {**index, "top": min(top, index["top"]), "window": min(window, index["window"]),
-                         "units": [[narrowed(entry, window) for entry in entries[:top]] for entries in index["units"]]}
-                  for name, index in record["layers"].items()}
+        layers = {
+            name: {
+                **index,
+                "top": min(top, index["top"]),
+                "window": min(window, index["window"]),
+                "units": [[narrowed(entry, window) for entry in entries[:top]] for entries in index["units"]],
+            }
+            for name, index in record["layers"].items()
+        }
         fitted = {**record, "layers": layers}
         if len(json.dumps(fitted, separators=(",", ":"), ensure_ascii=False).encode()) <= budget:
             return fitted
@@ -297,5 +323,10 @@ def narrowed(entry: dict, window: int) -> dict:
     if steps <= window:
         return entry
     start = max(0, min(entry["peak"] - window // 2, steps - window))
-    return {**entry, "peak": entry["peak"] - start, "first_step": entry["first_step"] + start,
-            "steps": entry["steps"][start:start + window], "values": entry["values"][start:start + window]}
+    return {
+        **entry,
+        "peak": entry["peak"] - start,
+        "first_step": entry["first_step"] + start,
+        "steps": entry["steps"][start : start + window],
+        "values": entry["values"][start : start + window],
+    }

@@ -3,6 +3,7 @@ on each frame's label.
 
 The ConvGRU's state is a map (channels × positions); the trace keeps each channel's mean over the map as that
 channel's "unit", which is what the page draws (16 per direction instead of 1,024 numbers)."""
+
 from __future__ import annotations
 
 import torch
@@ -46,8 +47,15 @@ def trace(model: CameraMotionLabeller, frames: torch.Tensor, influence: bool = F
             states, gates = step_convgru(gru, maps)
             outputs.append(states)
             name = ("backward" if gru.reverse else "forward") if len(model.directions) > 1 else "ConvGRU"
-            layers.append(LayerTrace(name, "convgru", states.mean((3, 4)),
-                                     {gate: value.mean((3, 4)) for gate, value in gates.items()}, gru.reverse))
+            layers.append(
+                LayerTrace(
+                    name,
+                    "convgru",
+                    states.mean((3, 4)),
+                    {gate: value.mean((3, 4)) for gate, value in gates.items()},
+                    gru.reverse,
+                )
+            )
         logits = model.classifier(torch.cat(outputs, dim=2).flatten(2))  # (B, T, D*H*s*s) -> (B, T, C)
         effect = None
         if influence:

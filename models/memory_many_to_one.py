@@ -1,5 +1,6 @@
 """Memory of the sentiment classifier: its encoder traced on a batch of token ids, with each token's influence on
 the verdict."""
+
 from __future__ import annotations
 
 import torch
@@ -24,8 +25,9 @@ def trace(model: SentimentClassifier, token_ids: torch.Tensor, influence: bool =
             for direction, rnn in enumerate(directions):
                 out, gates, _, _ = step_direction(rnn, states, lengths, reverse=bool(direction))
                 outputs.append(out)
-                parts = ([f"layer {index + 1}"] if config.layers > 1 else []) + \
-                    ([("backward" if direction else "forward")] if config.bidirectional else [])
+                parts = ([f"layer {index + 1}"] if config.layers > 1 else []) + (
+                    [("backward" if direction else "forward")] if config.bidirectional else []
+                )
                 layers.append(LayerTrace(", ".join(parts) or "encoder", cell_kind(rnn), out, gates, bool(direction)))
             states = torch.cat(outputs, -1)  # (B, T, D*H)
         if model.attention is not None:

@@ -1,5 +1,6 @@
 """Memory of the captioner: its LSTM decoder traced while it writes a given caption (teacher forcing), with each
 word it has read back in on each word it writes."""
+
 from __future__ import annotations
 
 import torch
@@ -33,7 +34,7 @@ def trace(model: Captioner, images: torch.Tensor, captions: torch.Tensor, influe
             outputs.append(torch.where(real, torch.cat([new_hidden, context], -1), 0.0))
             gates.append({name: torch.where(real, value, 0.0) for name, value in step_gates.items()})
         read_out = torch.stack(outputs, 1)  # (B, T, H + C')
-        states = read_out[..., :model.config.hidden_size]
+        states = read_out[..., : model.config.hidden_size]
         gates = {name: torch.stack([g[name] for g in gates], 1) for name in gates[0]}
         real = (torch.arange(inputs.size(1))[None] < lengths[:, None])[..., None]  # (B, T, 1)
         logits = torch.where(real, model.output(read_out), 0.0)  # (B, T, V)

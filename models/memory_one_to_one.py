@@ -1,5 +1,6 @@
 """Memory of the row-LSTM, the one recurrent network of the one-to-one page: it reads an image one row of pixels
 per step."""
+
 from __future__ import annotations
 
 import torch

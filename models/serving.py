@@ -15,6 +15,7 @@ inference API. Requests are tables (MLflow's ``dataframe_records`` or ``datafram
 An input the model cannot read (bad base64, not an image, not a video, an empty text) is answered 400 with the
 reason; a missing column is refused by MLflow against the model's signature, also with a 400.
 """
+
 from __future__ import annotations
 
 import base64
@@ -84,8 +85,15 @@ def tweet_answers(checkpoint: Checkpoint) -> Answer:
     def answer(frame: pd.DataFrame) -> pd.DataFrame:
         probabilities = classifier.probabilities(texts_of(frame))
         labels = [classifier.labels[i] for i in classifier.label_ids(probabilities)]
-        return pd.DataFrame({"label": labels, **{f"probability_{name}": probabilities[:, i].astype(np.float64)
-                                                 for i, name in enumerate(classifier.labels)}})
+        return pd.DataFrame(
+            {
+                "label": labels,
+                **{
+                    f"probability_{name}": probabilities[:, i].astype(np.float64)
+                    for i, name in enumerate(classifier.labels)
+                },
+            }
+        )
 
     return answer
 
@@ -113,8 +121,9 @@ def image_class_answers(checkpoint: Checkpoint) -> Answer:
         pixels = torch.from_numpy(np.stack([preprocess_image(image) for image in images_of(frame)]))[:, None]
         probabilities = checkpoint.model.predict(pixels)
         best = probabilities.argmax(1)
-        return pd.DataFrame({"label": [labels[i] for i in best.tolist()],
-                             "probability": probabilities.max(1).values.double().numpy()})
+        return pd.DataFrame(
+            {"label": [labels[i] for i in best.tolist()], "probability": probabilities.max(1).values.double().numpy()}
+        )
 
     return answer
 
@@ -158,17 +167,27 @@ def video_answers(checkpoint: Checkpoint) -> Answer:
     def answer(frame: pd.DataFrame) -> pd.DataFrame:
         rows = frame.reindex(columns=["video", "path"]).itertuples(index=False)  # a missing column reads as NaN
         videos = [video_of(row, video, path) for row, (video, path) in enumerate(rows)]
-        return pd.DataFrame({"labels": [",".join(labels[i] for i in labeller.label_video(video).argmax(1))
-                                        for video in videos]})
+        return pd.DataFrame(
+            {"labels": [",".join(labels[i] for i in labeller.label_video(video).argmax(1)) for video in videos]}
+        )
 
     return answer
 
 
-INPUT_COLUMNS = {"many_to_one": ("text",), "many_to_many": ("text",), "one_to_one": ("image",),
-                 "one_to_many": ("image",), "many_to_many_synced": ("video", "path")}
+INPUT_COLUMNS = {
+    "many_to_one": ("text",),
+    "many_to_many": ("text",),
+    "one_to_one": ("image",),
+    "one_to_many": ("image",),
+    "many_to_many_synced": ("video", "path"),
+}
 ANSWERS: dict[str, Callable[[Checkpoint], Answer]] = {
-    "many_to_one": tweet_answers, "many_to_many": translation_answers, "one_to_one": image_class_answers,
-    "one_to_many": caption_answers, "many_to_many_synced": video_answers}
+    "many_to_one": tweet_answers,
+    "many_to_many": translation_answers,
+    "one_to_one": image_class_answers,
+    "one_to_many": caption_answers,
+    "many_to_many_synced": video_answers,
+}
 
 
 class ServedModel(mlflow.pyfunc.PythonModel):
@@ -221,7 +240,7 @@ def input_example(topology: str) -> pd.DataFrame:
     # A bright block panning right over 12 frames: a clip that the synced labeller can label.
     frames = np.zeros((12, 64, 64), np.uint8)
     for t in range(len(frames)):
-        frames[t, 16:48, 4 + 2 * t:28 + 2 * t] = 220
+        frames[t, 16:48, 4 + 2 * t : 28 + 2 * t] = 220
     return pd.DataFrame({"video": [clip_base64(frames)], "path": [None]}).astype({"path": "string"})
 
 
@@ -235,8 +254,8 @@ def signature(topology: str, config: dict):
     # A video comes in either column of a row: a file sent with the request, or one on the server's disk.
     inputs = Schema([ColSpec("string", column, required=len(columns) == 1) for column in columns])
     outputs = {
-        "many_to_one": [ColSpec("string", "label")] + [ColSpec("double", f"probability_{name}")
-                                                       for name in config.get("labels", ())],
+        "many_to_one": [ColSpec("string", "label")]
+        + [ColSpec("double", f"probability_{name}") for name in config.get("labels", ())],
         "many_to_many": [ColSpec("string", "translation")],
         "one_to_one": [ColSpec("string", "label"), ColSpec("double", "probability")],
         "one_to_many": [ColSpec("string", "caption")],
@@ -256,10 +275,14 @@ def save_served_model(checkpoint_dir: Path, destination: Path, requirements: Pat
     level = pyfunc_logger.level
     pyfunc_logger.setLevel(logging.ERROR)
     try:
-        mlflow.pyfunc.save_model(str(destination), python_model=ServedModel(),
-                                 artifacts={CHECKPOINT: str(checkpoint_dir)},
-                                 signature=signature(topology, description["config"]),
-                                 input_example=input_example(topology), pip_requirements=str(requirements))
+        mlflow.pyfunc.save_model(
+            str(destination),
+            python_model=ServedModel(),
+            artifacts={CHECKPOINT: str(checkpoint_dir)},
+            signature=signature(topology, description["config"]),
+            input_example=input_example(topology),
+            pip_requirements=str(requirements),
+        )
     finally:
         pyfunc_logger.setLevel(level)
     return destination

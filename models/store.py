@@ -6,6 +6,7 @@ dashboard reports a missing or broken one and keeps serving the shipped bundles.
 ``$RNNLAB_TRACKING_TIMEOUT`` seconds (default 2) to answer before the dashboard says it is unavailable and a CLI
 exits.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -113,8 +114,10 @@ def check_tracking_reachable(creating: bool = False) -> None:
     if not path.exists():
         if creating:
             return
-        raise TrackingUnavailable(f"No tracking store at {path}. `make run` creates it from the shipped models "
-                                  "(or run `python -m training.bundles import`).")
+        raise TrackingUnavailable(
+            f"No tracking store at {path}. `make run` creates it from the shipped models "
+            "(or run `python -m training.bundles import`)."
+        )
     try:
         with sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=tracking_timeout_s()) as connection:
             connection.execute("SELECT count(*) FROM experiments").fetchone()
@@ -176,9 +179,17 @@ class RunSummary:
 
 def summarise(run, champion: str | None = None) -> RunSummary:
     """An MLflow run as the dashboard and the champion rule see it."""
-    return RunSummary(run_id=run.info.run_id, run_name=run.info.run_name, status=run.info.status,
-                      start_time=run.info.start_time, end_time=run.info.end_time, params=dict(run.data.params),
-                      metrics=dict(run.data.metrics), tags=dict(run.data.tags), champion=run.info.run_id == champion)
+    return RunSummary(
+        run_id=run.info.run_id,
+        run_name=run.info.run_name,
+        status=run.info.status,
+        start_time=run.info.start_time,
+        end_time=run.info.end_time,
+        params=dict(run.data.params),
+        metrics=dict(run.data.metrics),
+        tags=dict(run.data.tags),
+        champion=run.info.run_id == champion,
+    )
 
 
 def list_runs(topology: str) -> list[RunSummary]:
@@ -189,7 +200,9 @@ def list_runs(topology: str) -> list[RunSummary]:
         experiment = tracking.get_experiment_by_name(experiment_name(topology))
         if experiment is None:
             return []
-        runs = tracking.search_runs([experiment.experiment_id], max_results=500, order_by=["attributes.start_time DESC"])
+        runs = tracking.search_runs(
+            [experiment.experiment_id], max_results=500, order_by=["attributes.start_time DESC"]
+        )
         champion = champion_run_id(topology, tracking)
     except TrackingUnavailable:
         raise
@@ -227,9 +240,14 @@ def best_on_validation(runs: list[RunSummary], like: RunSummary | None = None) -
     crowned and are comparable with ``like``: same data set, same selection metric. Without ``like``, among the
     runs on the built-in data set (how the shipped bundles pick theirs)."""
     dataset = dataset_of(like) if like else BUILTIN_DATASET
-    scored = [r for r in runs if why_not_crowned(r) is None and dataset_of(r) == dataset
-              and r.tags.get(SELECTION_TAG) in r.metrics
-              and (like is None or r.tags[SELECTION_TAG] == like.tags.get(SELECTION_TAG))]
+    scored = [
+        r
+        for r in runs
+        if why_not_crowned(r) is None
+        and dataset_of(r) == dataset
+        and r.tags.get(SELECTION_TAG) in r.metrics
+        and (like is None or r.tags[SELECTION_TAG] == like.tags.get(SELECTION_TAG))
+    ]
     return max(scored, key=lambda r: r.metrics[r.tags[SELECTION_TAG]], default=None)
 
 
@@ -287,12 +305,17 @@ def end_dead_runs(topology: str) -> list[str]:
 
     try:
         tracking = client()
-        experiments = [tracking.get_experiment_by_name(experiment_name(topology) + suffix)
-                       for suffix in ("", DRY_RUN_SUFFIX, SWEEP_SUFFIX, SWEEP_SUFFIX + DRY_RUN_SUFFIX)]
+        experiments = [
+            tracking.get_experiment_by_name(experiment_name(topology) + suffix)
+            for suffix in ("", DRY_RUN_SUFFIX, SWEEP_SUFFIX, SWEEP_SUFFIX + DRY_RUN_SUFFIX)
+        ]
         ids = [experiment.experiment_id for experiment in experiments if experiment is not None]
         running = tracking.search_runs(ids, "attributes.status = 'RUNNING'", max_results=1000) if ids else []
-        dead = [run for run in running
-                if run.data.tags.get(PROCESS_TAG) and process_alive(run.data.tags[PROCESS_TAG]) is False]
+        dead = [
+            run
+            for run in running
+            if run.data.tags.get(PROCESS_TAG) and process_alive(run.data.tags[PROCESS_TAG]) is False
+        ]
         for run in dead:
             tracking.set_tag(run.info.run_id, ENDED_TAG, f"reconcile: its process {run.data.tags[PROCESS_TAG]} is gone")
             tracking.set_terminated(run.info.run_id, "KILLED")
@@ -313,18 +336,26 @@ def download_checkpoint(run_id: str) -> Path:
     target = cache_dir() / "run-checkpoints" / run_id
     if not (target / CHECKPOINT_ARTIFACT).is_dir():
         target.mkdir(parents=True, exist_ok=True)
-        mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=CHECKPOINT_ARTIFACT,
-                                            dst_path=str(target), tracking_uri=tracking_uri())
+        mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path=CHECKPOINT_ARTIFACT, dst_path=str(target), tracking_uri=tracking_uri()
+        )
     return target / CHECKPOINT_ARTIFACT
 
 
 def read_bundle(directory: Path) -> RunSummary:
     record = json.loads((directory / BUNDLE_RUN_FILE).read_text())
     metrics = {key: points[-1][1] for key, points in record.get("metrics", {}).items() if points}
-    return RunSummary(run_id=None, run_name=record["run_name"], status=record.get("status", "FINISHED"),
-                      start_time=record.get("start_time"), end_time=record.get("end_time"),
-                      params=record.get("params", {}), metrics=metrics, tags=record.get("tags", {}),
-                      bundle_dir=directory)
+    return RunSummary(
+        run_id=None,
+        run_name=record["run_name"],
+        status=record.get("status", "FINISHED"),
+        start_time=record.get("start_time"),
+        end_time=record.get("end_time"),
+        params=record.get("params", {}),
+        metrics=metrics,
+        tags=record.get("tags", {}),
+        bundle_dir=directory,
+    )
 
 
 def shipped_bundles(topology: str) -> list[RunSummary]:

@@ -10,6 +10,7 @@ computed, from the runs alone: no Optuna storage is needed to look at one.
 A sweep bundle (``models/sweeps/<topology>/<study>.json``) is the parent's and every trial's record (params, tags,
 full metric histories, times), without checkpoints.
 """
+
 from __future__ import annotations
 
 import json
@@ -114,8 +115,9 @@ class Sweep:
         return (self.end_time - self.start_time) / 1000 if self.start_time and self.end_time else None
 
 
-def sweep_from_records(parent: dict, trials: list[dict], run_ids: dict[int, str] | None = None,
-                       parent_run_id: str | None = None) -> Sweep:
+def sweep_from_records(
+    parent: dict, trials: list[dict], run_ids: dict[int, str] | None = None, parent_run_id: str | None = None
+) -> Sweep:
     """A sweep from run records as bundles hold them (``run_name``, ``status``, ``params``, ``tags``, ``metrics``:
     key -> [[step, value, timestamp]], ``start_time``, ``end_time``); ``run_ids`` by trial number when the records
     come from a store."""
@@ -126,33 +128,55 @@ def sweep_from_records(parent: dict, trials: list[dict], run_ids: dict[int, str]
     for record in trials:
         number = int(record["tags"][TRIAL_TAG])
         logged = record.get("params", {})
-        read.append(Trial(
-            number=number, run_id=(run_ids or {}).get(number), run_name=record["run_name"],
-            state=record["tags"].get(STATE_TAG, "running"),
-            params={p.name: p.typed(logged[p.name]) for p in space if p.name in logged},
-            history=[(int(step), value) for step, value, _ in record.get("metrics", {}).get(objective, [])],
-            settings=dict(logged), has_checkpoint=store.CHECKPOINT_BYTES_TAG in record["tags"]))
-    return Sweep(topology=tags["rnnlab.topology"], study=tags[STUDY_TAG], run_id=parent_run_id,
-                 status=parent.get("status", "FINISHED"), space=space, objective=objective,
-                 trials=sorted(read, key=lambda trial: trial.number), config_file=tags.get(CONFIG_TAG),
-                 start_time=parent.get("start_time"),
-                 end_time=parent.get("end_time"))
+        read.append(
+            Trial(
+                number=number,
+                run_id=(run_ids or {}).get(number),
+                run_name=record["run_name"],
+                state=record["tags"].get(STATE_TAG, "running"),
+                params={p.name: p.typed(logged[p.name]) for p in space if p.name in logged},
+                history=[(int(step), value) for step, value, _ in record.get("metrics", {}).get(objective, [])],
+                settings=dict(logged),
+                has_checkpoint=store.CHECKPOINT_BYTES_TAG in record["tags"],
+            )
+        )
+    return Sweep(
+        topology=tags["rnnlab.topology"],
+        study=tags[STUDY_TAG],
+        run_id=parent_run_id,
+        status=parent.get("status", "FINISHED"),
+        space=space,
+        objective=objective,
+        trials=sorted(read, key=lambda trial: trial.number),
+        config_file=tags.get(CONFIG_TAG),
+        start_time=parent.get("start_time"),
+        end_time=parent.get("end_time"),
+    )
 
 
 def run_record(client, run, history_keys=None) -> dict:
     """A run as a record (see sweep_from_records), with the full history of ``history_keys`` (default: all)."""
     keys = run.data.metrics if history_keys is None else [k for k in history_keys if k in run.data.metrics]
-    return {"run_name": run.info.run_name, "status": run.info.status, "start_time": run.info.start_time,
-            "end_time": run.info.end_time, "params": dict(run.data.params), "tags": dict(run.data.tags),
-            "metrics": {key: [[m.step, m.value, m.timestamp] for m in client.get_metric_history(run.info.run_id, key)]
-                        for key in keys}}
+    return {
+        "run_name": run.info.run_name,
+        "status": run.info.status,
+        "start_time": run.info.start_time,
+        "end_time": run.info.end_time,
+        "params": dict(run.data.params),
+        "tags": dict(run.data.tags),
+        "metrics": {
+            key: [[m.step, m.value, m.timestamp] for m in client.get_metric_history(run.info.run_id, key)]
+            for key in keys
+        },
+    }
 
 
 def sweep_runs(client, parent_run_id: str):
     """The parent run and its trial runs."""
     parent = client.get_run(parent_run_id)
-    trials = client.search_runs([parent.info.experiment_id], f"tags.`{PARENT_TAG}` = '{parent_run_id}'",
-                                max_results=5000)
+    trials = client.search_runs(
+        [parent.info.experiment_id], f"tags.`{PARENT_TAG}` = '{parent_run_id}'", max_results=5000
+    )
     return parent, trials
 
 
@@ -174,12 +198,17 @@ def list_sweeps(topology: str, dry_run: bool = False) -> list[Sweep]:
         experiment = client.get_experiment_by_name(name)
         if experiment is None:
             return []
-        parents = client.search_runs([experiment.experiment_id], f"tags.`{store.KIND_TAG}` = '{SWEEP_KIND}'",
-                                     order_by=["attributes.start_time DESC"], max_results=500)
+        parents = client.search_runs(
+            [experiment.experiment_id],
+            f"tags.`{store.KIND_TAG}` = '{SWEEP_KIND}'",
+            order_by=["attributes.start_time DESC"],
+            max_results=500,
+        )
         return [read_sweep(client, parent.info.run_id) for parent in parents]
     except Exception as error:  # as store.list_runs: every failure means the store cannot be read
-        raise store.TrackingUnavailable(f"The tracking store at {store.tracking_uri()} cannot be read: {error}") \
-            from error
+        raise store.TrackingUnavailable(
+            f"The tracking store at {store.tracking_uri()} cannot be read: {error}"
+        ) from error
 
 
 def read_sweep_bundle(path: Path) -> Sweep:
@@ -204,7 +233,11 @@ def parameter_importance(sweep: Sweep) -> tuple[dict[str, float], int]:
         return {}, len(complete)
     study = optuna.create_study(direction="maximize")
     distributions = {p.name: p.distribution() for p in sweep.space}
-    study.add_trials([optuna.trial.create_trial(params=trial.params, distributions=distributions, value=trial.value)
-                      for trial in complete])
+    study.add_trials(
+        [
+            optuna.trial.create_trial(params=trial.params, distributions=distributions, value=trial.value)
+            for trial in complete
+        ]
+    )
     importance = get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=0))
     return {name: float(share) for name, share in importance.items()}, len(complete)

@@ -3,6 +3,7 @@
 prediction must apply exactly the same ones. Also the seed's example tweets, which the page shows and every run is
 scored on.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,11 @@ SEED_TWEETS = (
     ("@frugaldougal So sad to hear about @OscarTheCat", "negative"),
     ("@Mofette briliant! May the fourth be with you #starwarsday #starwars", "positive"),
     ("Good morning thespians a bright and sunny day in UK, Spring at last", "positive"),
-    ("@DowneyisDOWNEY Me neither! My laptop's new, has dvd burning/ripping software but I just can't copy the files "
-     "somehow!", "negative"),
+    (
+        "@DowneyisDOWNEY Me neither! My laptop's new, has dvd burning/ripping software but I just can't copy the files "
+        "somehow!",
+        "negative",
+    ),
 )
 TOKENIZER_FILE = "tokenizer.json"
 PAD, UNK, URL_TOKEN, MENTION_TOKEN, TOPIC_TOKEN = "<pad>", "<unk>", "<url>", "@user", "<topic>"
@@ -43,7 +47,9 @@ TOPIC_NAMES = re.compile(
     r"(?<![\w@])#?(?:united|usairways|us ?airways|americanair|american ?airlines?|southwest ?air|southwest|jetblue|"
     r"virgin ?america|delta|apple|aapl|iphone\w*|ipad\w*|ipod|ios\d*|itunes|icloud|macbook\w*|deflategate|"
     r"deflatriots|patriots|pats|brady|tombrady|belichi\w*|goodell|seahawks|nfl|superbowl\w*|sb49|"
-    r"coachella\w*|claritin\w*|zyrtec|allegra|google|tesla)(?!\w)", re.IGNORECASE)
+    r"coachella\w*|claritin\w*|zyrtec|allegra|google|tesla)(?!\w)",
+    re.IGNORECASE,
+)
 # Zero-width space, word joiner and byte-order mark carry nothing; the zero-width (non-)joiners stay, because
 # emoji sequences and Persian spelling need them.
 INVISIBLE = re.compile("[\u200b\u2060\ufeff]")
@@ -105,11 +111,12 @@ class TweetTokenizer:
         self.word_ids: dict[str, tuple[int, ...]] = {}  # the cache: a word's token ids
         self.word_spans: dict[str, tuple[tuple[int, int], ...]] = {}  # and their character spans in the word
         spec = json.loads(tokenizer.to_str())
-        self.direct_bpe = (spec["normalizer"] == {"type": "Sequence", "normalizers": [{"type": "NFKC"},
-                                                                                       {"type": "Lowercase"}]}
-                           and (spec["pre_tokenizer"] or {}).get("type") == "Metaspace"
-                           and spec["pre_tokenizer"].get("replacement") == "\u2581"
-                           and spec["pre_tokenizer"].get("prepend_scheme") == "always")
+        self.direct_bpe = (
+            spec["normalizer"] == {"type": "Sequence", "normalizers": [{"type": "NFKC"}, {"type": "Lowercase"}]}
+            and (spec["pre_tokenizer"] or {}).get("type") == "Metaspace"
+            and spec["pre_tokenizer"].get("replacement") == "\u2581"
+            and spec["pre_tokenizer"].get("prepend_scheme") == "always"
+        )
 
     @classmethod
     def train(cls, texts: list[str], vocab_size: int, max_tokens: int) -> "TweetTokenizer":
@@ -119,8 +126,9 @@ class TweetTokenizer:
         tokenizer.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
         tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
         tokenizer.decoder = decoders.Metaspace()
-        trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=2, show_progress=False,
-                                      special_tokens=list(cls.SPECIAL_TOKENS))
+        trainer = trainers.BpeTrainer(
+            vocab_size=vocab_size, min_frequency=2, show_progress=False, special_tokens=list(cls.SPECIAL_TOKENS)
+        )
         tokenizer.train_from_iterator(texts, trainer)
         return cls(tokenizer, max_tokens)
 
@@ -169,12 +177,16 @@ class TweetTokenizer:
             texts_words = [text.split() for text in texts]
             ids_of = self.word_ids.__getitem__
             try:
-                return [list(chain.from_iterable(map(ids_of, words)))[:self.max_tokens] or [self.unk_id]
-                        for words in texts_words]
+                return [
+                    list(chain.from_iterable(map(ids_of, words)))[: self.max_tokens] or [self.unk_id]
+                    for words in texts_words
+                ]
             except KeyError:  # a word not seen before: learn every new one at once, then encode again
                 self.learn_words(texts_words)
-                return [list(chain.from_iterable(map(ids_of, words)))[:self.max_tokens] or [self.unk_id]
-                        for words in texts_words]
+                return [
+                    list(chain.from_iterable(map(ids_of, words)))[: self.max_tokens] or [self.unk_id]
+                    for words in texts_words
+                ]
 
     def encode_spans(self, texts: list[str]) -> list[tuple[list[int], list[tuple[int, int]], bool]]:
         """Per normalised text: its token ids, the character span of each, and whether it was cut at
@@ -190,7 +202,7 @@ class TweetTokenizer:
             truncated = len(ids) > self.max_tokens
             if not ids:
                 ids, spans = [self.unk_id], [(0, len(text))]
-            result.append((ids[:self.max_tokens], spans[:self.max_tokens], truncated))
+            result.append((ids[: self.max_tokens], spans[: self.max_tokens], truncated))
         return result
 
     def decode(self, ids: list[int]) -> str:
@@ -201,14 +213,16 @@ class TweetTokenizer:
         holds whole or in two pieces, none unknown: words frequent in training. A word cut into many pieces, or
         one with a character never seen, is one the model learnt little about. 0 when no word has a letter
         (emoji only, digits)."""
-        words = [word for word in text.split() if any(c.isalpha() for c in word)
-                 and not any(token in word for token in self.SPECIAL_TOKENS)]
+        words = [
+            word
+            for word in text.split()
+            if any(c.isalpha() for c in word) and not any(token in word for token in self.SPECIAL_TOKENS)
+        ]
         if not words:
             return 0.0
         self.learn_words([words])
         known = [len(ids) <= 2 and self.unk_id not in ids for ids in map(self.word_ids.__getitem__, words)]
         return sum(known) / len(known)
-
 
 
 def weighted_pieces(text: str, spans: list[tuple[int, int]], weights: list[float]) -> list[tuple[str, float]]:
@@ -220,11 +234,10 @@ def weighted_pieces(text: str, spans: list[tuple[int, int]], weights: list[float
     for (start, end), weight in zip(spans, weights):
         if pieces and start < cursor:
             merged_text, merged_weight = pieces[-1]
-            pieces[-1] = (merged_text + text[cursor:max(end, cursor)], merged_weight + weight)
+            pieces[-1] = (merged_text + text[cursor : max(end, cursor)], merged_weight + weight)
         else:
             pieces.append((text[cursor:end], weight))
         cursor = max(cursor, end)
     if cursor < len(text):
         pieces.append((text[cursor:], 0.0))
     return pieces
-

@@ -1,5 +1,6 @@
 """Video files in, model input out: PyAV decodes a video into the small grey frames the camera-motion models read
 (and RGB previews for the page), with the facts about the stream a person needs when it goes wrong."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,15 +39,21 @@ def grey_thumbnail(frame, size: int) -> np.ndarray:
     if frame.format.name not in LUMA_FIRST_FORMATS:
         return frame.reformat(width=size, height=size, format="gray").to_ndarray()
     plane = frame.planes[0]
-    luma = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, :plane.width]
+    luma = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
     small = cv2.resize(luma, (size, size), interpolation=cv2.INTER_AREA)
     if frame.format.name.startswith("yuvj") or frame.color_range == FULL_RANGE or frame.format.name == "gray":
         return small
     return cv2.convertScaleAbs(small, alpha=255 / 219, beta=-16 * 255 / 219)  # video range 16-235 -> 0-255
 
 
-def decode_video(path, frame_size: int = 64, max_frames: int | None = None, max_pixels: int | None = None,
-                 preview_width: int | None = None, progress=None) -> tuple[np.ndarray, np.ndarray | None, VideoInfo]:
+def decode_video(
+    path,
+    frame_size: int = 64,
+    max_frames: int | None = None,
+    max_pixels: int | None = None,
+    preview_width: int | None = None,
+    progress=None,
+) -> tuple[np.ndarray, np.ndarray | None, VideoInfo]:
     """Decode a video file with PyAV into model input: grayscale frames (T, S, S) uint8, squashed to a square as
     in training, plus optional RGB preview frames (T, h, preview_width, 3) and facts about the stream.
 
@@ -58,8 +65,10 @@ def decode_video(path, frame_size: int = 64, max_frames: int | None = None, max_
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, OSError, UnicodeDecodeError, ValueError) as error:
-        raise VideoError(f"FFmpeg cannot read this file: it is not a video, or it is damaged or cut short "
-                         f"({error.strerror if isinstance(error, av.error.FFmpegError) else error})") from None
+        raise VideoError(
+            f"FFmpeg cannot read this file: it is not a video, or it is damaged or cut short "
+            f"({error.strerror if isinstance(error, av.error.FFmpegError) else error})"
+        ) from None
     with container:
         if not container.streams.video:
             kinds = ", ".join(sorted({s.type for s in container.streams})) or "no streams at all"
@@ -81,8 +90,9 @@ def decode_video(path, frame_size: int = 64, max_frames: int | None = None, max_
                 frames.append(grey_thumbnail(frame, frame_size))
                 if preview_width:  # as stored: the rotation below turns it upright
                     preview_height = max(2, round(preview_width * frame.height / frame.width / 2) * 2)
-                    previews.append(frame.reformat(width=preview_width, height=preview_height,
-                                                   format="rgb24").to_ndarray())
+                    previews.append(
+                        frame.reformat(width=preview_width, height=preview_height, format="rgb24").to_ndarray()
+                    )
                 times.append(float(frame.time) if frame.time is not None else np.nan)
                 if progress and expected:
                     progress(min(1.0, len(frames) / min(expected, max_frames or expected)))
@@ -95,10 +105,18 @@ def decode_video(path, frame_size: int = 64, max_frames: int | None = None, max_
             damaged = True
         if not frames:
             raise VideoError("the video stream has no frames")
-        info = VideoInfo(width=stream.codec_context.width, height=stream.codec_context.height, fps=rate,
-                         codec=stream.codec_context.name, frames_in_file=stream.frames or None,
-                         times=np.asarray(times), rotation=rotation, capped=capped, frame_cap=max_frames,
-                         damaged=damaged)
+        info = VideoInfo(
+            width=stream.codec_context.width,
+            height=stream.codec_context.height,
+            fps=rate,
+            codec=stream.codec_context.name,
+            frames_in_file=stream.frames or None,
+            times=np.asarray(times),
+            rotation=rotation,
+            capped=capped,
+            frame_cap=max_frames,
+            damaged=damaged,
+        )
     video = np.stack(frames)
     preview = np.stack(previews) if previews else None
     if rotation % 90 == 0 and rotation:

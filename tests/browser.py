@@ -1,4 +1,5 @@
 """Serve the real app on a free local port and drive it with Playwright in Debian's chromium."""
+
 from __future__ import annotations
 
 import contextlib
@@ -14,8 +15,15 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def free_port() -> int:
@@ -29,12 +37,25 @@ def serve_app(tracking_uri: str, timeout: float = 90, script: Path = REPO_ROOT /
     """The dashboard as `make run` serves it (or another Streamlit ``script``, with the repository's
     .streamlit/config.toml), on 127.0.0.1 only; yields its base URL."""
     port = free_port()
-    command = [sys.executable, "-m", "streamlit", "run", str(script),
-               "--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
-               "--browser.gatherUsageStats", "false"]
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(script),
+        "--server.address",
+        "127.0.0.1",
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
     environment = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri}
-    server = subprocess.Popen(command, cwd=REPO_ROOT, env=environment, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
+    server = subprocess.Popen(
+        command, cwd=REPO_ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
@@ -45,7 +66,9 @@ def serve_app(tracking_uri: str, timeout: float = 90, script: Path = REPO_ROOT /
                         break
             except OSError:
                 if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the app did not start:\n{server.stdout.read() if server.stdout else ''}")
+                    raise RuntimeError(
+                        f"the app did not start:\n{server.stdout.read() if server.stdout else ''}"
+                    ) from None
                 time.sleep(0.5)
         yield url
     finally:
@@ -93,8 +116,10 @@ class ScriptRuns:
         if isinstance(payload, bytes):
             message = ForwardMsg.FromString(payload)
             # A run cut short for a newer one is followed by that run, so only a real end counts.
-            if (message.WhichOneof("type") == "script_finished"
-                    and message.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN):
+            if (
+                message.WhichOneof("type") == "script_finished"
+                and message.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN
+            ):
                 self.events += 1
                 self.finished_at = self.events
 
@@ -133,10 +158,12 @@ def wait_until_idle(page, expect=None, timeout_s: float = 120, settle_s: float =
     deadline, settled_since = time.monotonic() + timeout_s, None
     while time.monotonic() < deadline:
         page.wait_for_timeout(100)  # also lets Playwright deliver the websocket events to ScriptRuns
-        finished = (page.locator('[data-testid="stApp"]').count() > 0
-                    and (runs is None or runs.idle)
-                    and page.locator('[data-stale="true"], [data-testid="stSkeleton"]').count() == 0
-                    and (expect is None or expect.count() > 0))
+        finished = (
+            page.locator('[data-testid="stApp"]').count() > 0
+            and (runs is None or runs.idle)
+            and page.locator('[data-stale="true"], [data-testid="stSkeleton"]').count() == 0
+            and (expect is None or expect.count() > 0)
+        )
         if not finished:
             settled_since = None
         elif settled_since is None:
@@ -144,8 +171,7 @@ def wait_until_idle(page, expect=None, timeout_s: float = 120, settle_s: float =
         elif time.monotonic() - settled_since >= settle_s:
             page.wait_for_load_state("networkidle")  # images and charts fetched by the browser
             return
-    raise TimeoutError(f"the app had not finished its run{f' showing {expect}' if expect else ''} after "
-                       f"{timeout_s} s")
+    raise TimeoutError(f"the app had not finished its run{f' showing {expect}' if expect else ''} after {timeout_s} s")
 
 
 def assert_page_healthy(page) -> None:

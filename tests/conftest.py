@@ -1,4 +1,5 @@
 """Shared fixtures. Every test that tracks gets its own temporary MLflow store, never the repo's mlruns/."""
+
 from __future__ import annotations
 
 import os
@@ -87,8 +88,11 @@ def assert_no_exception(app_test) -> None:
 
 def page_texts(app_test) -> str:
     """Everything the page says in text elements, joined: where the tests look for hints and messages."""
-    return "\n".join(str(e.value) for kind in ("markdown", "caption", "info", "warning", "error", "success", "text")
-                     for e in getattr(app_test, kind))
+    return "\n".join(
+        str(e.value)
+        for kind in ("markdown", "caption", "info", "warning", "error", "success", "text")
+        for e in getattr(app_test, kind)
+    )
 
 
 def open_page(app_test, page: str):

@@ -1,4 +1,5 @@
 """Uploads a person might make, good and bad, generated in the real file formats."""
+
 from __future__ import annotations
 
 import io

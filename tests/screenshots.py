@@ -4,6 +4,7 @@
 
 Each topology may register an action that fills its page with a real input first (an upload, a pasted text).
 """
+
 from __future__ import annotations
 
 import sys
@@ -40,8 +41,10 @@ def fill_example_tweets(page, scratch: Path) -> None:
 
 def type_everyday_paragraph(page, scratch: Path) -> None:
     box = page.get_by_label("English text: one or more sentences")
-    box.fill("My father bought me a motorcycle last year. I do not play tennis as much as I used to. "
-             "It is very kind of you to show me the way to the station.")
+    box.fill(
+        "My father bought me a motorcycle last year. I do not play tennis as much as I used to. "
+        "It is very kind of you to show me the way to the station."
+    )
     page.get_by_role("button", name="Translate").click()
     wait_until_idle(page, expect="3 sentence(s) translated")
 
@@ -57,9 +60,14 @@ def wait_for_champions(page, scratch: Path) -> None:
     wait_until_idle(page)
 
 
-ACTIONS = {"home": wait_for_champions, "one_to_one": upload_garment, "one_to_many": upload_garment_to_caption,
-           "many_to_one": fill_example_tweets, "many_to_many": type_everyday_paragraph,
-           "many_to_many_synced": upload_real_video}
+ACTIONS = {
+    "home": wait_for_champions,
+    "one_to_one": upload_garment,
+    "one_to_many": upload_garment_to_caption,
+    "many_to_one": fill_example_tweets,
+    "many_to_many": type_everyday_paragraph,
+    "many_to_many_synced": upload_real_video,
+}
 
 
 # 1280 px wide, the width the comparison is made to read at; tall enough that the whole tab is drawn at once.

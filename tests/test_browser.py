@@ -1,4 +1,5 @@
 """Smoke test in headless chromium: every page of the running app opens, and an upload predicts."""
+
 import pytest
 
 from models import TOPOLOGIES

@@ -1,4 +1,5 @@
 """tests/browser.py itself: wait_until_idle must not call a page idle while its run is still going."""
+
 import pytest
 
 from tests.browser import assert_page_healthy, serve_test_app, wait_until_idle

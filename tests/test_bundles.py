@@ -1,4 +1,5 @@
 """Shipped bundles: export a run, import it into fresh stores (idempotently), and serve its champion."""
+
 import json
 
 import pytest
@@ -12,8 +13,21 @@ from training import bundles, train
 
 @pytest.fixture
 def exported_bundle(tracking_store, tmp_path):
-    run_id = train.main(["one_to_one", "--set", "model.arch=mlp", "--set", "epochs=2", "--set", "max_batches=2",
-                         "--set", "batch_size=16", "--run-name", "tiny-mlp"])
+    run_id = train.main(
+        [
+            "one_to_one",
+            "--set",
+            "model.arch=mlp",
+            "--set",
+            "epochs=2",
+            "--set",
+            "max_batches=2",
+            "--set",
+            "batch_size=16",
+            "--run-name",
+            "tiny-mlp",
+        ]
+    )
     return run_id, bundles.export_bundle(run_id, tmp_path / "shipped")
 
 

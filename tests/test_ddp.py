@@ -1,6 +1,7 @@
 """DistributedDataParallel on the CPU: two gloo processes, as `torchrun --nproc-per-node 2 -m training.train`
 starts them (the same RANK, WORLD_SIZE and rendezvous variables), end a dry run with the same weights, and rank 0
 alone logs one MLflow run."""
+
 from __future__ import annotations
 
 import os
@@ -17,8 +18,18 @@ from training.distributed import World, resolve_device
 from training.trainer import Trainer
 
 WORLD_SIZE = 2
-DRY_RUN = ["one_to_one", "--dry-run", "--set", "model.arch=mlp", "--set", "threads=1", "--set", "device=cpu",
-           "--run-name", "ddp"]
+DRY_RUN = [
+    "one_to_one",
+    "--dry-run",
+    "--set",
+    "model.arch=mlp",
+    "--set",
+    "threads=1",
+    "--set",
+    "device=cpu",
+    "--run-name",
+    "ddp",
+]
 
 
 def free_port() -> int:
@@ -29,8 +40,15 @@ def free_port() -> int:
 
 def train_rank(rank: int, port: int, folder: str, tracking_uri: str) -> None:
     """One torchrun process: its environment, the training CLI, and its weights after fit() saved for the test."""
-    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(WORLD_SIZE), MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=str(port), GLOO_SOCKET_IFNAME="lo", MLFLOW_TRACKING_URI=tracking_uri)
+    os.environ.update(
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+        WORLD_SIZE=str(WORLD_SIZE),
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        GLOO_SOCKET_IFNAME="lo",
+        MLFLOW_TRACKING_URI=tracking_uri,
+    )
     fit = Trainer.fit
 
     def fit_and_keep(trainer: Trainer) -> float:
@@ -48,8 +66,9 @@ def test_two_gloo_processes_end_with_the_same_weights_and_one_run(tracking_store
     ranks = [torch.load(tmp_path / f"rank{rank}.pt", weights_only=True) for rank in range(WORLD_SIZE)]
     for key, weights in ranks[0]["final"].items():
         assert torch.equal(weights, ranks[1]["final"][key]), f"{key} differs between the ranks"
-    assert any(not torch.equal(ranks[0]["initial"][key], weights) for key, weights in ranks[0]["final"].items()), \
+    assert any(not torch.equal(ranks[0]["initial"][key], weights) for key, weights in ranks[0]["final"].items()), (
         "the weights never changed: nothing was trained"
+    )
 
     client = MlflowClient(tracking_store)
     experiment = client.get_experiment_by_name(store.experiment_name("one_to_one") + store.DRY_RUN_SUFFIX)

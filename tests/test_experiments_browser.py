@@ -3,6 +3,7 @@ queued behind it start and finish. Also the README's screenshots of the page:
 
     python -m tests.test_experiments_browser docs/screenshots
 """
+
 from __future__ import annotations
 
 import sys
@@ -60,8 +61,9 @@ def launch_cancel_and_watch(page, url: str, screenshots: Path | None = None) -> 
     page.goto(f"{url}/experiments")
     wait_until_idle(page, expect="Launch a run")
     pick_preset(page, "mlp")
-    fill_and_launch(page, "short", dry_run=False,
-                    settings={"epochs": "20", "max_batches": "40", "threads": "1", "patience": "20"})
+    fill_and_launch(
+        page, "short", dry_run=False, settings={"epochs": "20", "max_batches": "40", "threads": "1", "patience": "20"}
+    )
     fill_and_launch(page, "dry", dry_run=True, settings={"threads": "1"})
     short, dry = sorted(job.id for job in jobs.list_jobs())
     # The first trains (its progress bar reaches the log) while the dry run waits.

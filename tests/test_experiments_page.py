@@ -2,6 +2,7 @@
 per-field messages, a dry run launched through the queue until it is finished and compared, promote and restore,
 a server where training is switched off, and the Sweeps section: the shipped sweep and a sweep launched through the
 queue."""
+
 from __future__ import annotations
 
 import time
@@ -67,8 +68,12 @@ def test_invalid_values_get_a_message_per_field_and_nothing_starts(page):
     assert_no_exception(page)
     [message] = [e.value for e in page.error]
     assert message.startswith("Nothing was launched")
-    for expected in ("`epochs`: must be at least 1", "`lr`: abc is not a number", "`model.rnn_hidden`: must be at "
-                     "least 1", "`model.dropout`: must be at most 1"):
+    for expected in (
+        "`epochs`: must be at least 1",
+        "`lr`: abc is not a number",
+        "`model.rnn_hidden`: must be at least 1",
+        "`model.dropout`: must be at most 1",
+    ):
         assert expected in message
     assert jobs.list_jobs() == []
 
@@ -91,8 +96,18 @@ def test_a_dry_run_launched_here_finishes_and_joins_the_runs(page):
     launch_button(page).click().run()
     assert_no_exception(page)
     [job] = jobs.list_jobs()
-    assert job.argv == ["-m", "training.train", "one_to_one", "--config", "training/configs/one_to_one/mlp.toml",
-                        "--set", "threads=1", "--run-name", "from the page", "--dry-run"]
+    assert job.argv == [
+        "-m",
+        "training.train",
+        "one_to_one",
+        "--config",
+        "training/configs/one_to_one/mlp.toml",
+        "--set",
+        "threads=1",
+        "--run-name",
+        "from the page",
+        "--dry-run",
+    ]
     wait_for_jobs(page)
     job = jobs.get(job.id)
     assert job.status == jobs.FINISHED, jobs.log_lines(job)
@@ -100,8 +115,13 @@ def test_a_dry_run_launched_here_finishes_and_joins_the_runs(page):
     assert jobs_table.iloc[0]["status"] == "FINISHED"
     [row] = runs_table[runs_table["run"] == "from the page"].to_dict("records")
     assert row["status"] == "FINISHED" and row["dry run"] and not row["champion"]
-    assert row["test_accuracy"] is not None and job.run_id == store.client().search_runs(
-        [store.client().get_experiment_by_name("rnnlab-one_to_one-dry-run").experiment_id])[0].info.run_id
+    assert (
+        row["test_accuracy"] is not None
+        and job.run_id
+        == store.client()
+        .search_runs([store.client().get_experiment_by_name("rnnlab-one_to_one-dry-run").experiment_id])[0]
+        .info.run_id
+    )
     assert set(runs_table["run"]) == {"from the page", "cnn", "mlp", "row_lstm"}  # beside the shipped runs
 
 
@@ -166,8 +186,16 @@ def test_the_sweeps_section_shows_the_shipped_sweep_and_queues_a_dry_run_sweep(p
     assert_no_exception(page)
     [job] = jobs.list_jobs()
     assert (job.topology, job.status) == ("many_to_one", jobs.QUEUED)
-    assert job.argv == ["-m", "training.sweep", "many_to_one", "--space", "training/sweeps/many_to_one.toml",
-                        "--trials", "3", "--dry-run"]
+    assert job.argv == [
+        "-m",
+        "training.sweep",
+        "many_to_one",
+        "--space",
+        "training/sweeps/many_to_one.toml",
+        "--trials",
+        "3",
+        "--dry-run",
+    ]
     assert [toast.value for toast in page.toast] == [f"Job {job.id} queued"]  # it survives the rerun
 
 
@@ -182,13 +210,30 @@ def dry_run_sweep_with_a_checkpointed_trial(topology: str) -> str:
     client = MlflowClient()
     experiment = tracking.ensure_experiment(topology, sweep_store.SWEEP_SUFFIX + store.DRY_RUN_SUFFIX)
     space = sweep_store.space_json([sweep_store.Parameter("lr", "float", 1e-4, 1e-2, log=True)])
-    parent = client.create_run(experiment, run_name="tiny-sweep", tags={
-        store.KIND_TAG: sweep_store.SWEEP_KIND, "rnnlab.topology": topology, sweep_store.STUDY_TAG: "tiny-sweep",
-        sweep_store.SPACE_TAG: space, sweep_store.OBJECTIVE_TAG: "val_accuracy"}).info.run_id
-    trial = client.create_run(experiment, run_name="tiny-sweep-0", tags={
-        sweep_store.PARENT_TAG: parent, sweep_store.STUDY_TAG: "tiny-sweep", sweep_store.TRIAL_TAG: "0",
-        sweep_store.STATE_TAG: "complete", store.KIND_TAG: "trained", store.DRY_RUN_TAG: "true",
-        store.CHECKPOINT_BYTES_TAG: "1024"}).info.run_id
+    parent = client.create_run(
+        experiment,
+        run_name="tiny-sweep",
+        tags={
+            store.KIND_TAG: sweep_store.SWEEP_KIND,
+            "rnnlab.topology": topology,
+            sweep_store.STUDY_TAG: "tiny-sweep",
+            sweep_store.SPACE_TAG: space,
+            sweep_store.OBJECTIVE_TAG: "val_accuracy",
+        },
+    ).info.run_id
+    trial = client.create_run(
+        experiment,
+        run_name="tiny-sweep-0",
+        tags={
+            sweep_store.PARENT_TAG: parent,
+            sweep_store.STUDY_TAG: "tiny-sweep",
+            sweep_store.TRIAL_TAG: "0",
+            sweep_store.STATE_TAG: "complete",
+            store.KIND_TAG: "trained",
+            store.DRY_RUN_TAG: "true",
+            store.CHECKPOINT_BYTES_TAG: "1024",
+        },
+    ).info.run_id
     client.log_param(trial, "lr", "0.001")
     client.log_metric(trial, "val_accuracy", 0.5, step=1)
     for run_id in (trial, parent):

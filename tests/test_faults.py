@@ -3,6 +3,7 @@ another writer, a full disk while checkpointing, SIGTERM at each stage of a run,
 what the user is told, the exit code, the run's final status and that no finished epoch's metrics are lost.
 
 Time limits here are generous bounds on what would otherwise hang for minutes, not benchmarks."""
+
 from __future__ import annotations
 
 import errno
@@ -24,13 +25,24 @@ from dashboard.components import runs
 from models import store
 from models.sweep_store import SWEEP_SUFFIX
 from tests.conftest import REPO_ROOT, assert_no_exception, page_texts
-from training import train, tracking
+from training import tracking, train
 from training.tasks import one_to_one
 from training.trainer import Trainer
 
 BOUND_S = 10  # the issue asks for 3 s on a page and 10 s from a CLI; generous for a loaded test machine
-TINY_RUN = ["one_to_one", "--set", "model.arch=mlp", "--set", "epochs=2", "--set", "max_batches=2",
-            "--set", "batch_size=16", "--run-name", "fault"]
+TINY_RUN = [
+    "one_to_one",
+    "--set",
+    "model.arch=mlp",
+    "--set",
+    "epochs=2",
+    "--set",
+    "max_batches=2",
+    "--set",
+    "batch_size=16",
+    "--run-name",
+    "fault",
+]
 
 
 def free_port() -> int:
@@ -94,6 +106,7 @@ def steps(client: MlflowClient, run_id: str, key: str = "val_accuracy") -> list[
 
 # --- A tracking server that is down ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("server", ["refused_server", "silent_server"])
 def test_down_server_pages_serve_the_shipped_models(app, server, request):
     uri = request.getfixturevalue(server)
@@ -110,8 +123,9 @@ def test_down_server_pages_serve_the_shipped_models(app, server, request):
     assert "true label" in page_texts(app)  # predictions from the shipped bundles
 
 
-@pytest.mark.parametrize("server, cause", [("refused_server", "Connection refused"),
-                                           ("silent_server", "no answer within 1 s")])
+@pytest.mark.parametrize(
+    "server, cause", [("refused_server", "Connection refused"), ("silent_server", "no answer within 1 s")]
+)
 def test_down_server_stops_training_in_one_line(server, cause, request, capsys):
     uri = request.getfixturevalue(server)
     (code, err), seconds = timed(lambda: exit_of(capsys, "one_to_one", "--dry-run"))
@@ -135,8 +149,9 @@ def test_down_server_stops_a_peer_before_it_scores(refused_server, monkeypatch, 
 def test_down_server_stops_bundle_import_with_exit_status_1(silent_server):
     """As a user runs it: a real process, so the exit status and stderr are the ones a shell sees."""
     started = time.monotonic()
-    finished = subprocess.run([sys.executable, "-m", "training.bundles", "import"], cwd=REPO_ROOT,
-                              capture_output=True, text=True, timeout=120)
+    finished = subprocess.run(
+        [sys.executable, "-m", "training.bundles", "import"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+    )
     assert finished.returncode == 1
     [line] = finished.stderr.strip().splitlines()
     assert silent_server in line and "no answer within 1 s" in line
@@ -150,10 +165,24 @@ def mlflow_server_starter(tmp_path):
 
     def start(port: int) -> None:
         server = subprocess.Popen(
-            [str(Path(sys.executable).parent / "mlflow"), "server", "--backend-store-uri",
-             f"sqlite:///{tmp_path / 'server.db'}", "--artifacts-destination", str(tmp_path / "artifacts"),
-             "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            [
+                str(Path(sys.executable).parent / "mlflow"),
+                "server",
+                "--backend-store-uri",
+                f"sqlite:///{tmp_path / 'server.db'}",
+                "--artifacts-destination",
+                str(tmp_path / "artifacts"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         started.append(server)
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
@@ -171,8 +200,9 @@ def mlflow_server_starter(tmp_path):
         server.wait(timeout=30)
 
 
-def test_dashboard_uses_a_server_that_comes_back_without_a_restart(app, refused_server, mlflow_server_starter,
-                                                                    monkeypatch):
+def test_dashboard_uses_a_server_that_comes_back_without_a_restart(
+    app, refused_server, mlflow_server_starter, monkeypatch
+):
     app.switch_page("views/home.py").run(timeout=60)
     assert any("Tracking is unavailable" in w.value for w in app.warning)
     mlflow_server_starter(int(refused_server.rsplit(":", 1)[1]))
@@ -183,6 +213,7 @@ def test_dashboard_uses_a_server_that_comes_back_without_a_restart(app, refused_
 
 
 # --- A store locked by another writer -------------------------------------------------------------------------
+
 
 @pytest.fixture
 def locked_store(copied_shipped_store, monkeypatch):
@@ -205,6 +236,7 @@ def test_locked_store_is_reported_by_pages_and_training(app, locked_store, capsy
 
 
 # --- Interruptions and a full disk during a run ----------------------------------------------------------------
+
 
 def sigterm_self() -> None:
     os.kill(os.getpid(), signal.SIGTERM)
@@ -262,14 +294,23 @@ def interrupt_during_the_test_evaluation(monkeypatch):
     monkeypatch.setattr(one_to_one, "prepare", prepare)
 
 
-@pytest.mark.parametrize("inject, epochs_logged, hint", [
-    (interrupt_before_the_first_epoch, [], "no epoch was saved yet; start the same run over with"),
-    (interrupt_in_epoch(1), [], "no epoch was saved yet; start the same run over with"),
-    (interrupt_in_epoch(2), [1], "continue after epoch 1 with"),
-    (interrupt_while_checkpointing, [1], "continue after epoch 1 with"),
-    (interrupt_during_the_test_evaluation, [1, 2], "continue after epoch 2 with"),
-], ids=["before the first epoch", "mid first epoch", "mid second epoch", "while checkpointing",
-        "during the test evaluation"])
+@pytest.mark.parametrize(
+    "inject, epochs_logged, hint",
+    [
+        (interrupt_before_the_first_epoch, [], "no epoch was saved yet; start the same run over with"),
+        (interrupt_in_epoch(1), [], "no epoch was saved yet; start the same run over with"),
+        (interrupt_in_epoch(2), [1], "continue after epoch 1 with"),
+        (interrupt_while_checkpointing, [1], "continue after epoch 1 with"),
+        (interrupt_during_the_test_evaluation, [1, 2], "continue after epoch 2 with"),
+    ],
+    ids=[
+        "before the first epoch",
+        "mid first epoch",
+        "mid second epoch",
+        "while checkpointing",
+        "during the test evaluation",
+    ],
+)
 def test_sigterm_at_each_stage_then_resume(tracking_store, monkeypatch, capsys, inject, epochs_logged, hint):
     handler_before = signal.getsignal(signal.SIGTERM)
     with monkeypatch.context() as patches:
@@ -348,8 +389,12 @@ train.main(sys.argv[2:])
 
 def test_kill_9_then_the_trainer_ends_the_dead_run_and_resumes_it(tracking_store, tmp_path):
     marker = tmp_path / "in-second-epoch"
-    trainer = subprocess.Popen([sys.executable, "-c", STALL_IN_SECOND_EPOCH, str(marker), *TINY_RUN], cwd=REPO_ROOT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    trainer = subprocess.Popen(
+        [sys.executable, "-c", STALL_IN_SECOND_EPOCH, str(marker), *TINY_RUN],
+        cwd=REPO_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 300
         while not marker.exists():
@@ -378,12 +423,15 @@ def test_dashboard_ends_runs_whose_process_is_gone_and_only_those(tracking_store
     sleeper.kill()
     sleeper.wait()
     dead = client.create_run(experiment_id, run_name="dead", tags={store.PROCESS_TAG: dead_identity}).info.run_id
-    alive = client.create_run(experiment_id, run_name="alive",
-                              tags={store.PROCESS_TAG: store.process_identity()}).info.run_id
-    elsewhere = client.create_run(experiment_id, run_name="elsewhere",
-                                  tags={store.PROCESS_TAG: "another-machine/1/1"}).info.run_id
-    hand_written = client.create_run(experiment_id, run_name="hand-written",
-                                     tags={store.PROCESS_TAG: "not an identity"}).info.run_id
+    alive = client.create_run(
+        experiment_id, run_name="alive", tags={store.PROCESS_TAG: store.process_identity()}
+    ).info.run_id
+    elsewhere = client.create_run(
+        experiment_id, run_name="elsewhere", tags={store.PROCESS_TAG: "another-machine/1/1"}
+    ).info.run_id
+    hand_written = client.create_run(
+        experiment_id, run_name="hand-written", tags={store.PROCESS_TAG: "not an identity"}
+    ).info.run_id
 
     assert runs.run_catalogue("one_to_one").tracking_error is None
     assert client.get_run(dead).info.status == "KILLED"

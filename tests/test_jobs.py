@@ -1,5 +1,6 @@
 """The job queue (models.jobs) with tiny fake jobs: order, one slot, cancel, reconcile after a lost watcher,
 concurrent launches, and what a job's output says (progress, run id, error)."""
+
 from __future__ import annotations
 
 import os
@@ -83,7 +84,7 @@ def test_two_sessions_launching_at_once_queue_one_job_each():
 
 def test_a_finished_job_names_its_run_and_a_failed_one_its_error():
     run_id = "0123456789abcdef0123456789abcdef"
-    done = jobs.enqueue("one_to_one", "ok", ["-c", f"print('{{\"run_id\": \"{run_id}\", \"seconds\": 1}}')"])
+    done = jobs.enqueue("one_to_one", "ok", ["-c", f'print(\'{{"run_id": "{run_id}", "seconds": 1}}\')'])
     done = wait_for(done.id, lambda job: not job.active)
     assert (done.status, done.returncode, done.run_id, done.error) == (jobs.FINISHED, 0, run_id, None)
 
@@ -136,23 +137,33 @@ def test_the_queue_survives_its_starter():
     job = jobs.enqueue("one_to_one", "survivor", SLEEP)
     import subprocess
 
-    listed = subprocess.run([sys.executable, "-c", "from models import jobs; print([(j.id, j.status) for j in "
-                             "jobs.list_jobs()])"], capture_output=True, text=True, env=os.environ, check=True)
+    listed = subprocess.run(
+        [sys.executable, "-c", "from models import jobs; print([(j.id, j.status) for j in jobs.list_jobs()])"],
+        capture_output=True,
+        text=True,
+        env=os.environ,
+        check=True,
+    )
     assert listed.stdout.strip() == str([(job.id, jobs.RUNNING)])
 
 
 def test_log_lines_show_a_redrawn_progress_bar_once_and_progress_reads_it(tmp_path):
     job = jobs.enqueue("one_to_one", "bar", ["-c", "pass"])
     wait_for(job.id, lambda j: not j.active)
-    job.log_path.write_text("loading data\n"
-                            "training:   1%|1         | 3/220 [00:01<01:12,  2.99batch/s]\r"
-                            "training:  45%|####5     | 100/220 [00:10<00:12,  9.81batch/s, epoch=2, loss=0.6931]\r"
-                            "training:  45%|####5     | 101/220 [00:10<00:12,  9.80batch/s, epoch=2, loss=0.6]")
+    job.log_path.write_text(
+        "loading data\n"
+        "training:   1%|1         | 3/220 [00:01<01:12,  2.99batch/s]\r"
+        "training:  45%|####5     | 100/220 [00:10<00:12,  9.81batch/s, epoch=2, loss=0.6931]\r"
+        "training:  45%|####5     | 101/220 [00:10<00:12,  9.80batch/s, epoch=2, loss=0.6]"
+    )
     lines = jobs.log_lines(job)
-    assert lines == ["loading data",
-                     "training:  45%|####5     | 101/220 [00:10<00:12,  9.80batch/s, epoch=2, loss=0.6]"]
-    assert jobs.progress(lines) == jobs.Progress(epoch=2, batches_done=101, batches_total=220, seconds_left=12,
-                                                 batches_per_second=9.80)
+    assert lines == [
+        "loading data",
+        "training:  45%|####5     | 101/220 [00:10<00:12,  9.80batch/s, epoch=2, loss=0.6]",
+    ]
+    assert jobs.progress(lines) == jobs.Progress(
+        epoch=2, batches_done=101, batches_total=220, seconds_left=12, batches_per_second=9.80
+    )
     slow = jobs.progress(["training:   0%|          | 1/9 [00:02<1:01:20,  2.50s/batch, epoch=1, loss=1.2]"])
     assert slow.batches_per_second == pytest.approx(0.4) and slow.seconds_left == 3680
     assert jobs.progress(["loading data"]) is None

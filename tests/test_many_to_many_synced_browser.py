@@ -1,5 +1,6 @@
 """The camera-motion page in headless chromium: upload a real H.264 clip, get a timeline and an annotated video
 the browser can play, and a clear message for a file that is not a video."""
+
 import pytest
 
 from tests.browser import assert_page_healthy, upload, wait_until_idle

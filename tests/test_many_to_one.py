@@ -1,5 +1,6 @@
 """Many to one: tweet parsing and repair, normalisation, tokenizer, the masked recurrent classifier, a dry-run
 training, the VADER peer run, and a bundle that imports and predicts."""
+
 import json
 
 import numpy as np
@@ -18,11 +19,11 @@ from training.data.tweets import parse_corpus, repair_mojibake, split_tweets
 # mojibake byte runs are copied from the real file: E4 F3 BB was a curly apostrophe, 5F F4 D6 89 the emoji 😂.
 CORPUS_FIXTURE = (
     b"sentiment,confidence,text\r\n"
-    b"negative,0.7547,\"@united late again, 3 hours http://t.co/abc\"\r\n"
+    b'negative,0.7547,"@united late again, 3 hours http://t.co/abc"\r\n'
     b"positive,1,I\xe4\xf3\xbbve never laughed so hard _\xf4\xd6\x89 #Coachella2015\r\n"
     b"positive,,caf\xe9 was lovely\r\n"
-    b"neutral,0.6,\"@AmericanAir what time\ris boarding?\"\r\n"
-    b"negative,0.5,\"@delta late again, 3 hours https://t.co/xyz\"\r\n"
+    b'neutral,0.6,"@AmericanAir what time\ris boarding?"\r\n'
+    b'negative,0.5,"@delta late again, 3 hours https://t.co/xyz"\r\n'
     b"negative,0.6,@SouthwestAir ok &amp; fine\r\n"
     b"positive,0.4,@VirginAmerica ok &amp; fine\r\n"
     b"unsure,0.9,not a label we know\r\n"
@@ -31,9 +32,16 @@ CORPUS_FIXTURE = (
 
 def test_parser_reads_the_real_layout_and_repairs_mojibake():
     tweets = parse_corpus(CORPUS_FIXTURE)
-    assert [t.sentiment for t in tweets] == ["negative", "positive", "positive", "neutral", "negative", "negative",
-                                             "positive"]
-    assert tweets[1].text == "I\u2019ve never laughed so hard \U0001F602 #Coachella2015"
+    assert [t.sentiment for t in tweets] == [
+        "negative",
+        "positive",
+        "positive",
+        "neutral",
+        "negative",
+        "negative",
+        "positive",
+    ]
+    assert tweets[1].text == "I\u2019ve never laughed so hard \U0001f602 #Coachella2015"
     assert tweets[2].text == "caf\u00e9 was lovely" and tweets[2].confidence is None  # genuine latin-1 stays
     assert tweets[3].text == "@AmericanAir what time\ris boarding?"
     assert tweets[0].confidence == pytest.approx(0.7547)
@@ -63,19 +71,29 @@ def test_split_drops_duplicates_and_conflicts_and_is_seeded():
 
 
 def test_normalisation_is_the_same_for_training_and_prediction():
-    assert normalize_tweet("RT @United:  thx &amp; see http://t.co/x1 \n www.foo.com") == "RT @user: thx & see <url> <url>"
+    assert (
+        normalize_tweet("RT @United:  thx &amp; see http://t.co/x1 \n www.foo.com") == "RT @user: thx & see <url> <url>"
+    )
     assert normalize_tweet(" \u200b ") == ""
     # The ASCII shortcut must agree with ftfy on what it skips.
     import ftfy
+
     for text in ("plain text!!", "tabs\tand   spaces", "x < y > z", "#hashtag @someone"):
         assert normalize_tweet(text) == normalize_tweet(ftfy.fix_text(text))
 
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    texts = [normalize_tweet(t) for t in ("@united worst flight ever, never again", "love the crew, thank you!",
-                                          "the German bakeries in Sydney are lovely http://x.co/1",
-                                          "delayed again and again 😡", "so happy to fly with you 😍")] * 10
+    texts = [
+        normalize_tweet(t)
+        for t in (
+            "@united worst flight ever, never again",
+            "love the crew, thank you!",
+            "the German bakeries in Sydney are lovely http://x.co/1",
+            "delayed again and again 😡",
+            "so happy to fly with you 😍",
+        )
+    ] * 10
     return TweetTokenizer.train(texts, vocab_size=200, max_tokens=12)
 
 
@@ -91,8 +109,30 @@ def test_tokenizer_round_trip_and_save(tokenizer, tmp_path):
     assert len(long_ids) == 12 and truncated
 
 
-TRICKY_WORDS = ("Hello", "WORST", "again!!", "@user:", ".@user", "@user)", "<url>", "<url>,", "don't", "#LoveIt",
-                "123", "...", "ΟΔΟΣ", "Straße", "ﬁne", "İstanbul", "café", "😍", "مرحبا", "שלום", "a\u200db", "Ｆｕｌｌ")
+TRICKY_WORDS = (
+    "Hello",
+    "WORST",
+    "again!!",
+    "@user:",
+    ".@user",
+    "@user)",
+    "<url>",
+    "<url>,",
+    "don't",
+    "#LoveIt",
+    "123",
+    "...",
+    "ΟΔΟΣ",
+    "Straße",
+    "ﬁne",
+    "İstanbul",
+    "café",
+    "😍",
+    "مرحبا",
+    "שלום",
+    "a\u200db",
+    "Ｆｕｌｌ",
+)
 
 
 def test_new_words_get_the_full_pipeline_s_ids_on_the_fast_path_and_off_it(tokenizer):
@@ -123,13 +163,26 @@ def test_weighted_pieces_rebuild_the_text():
     assert weighted_pieces("abc def", [(0, 3)], [1.0]) == [("abc", 1.0), (" def", 0.0)]
 
 
-CELL_VARIANTS = [("rnn", False, "last"), ("gru", False, "last"), ("lstm", False, "attention"),
-                 ("lstm", True, "attention"), ("gru", True, "last")]
+CELL_VARIANTS = [
+    ("rnn", False, "last"),
+    ("gru", False, "last"),
+    ("lstm", False, "attention"),
+    ("lstm", True, "attention"),
+    ("gru", True, "last"),
+]
 
 
 def tiny_config(cell: str, bidirectional: bool, pooling: str) -> Config:
-    return Config(cell=cell, bidirectional=bidirectional, pooling=pooling, vocab_size=50, embed_dim=8, hidden=6,
-                  layers=2, dropout=0.0)
+    return Config(
+        cell=cell,
+        bidirectional=bidirectional,
+        pooling=pooling,
+        vocab_size=50,
+        embed_dim=8,
+        hidden=6,
+        layers=2,
+        dropout=0.0,
+    )
 
 
 @pytest.mark.parametrize("cell,bidirectional,pooling", CELL_VARIANTS)
@@ -174,7 +227,10 @@ def test_the_model_is_deterministic_and_survives_save_and_load(tokenizer, tmp_pa
 def test_vader_peer_reads_the_tweet_as_written():
     peer = VaderPeer(threshold=0.05)
     assert peer.verdicts(["I love this, best flight ever!", "worst service, I hate it", ""]) == [
-        "positive", "negative", "negative"]
+        "positive",
+        "negative",
+        "negative",
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -183,8 +239,18 @@ def dry_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("m2o-store")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{folder / 'mlflow.db'}")
-        run_id = train.main(["many_to_one", "--config", "training/configs/many_to_one/bilstm_attention.toml",
-                             "--dry-run", "--set", "threads=1", "--run-name", "dry-bilstm"])
+        run_id = train.main(
+            [
+                "many_to_one",
+                "--config",
+                "training/configs/many_to_one/bilstm_attention.toml",
+                "--dry-run",
+                "--set",
+                "threads=1",
+                "--run-name",
+                "dry-bilstm",
+            ]
+        )
         yield run_id, store.client(), folder
 
 

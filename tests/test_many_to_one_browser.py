@@ -1,5 +1,6 @@
 """Smoke test of the many-to-one page in headless chromium: example tweets are classified, and a tweet's markup
 stays text on the real page."""
+
 import pytest
 
 from tests.browser import assert_page_healthy, wait_until_idle

@@ -1,6 +1,7 @@
 """Many to one beyond the corpus's topics: domain tagging, topic masking at training and at prediction, the
 leave-one-domain-out split, VADER's lexicon from the installed package, the TF-IDF peer's run, and the note for
 text the model knows little of."""
+
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +51,8 @@ def test_topic_names_become_one_placeholder_and_sentiment_words_stay():
     text = "@united United lost my bag again #Coachella2015 iPhone6 deflated Patriots, sad 😞 http://t.co/x"
     assert normalize_tweet(text, mask_topics=True) == (
         f"{MENTION_TOKEN} {TOPIC_TOKEN} lost my bag again {TOPIC_TOKEN} {TOPIC_TOKEN} deflated {TOPIC_TOKEN}, sad 😞 "
-        "<url>")
+        "<url>"
+    )
     assert normalize_tweet(text) == normalize_tweet(text, mask_topics=False)
     assert "United" in normalize_tweet(text)  # unmasked without the flag: older checkpoints read as they learnt
     assert normalize_tweet("pineapple and unitedly", mask_topics=True) == "pineapple and unitedly"
@@ -58,21 +60,34 @@ def test_topic_names_become_one_placeholder_and_sentiment_words_stay():
 
 def fixture_splits(tweets_per_domain: int = 6) -> TweetSplits:
     """Three domains' tweets in every split; labels alternate."""
-    lines = {"airlines": "@united flight {} was {}", "coachella": "#Coachella2015 day {} is {}",
-             "apple": "my iPhone number {} is {}"}
+    lines = {
+        "airlines": "@united flight {} was {}",
+        "coachella": "#Coachella2015 day {} is {}",
+        "apple": "my iPhone number {} is {}",
+    }
     texts, targets = {}, {}
     for split in ("train", "val", "test"):
-        texts[split] = [template.format(f"{split}{i}", "awful" if i % 2 else "lovely")
-                        for template in lines.values() for i in range(tweets_per_domain)]
+        texts[split] = [
+            template.format(f"{split}{i}", "awful" if i % 2 else "lovely")
+            for template in lines.values()
+            for i in range(tweets_per_domain)
+        ]
         targets[split] = np.array([1 - i % 2 for _ in lines for i in range(tweets_per_domain)], dtype=np.int64)
-    return TweetSplits(labels=("negative", "positive"), texts=texts, targets=targets,
-                       agreed={split: np.ones(len(t), dtype=bool) for split, t in texts.items()},
-                       rows_read=0, duplicates_dropped=0, conflicting_dropped=0)
+    return TweetSplits(
+        labels=("negative", "positive"),
+        texts=texts,
+        targets=targets,
+        agreed={split: np.ones(len(t), dtype=bool) for split, t in texts.items()},
+        rows_read=0,
+        duplicates_dropped=0,
+        conflicting_dropped=0,
+    )
 
 
 def test_masking_is_applied_identically_at_training_and_at_prediction(tmp_path):
-    config = task.Config(model=Config(vocab_size=120, embed_dim=8, hidden=6, max_tokens=16, mask_topics=True),
-                         batch_size=8)
+    config = task.Config(
+        model=Config(vocab_size=120, embed_dim=8, hidden=6, max_tokens=16, mask_topics=True), batch_size=8
+    )
     splits = fixture_splits()
     prepared = task.prepare_splits(config, splits)
     trained_ids = prepared.train_batches.fields["token_ids"]
@@ -91,8 +106,9 @@ def test_masking_is_applied_identically_at_training_and_at_prediction(tmp_path):
 
 
 def test_a_calibrated_threshold_is_saved_with_the_weights_and_used_at_prediction(tmp_path):
-    config = task.Config(model=Config(vocab_size=120, embed_dim=8, hidden=6, max_tokens=16), batch_size=8,
-                         calibrate_threshold=True)
+    config = task.Config(
+        model=Config(vocab_size=120, embed_dim=8, hidden=6, max_tokens=16), batch_size=8, calibrate_threshold=True
+    )
     prepared = task.prepare_splits(config, fixture_splits())
     folder = save_checkpoint(tmp_path / "ckpt", "many_to_one", config.model, prepared.model)
     prepared.extra_files(folder)
@@ -102,20 +118,28 @@ def test_a_calibrated_threshold_is_saved_with_the_weights_and_used_at_prediction
     assert list(classifier.label_ids(np.array([[0.75, 0.25], [0.7, 0.3]]))) == [0, 1]
     texts = fixture_splits().texts["test"]
     explained = classifier.explain(texts)
-    assert [e.label for e in explained] == [classifier.labels[i] for i in
-                                            classifier.label_ids(classifier.probabilities(texts))]
+    assert [e.label for e in explained] == [
+        classifier.labels[i] for i in classifier.label_ids(classifier.probabilities(texts))
+    ]
 
 
 def test_a_held_out_domain_never_leaks_into_training_or_validation():
     splits = fixture_splits()
     for domain in ("airlines", "coachella", "apple"):
         fold = task.held_out_fold(splits, domain)
-        held_out = [t for split in ("train", "val", "test") for t, d in
-                    zip(splits.texts[split], map(tweet_domain, splits.texts[split])) if d == domain]
+        held_out = [
+            t
+            for split in ("train", "val", "test")
+            for t, d in zip(splits.texts[split], map(tweet_domain, splits.texts[split]))
+            if d == domain
+        ]
         assert sorted(fold.texts["test"]) == sorted(held_out)  # every tweet of the domain, from every split
         assert not set(fold.texts["train"] + fold.texts["val"]) & set(held_out)
-        assert {tweet_domain(t) for t in fold.texts["train"] + fold.texts["val"]} == {"airlines", "coachella",
-                                                                                    "apple"} - {domain}
+        assert {tweet_domain(t) for t in fold.texts["train"] + fold.texts["val"]} == {
+            "airlines",
+            "coachella",
+            "apple",
+        } - {domain}
         assert len(fold.targets["test"]) == len(fold.agreed["test"]) == len(held_out)
 
 
@@ -129,8 +153,14 @@ def test_leave_one_domain_out_fits_each_fold_on_its_own_training_tweets():
 
     scores = task.leave_one_domain_out(splits, score_held_out, domains=["airlines", "apple"])
     assert all(not train & test for train, test in seen) and len(seen) == 2
-    assert scores == {"lodo_airlines_accuracy": 0.5, "lodo_airlines_macro_f1": 0.25, "lodo_apple_accuracy": 0.5,
-                      "lodo_apple_macro_f1": 0.25, "lodo_mean_accuracy": 0.5, "lodo_mean_macro_f1": 0.25}
+    assert scores == {
+        "lodo_airlines_accuracy": 0.5,
+        "lodo_airlines_macro_f1": 0.25,
+        "lodo_apple_accuracy": 0.5,
+        "lodo_apple_macro_f1": 0.25,
+        "lodo_mean_accuracy": 0.5,
+        "lodo_mean_macro_f1": 0.25,
+    }
 
 
 def test_a_tokenizer_trained_on_a_fold_never_saw_the_held_out_domain(tmp_path):
@@ -161,6 +191,7 @@ def test_the_lexicon_is_read_from_the_installed_package(monkeypatch):
     valences = sentiment_lexicon.word_valences()
     assert len(valences) > 7000 and valences["love"] > 2 and valences["hate"] < -2
     import vaderSentiment
+
     assert (Path(vaderSentiment.__file__).parent / sentiment_lexicon.LEXICON_FILE).is_file()
     texts, labels = sentiment_lexicon.lexicon_examples()
     label_of = dict(zip(texts, labels))
@@ -171,8 +202,7 @@ def test_the_lexicon_is_read_from_the_installed_package(monkeypatch):
 def test_the_tfidf_peer_fits_and_scores():
     splits = fixture_splits()
     peer = TfidfPeer().fit(splits.texts["train"], splits.targets["train"])
-    assert peer.verdicts(["@united flight x was lovely", "#Coachella2015 day y is awful"]) == ["positive",
-                                                                                             "negative"]
+    assert peer.verdicts(["@united flight x was lovely", "#Coachella2015 day y is awful"]) == ["positive", "negative"]
 
 
 @pytest.fixture(scope="module")
@@ -180,12 +210,16 @@ def tenth_of_the_corpus() -> TweetSplits:
     """The real splits, a seeded tenth of each, so that a peer run with all its folds takes seconds."""
     real = task.load_tweet_splits()
     rng = np.random.default_rng(0)
-    rows = {split: np.sort(rng.permutation(len(texts))[:len(texts) // 10]) for split, texts in real.texts.items()}
-    return TweetSplits(labels=real.labels, texts={s: [real.texts[s][i] for i in r] for s, r in rows.items()},
-                       targets={s: real.targets[s][r] for s, r in rows.items()},
-                       agreed={s: real.agreed[s][r] for s, r in rows.items()},
-                       rows_read=real.rows_read, duplicates_dropped=real.duplicates_dropped,
-                       conflicting_dropped=real.conflicting_dropped)
+    rows = {split: np.sort(rng.permutation(len(texts))[: len(texts) // 10]) for split, texts in real.texts.items()}
+    return TweetSplits(
+        labels=real.labels,
+        texts={s: [real.texts[s][i] for i in r] for s, r in rows.items()},
+        targets={s: real.targets[s][r] for s, r in rows.items()},
+        agreed={s: real.agreed[s][r] for s, r in rows.items()},
+        rows_read=real.rows_read,
+        duplicates_dropped=real.duplicates_dropped,
+        conflicting_dropped=real.conflicting_dropped,
+    )
 
 
 @pytest.fixture
@@ -204,8 +238,11 @@ def test_a_peer_run_logs_lodo_and_ships_like_vader(peer, small_corpus, tracking_
     assert run.params["threshold.chosen_on"].startswith("validation") and "baseline" in run.params["kind"]
     assert 0.6 < run.metrics["test_accuracy"] < 1 and 0 <= run.metrics["seed_tweets_correct"] <= 8
     assert {f"lodo_{domain}_accuracy" for domain in ("airlines", "nfl", "coachella", "apple")} <= set(run.metrics)
-    assert run.metrics["lodo_mean_accuracy"] == pytest.approx(np.mean(
-        [v for k, v in run.metrics.items() if k.startswith("lodo_") and k.endswith("_accuracy") and "mean" not in k]))
+    assert run.metrics["lodo_mean_accuracy"] == pytest.approx(
+        np.mean(
+            [v for k, v in run.metrics.items() if k.startswith("lodo_") and k.endswith("_accuracy") and "mean" not in k]
+        )
+    )
     bundle = bundles.export_bundle(run_id, tmp_path / "shipped")
     assert not (bundle / "model.safetensors").exists()
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'fresh.db'}")

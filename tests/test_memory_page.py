@@ -1,6 +1,7 @@
 """AppTests of the Memory tab of every page with a recurrent model, on real input against the shipped models:
 the tab opens with no exception and draws the state, the gates (or says a vanilla RNN has none), the influence and
 the unit picker; a model without recurrence says it has no state."""
+
 from tests.conftest import assert_no_exception, open_page, page_texts
 
 

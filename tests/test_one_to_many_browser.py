@@ -1,4 +1,5 @@
 """The one-to-many page in headless chromium: a random scene is captioned, a composed one too, an upload works."""
+
 import pytest
 
 from tests import media

@@ -1,4 +1,5 @@
 """AppTest of the one-to-many page against the shipped captioners; any exception fails."""
+
 import pytest
 
 from models import store
@@ -6,8 +7,6 @@ from tests import media
 from tests.conftest import assert_no_exception, open_page, page_texts
 
 PAGE = "views/one_to_many.py"
-
-
 
 
 @pytest.fixture
@@ -61,8 +60,12 @@ def test_uploads_good_odd_and_bad(page):
         page.file_uploader(key="one_to_many-upload").upload("odd.png", data, "image/png").run()
         assert_no_exception(page)
         assert not page.error and "### “" in page_texts(page)
-    for name, data in (("notes.png", media.NOT_AN_IMAGE), ("cut.jpg", media.truncated_jpeg()),
-                       ("huge.png", media.huge_png_header()), ("tiny.png", media.one_pixel_png())):
+    for name, data in (
+        ("notes.png", media.NOT_AN_IMAGE),
+        ("cut.jpg", media.truncated_jpeg()),
+        ("huge.png", media.huge_png_header()),
+        ("tiny.png", media.one_pixel_png()),
+    ):
         page.file_uploader(key="one_to_many-upload").upload(name, data, "image/png").run()
         assert_no_exception(page)
         assert any(name in e.value for e in page.error)
@@ -101,8 +104,11 @@ def test_a_caption_cut_at_the_length_limit_says_so(page, monkeypatch):
     # A limit of 3 words cuts every scene's caption, by the decoders' own length check.
     greedy, beam_search = Captioner.greedy, Captioner.beam_search
     monkeypatch.setattr(Captioner, "greedy", lambda self, images, max_length=None: greedy(self, images, 3))
-    monkeypatch.setattr(Captioner, "beam_search",
-                        lambda self, images, beam_width=3, max_length=None: beam_search(self, images, beam_width, 3))
+    monkeypatch.setattr(
+        Captioner,
+        "beam_search",
+        lambda self, images, beam_width=3, max_length=None: beam_search(self, images, beam_width, 3),
+    )
     for width in (1, 3):
         page.slider(key="one_to_many-beam").set_value(width).run()
         assert_no_exception(page)

@@ -1,4 +1,5 @@
 """The one-to-one models: shapes, determinism, save/load, and the upload preprocessing."""
+
 import numpy as np
 import pytest
 import torch

@@ -1,4 +1,5 @@
 """AppTests of the home page, the one-to-one page and the behaviour every page shares; any exception fails."""
+
 import io
 import threading
 
@@ -11,8 +12,6 @@ from models import TOPOLOGIES, store
 from models.one_to_one import preprocess_image
 from tests import media
 from tests.conftest import assert_no_exception, page_texts
-
-
 
 
 def test_home_lists_every_topology_and_the_champions(app):
@@ -52,10 +51,15 @@ def test_one_to_one_test_set_example_and_every_model(app):
         assert_no_exception(app)
 
 
-@pytest.mark.parametrize("name, data", [
-    ("notes.png", media.NOT_AN_IMAGE), ("cut.jpg", media.truncated_jpeg()), ("huge.png", media.huge_png_header()),
-    ("tiny.png", media.one_pixel_png()),
-])
+@pytest.mark.parametrize(
+    "name, data",
+    [
+        ("notes.png", media.NOT_AN_IMAGE),
+        ("cut.jpg", media.truncated_jpeg()),
+        ("huge.png", media.huge_png_header()),
+        ("tiny.png", media.one_pixel_png()),
+    ],
+)
 def test_bad_uploads_get_a_message_and_nothing_breaks(app, name, data):
     app.switch_page("views/one_to_one.py").run()
     app.file_uploader[0].upload(name, data, "image/png").run()
@@ -68,11 +72,14 @@ def png(image: Image.Image) -> bytes:
     return media.encode(image, "PNG")
 
 
-@pytest.mark.parametrize("name, image, notice", [
-    ("blank.png", Image.new("RGB", (200, 200), "white"), "Nothing to classify"),
-    ("pagoda.jpg", "china.jpg", "Out of domain?"),  # scikit-learn's photo of a Chinese temple
-    ("flower.jpg", "flower.jpg", "Out of domain?"),
-])
+@pytest.mark.parametrize(
+    "name, image, notice",
+    [
+        ("blank.png", Image.new("RGB", (200, 200), "white"), "Nothing to classify"),
+        ("pagoda.jpg", "china.jpg", "Out of domain?"),  # scikit-learn's photo of a Chinese temple
+        ("flower.jpg", "flower.jpg", "Out of domain?"),
+    ],
+)
 def test_one_to_one_says_when_an_image_is_unlike_its_garments(app, name, image, notice):
     from training.data.sources import SKLEARN_PHOTOS
 
@@ -207,7 +214,7 @@ def test_two_sessions_predicting_at_once_both_get_answers(shipped_store):
     results = [None, None]
 
     def session(slot):
-        results[slot] = torch.cat([checkpoint.model.predict(batch[i:i + 1]) for i in range(len(batch))])
+        results[slot] = torch.cat([checkpoint.model.predict(batch[i : i + 1]) for i in range(len(batch))])
 
     threads = [threading.Thread(target=session, args=(slot,)) for slot in range(2)]
     for thread in threads:
@@ -222,11 +229,15 @@ def test_params_that_differ_leave_out_what_a_peer_merely_lacks():
     from dashboard.components.run_comparison import differing_params
 
     def run(name, params, peer=False):
-        return store.RunSummary(None, name, "FINISHED", None, None, params=params,
-                                tags={store.KIND_TAG: "evaluation"} if peer else {})
+        return store.RunSummary(
+            None, name, "FINISHED", None, None, params=params, tags={store.KIND_TAG: "evaluation"} if peer else {}
+        )
 
-    runs = [run("gru", {"lr": "0.003", "model.cell": "gru"}), run("lstm", {"lr": "0.003", "model.cell": "lstm"}),
-            run("vader", {"peer": "vaderSentiment", "threshold": "0.49"}, peer=True)]
+    runs = [
+        run("gru", {"lr": "0.003", "model.cell": "gru"}),
+        run("lstm", {"lr": "0.003", "model.cell": "lstm"}),
+        run("vader", {"peer": "vaderSentiment", "threshold": "0.49"}, peer=True),
+    ]
     table = differing_params(runs)
     assert list(table.index) == ["model.cell", "peer", "threshold"]  # lr is shared by the trained runs
     assert table.loc["model.cell", "vader"] == "—" and table.loc["peer", "gru"] == "—"
@@ -236,9 +247,15 @@ def test_params_that_differ_leave_out_what_a_peer_merely_lacks():
 def test_comparison_defaults_to_the_selection_curve():
     from dashboard.components.run_comparison import default_curves
 
-    run = store.RunSummary(None, "sat", "FINISHED", None, None,
-                           metrics={f"test_m{i:02d}": 0.5 for i in range(14)},
-                           tags={store.SELECTION_TAG: "best_val_scene_match"})
+    run = store.RunSummary(
+        None,
+        "sat",
+        "FINISHED",
+        None,
+        None,
+        metrics={f"test_m{i:02d}": 0.5 for i in range(14)},
+        tags={store.SELECTION_TAG: "best_val_scene_match"},
+    )
     curves = ["train_loss", "val_bleu1", "val_loss", "val_scene_match"]
     assert default_curves([run], curves) == ["val_scene_match", "val_loss"]
     assert default_curves([store.RunSummary(None, "x", "FINISHED", None, None)], curves) == ["val_loss", "val_bleu1"]

@@ -1,30 +1,60 @@
 """The run comparison: the scoreboard, the metric charts and the params table, as pure functions on small fake runs,
 then as the pages draw it from the shipped runs (AppTest)."""
+
 import json
 import math
 
 import pytest
 
-from dashboard.components.run_comparison import (NOT_APPLICABLE, default_charts, differing_params, group_metrics,
-                                                 headline, lower_is_better, metrics_figure, run_colours,
-                                                 score_text, scoreboard, scored_metrics, styled_scoreboard,
-                                                 value_range)
+from dashboard.components.run_comparison import (
+    NOT_APPLICABLE,
+    default_charts,
+    differing_params,
+    group_metrics,
+    headline,
+    lower_is_better,
+    metrics_figure,
+    run_colours,
+    score_text,
+    scoreboard,
+    scored_metrics,
+    styled_scoreboard,
+    value_range,
+)
 from models import store
 from tests.conftest import assert_no_exception
 
 
 def run(name, metrics=None, params=None, champion=False, peer=False):
-    return store.RunSummary(None, name, "FINISHED", 0, 60_000, params=params or {}, metrics=metrics or {},
-                            tags={store.KIND_TAG: "evaluation"} if peer else {}, champion=champion)
+    return store.RunSummary(
+        None,
+        name,
+        "FINISHED",
+        0,
+        60_000,
+        params=params or {},
+        metrics=metrics or {},
+        tags={store.KIND_TAG: "evaluation"} if peer else {},
+        champion=champion,
+    )
 
 
-CNN = run("cnn", {"test_accuracy": 0.9278, "test_loss": 0.21, "val_loss": 0.2}, champion=True,
-          params={"model.arch": "cnn", "model.cnn_hidden": "256", "model.bidirectional": "True", "lr": "0.002"})
-MLP = run("mlp", {"test_accuracy": 0.8864, "test_loss": 0.33},
-          params={"model.arch": "mlp", "model.mlp_hidden": "512", "model.bidirectional": "True", "lr": "0.002"})
-ROW_LSTM = run("row_lstm", {"test_accuracy": 0.91, "test_loss": 0.25},
-               params={"model.arch": "row_lstm", "model.rnn_hidden": "128", "model.bidirectional": "True",
-                       "lr": "0.002"})
+CNN = run(
+    "cnn",
+    {"test_accuracy": 0.9278, "test_loss": 0.21, "val_loss": 0.2},
+    champion=True,
+    params={"model.arch": "cnn", "model.cnn_hidden": "256", "model.bidirectional": "True", "lr": "0.002"},
+)
+MLP = run(
+    "mlp",
+    {"test_accuracy": 0.8864, "test_loss": 0.33},
+    params={"model.arch": "mlp", "model.mlp_hidden": "512", "model.bidirectional": "True", "lr": "0.002"},
+)
+ROW_LSTM = run(
+    "row_lstm",
+    {"test_accuracy": 0.91, "test_loss": 0.25},
+    params={"model.arch": "row_lstm", "model.rnn_hidden": "128", "model.bidirectional": "True", "lr": "0.002"},
+)
 PEER = run("peer", {"test_accuracy": 0.95}, params={"peer": "a lexicon"}, peer=True)
 
 
@@ -51,16 +81,27 @@ def test_scoreboard_marks_the_best_of_each_column_and_the_difference_to_the_cham
 def test_metrics_are_grouped_test_split_first_then_each_hold_out():
     metrics = ["seed_tweets_correct", "lodo_mean_accuracy", "new_test_bleu", "test_holdout_scene_match", "test_bleu"]
     groups = group_metrics(metrics)
-    assert list(groups) == ["Test split", "Hold-out: newest data", "Hold-out: unseen combinations",
-                            "Hold-out: each topic left out of training", "Other scores"]
+    assert list(groups) == [
+        "Test split",
+        "Hold-out: newest data",
+        "Hold-out: unseen combinations",
+        "Hold-out: each topic left out of training",
+        "Other scores",
+    ]
     assert groups["Test split"] == ["test_bleu"]
-    assert default_charts([f"test_m{i}" for i in range(9)] + ["new_test_m0", "new_test_m1"], limit=4) == \
-        ["test_m0", "new_test_m0", "test_m1", "new_test_m1"]
+    assert default_charts([f"test_m{i}" for i in range(9)] + ["new_test_m0", "new_test_m1"], limit=4) == [
+        "test_m0",
+        "new_test_m0",
+        "test_m1",
+        "new_test_m1",
+    ]
 
 
 def test_a_metric_every_run_lacks_or_has_at_zero_is_not_offered():
-    runs = [run("gru", {"test_bleu": 31.2, "test_unfinished": 0.0, "val_bleu": 30.0, "best_val_bleu": 30.0}),
-            run("apertium", {"test_bleu": 25.9, "test_seconds": 2.7}, peer=True)]
+    runs = [
+        run("gru", {"test_bleu": 31.2, "test_unfinished": 0.0, "val_bleu": 30.0, "best_val_bleu": 30.0}),
+        run("apertium", {"test_bleu": 25.9, "test_seconds": 2.7}, peer=True),
+    ]
     assert scored_metrics(runs) == ["test_bleu", "test_seconds"]
     assert scored_metrics(runs[:1]) == ["test_bleu"]
     assert headline(runs, None) == ["test_bleu"]  # not the time a peer took
@@ -68,8 +109,9 @@ def test_a_metric_every_run_lacks_or_has_at_zero_is_not_offered():
 
 
 def test_a_page_without_headline_metrics_gets_five_scores_a_set_and_six_charts():
-    captioner = run("sat", {f"{split}_m{i:02d}": 0.5 + i / 100 for split in ("test", "test_holdout")
-                            for i in range(14)})
+    captioner = run(
+        "sat", {f"{split}_m{i:02d}": 0.5 + i / 100 for split in ("test", "test_holdout") for i in range(14)}
+    )
     assert headline([captioner], None) == [f"{split}_m{i:02d}" for split in ("test", "test_holdout") for i in range(5)]
     chosen = default_charts(headline([captioner], None))
     assert len(chosen) == 6 and {m.split("_m")[0] for m in chosen} == {"test", "test_holdout"}
@@ -98,13 +140,25 @@ def test_every_panel_has_its_points_and_an_axis_around_them():
 
 def test_a_param_the_architecture_does_not_use_shows_as_a_dash():
     table = differing_params([CNN, MLP, ROW_LSTM])
-    assert table.loc["model.bidirectional"].to_dict() == {"cnn": NOT_APPLICABLE, "mlp": NOT_APPLICABLE,
-                                                          "row_lstm": "True"}
+    assert table.loc["model.bidirectional"].to_dict() == {
+        "cnn": NOT_APPLICABLE,
+        "mlp": NOT_APPLICABLE,
+        "row_lstm": "True",
+    }
     assert table.loc["model.cnn_hidden", "mlp"] == NOT_APPLICABLE and table.loc["model.mlp_hidden", "mlp"] == "512"
     assert "lr" not in table.index
-    sentiment = [run(cell, params={"model.cell": cell, "model.bidirectional": bi, "model.pooling": pooling,
-                                   "model.attention_dim": "32"})
-                 for cell, bi, pooling in (("gru", "False", "last"), ("lstm", "True", "attention"))]
+    sentiment = [
+        run(
+            cell,
+            params={
+                "model.cell": cell,
+                "model.bidirectional": bi,
+                "model.pooling": pooling,
+                "model.attention_dim": "32",
+            },
+        )
+        for cell, bi, pooling in (("gru", "False", "last"), ("lstm", "True", "attention"))
+    ]
     table = differing_params(sentiment)  # no model.arch here: bidirectional applies to every run
     assert table.loc["model.bidirectional"].to_dict() == {"gru": "False", "lstm": "True"}
     assert table.loc["model.attention_dim"].to_dict() == {"gru": NOT_APPLICABLE, "lstm": "32"}
@@ -177,8 +231,9 @@ def test_one_to_many_charts_few_panels_with_axes_that_show_differences(compariso
         assert high - low <= 3 * (max(values) - min(values)) + 0.01 * max(map(abs, values))  # not from 0
     [test_split, hold_out] = [df.value for df in app_test.dataframe if "kind" in df.value.columns]
     assert list(test_split["kind"]) == ["champion", "trained"]
-    assert list(hold_out.columns[2:-1]) == [f"test_holdout_{m}" for m in ("attribute_accuracy", "bleu1", "bleu2",
-                                                                        "bleu3", "bleu4")]  # five, not 14
+    assert list(hold_out.columns[2:-1]) == [
+        f"test_holdout_{m}" for m in ("attribute_accuracy", "bleu1", "bleu2", "bleu3", "bleu4")
+    ]  # five, not 14
 
 
 def test_many_to_many_offers_no_metric_the_chosen_runs_all_lack(comparison):
@@ -198,7 +253,7 @@ def test_many_to_many_offers_no_metric_the_chosen_runs_all_lack(comparison):
     assert "evaluation only" in set(tables[0]["kind"])  # Apertium, in the scoreboard though not charted
 
 
-COMPARISON_APP = '''
+COMPARISON_APP = """
 import streamlit as st
 
 from dashboard.components.run_comparison import run_comparison
@@ -206,11 +261,11 @@ from dashboard.components.run_comparison import run_comparison
 st.set_page_config(layout="wide")
 st.sidebar.write("A sidebar as wide as the dashboard's navigation.")
 run_comparison(st.query_params["topology"])
-'''
+"""
 
 # What the browser laid out: the box of every title, axis title and legend of each chart, and whether each table
 # scrolls sideways (the grid draws on a canvas; its scroller is wider than the table when columns are cut off).
-LAYOUT_JS = '''() => {
+LAYOUT_JS = """() => {
   const box = e => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom, e.textContent]; };
   const texts = '.annotation-text, .gtitle, .g-xtitle text, .g-ytitle text';
   return {
@@ -219,7 +274,7 @@ LAYOUT_JS = '''() => {
     tables: [...document.querySelectorAll('[data-testid="stDataFrame"] .dvn-scroller')].map(
       s => [s.scrollWidth, s.clientWidth]),
   };
-}'''
+}"""
 
 
 def overlap(a, b) -> bool:
@@ -250,7 +305,7 @@ def test_at_1280_px_no_title_overlaps_and_no_table_is_cut_off(comparison_url, to
     problems = []
     for chart in layout["charts"]:
         titles = chart["titles"]
-        problems += [f"{a[4]} overlaps {b[4]}" for i, a in enumerate(titles) for b in titles[i + 1:] if overlap(a, b)]
+        problems += [f"{a[4]} overlaps {b[4]}" for i, a in enumerate(titles) for b in titles[i + 1 :] if overlap(a, b)]
         problems += [f"a legend covers {t[4]}" for legend in chart["legends"] for t in titles if overlap(legend, t)]
     problems += [f"a table {scroll} px wide in {width} px" for scroll, width in layout["tables"] if scroll > width + 1]
     assert not problems

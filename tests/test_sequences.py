@@ -1,4 +1,5 @@
 """The sequence helpers the recurrent models and their training share (models.sequences)."""
+
 from __future__ import annotations
 
 import torch

@@ -1,6 +1,7 @@
 """Served models: a registered run's pyfunc model answers MLflow's scoring protocol with real predictions, over REST
 from `mlflow models serve` (tweets) and through the same scoring code in-process (the other topologies), and a
 malformed request gets a 4xx with the reason."""
+
 from __future__ import annotations
 
 import json
@@ -55,12 +56,33 @@ def served_tweets(tracking_store):
     import_champion("many_to_one")
     port = servers.free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/rnnlab-many_to_one@champion",
-         "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "models",
+            "serve",
+            "-m",
+            "models:/rnnlab-many_to_one@champion",
+            "--env-manager",
+            "local",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
         # MLflow starts `uvicorn` by name: the virtual environment's bin must come first on the PATH.
-        env={**os.environ, "MLFLOW_TRACKING_URI": tracking_store,
-             "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}"})
+        env={
+            **os.environ,
+            "MLFLOW_TRACKING_URI": tracking_store,
+            "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}",
+        },
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + SERVE_TIMEOUT_S
@@ -79,24 +101,30 @@ def served_tweets(tracking_store):
 
 def test_the_served_champion_labels_tweets_over_rest(served_tweets):
     tweets = ["What a lovely flight, the crew were wonderful!", "Lost my bag again, worst airline ever."]
-    status, answer = post(f"{served_tweets}/invocations",
-                          json.dumps({"dataframe_records": [{"text": text} for text in tweets]}).encode())
+    status, answer = post(
+        f"{served_tweets}/invocations", json.dumps({"dataframe_records": [{"text": text} for text in tweets]}).encode()
+    )
     assert status == 200, answer
     rows = answer["predictions"]
     assert [row["label"] for row in rows] == ["positive", "negative"]
     assert all(abs(row["probability_negative"] + row["probability_positive"] - 1) < 1e-5 for row in rows)
 
-    for body, reason in ((b'{"dataframe_records": [{"tweet": "hi"}]}', "text"),  # a column the model lacks
-                         (b'{"dataframe_records": [{"text": "   "}]}', "non-empty string"),
-                         (b'{"dataframe_records": [', "")):  # not JSON
+    for body, reason in (
+        (b'{"dataframe_records": [{"tweet": "hi"}]}', "text"),  # a column the model lacks
+        (b'{"dataframe_records": [{"text": "   "}]}', "non-empty string"),
+        (b'{"dataframe_records": [', ""),
+    ):  # not JSON
         status, answer = post(f"{served_tweets}/invocations", body)
         assert 400 <= status < 500 and reason in answer.get("message", ""), (body, status, answer)
 
 
-@pytest.mark.parametrize("topology, request_rows, check", [
-    ("many_to_many", [{"text": "I like to read books."}], lambda row: "libros" in row["translation"]),
-    ("one_to_many", serving.input_example("one_to_many").to_dict("records"), lambda row: row["caption"]),
-])
+@pytest.mark.parametrize(
+    "topology, request_rows, check",
+    [
+        ("many_to_many", [{"text": "I like to read books."}], lambda row: "libros" in row["translation"]),
+        ("one_to_many", serving.input_example("one_to_many").to_dict("records"), lambda row: row["caption"]),
+    ],
+)
 def test_a_registered_champion_answers_the_scoring_protocol(tracking_store, topology, request_rows, check):
     import_champion(topology)
     model = mlflow.pyfunc.load_model(f"models:/{store.registered_model_name(topology)}@{store.CHAMPION_ALIAS}")
@@ -104,8 +132,9 @@ def test_a_registered_champion_answers_the_scoring_protocol(tracking_store, topo
     assert status == 200 and check(answer["predictions"][0]), answer
 
 
-@pytest.mark.parametrize("topology", ["many_to_one", "many_to_many", "one_to_one", "one_to_many",
-                                      "many_to_many_synced"])
+@pytest.mark.parametrize(
+    "topology", ["many_to_one", "many_to_many", "one_to_one", "one_to_many", "many_to_many_synced"]
+)
 def test_each_topology_answers_its_example_with_its_signature(tmp_path, topology):
     checkpoint = store.shipped_bundles(topology)[0].bundle_dir
     path = serving.save_served_model(checkpoint, tmp_path / "model", store.REPO_ROOT / "requirements.txt")
@@ -115,17 +144,21 @@ def test_each_topology_answers_its_example_with_its_signature(tmp_path, topology
     assert answer.notna().all().all() and len(answer) == len(serving.input_example(topology))
 
 
-@pytest.mark.parametrize("topology, row, reason", [
-    ("one_to_one", {"image": "not base64!"}, "base64"),
-    ("one_to_one", {"image": "aGVsbG8="}, "not an image"),  # base64 of "hello"
-    ("many_to_many_synced", {"video": "aGVsbG8="}, "row 0"),
-    ("many_to_many_synced", {"path": "/nonexistent/clip.mp4"}, "not a file the server can read"),
-    ("many_to_many_synced", {}, "send rows with video or path"),
-    ("many_to_many_synced", {"video": None, "path": None}, "give video"),
-])
+@pytest.mark.parametrize(
+    "topology, row, reason",
+    [
+        ("one_to_one", {"image": "not base64!"}, "base64"),
+        ("one_to_one", {"image": "aGVsbG8="}, "not an image"),  # base64 of "hello"
+        ("many_to_many_synced", {"video": "aGVsbG8="}, "row 0"),
+        ("many_to_many_synced", {"path": "/nonexistent/clip.mp4"}, "not a file the server can read"),
+        ("many_to_many_synced", {}, "send rows with video or path"),
+        ("many_to_many_synced", {"video": None, "path": None}, "give video"),
+    ],
+)
 def test_unreadable_inputs_get_a_400_with_the_reason(tmp_path, topology, row, reason):
     checkpoint = store.shipped_bundles(topology)[0].bundle_dir
-    model = mlflow.pyfunc.load_model(str(serving.save_served_model(checkpoint, tmp_path / "model",
-                                                                   store.REPO_ROOT / "requirements.txt")))
+    model = mlflow.pyfunc.load_model(
+        str(serving.save_served_model(checkpoint, tmp_path / "model", store.REPO_ROOT / "requirements.txt"))
+    )
     status, answer = invoke(model, {"dataframe_records": [row]})
     assert status == 400 and reason in answer["message"], answer

@@ -1,4 +1,5 @@
 """Tracking that is missing, locked or unreadable is reported; the shipped models still serve."""
+
 import sqlite3
 
 import pytest
@@ -48,9 +49,25 @@ def test_store_locked_by_a_writer_is_reported(shipped_store_uri, monkeypatch):
 
 
 def test_bundles_pick_the_champion_by_validation():
-    runs = [store.RunSummary(None, name, "FINISHED", None, None, metrics={"best_val_accuracy": score},
-                             tags={store.SELECTION_TAG: "best_val_accuracy"})
-            for name, score in (("a", 0.8), ("b", 0.9), ("c", 0.85))]
-    peer = store.RunSummary(None, "peer", "FINISHED", None, None, metrics={"best_val_accuracy": 0.99},
-                            tags={store.SELECTION_TAG: "best_val_accuracy", store.KIND_TAG: "evaluation"})
+    runs = [
+        store.RunSummary(
+            None,
+            name,
+            "FINISHED",
+            None,
+            None,
+            metrics={"best_val_accuracy": score},
+            tags={store.SELECTION_TAG: "best_val_accuracy"},
+        )
+        for name, score in (("a", 0.8), ("b", 0.9), ("c", 0.85))
+    ]
+    peer = store.RunSummary(
+        None,
+        "peer",
+        "FINISHED",
+        None,
+        None,
+        metrics={"best_val_accuracy": 0.99},
+        tags={store.SELECTION_TAG: "best_val_accuracy", store.KIND_TAG: "evaluation"},
+    )
     assert store.best_on_validation(runs + [peer]).run_name == "b"  # a peer never becomes champion

@@ -1,5 +1,6 @@
 """Sweeps: a dry-run sweep logs nested trial runs and ranks its parameters; bad space files are refused; the median
 rule prunes a trial through the trainer's epoch callback; a sweep ships as one JSON bundle and imports back."""
+
 import optuna
 import pytest
 import torch
@@ -41,8 +42,18 @@ def write_space(tmp_path, text: str = SPACE):
 
 def run_sweep(folder, *extra: str) -> str:
     """A sweep of SPACE with its study in ``folder``; returns its sweep run id."""
-    return sweep.main(["one_to_one", "--space", write_space(folder), "--storage",
-                       f"sqlite:///{folder / 'optuna.db'}", "--study", "test-sweep", *extra])
+    return sweep.main(
+        [
+            "one_to_one",
+            "--space",
+            write_space(folder),
+            "--storage",
+            f"sqlite:///{folder / 'optuna.db'}",
+            "--study",
+            "test-sweep",
+            *extra,
+        ]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -102,11 +113,12 @@ def test_unknown_or_mistyped_parameters_are_refused_with_the_known_names(tmp_pat
     with pytest.raises(SystemExit, match=r"unknown parameter model\.colour"):
         sweep.load_space(write_space(tmp_path, SPACE.replace("model.arch", "model.colour")), one_to_one.Config)
     with pytest.raises(SystemExit, match="cannot be searched as float"):
-        sweep.load_space(write_space(tmp_path, SPACE.replace('low = 16', 'low = 16.0').replace(
-            'type = "int"', 'type = "float"')), one_to_one.Config)
+        sweep.load_space(
+            write_space(tmp_path, SPACE.replace("low = 16", "low = 16.0").replace('type = "int"', 'type = "float"')),
+            one_to_one.Config,
+        )
     with pytest.raises(SystemExit, match="log scale needs low > 0"):
-        sweep.load_space(write_space(tmp_path, SPACE.replace("low = 0.0", "low = 0.0\nlog = true")),
-                         one_to_one.Config)
+        sweep.load_space(write_space(tmp_path, SPACE.replace("low = 0.0", "low = 0.0\nlog = true")), one_to_one.Config)
 
 
 def test_trainer_calls_back_after_each_logged_epoch_and_lets_stop_run_through():
@@ -143,8 +155,15 @@ def test_trainer_calls_back_after_each_logged_epoch_and_lets_stop_run_through():
             raise StopRun("enough")
 
     logger = Logger()
-    trainer = Trainer(TrainConfig(epochs=5, batch_size=32), Probe(), TensorBatches({"x": inputs, "y": targets}, 32),
-                      lambda m: {"accuracy": 0.5}, "accuracy", logger, on_epoch=stop_in_second_epoch)
+    trainer = Trainer(
+        TrainConfig(epochs=5, batch_size=32),
+        Probe(),
+        TensorBatches({"x": inputs, "y": targets}, 32),
+        lambda m: {"accuracy": 0.5},
+        "accuracy",
+        logger,
+        on_epoch=stop_in_second_epoch,
+    )
     with pytest.raises(StopRun, match="enough"):
         trainer.fit()
     assert logger.steps == [1, 2] and [epoch for epoch, _ in seen] == [1, 2]
@@ -167,8 +186,9 @@ def test_median_rule_prunes_a_trial_below_earlier_trials(tracking_store, tmp_pat
         return task
 
     monkeypatch.setattr(one_to_one, "prepare", prepare_with_a_fake_score)
-    parent = run_sweep(tmp_path, "--trials", "2", "--set", "epochs=3", "--set", "max_batches=2",
-                       "--set", "batch_size=16")
+    parent = run_sweep(
+        tmp_path, "--trials", "2", "--set", "epochs=3", "--set", "max_batches=2", "--set", "batch_size=16"
+    )
     client = MlflowClient(tracking_store)
     read = sweep_store.read_sweep(client, parent)
     assert [t.state for t in read.trials] == ["complete", "pruned"]
@@ -197,11 +217,14 @@ def test_sweep_bundle_round_trip(dry_sweep, tmp_path, monkeypatch):
     [imported] = sweep_store.list_sweeps("one_to_one")
     for read in (shipped, imported):
         assert (read.study, read.objective, read.space) == (original.study, original.objective, original.space)
-        assert [(t.number, t.state, t.params, t.history) for t in read.trials] == \
-            [(t.number, t.state, t.params, t.history) for t in original.trials]
+        assert [(t.number, t.state, t.params, t.history) for t in read.trials] == [
+            (t.number, t.state, t.params, t.history) for t in original.trials
+        ]
     assert sweep_store.parameter_importance(imported) == sweep_store.parameter_importance(original)
-    assert all(MlflowClient(fresh).get_run(t.run_id).data.tags[sweep_store.PARENT_TAG] == imported.run_id
-               for t in imported.trials)
+    assert all(
+        MlflowClient(fresh).get_run(t.run_id).data.tags[sweep_store.PARENT_TAG] == imported.run_id
+        for t in imported.trials
+    )
 
 
 def sweep_page():
@@ -210,8 +233,7 @@ def sweep_page():
 
     from dashboard.components.sweep_view import render_sweeps
 
-    render_sweeps("one_to_one", on_promote=lambda trial: st.session_state.update(promoted=trial.run_id),
-                  dry_run=True)
+    render_sweeps("one_to_one", on_promote=lambda trial: st.session_state.update(promoted=trial.run_id), dry_run=True)
 
 
 def test_sweep_view_draws_the_sweep_and_promotes_its_best_trial(dry_sweep):
@@ -243,8 +265,9 @@ def test_the_shipped_sentiment_sweep_imports_with_the_bundles(shipped_store):
     assert not any(t.has_checkpoint for t in shipped.trials)
     assert all(path.stat().st_size < 300_000 for path in sweep_store.SWEEPS_DIR.rglob("*.json"))
     [stored] = sweep_store.list_sweeps("many_to_one")
-    assert [(t.number, t.state, t.params, t.history) for t in stored.trials] == \
-        [(t.number, t.state, t.params, t.history) for t in shipped.trials]
+    assert [(t.number, t.state, t.params, t.history) for t in stored.trials] == [
+        (t.number, t.state, t.params, t.history) for t in shipped.trials
+    ]
     importance, rests_on = sweep_store.parameter_importance(stored)
     assert set(importance) == SENTIMENT_SPACE and rests_on == len(stored.trials_in("complete")) >= 10
 
@@ -269,5 +292,6 @@ def test_sweep_view_shows_the_shipped_sweep_while_tracking_is_down(monkeypatch, 
     assert "Tracking is unavailable" in page_texts(page)
     assert not [button for button in page.button if button.label.startswith("Promote")]  # no checkpoint to promote
     [command] = [block.value for block in page.code]
-    assert command.startswith("python -m training.train many_to_one --config training/configs/many_to_one/gru.toml "
-                              "--set model.cell=")
+    assert command.startswith(
+        "python -m training.train many_to_one --config training/configs/many_to_one/gru.toml --set model.cell="
+    )

@@ -1,5 +1,6 @@
 """Text in: the text box with a button, and CSV / TXT uploads through the shared components, in small AppTest
 scripts (the pages that use them have their own tests)."""
+
 import re
 
 import pandas as pd
@@ -115,9 +116,21 @@ def test_markdown_helpers_leave_nothing_live():
 
 
 def test_downloads_neutralise_spreadsheet_formulas():
-    table = pd.DataFrame({"tweet": ['=HYPERLINK("https://example.com","prize")', "+cmd|' /C calc'!A0", "@SUM(A1)",
-                                    "-1+2", "\tindented", "\rreturn", "a fine tweet", "mid = text"],
-                          "probability": [0.5, -0.25, 1.0, 0.75, 0.5, 0.5, 0.9, 0.6]})
+    table = pd.DataFrame(
+        {
+            "tweet": [
+                '=HYPERLINK("https://example.com","prize")',
+                "+cmd|' /C calc'!A0",
+                "@SUM(A1)",
+                "-1+2",
+                "\tindented",
+                "\rreturn",
+                "a fine tweet",
+                "mid = text",
+            ],
+            "probability": [0.5, -0.25, 1.0, 0.75, 0.5, 0.5, 0.9, 0.6],
+        }
+    )
     safe = spreadsheet_safe(table)
     assert list(safe["tweet"]) == ["'" + cell for cell in table["tweet"][:6]] + ["a fine tweet", "mid = text"]
     assert list(safe["probability"]) == list(table["probability"])  # a negative number is not a formula

@@ -1,5 +1,6 @@
 """The shared text box in headless chromium: typing and leaving the box changes nothing; the button (or
 Ctrl+Enter) applies the text."""
+
 import pytest
 
 from tests.browser import assert_page_healthy, serve_test_app, wait_until_idle

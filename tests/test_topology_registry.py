@@ -1,5 +1,6 @@
 """Every registered topology has every piece docs/adding-a-topology.md lists, so a missing one fails here rather
 than as a KeyError on a page, in training or in serving."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -15,8 +16,18 @@ from models import TOPOLOGIES, topology_module
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "adding-a-topology.md"
 # The names the doc must mention, one per piece checked below.
-PIECES = ("models/<topology>.py", "TOPOLOGIES", "training/tasks/<topology>.py", "training/configs/<topology>/",
-          "TOPOLOGY_UI", "dashboard/views/<topology>.py", "ANSWERS", "INPUT_COLUMNS", "signature", "MEASURES")
+PIECES = (
+    "models/<topology>.py",
+    "TOPOLOGIES",
+    "training/tasks/<topology>.py",
+    "training/configs/<topology>/",
+    "TOPOLOGY_UI",
+    "dashboard/views/<topology>.py",
+    "ANSWERS",
+    "INPUT_COLUMNS",
+    "signature",
+    "MEASURES",
+)
 
 
 def test_the_dashboard_registry_has_the_same_topologies_as_the_models_registry():

@@ -1,5 +1,6 @@
 """MLflow on PostgreSQL, as `make tracking-server` starts it: a dry-run training and the bundle import go through
 the server, and the run, its metrics and its checkpoint come back through it, with no local artifact path."""
+
 from __future__ import annotations
 
 import shutil
@@ -52,8 +53,9 @@ def test_a_dry_run_trains_through_the_server(on_server, server_root, tmp_path):
     assert run.info.artifact_uri.startswith("mlflow-artifacts:/"), "the client must store no local path"
     assert [m.step for m in client.get_metric_history(run_id, "train_loss")] == [1]
     assert "test_accuracy" in run.data.metrics and run.data.params["model.arch"] == "mlp"
-    checkpoint = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=store.CHECKPOINT_ARTIFACT,
-                                                     dst_path=str(tmp_path), tracking_uri=on_server)
+    checkpoint = mlflow.artifacts.download_artifacts(
+        run_id=run_id, artifact_path=store.CHECKPOINT_ARTIFACT, dst_path=str(tmp_path), tracking_uri=on_server
+    )
     assert load_checkpoint(Path(checkpoint)).topology == "one_to_one"
     # The server keeps the files, under its artifacts destination.
     assert list((server_root / "artifacts").rglob(f"{run_id}/artifacts/checkpoint/model.safetensors"))
@@ -70,8 +72,12 @@ def test_a_shipped_bundle_imports_once_and_serves_from_the_server(on_server, tmp
     [champion] = store.list_runs("many_to_one")
     assert champion.run_id == run_id and champion.champion and champion.run_name == bundle.run_name
     assert store.metric_history(run_id, "val_accuracy") == store.run_history(bundle, "val_accuracy")
-    checkpoint = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=store.CHECKPOINT_ARTIFACT,
-                                                     dst_path=str(tmp_path / "download"), tracking_uri=on_server)
+    checkpoint = mlflow.artifacts.download_artifacts(
+        run_id=run_id,
+        artifact_path=store.CHECKPOINT_ARTIFACT,
+        dst_path=str(tmp_path / "download"),
+        tracking_uri=on_server,
+    )
     assert load_checkpoint(Path(checkpoint)).topology == "many_to_one"
     # The import registered a served model, fetched through the server by its registry alias.
     served = mlflow.pyfunc.load_model(f"models:/{store.registered_model_name('many_to_one')}@{store.CHAMPION_ALIAS}")

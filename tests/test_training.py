@@ -7,8 +7,7 @@ from mlflow import MlflowClient
 from models import store
 from models.checkpoint import load_checkpoint
 from training import train
-from training.config import load_config, override
-from training.config import flatten
+from training.config import flatten, load_config, override
 from training.tasks import one_to_one as task
 from training.trainer import TrainConfig, Trainer, lr_factor
 
@@ -62,11 +61,18 @@ def test_trainer_learns_and_stops_early():
             return logits, torch.nn.functional.cross_entropy(logits, y)
 
     from training.batching import TensorBatches
+
     model = Probe()
     evaluate = lambda m: {"accuracy": float((m.linear(inputs).argmax(-1) == targets).float().mean())}  # noqa: E731
     logger = ListLogger()
-    trainer = Trainer(TrainConfig(epochs=30, batch_size=32, lr=0.05, patience=2), model,
-                      TensorBatches({"x": inputs, "y": targets}, 32, shuffle=True), evaluate, "accuracy", logger)
+    trainer = Trainer(
+        TrainConfig(epochs=30, batch_size=32, lr=0.05, patience=2),
+        model,
+        TensorBatches({"x": inputs, "y": targets}, 32, shuffle=True),
+        evaluate,
+        "accuracy",
+        logger,
+    )
     best = trainer.fit()
     assert best > 0.95
     assert [step for step, _ in logger.metrics] == list(range(1, len(logger.metrics) + 1))
@@ -84,7 +90,9 @@ def test_dry_run_logs_params_stepped_metrics_and_a_loadable_checkpoint(tracking_
     assert {"rnnlab.cpu", "rnnlab.threads", "rnnlab.torch", "mlflow.source.git.commit"} <= set(run.data.tags)
     history = client.get_metric_history(run_id, "val_accuracy")
     assert [m.step for m in history] == [1] and isinstance(history[0].value, float)
-    assert {"train_loss", "val_loss", "lr", "epoch_seconds", "samples_per_sec", "test_accuracy"} <= set(run.data.metrics)
+    assert {"train_loss", "val_loss", "lr", "epoch_seconds", "samples_per_sec", "test_accuracy"} <= set(
+        run.data.metrics
+    )
     experiment = client.get_experiment(run.info.experiment_id)
     assert experiment.name == store.experiment_name("one_to_one") + "-dry-run"
     checkpoint = load_checkpoint(store.download_checkpoint(run_id))
@@ -104,8 +112,19 @@ def test_interrupted_run_is_killed_then_resumes(tracking_store, monkeypatch):
         return original(self, progress)
 
     monkeypatch.setattr(Trainer, "_train_epoch", interrupt_in_second_epoch)
-    argv = ["one_to_one", "--set", "model.arch=mlp", "--set", "epochs=2", "--set", "max_batches=2",
-            "--set", "batch_size=16", "--run-name", "interrupted"]
+    argv = [
+        "one_to_one",
+        "--set",
+        "model.arch=mlp",
+        "--set",
+        "epochs=2",
+        "--set",
+        "max_batches=2",
+        "--set",
+        "batch_size=16",
+        "--run-name",
+        "interrupted",
+    ]
     with pytest.raises(SystemExit) as exited:
         train.main(argv)
     assert exited.value.code == 130
@@ -147,6 +166,7 @@ def test_same_seed_same_run(tracking_store):
     losses = []
     for _ in range(2):
         run_id = train.main(["one_to_one", "--dry-run", "--set", "model.arch=cnn"])
-        losses.append((client.get_run(run_id).data.metrics["train_loss"],
-                       client.get_run(run_id).data.metrics["test_loss"]))
+        losses.append(
+            (client.get_run(run_id).data.metrics["train_loss"], client.get_run(run_id).data.metrics["test_loss"])
+        )
     assert losses[0] == losses[1]

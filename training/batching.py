@@ -1,4 +1,5 @@
 """Batches as dicts of tensors, the one shape of data the trainer knows."""
+
 from __future__ import annotations
 
 import torch
@@ -23,7 +24,7 @@ class TensorBatches:
     def __iter__(self):
         order = torch.randperm(self.size) if self.shuffle else torch.arange(self.size)
         for start in range(0, self.size, self.batch_size):
-            index = order[start:start + self.batch_size]
+            index = order[start : start + self.batch_size]
             batch = {name: tensor[index] for name, tensor in self.tensors.items()}
             yield self.transform(batch) if self.transform else batch
 
@@ -37,9 +38,16 @@ class PaddedFieldBatches:
     shuffled (torch's global RNG, which the trainer seeds per epoch). Without shuffle, batches follow the input
     order."""
 
-    def __init__(self, fields: dict[str, list[list[int]]], batch_size: int, shuffle: bool = False,
-                 length_field: str | None = None, pad_id: int = 0, pool_batches: int = 50,
-                 aligned: dict[str, torch.Tensor] | None = None):
+    def __init__(
+        self,
+        fields: dict[str, list[list[int]]],
+        batch_size: int,
+        shuffle: bool = False,
+        length_field: str | None = None,
+        pad_id: int = 0,
+        pool_batches: int = 50,
+        aligned: dict[str, torch.Tensor] | None = None,
+    ):
         self.aligned = aligned or {}  # per-sample tensors (labels) batched alongside, unpadded
         sizes = {len(v) for v in fields.values()} | {len(t) for t in self.aligned.values()}
         if len(sizes) != 1:
@@ -65,6 +73,10 @@ class PaddedFieldBatches:
 
     def __iter__(self):
         for index in self._batch_indices():
-            yield {**{name: pad_sequences([values[i] for i in index.tolist()], self.pad_id)
-                      for name, values in self.fields.items()},
-                   **{name: tensor[index] for name, tensor in self.aligned.items()}}
+            yield {
+                **{
+                    name: pad_sequences([values[i] for i in index.tolist()], self.pad_id)
+                    for name, values in self.fields.items()
+                },
+                **{name: tensor[index] for name, tensor in self.aligned.items()},
+            }

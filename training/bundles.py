@@ -10,6 +10,7 @@ the full metric history, start and end times), and small report artefacts. No ab
 store that imports a bundle decides where its artifacts live. A sweep bundle (models.sweep_store) is one JSON file:
 the sweep run's and every trial's record, without checkpoints.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,23 +49,36 @@ def export_bundle(run_id: str, destination_root: Path = store.SHIPPED_DIR) -> Pa
     artifacts = []  # run artifacts other than the checkpoint, by their path in the run
     with tempfile.TemporaryDirectory() as scratch:
         if run.data.tags.get(store.KIND_TAG) != "evaluation":
-            downloaded = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=store.CHECKPOINT_ARTIFACT,
-                                                             dst_path=scratch, tracking_uri=store.tracking_uri())
+            downloaded = mlflow.artifacts.download_artifacts(
+                run_id=run_id,
+                artifact_path=store.CHECKPOINT_ARTIFACT,
+                dst_path=scratch,
+                tracking_uri=store.tracking_uri(),
+            )
             shutil.copytree(downloaded, folder, dirs_exist_ok=True)
         for artifact in client.list_artifacts(run_id) + client.list_artifacts(run_id, "report"):
             if not artifact.is_dir and artifact.path.endswith(SHIPPED_ARTIFACT_SUFFIXES):
-                local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact.path,
-                                                            dst_path=scratch, tracking_uri=store.tracking_uri())
+                local = mlflow.artifacts.download_artifacts(
+                    run_id=run_id, artifact_path=artifact.path, dst_path=scratch, tracking_uri=store.tracking_uri()
+                )
                 (folder / artifact.path).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy(local, folder / artifact.path)
                 artifacts.append(artifact.path)
-    history = {key: [[m.step, m.value, m.timestamp] for m in client.get_metric_history(run_id, key)]
-               for key in run.data.metrics}
-    record = {"run_name": run.info.run_name, "topology": topology, "status": run.info.status,
-              "start_time": run.info.start_time, "end_time": run.info.end_time, "params": dict(run.data.params),
-              "tags": {k: v for k, v in run.data.tags.items()
-                       if k.startswith(KEPT_TAG_PREFIXES) and k != store.BUNDLE_TAG},
-              "metrics": history, "artifacts": sorted(artifacts)}
+    history = {
+        key: [[m.step, m.value, m.timestamp] for m in client.get_metric_history(run_id, key)]
+        for key in run.data.metrics
+    }
+    record = {
+        "run_name": run.info.run_name,
+        "topology": topology,
+        "status": run.info.status,
+        "start_time": run.info.start_time,
+        "end_time": run.info.end_time,
+        "params": dict(run.data.params),
+        "tags": {k: v for k, v in run.data.tags.items() if k.startswith(KEPT_TAG_PREFIXES) and k != store.BUNDLE_TAG},
+        "metrics": history,
+        "artifacts": sorted(artifacts),
+    }
     (folder / store.BUNDLE_RUN_FILE).write_text(json.dumps(record, indent=1, sort_keys=True))
     client.set_tag(run_id, store.BUNDLE_TAG, store.bundle_key(folder))  # so importing it back here adds nothing
     return folder
@@ -72,17 +86,24 @@ def export_bundle(run_id: str, destination_root: Path = store.SHIPPED_DIR) -> Pa
 
 def _chunks(items: list, size: int):
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def _create_recorded_run(client, experiment_id: str, record: dict, tags: dict[str, str]) -> str:
     """A run with a record's name, start time, tags (plus ``tags``), params and metric history; left RUNNING."""
-    run = client.create_run(experiment_id, run_name=record["run_name"], start_time=record.get("start_time"),
-                            tags={**record.get("tags", {}), **tags})
+    run = client.create_run(
+        experiment_id,
+        run_name=record["run_name"],
+        start_time=record.get("start_time"),
+        tags={**record.get("tags", {}), **tags},
+    )
     run_id = run.info.run_id
     params = [Param(k, str(v)) for k, v in record.get("params", {}).items()]
-    metrics = [Metric(key, value, timestamp, step) for key, points in record.get("metrics", {}).items()
-               for step, value, timestamp in points]
+    metrics = [
+        Metric(key, value, timestamp, step)
+        for key, points in record.get("metrics", {}).items()
+        for step, value, timestamp in points
+    ]
     for chunk in _chunks(params, 100):
         client.log_batch(run_id, params=chunk)
     for chunk in _chunks(metrics, 1000):
@@ -97,15 +118,15 @@ def import_bundle(folder: Path) -> str | None:
     topology = record["topology"]
     experiment_id = tracking.ensure_experiment(topology)
     key = store.bundle_key(folder)
-    existing = client.search_runs([experiment_id], filter_string=f"tags.`{store.BUNDLE_TAG}` = '{key}'",
-                                  max_results=1)
+    existing = client.search_runs([experiment_id], filter_string=f"tags.`{store.BUNDLE_TAG}` = '{key}'", max_results=1)
     if existing:
         return None
     run_id = _create_recorded_run(client, experiment_id, record, {store.BUNDLE_TAG: key})
     # The checkpoint is every top-level file but run.json and the run's other artifacts, which run.json lists.
     artifacts = set(record.get("artifacts", []))
-    checkpoint_files = [p for p in folder.iterdir()
-                        if p.is_file() and p.name != store.BUNDLE_RUN_FILE and p.name not in artifacts]
+    checkpoint_files = [
+        p for p in folder.iterdir() if p.is_file() and p.name != store.BUNDLE_RUN_FILE and p.name not in artifacts
+    ]
     with tempfile.TemporaryDirectory() as scratch:
         if checkpoint_files:
             staging = Path(scratch) / store.CHECKPOINT_ARTIFACT
@@ -141,8 +162,12 @@ def export_sweep(parent_run_id: str, root: Path = sweep_store.SWEEPS_DIR) -> Pat
 
     def shipped(run) -> dict:
         record = sweep_store.run_record(client, run)
-        record["tags"] = {k: v for k, v in record["tags"].items() if k.startswith(KEPT_TAG_PREFIXES)
-                          and k not in (store.BUNDLE_TAG, store.CHECKPOINT_BYTES_TAG, store.PROCESS_TAG)}
+        record["tags"] = {
+            k: v
+            for k, v in record["tags"].items()
+            if k.startswith(KEPT_TAG_PREFIXES)
+            and k not in (store.BUNDLE_TAG, store.CHECKPOINT_BYTES_TAG, store.PROCESS_TAG)
+        }
         return record
 
     bundle = {"format": sweep_store.BUNDLE_FORMAT, "parent": shipped(parent), "trials": list(map(shipped, trials))}
@@ -178,23 +203,32 @@ def import_sweeps(root: Path = sweep_store.SWEEPS_DIR) -> list[str]:
 
 def results_table(root: Path = store.SHIPPED_DIR) -> str:
     """The shipped runs as a Markdown table: test metrics, parameters and training time, from their bundles."""
-    lines = ["| topology | run | champion | test metrics | params | epochs | train time |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| topology | run | champion | test metrics | params | epochs | train time |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for topology in sorted({p.parent.parent.name for p in Path(root).glob(f"*/*/{store.BUNDLE_RUN_FILE}")}):
         for run in store.shipped_bundles(topology):
             record = json.loads((run.bundle_dir / store.BUNDLE_RUN_FILE).read_text())
-            tests = ", ".join(f"{k.removeprefix('test_')} {v:.4f}" for k, v in sorted(run.metrics.items())
-                              if k.startswith("test_") and k != "test_loss")
+            tests = ", ".join(
+                f"{k.removeprefix('test_')} {v:.4f}"
+                for k, v in sorted(run.metrics.items())
+                if k.startswith("test_") and k != "test_loss"
+            )
             epochs = record["metrics"].get("epoch_seconds", [])
             seconds = sum(value for _, value, _ in epochs)
-            lines.append(f"| {topology} | {run.run_name} | {'yes' if run.champion else ''} | {tests} | "
-                         f"{run.params.get('model.parameters', '—')} | {len(epochs) or '—'} | "
-                         f"{f'{seconds / 60:.1f} min' if epochs else 'no training'} |")
+            lines.append(
+                f"| {topology} | {run.run_name} | {'yes' if run.champion else ''} | {tests} | "
+                f"{run.params.get('model.parameters', '—')} | {len(epochs) or '—'} | "
+                f"{f'{seconds / 60:.1f} min' if epochs else 'no training'} |"
+            )
     return "\n".join(lines)
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m training.bundles", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m training.bundles", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     export = commands.add_parser("export", help="write a finished run (or sweep) as a bundle")
     export.add_argument("run_id", nargs="+")

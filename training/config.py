@@ -1,4 +1,5 @@
 """Configs are frozen dataclasses; a TOML file and ``--set key=value`` override their defaults."""
+
 from __future__ import annotations
 
 import ast
@@ -53,8 +54,11 @@ def override(config, values: dict[str, object]):
             nested.setdefault(head, {}).update(value)
         else:
             try:
-                changes[head] = _coerce(value, hints[head]) if isinstance(value, str) and hints[head] is not str \
+                changes[head] = (
+                    _coerce(value, hints[head])
+                    if isinstance(value, str) and hints[head] is not str
                     else (tuple(value) if isinstance(value, list) else value)
+                )
             except ValueError as error:
                 raise SystemExit(f"bad value for {key}: {error}") from error
     for head, sub in nested.items():

@@ -7,6 +7,7 @@ Prints ``{"topology", "fields": [...], "presets": [...]}``. Each field is a dott
 allowed range or choices, and a help line taken from the comments beside it in the config dataclasses (the source
 stays the one place that documents a setting). Each preset is a shipped TOML config with every value it resolves to.
 """
+
 from __future__ import annotations
 
 import ast
@@ -27,8 +28,15 @@ from training.tasks import task_module
 CONFIGS_DIR = Path(__file__).parent / "configs"
 # Ints that may be 0 (an off switch or a count that may be empty) although their default is not; every other int
 # must be at least 1 (no epochs, batches or hidden units of size 0), unless its default is 0 itself.
-ZERO_ALLOWED = {"seed", "max_batches", "weak_sentences", "pretrain_epochs", "pooled_naming_hidden", "max_len_extra",
-                "holdout_scenes"}
+ZERO_ALLOWED = {
+    "seed",
+    "max_batches",
+    "weak_sentences",
+    "pretrain_epochs",
+    "pooled_naming_hidden",
+    "max_len_extra",
+    "holdout_scenes",
+}
 POSITIVE_FLOATS = {"lr", "grad_clip", "length_penalty"}  # must be above 0
 # Floats that are shares of something: between 0 and 1.
 UNIT_INTERVAL = re.compile(r"dropout|fraction|smoothing|probability|share")
@@ -55,8 +63,11 @@ def _comments(cls: type) -> dict[str, str]:
     except (OSError, TypeError):
         return {}
     source = "".join(source_lines)
-    comments = {token.start[0]: token.string.lstrip("#").strip()
-                for token in tokenize.generate_tokens(io.StringIO(source).readline) if token.type == tokenize.COMMENT}
+    comments = {
+        token.start[0]: token.string.lstrip("#").strip()
+        for token in tokenize.generate_tokens(io.StringIO(source).readline)
+        if token.type == tokenize.COMMENT
+    }
     lines = source.splitlines()
     found = {}
     for statement in ast.parse(inspect.cleandoc("\n" + source) if source[0].isspace() else source).body[0].body:
@@ -128,8 +139,16 @@ def describe_fields(config, prefix: str = "") -> list[dict]:
         if kind is None:
             continue
         help_text = _help(cls, field.name)
-        fields.append({"key": key, "type": kind, "default": _value(value), "help": help_text,
-                       "choices": _choices(help_text), **_range(field.name, kind, value)})
+        fields.append(
+            {
+                "key": key,
+                "type": kind,
+                "default": _value(value),
+                "help": help_text,
+                "choices": _choices(help_text),
+                **_range(field.name, kind, value),
+            }
+        )
     return fields
 
 
@@ -142,9 +161,15 @@ def _first_comment(path: Path) -> str:
 
 def describe(topology: str) -> dict:
     module = task_module(topology)
-    presets = [{"name": path.stem, "file": str(path.relative_to(CONFIGS_DIR.parents[1])),
-                "summary": _first_comment(path), "values": flatten(load_config(module.Config, path, []), convert=_value)}
-               for path in sorted((CONFIGS_DIR / topology).glob("*.toml"))]
+    presets = [
+        {
+            "name": path.stem,
+            "file": str(path.relative_to(CONFIGS_DIR.parents[1])),
+            "summary": _first_comment(path),
+            "values": flatten(load_config(module.Config, path, []), convert=_value),
+        }
+        for path in sorted((CONFIGS_DIR / topology).glob("*.toml"))
+    ]
     return {"topology": topology, "fields": describe_fields(module.Config()), "presets": presets}
 
 

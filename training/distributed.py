@@ -6,6 +6,7 @@
 torchrun tells each process its RANK, WORLD_SIZE and LOCAL_RANK (and where rank 0 listens) in the environment; a
 plain ``python -m training.train`` is a world of one. Rank 0 alone talks to MLflow and saves checkpoints.
 """
+
 from __future__ import annotations
 
 import os
@@ -48,8 +49,11 @@ class World:
 
     @classmethod
     def from_environment(cls) -> "World":
-        return cls(rank=int(os.environ.get("RANK", 0)), size=int(os.environ.get("WORLD_SIZE", 1)),
-                   local_rank=int(os.environ.get("LOCAL_RANK", 0)))
+        return cls(
+            rank=int(os.environ.get("RANK", 0)),
+            size=int(os.environ.get("WORLD_SIZE", 1)),
+            local_rank=int(os.environ.get("LOCAL_RANK", 0)),
+        )
 
     def start(self, device: torch.device) -> None:
         """Join the process group: NCCL between GPUs, gloo between CPU processes."""

@@ -1,4 +1,5 @@
 """Running a trained classifier over labelled batches, the way every classification task evaluates."""
+
 from __future__ import annotations
 
 from typing import Iterable
@@ -29,6 +30,9 @@ def out_of_domain_threshold(in_domain: np.ndarray, out_of_domain: np.ndarray, fa
     threshold = float(np.quantile(in_domain, 1 - false_alarms, method="higher"))
     above = out_of_domain[:, None] > in_domain[None, :]
     ties = out_of_domain[:, None] == in_domain[None, :]
-    return {"threshold": threshold, "in_domain_flagged": float((in_domain > threshold).mean()),
-            "out_of_domain_flagged": float((out_of_domain > threshold).mean()),
-            "auc": float(above.mean() + 0.5 * ties.mean())}
+    return {
+        "threshold": threshold,
+        "in_domain_flagged": float((in_domain > threshold).mean()),
+        "out_of_domain_flagged": float((out_of_domain > threshold).mean()),
+        "auc": float(above.mean() + 0.5 * ties.mean()),
+    }

@@ -1,4 +1,5 @@
 """Classification metrics shared by the tasks, on plain integer label arrays."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,24 +22,37 @@ def classification_scores(targets: np.ndarray, predictions: np.ndarray, n_classe
     recall = np.divide(true_positive, matrix.sum(1), out=np.zeros(n_classes), where=matrix.sum(1) > 0)
     f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros(n_classes), where=precision + recall > 0)
     present = matrix.sum(1) > 0
-    return {"accuracy": float(true_positive.sum() / max(matrix.sum(), 1)),
-            "macro_f1": float(f1[present].mean()) if present.any() else 0.0}
+    return {
+        "accuracy": float(true_positive.sum() / max(matrix.sum(), 1)),
+        "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
+    }
 
 
-def confusion_report(targets: np.ndarray, predictions: np.ndarray, labels: tuple[str, ...],
-                     title: str = "Confusion matrix (test)") -> dict[str, object]:
+def confusion_report(
+    targets: np.ndarray, predictions: np.ndarray, labels: tuple[str, ...], title: str = "Confusion matrix (test)"
+) -> dict[str, object]:
     """The test-time report artefacts of a classifier: the confusion matrix as a figure and as data."""
     matrix = confusion_matrix(targets, predictions, len(labels))
-    return {"confusion_matrix": confusion_figure(matrix, labels, title),
-            "confusion_matrix_data": {"labels": list(labels), "matrix": matrix.tolist()}}
+    return {
+        "confusion_matrix": confusion_figure(matrix, labels, title),
+        "confusion_matrix_data": {"labels": list(labels), "matrix": matrix.tolist()},
+    }
 
 
 def confusion_figure(matrix: np.ndarray, labels: tuple[str, ...], title: str = "Confusion matrix (test)"):
     import plotly.graph_objects as go
 
-    figure = go.Figure(go.Heatmap(z=matrix, x=list(labels), y=list(labels), colorscale="Blues",
-                                  text=matrix, texttemplate="%{text}", hovertemplate="true %{y}<br>predicted %{x}"
-                                  "<br>%{z} samples<extra></extra>"))
+    figure = go.Figure(
+        go.Heatmap(
+            z=matrix,
+            x=list(labels),
+            y=list(labels),
+            colorscale="Blues",
+            text=matrix,
+            texttemplate="%{text}",
+            hovertemplate="true %{y}<br>predicted %{x}<br>%{z} samples<extra></extra>",
+        )
+    )
     figure.update_layout(title=title, xaxis_title="predicted", yaxis_title="true", yaxis_autorange="reversed")
     return figure
 
@@ -80,8 +94,9 @@ def segment_matches(targets: np.ndarray, predictions: np.ndarray, overlap: float
     return hits, len(predicted) - hits, len(truth) - hits
 
 
-def segmentation_scores(targets: list[np.ndarray], predictions: list[np.ndarray],
-                        overlaps: tuple[float, ...] = (0.1, 0.25, 0.5)) -> dict[str, float]:
+def segmentation_scores(
+    targets: list[np.ndarray], predictions: list[np.ndarray], overlaps: tuple[float, ...] = (0.1, 0.25, 0.5)
+) -> dict[str, float]:
     """Segment-level scores over many sequences: mean edit score, and F1@k from matches pooled over sequences
     (keys ``edit_score``, ``f1_10``, ``f1_25``, ``f1_50``)."""
     scores = {"edit_score": float(np.mean([edit_score(t, p) for t, p in zip(targets, predictions)]))}
@@ -100,13 +115,16 @@ def translation_scores(hypotheses: list[str], references: list[tuple[str, ...]])
     import sacrebleu
 
     streams = reference_streams(references)
-    return {"bleu": sacrebleu.corpus_bleu(hypotheses, streams).score,
-            "bleu_single": sacrebleu.corpus_bleu(hypotheses, streams[:1]).score,
-            "chrf": sacrebleu.corpus_chrf(hypotheses, streams).score}
+    return {
+        "bleu": sacrebleu.corpus_bleu(hypotheses, streams).score,
+        "bleu_single": sacrebleu.corpus_bleu(hypotheses, streams[:1]).score,
+        "chrf": sacrebleu.corpus_chrf(hypotheses, streams).score,
+    }
 
 
-def translation_scores_by_length(sources: list[str], hypotheses: list[str],
-                                 references: list[tuple[str, ...]]) -> dict[str, float]:
+def translation_scores_by_length(
+    sources: list[str], hypotheses: list[str], references: list[tuple[str, ...]]
+) -> dict[str, float]:
     """translation_scores overall and per source-length bucket (``len_7_10_bleu`` …), with each bucket's number
     of sentences (``len_7_10_sentences``); an empty bucket gets only its count."""
     from models.many_to_many import LENGTH_BUCKETS, length_bucket
@@ -134,5 +152,6 @@ def bleu_n_scores(hypotheses: list[str], references: list[tuple[str, ...]], max_
     from sacrebleu.metrics import BLEU
 
     streams = reference_streams(references)
-    return {f"bleu{n}": BLEU(max_ngram_order=n).corpus_score(hypotheses, streams).score
-            for n in range(1, max_order + 1)}
+    return {
+        f"bleu{n}": BLEU(max_ngram_order=n).corpus_score(hypotheses, streams).score for n in range(1, max_order + 1)
+    }

@@ -9,6 +9,7 @@ evaluation run of its topology: it sits beside the networks in every comparison 
 A peer run uses its topology's default data settings (and seed), which are the shipped runs'; ``--set`` overrides
 them like training.train's.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,22 +64,39 @@ def log_sentiment_peer(peer: str, config: many_to_one.Config, run_name: str | No
         started = time.perf_counter()
         values = score(splits.texts[split])
         seconds = time.perf_counter() - started
-        scores[split] = many_to_one.sentiment_scores(splits.targets[split], (values >= threshold).astype(np.int64),
-                                                     splits.agreed[split], 2)
+        scores[split] = many_to_one.sentiment_scores(
+            splits.targets[split], (values >= threshold).astype(np.int64), splits.agreed[split], 2
+        )
     labels = splits.labels
-    params = {"peer": peer_class.NAME, "peer.package": peer_class.PACKAGE, "kind": peer_class.KIND,
-              "input": peer_class.INPUT, "peer.version": importlib.metadata.version(peer_class.PACKAGE),
-              "threshold": threshold, "threshold.chosen_on": "validation macro_f1 (grid -1..1 step 0.01)",
-              "seed": config.seed, "val_fraction": config.val_fraction, "test_fraction": config.test_fraction}
-    metrics = {**{f"{split}_{k}": v for split, values in scores.items() for k, v in values.items()},
-               "best_val_macro_f1": scores["val"]["macro_f1"], "scoring_tweets_per_sec": len(values) / seconds,
-               **many_to_one.leave_one_domain_out(splits, sentiment_peer_on_fold(make_scorer)),
-               "seed_tweets_correct": many_to_one.seed_tweets_correct(
-                   lambda texts: [labels[int(v >= threshold)] for v in score(texts)])}
+    params = {
+        "peer": peer_class.NAME,
+        "peer.package": peer_class.PACKAGE,
+        "kind": peer_class.KIND,
+        "input": peer_class.INPUT,
+        "peer.version": importlib.metadata.version(peer_class.PACKAGE),
+        "threshold": threshold,
+        "threshold.chosen_on": "validation macro_f1 (grid -1..1 step 0.01)",
+        "seed": config.seed,
+        "val_fraction": config.val_fraction,
+        "test_fraction": config.test_fraction,
+    }
+    metrics = {
+        **{f"{split}_{k}": v for split, values in scores.items() for k, v in values.items()},
+        "best_val_macro_f1": scores["val"]["macro_f1"],
+        "scoring_tweets_per_sec": len(values) / seconds,
+        **many_to_one.leave_one_domain_out(splits, sentiment_peer_on_fold(make_scorer)),
+        "seed_tweets_correct": many_to_one.seed_tweets_correct(
+            lambda texts: [labels[int(v >= threshold)] for v in score(texts)]
+        ),
+    }
     run_id = tracking.log_evaluation_run(
-        "many_to_one", run_name or peer, params, metrics,
+        "many_to_one",
+        run_name or peer,
+        params,
+        metrics,
         tags={"data.val_size": str(len(splits.targets["val"])), "data.test_size": str(len(splits.targets["test"]))},
-        texts={"dataset_card.md": dataset_card(splits)})
+        texts={"dataset_card.md": dataset_card(splits)},
+    )
     print({"run_id": run_id, "threshold": threshold, **{k: round(v, 4) for k, v in metrics.items()}})
     return run_id
 
@@ -88,8 +106,13 @@ def log_apertium(config: many_to_many.Config, run_name: str | None = None) -> st
     """Score Apertium on the same two test sets as the trained runs."""
     from training.data.tatoeba_spa import load_splits
 
-    splits = load_splits(config.model.trained_source_words, config.val_sentences, config.test_sentences,
-                         config.new_test_fraction, config.seed)
+    splits = load_splits(
+        config.model.trained_source_words,
+        config.val_sentences,
+        config.test_sentences,
+        config.new_test_fraction,
+        config.seed,
+    )
     metrics, samples = {}, {}
     for split in ("test", "new_test"):
         items = splits.examples_in(split)
@@ -97,21 +120,44 @@ def log_apertium(config: many_to_many.Config, run_name: str | None = None) -> st
         started = time.perf_counter()
         translations = ApertiumPeer.translate(sources)
         metrics[f"{split}_seconds"] = time.perf_counter() - started
-        metrics.update({f"{split}_{name}": value
-                        for name, value in translation_scores_by_length(sources, translations, references).items()})
-        samples[split] = [{"en": e.en, "references": list(e.references), "apertium": t}
-                          for e, t in zip(items[:50], translations)]
-    params = {"peer": ApertiumPeer.NAME, "apertium.pair": ApertiumPeer.PAIR, "apertium.version": ApertiumPeer.version(),
-              "val_sentences": config.val_sentences, "test_sentences": config.test_sentences,
-              "new_test_fraction": config.new_test_fraction, "seed": config.seed}
-    sizes = {"train": len(splits.train), "val": len(splits.val), "test": len(splits.test),
-             "new_test": len(splits.new_test)}
+        metrics.update(
+            {
+                f"{split}_{name}": value
+                for name, value in translation_scores_by_length(sources, translations, references).items()
+            }
+        )
+        samples[split] = [
+            {"en": e.en, "references": list(e.references), "apertium": t} for e, t in zip(items[:50], translations)
+        ]
+    params = {
+        "peer": ApertiumPeer.NAME,
+        "apertium.pair": ApertiumPeer.PAIR,
+        "apertium.version": ApertiumPeer.version(),
+        "val_sentences": config.val_sentences,
+        "test_sentences": config.test_sentences,
+        "new_test_fraction": config.new_test_fraction,
+        "seed": config.seed,
+    }
+    sizes = {
+        "train": len(splits.train),
+        "val": len(splits.val),
+        "test": len(splits.test),
+        "new_test": len(splits.new_test),
+    }
     run_id = tracking.log_evaluation_run(
-        "many_to_many", run_name or "apertium", params, metrics,
+        "many_to_many",
+        run_name or "apertium",
+        params,
+        metrics,
         tags={f"data.{split}_size": str(size) for split, size in sizes.items() if split != "train"},
-        texts={"dataset_card.md": many_to_many.dataset_card(config, sizes),
-               **{f"report/{split}_samples.json": json.dumps({"samples": samples[split]}, ensure_ascii=False, indent=1)
-                  for split in ("test", "new_test")}})
+        texts={
+            "dataset_card.md": many_to_many.dataset_card(config, sizes),
+            **{
+                f"report/{split}_samples.json": json.dumps({"samples": samples[split]}, ensure_ascii=False, indent=1)
+                for split in ("test", "new_test")
+            },
+        },
+    )
     print(run_id)
     return run_id
 
@@ -131,35 +177,59 @@ def log_global_motion(config: many_to_many_synced.Config, run_name: str | None =
         predicted = np.stack([peer.label_video(frames).argmax(1) for frames in clips.frames])
         # The speed logged is the last split's, test's.
         seconds, frames_seen = time.perf_counter() - started, clips.frames.shape[0] * clips.frames.shape[1]
-        scores[split] = {**classification_scores(clips.labels.ravel(), predicted.ravel(), n_labels),
-                         **segmentation_scores(list(clips.labels), list(predicted))}
-    params = {"peer": GlobalMotionPeer.NAME, "peer.opencv": cv2.__version__, "kind": GlobalMotionPeer.KIND,
-              **{f"peer.{k}": v for k, v in asdict(peer).items() if k != "labels"},
-              "eval_clip_frames": config.eval_clip_frames}
-    metrics = {**{f"{split}_{k}": v for split, values in scores.items() for k, v in values.items()},
-               "best_val_macro_f1": scores["val"]["macro_f1"], "labelling_frames_per_sec": frames_seen / seconds}
+        scores[split] = {
+            **classification_scores(clips.labels.ravel(), predicted.ravel(), n_labels),
+            **segmentation_scores(list(clips.labels), list(predicted)),
+        }
+    params = {
+        "peer": GlobalMotionPeer.NAME,
+        "peer.opencv": cv2.__version__,
+        "kind": GlobalMotionPeer.KIND,
+        **{f"peer.{k}": v for k, v in asdict(peer).items() if k != "labels"},
+        "eval_clip_frames": config.eval_clip_frames,
+    }
+    metrics = {
+        **{f"{split}_{k}": v for split, values in scores.items() for k, v in values.items()},
+        "best_val_macro_f1": scores["val"]["macro_f1"],
+        "labelling_frames_per_sec": frames_seen / seconds,
+    }
     run_id = tracking.log_evaluation_run(
-        "many_to_many_synced", run_name or "global_motion", params, metrics,
+        "many_to_many_synced",
+        run_name or "global_motion",
+        params,
+        metrics,
         tags={"data.val_clips": str(config.val_clips), "data.test_clips": str(config.test_clips)},
-        texts={"dataset_card.md": generator_card(config.generator, {
-            split: f"{n} clips × {config.eval_clip_frames} frames"
-            for split, n in (("val", config.val_clips), ("test", config.test_clips))})})
+        texts={
+            "dataset_card.md": generator_card(
+                config.generator,
+                {
+                    split: f"{n} clips × {config.eval_clip_frames} frames"
+                    for split, n in (("val", config.val_clips), ("test", config.test_clips))
+                },
+            )
+        },
+    )
     print({"run_id": run_id, **{k: round(v, 4) for k, v in metrics.items()}})
     return run_id
 
 
 # Per topology: its task's config (the data settings) and each peer's runner (config, run name) -> run id.
 PEERS = {
-    "many_to_one": (many_to_one.Config, {name: (lambda config, run_name, name=name:
-                                                log_sentiment_peer(name, config, run_name))
-                                         for name in SENTIMENT_PEERS}),
+    "many_to_one": (
+        many_to_one.Config,
+        {
+            name: (lambda config, run_name, name=name: log_sentiment_peer(name, config, run_name))
+            for name in SENTIMENT_PEERS
+        },
+    ),
     "many_to_many": (many_to_many.Config, {"apertium": log_apertium}),
     "many_to_many_synced": (many_to_many_synced.Config, {"global_motion": log_global_motion}),
 }
 
 
-def log_peers(topology: str, peer: str | None = None, overrides: list[str] = (),
-              run_name: str | None = None) -> list[str]:
+def log_peers(
+    topology: str, peer: str | None = None, overrides: list[str] = (), run_name: str | None = None
+) -> list[str]:
     """Log the topology's peers (or the one named); the tracking store is checked before minutes of scoring, so a
     store that cannot take the run stops it at once."""
     config_class, runners = PEERS[topology]
@@ -172,13 +242,23 @@ def log_peers(topology: str, peer: str | None = None, overrides: list[str] = (),
 
 
 def main(argv: list[str] | None = None) -> list[str]:
-    parser = argparse.ArgumentParser(prog="python -m training.peers", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m training.peers", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("topology", choices=list(PEERS))
-    parser.add_argument("peer", nargs="?", help="one peer of the topology (default: all of them): "
-                        + "; ".join(f"{topology}: {', '.join(runners)}" for topology, (_, runners) in PEERS.items()))
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a data setting of the topology's task config (e.g. seed=0)")
+    parser.add_argument(
+        "peer",
+        nargs="?",
+        help="one peer of the topology (default: all of them): "
+        + "; ".join(f"{topology}: {', '.join(runners)}" for topology, (_, runners) in PEERS.items()),
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a data setting of the topology's task config (e.g. seed=0)",
+    )
     parser.add_argument("--run-name", help="the logged run's name (default: the peer's)")
     args = parser.parse_args(argv)
     runners = PEERS[args.topology][1]

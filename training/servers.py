@@ -11,6 +11,7 @@ its home, which that user can reach (the cache directory, under /root, it cannot
 
 The tests start the same servers on free ports (tests/test_tracking_server.py).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -69,11 +70,14 @@ def install_postgres() -> Path:
         return found
     sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
     if shutil.which("apt-get") is None:
-        raise ServerError("PostgreSQL is not installed and there is no apt-get to install it: install the "
-                          "`postgresql` package (initdb and postgres) and try again")
+        raise ServerError(
+            "PostgreSQL is not installed and there is no apt-get to install it: install the "
+            "`postgresql` package (initdb and postgres) and try again"
+        )
     for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "postgresql"]):
-        done = subprocess.run(sudo + command, capture_output=True, text=True,
-                              env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+        done = subprocess.run(
+            sudo + command, capture_output=True, text=True, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        )
         if done.returncode != 0:
             last_line = ((done.stderr or done.stdout).strip().splitlines() or ["no output"])[-1]
             raise ServerError(f"cannot install PostgreSQL: {' '.join(sudo + command)} failed ({last_line})")
@@ -149,9 +153,22 @@ class PostgresCluster:
             password.flush()
             if owner:
                 shutil.chown(password.name, owner["user"], owner["group"])
-            done = subprocess.run([str(binaries / "initdb"), "-D", str(self.data_dir), "-U", DATABASE_USER,
-                                   f"--pwfile={password.name}", "--auth=scram-sha-256", "--encoding=UTF8",
-                                   "--locale=C.UTF-8"], capture_output=True, text=True, **owner)
+            done = subprocess.run(
+                [
+                    str(binaries / "initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    DATABASE_USER,
+                    f"--pwfile={password.name}",
+                    "--auth=scram-sha-256",
+                    "--encoding=UTF8",
+                    "--locale=C.UTF-8",
+                ],
+                capture_output=True,
+                text=True,
+                **owner,
+            )
         if done.returncode != 0:
             raise ServerError(f"initdb failed in {self.data_dir}: {done.stderr.strip()}")
 
@@ -161,17 +178,37 @@ class PostgresCluster:
         # No Unix socket: the cluster is reachable on the loopback's TCP port alone.
         with open(self.log_file, "ab") as log:
             self.process = subprocess.Popen(
-                [str(binaries / "postgres"), "-D", str(self.data_dir), "-p", str(self.port),
-                 "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **_as_owner())
+                [
+                    str(binaries / "postgres"),
+                    "-D",
+                    str(self.data_dir),
+                    "-p",
+                    str(self.port),
+                    "-c",
+                    "listen_addresses=127.0.0.1",
+                    "-c",
+                    "unix_socket_directories=",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                **_as_owner(),
+            )
         self._wait_ready()
         self.create_database()
 
     def _connect(self, database: str):
         import psycopg
 
-        return psycopg.connect(host="127.0.0.1", port=self.port, user=DATABASE_USER, password=self.password(),
-                               dbname=database, connect_timeout=2, autocommit=True)
+        return psycopg.connect(
+            host="127.0.0.1",
+            port=self.port,
+            user=DATABASE_USER,
+            password=self.password(),
+            dbname=database,
+            connect_timeout=2,
+            autocommit=True,
+        )
 
     def _wait_ready(self) -> None:
         import psycopg
@@ -179,15 +216,19 @@ class PostgresCluster:
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
             if self.process.poll() is not None:
-                raise ServerError(f"PostgreSQL exited at start (code {self.process.returncode}); its log "
-                                  f"{self.log_file} ends:\n{_log_tail(self.log_file)}")
+                raise ServerError(
+                    f"PostgreSQL exited at start (code {self.process.returncode}); its log "
+                    f"{self.log_file} ends:\n{_log_tail(self.log_file)}"
+                )
             try:
                 with self._connect("postgres"):
                     return
             except psycopg.OperationalError as error:
                 if time.monotonic() > deadline:
-                    raise ServerError(f"PostgreSQL did not accept connections on 127.0.0.1:{self.port} within "
-                                      f"{START_TIMEOUT_S:g} s: {error}") from None
+                    raise ServerError(
+                        f"PostgreSQL did not accept connections on 127.0.0.1:{self.port} within "
+                        f"{START_TIMEOUT_S:g} s: {error}"
+                    ) from None
             time.sleep(0.2)
 
     def create_database(self, database: str = DATABASE) -> None:
@@ -213,8 +254,9 @@ def check_database(url: str, timeout_s: float = 3) -> None:
     import sqlalchemy
 
     try:
-        engine = sqlalchemy.create_engine(url, connect_args={"connect_timeout": int(timeout_s)}
-                                          if url.startswith("postgresql") else {})
+        engine = sqlalchemy.create_engine(
+            url, connect_args={"connect_timeout": int(timeout_s)} if url.startswith("postgresql") else {}
+        )
         try:
             with engine.connect():
                 pass
@@ -248,26 +290,46 @@ class MlflowServer:
         environment.pop("MLFLOW_TRACKING_URI", None)
         with open(self.log_file, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "mlflow", "server", "--serve-artifacts",
-                 "--artifacts-destination", self.artifacts.as_uri(), "--host", "127.0.0.1",
-                 "--port", str(self.port), "--workers", "1"],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=environment)
+                [
+                    sys.executable,
+                    "-m",
+                    "mlflow",
+                    "server",
+                    "--serve-artifacts",
+                    "--artifacts-destination",
+                    self.artifacts.as_uri(),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "--workers",
+                    "1",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=environment,
+            )
         self._wait_healthy()
 
     def _wait_healthy(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
             if self.process.poll() is not None:
-                raise ServerError(f"mlflow server exited at start (code {self.process.returncode}); its log "
-                                  f"{self.log_file} ends:\n{_log_tail(self.log_file)}")
+                raise ServerError(
+                    f"mlflow server exited at start (code {self.process.returncode}); its log "
+                    f"{self.log_file} ends:\n{_log_tail(self.log_file)}"
+                )
             try:
                 with urllib.request.urlopen(f"{self.url}/health", timeout=2):
                     return
             except (urllib.error.URLError, OSError):
                 if time.monotonic() > deadline:
                     self.stop()
-                    raise ServerError(f"mlflow server did not answer on {self.url} within {START_TIMEOUT_S:g} s; "
-                                      f"its log {self.log_file} ends:\n{_log_tail(self.log_file)}") from None
+                    raise ServerError(
+                        f"mlflow server did not answer on {self.url} within {START_TIMEOUT_S:g} s; "
+                        f"its log {self.log_file} ends:\n{_log_tail(self.log_file)}"
+                    ) from None
             time.sleep(0.3)
 
     def stop(self) -> None:
@@ -276,19 +338,31 @@ class MlflowServer:
 
 
 @contextlib.contextmanager
-def tracking_server(root: Path | None = None, port: int = 0, postgres_port: int = 0, data_dir: Path | None = None,
-                    database_url: str | None = None):
+def tracking_server(
+    root: Path | None = None,
+    port: int = 0,
+    postgres_port: int = 0,
+    data_dir: Path | None = None,
+    database_url: str | None = None,
+):
     """PostgreSQL (unless ``database_url`` names a database elsewhere), then MLflow on top of it; yields the
     tracking URI. Both stop when the block ends, however it ends."""
     root = Path(root or default_root())
     cluster = None
-    server = MlflowServer(backend_store_uri=database_url or "", artifacts=root / "artifacts",
-                          log_file=root / "logs" / "mlflow.log", port=port or free_port())
+    server = MlflowServer(
+        backend_store_uri=database_url or "",
+        artifacts=root / "artifacts",
+        log_file=root / "logs" / "mlflow.log",
+        port=port or free_port(),
+    )
     try:
         if not database_url:
             binaries = install_postgres()
-            cluster = PostgresCluster(data_dir=Path(data_dir or default_data_dir(root)),
-                                      log_file=root / "logs" / "postgresql.log", port=postgres_port or free_port())
+            cluster = PostgresCluster(
+                data_dir=Path(data_dir or default_data_dir(root)),
+                log_file=root / "logs" / "postgresql.log",
+                port=postgres_port or free_port(),
+            )
             cluster.start(binaries)
             server.backend_store_uri = cluster.url()
         server.start()
@@ -319,21 +393,32 @@ def _interrupt(signum, frame):
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m training.servers", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m training.servers", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--port", type=int, default=5000, help="MLflow's port on 127.0.0.1 (0: a free one)")
     parser.add_argument("--postgres-port", type=int, default=0, help="PostgreSQL's port on 127.0.0.1 (0: a free one)")
-    parser.add_argument("--root", type=Path, default=None,
-                        help=f"where artifacts, logs and (unless root) the cluster live (default: {default_root()})")
-    parser.add_argument("--database-url", help="an existing database for MLflow (e.g. a managed PostgreSQL: "
-                        "postgresql+psycopg://user:password@host:5432/mlflow) instead of the local cluster")
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=None,
+        help=f"where artifacts, logs and (unless root) the cluster live (default: {default_root()})",
+    )
+    parser.add_argument(
+        "--database-url",
+        help="an existing database for MLflow (e.g. a managed PostgreSQL: "
+        "postgresql+psycopg://user:password@host:5432/mlflow) instead of the local cluster",
+    )
     args = parser.parse_args(argv)
     # SIGTERM (`kill`) stops both servers as Ctrl-C does: the finally of tracking_server runs either way.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         with tracking_server(args.root, args.port, args.postgres_port, database_url=args.database_url) as url:
-            print(f"MLflow on PostgreSQL: {url}\n  export MLFLOW_TRACKING_URI={url}   # then make run, "
-                  "training, sweeps\nCtrl-C stops both servers.", flush=True)
+            print(
+                f"MLflow on PostgreSQL: {url}\n  export MLFLOW_TRACKING_URI={url}   # then make run, "
+                "training, sweeps\nCtrl-C stops both servers.",
+                flush=True,
+            )
             while True:
                 time.sleep(3600)
     except ServerError as error:

@@ -31,6 +31,7 @@ relative to the repository) and ``[fixed]`` table set what every trial shares:
     type = "categorical"
     choices = ["rnn", "gru", "lstm"]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,9 +47,21 @@ import optuna
 from mlflow.exceptions import MlflowException
 
 from models import store
-from models.sweep_store import (CONFIG_TAG, OBJECTIVE_TAG, PARENT_TAG, SPACE_TAG, STATE_TAG, STUDY_TAG,
-                                SWEEP_KIND, SWEEP_SUFFIX, TRIAL_TAG, Parameter, parameter_importance, read_sweep,
-                                space_json)
+from models.sweep_store import (
+    CONFIG_TAG,
+    OBJECTIVE_TAG,
+    PARENT_TAG,
+    SPACE_TAG,
+    STATE_TAG,
+    STUDY_TAG,
+    SWEEP_KIND,
+    SWEEP_SUFFIX,
+    TRIAL_TAG,
+    Parameter,
+    parameter_importance,
+    read_sweep,
+    space_json,
+)
 from training import tracking, train
 from training.config import flatten, override, parse_assignments
 from training.tasks import task_module
@@ -101,11 +114,15 @@ def parse_parameter(name: str, spec: dict, kind_of_setting: type) -> Parameter:
         return Parameter(name, kind, choices=tuple(choices))
     if kind_of_setting is not (int if kind == "int" else float):
         setting = getattr(kind_of_setting, "__name__", kind_of_setting)
-        raise SystemExit(f"error: parameter {name}: the setting is a {setting}, so it cannot be searched as {kind} "
-                         "(use categorical choices)")
+        raise SystemExit(
+            f"error: parameter {name}: the setting is a {setting}, so it cannot be searched as {kind} "
+            "(use categorical choices)"
+        )
     low, high, log = spec.get("low"), spec.get("high"), bool(spec.get("log", False))
-    if not all(isinstance(bound, (int, float)) and not isinstance(bound, bool) for bound in (low, high)) \
-            or not low < high:
+    if (
+        not all(isinstance(bound, (int, float)) and not isinstance(bound, bool) for bound in (low, high))
+        or not low < high
+    ):
         raise SystemExit(f"error: parameter {name}: needs numbers low < high, got low={low!r}, high={high!r}")
     if log and low <= 0:
         raise SystemExit(f"error: parameter {name}: a log scale needs low > 0, got {low}")
@@ -123,15 +140,19 @@ def load_space(path: Path, config_class) -> Space:
         raise SystemExit(f"error: cannot read the space file {path}: {error}") from None
     unexpected = set(document) - {"config", "fixed", "parameters"}
     if unexpected:
-        raise SystemExit(f"error: {path}: unexpected {', '.join(sorted(unexpected))}; "
-                         "a space file holds config, [fixed] and [parameters.<name>]")
+        raise SystemExit(
+            f"error: {path}: unexpected {', '.join(sorted(unexpected))}; "
+            "a space file holds config, [fixed] and [parameters.<name>]"
+        )
     types = setting_types(config_class())
     parameters_table = document.get("parameters", {})
     fixed = document.get("fixed", {})
     unknown = sorted(set(parameters_table) - set(types)) + sorted(flat_keys(fixed) - set(types))
     if unknown:
-        raise SystemExit(f"error: {path}: unknown parameter {', '.join(unknown)}; the settings of "
-                         f"{config_class.__module__.rsplit('.', 1)[-1]} are: {', '.join(sorted(types))}")
+        raise SystemExit(
+            f"error: {path}: unknown parameter {', '.join(unknown)}; the settings of "
+            f"{config_class.__module__.rsplit('.', 1)[-1]} are: {', '.join(sorted(types))}"
+        )
     if not parameters_table:
         raise SystemExit(f"error: {path}: no [parameters.<name>] table; nothing to search")
     parameters = [parse_parameter(name, spec, types[name]) for name, spec in parameters_table.items()]
@@ -175,25 +196,39 @@ def suggest(trial, parameter: Parameter):
 def median_pruning(trial, metric: str):
     """The trainer's on_epoch callback: report the epoch's validation score to Optuna and stop the run when the
     pruner says so."""
+
     def report(epoch: int, metrics: dict[str, float]) -> None:
         trial.report(metrics[metric], epoch)
         if trial.should_prune():
-            raise StopRun(f"pruned by the sweep at epoch {epoch}: {metric} {metrics[metric]:.4f} is below the "
-                          "median of earlier trials at that epoch")
+            raise StopRun(
+                f"pruned by the sweep at epoch {epoch}: {metric} {metrics[metric]:.4f} is below the "
+                "median of earlier trials at that epoch"
+            )
+
     return report
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m training.sweep", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m training.sweep", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("topology")
     parser.add_argument("--space", required=True, help="TOML search space (see training/sweeps/)")
-    parser.add_argument("--trials", type=int, required=True,
-                        help="complete and pruned trials the study should have; a continued study runs the rest")
+    parser.add_argument(
+        "--trials",
+        type=int,
+        required=True,
+        help="complete and pruned trials the study should have; a continued study runs the rest",
+    )
     parser.add_argument("--storage", help="Optuna storage URL (default: sqlite beside the tracking store)")
     parser.add_argument("--study", help="study name; an existing one is continued (default: <topology>-<time>)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override one setting of every trial (after the space file's config and [fixed])")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one setting of every trial (after the space file's config and [fixed])",
+    )
     parser.add_argument("--seed", type=int, default=0, help="the sampler's seed")
     parser.add_argument("--dry-run", action="store_true", help="each trial two tiny batches, one epoch")
     return parser.parse_args(argv)
@@ -222,14 +257,21 @@ def sweep_parent(client, study, args, space: Space, config) -> str:
             return existing
     except MlflowException:
         pass  # the study was started against another tracking store
-    experiment = tracking.ensure_experiment(args.topology, SWEEP_SUFFIX + (store.DRY_RUN_SUFFIX if args.dry_run
-                                                                             else ""))
+    experiment = tracking.ensure_experiment(
+        args.topology, SWEEP_SUFFIX + (store.DRY_RUN_SUFFIX if args.dry_run else "")
+    )
     # The process tag lets store.end_dead_runs end the sweep run KILLED if this process dies without a word.
-    tags = {**tracking.machine_tags(), "rnnlab.topology": args.topology, store.KIND_TAG: SWEEP_KIND,
-            store.PROCESS_TAG: store.process_identity(),
-            store.DRY_RUN_TAG: str(args.dry_run).lower(), STUDY_TAG: study.study_name,
-            SPACE_TAG: space_json(space.parameters), "rnnlab.sweep.sampler": f"TPE seed {args.seed}",
-            "rnnlab.sweep.pruner": f"median from epoch {PRUNE_FROM_EPOCH} after {PRUNE_AFTER_TRIALS} trials"}
+    tags = {
+        **tracking.machine_tags(),
+        "rnnlab.topology": args.topology,
+        store.KIND_TAG: SWEEP_KIND,
+        store.PROCESS_TAG: store.process_identity(),
+        store.DRY_RUN_TAG: str(args.dry_run).lower(),
+        STUDY_TAG: study.study_name,
+        SPACE_TAG: space_json(space.parameters),
+        "rnnlab.sweep.sampler": f"TPE seed {args.seed}",
+        "rnnlab.sweep.pruner": f"median from epoch {PRUNE_FROM_EPOCH} after {PRUNE_AFTER_TRIALS} trials",
+    }
     if space.config:
         tags[CONFIG_TAG] = space.config
     run_id = client.create_run(experiment, run_name=study.study_name, tags=tags).info.run_id
@@ -250,10 +292,15 @@ def run_trial(trial, topology: str, module, config, space: Space, dry_run: bool,
     task = train.prepare_task(module, config, dry_run)
     metric = f"val_{task.selection_metric}"
     client.set_tag(parent_id, OBJECTIVE_TAG, metric)
-    tags = {PARENT_TAG: parent_id, STUDY_TAG: trial.study.study_name, TRIAL_TAG: str(trial.number),
-            STATE_TAG: "running"}
-    run_id = train.create_run(topology, config, task, dry_run, f"{trial.study.study_name}-{trial.number}",
-                              SWEEP_SUFFIX, tags)
+    tags = {
+        PARENT_TAG: parent_id,
+        STUDY_TAG: trial.study.study_name,
+        TRIAL_TAG: str(trial.number),
+        STATE_TAG: "running",
+    }
+    run_id = train.create_run(
+        topology, config, task, dry_run, f"{trial.study.study_name}-{trial.number}", SWEEP_SUFFIX, tags
+    )
     trial.set_user_attr("mlflow_run_id", run_id)
     try:
         metrics = train.fit_and_test(topology, run_id, config, task, on_epoch=median_pruning(trial, metric))
@@ -271,8 +318,9 @@ def run_trial(trial, topology: str, module, config, space: Space, dry_run: bool,
 
 
 def counted_trials(study) -> int:
-    return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,
-                                                         optuna.trial.TrialState.PRUNED)))
+    return len(
+        study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED))
+    )
 
 
 def main(argv=None) -> str:
@@ -285,8 +333,7 @@ def main(argv=None) -> str:
     storage = args.storage or default_storage()
     study_name = args.study or f"{args.topology}-{time.strftime('%Y%m%d-%H%M%S')}"
     try:
-        study = optuna.create_study(study_name=study_name, storage=storage, direction="maximize",
-                                    load_if_exists=True)
+        study = optuna.create_study(study_name=study_name, storage=storage, direction="maximize", load_if_exists=True)
     except Exception as error:  # a bad URL, a server that does not answer, a missing driver
         raise SystemExit(f"error: cannot open the Optuna storage {shown(storage)}: {error}") from None
     # A continued study reseeds by its size, so it does not draw the same random start-up settings again.
@@ -296,12 +343,16 @@ def main(argv=None) -> str:
     parent_id = sweep_parent(client, study, args, space, config)
     remaining = max(0, args.trials - counted_trials(study))
     started = time.perf_counter()
-    continue_with = (f"python -m training.sweep {args.topology} --space {args.space} --trials {args.trials} "
-                     f"--study {study_name} --storage {shown(storage)}")
+    continue_with = (
+        f"python -m training.sweep {args.topology} --space {args.space} --trials {args.trials} "
+        f"--study {study_name} --storage {shown(storage)}"
+    )
     with train.Interrupts():
         try:
-            study.optimize(lambda trial: run_trial(trial, args.topology, module, config, space, args.dry_run,
-                                                   parent_id), n_trials=remaining)
+            study.optimize(
+                lambda trial: run_trial(trial, args.topology, module, config, space, args.dry_run, parent_id),
+                n_trials=remaining,
+            )
         except (KeyboardInterrupt, SweepStopped) as stop:
             killed = isinstance(stop, KeyboardInterrupt) or stop.args[0] == 130
             client.set_terminated(parent_id, "KILLED" if killed else "FAILED")
@@ -315,12 +366,16 @@ def main(argv=None) -> str:
     sweep = read_sweep(client, parent_id)
     importance, rests_on = parameter_importance(sweep)
     best = sweep.best_trial
-    summary = {"sweep_run_id": parent_id, "study": study_name, "storage": shown(storage),
-               "seconds": round(time.perf_counter() - started, 1),
-               "trials": {state: len(sweep.trials_in(state)) for state in ("complete", "pruned", "failed")},
-               "best": best and {"run_id": best.run_id, "value": round(best.value, 4), "params": best.params},
-               "importance": {name: round(share, 3) for name, share in importance.items()},
-               "importance_rests_on": rests_on}
+    summary = {
+        "sweep_run_id": parent_id,
+        "study": study_name,
+        "storage": shown(storage),
+        "seconds": round(time.perf_counter() - started, 1),
+        "trials": {state: len(sweep.trials_in(state)) for state in ("complete", "pruned", "failed")},
+        "best": best and {"run_id": best.run_id, "value": round(best.value, 4), "params": best.params},
+        "importance": {name: round(share, 3) for name, share in importance.items()},
+        "importance_rests_on": rests_on,
+    }
     print(json.dumps(summary))
     return parent_id
 

@@ -1,4 +1,5 @@
 """MLflow bookkeeping for training: experiments, runs, the registry and the champion alias."""
+
 from __future__ import annotations
 
 import os
@@ -35,12 +36,17 @@ def machine_tags() -> dict[str, str]:
     except OSError:
         pass
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=store.REPO_ROOT, capture_output=True,
-                                text=True, timeout=5).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=store.REPO_ROOT, capture_output=True, text=True, timeout=5
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         commit = ""
-    return {"rnnlab.cpu": cpu, "rnnlab.threads": str(torch.get_num_threads()), "rnnlab.torch": torch.__version__,
-            "mlflow.source.git.commit": commit or "unknown"}
+    return {
+        "rnnlab.cpu": cpu,
+        "rnnlab.threads": str(torch.get_num_threads()),
+        "rnnlab.torch": torch.__version__,
+        "mlflow.source.git.commit": commit or "unknown",
+    }
 
 
 def log_served_model(run_id: str) -> str:
@@ -54,10 +60,15 @@ def log_served_model(run_id: str) -> str:
         return f"{artifact_uri}/{store.CHECKPOINT_ARTIFACT}"
     if not client.list_artifacts(run_id, serving.ARTIFACT_PATH):
         with tempfile.TemporaryDirectory() as scratch:
-            checkpoint = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=store.CHECKPOINT_ARTIFACT,
-                                                             dst_path=scratch, tracking_uri=store.tracking_uri())
-            model = serving.save_served_model(Path(checkpoint), Path(scratch) / serving.ARTIFACT_PATH,
-                                              store.REPO_ROOT / "requirements.txt")
+            checkpoint = mlflow.artifacts.download_artifacts(
+                run_id=run_id,
+                artifact_path=store.CHECKPOINT_ARTIFACT,
+                dst_path=scratch,
+                tracking_uri=store.tracking_uri(),
+            )
+            model = serving.save_served_model(
+                Path(checkpoint), Path(scratch) / serving.ARTIFACT_PATH, store.REPO_ROOT / "requirements.txt"
+            )
             client.log_artifacts(run_id, str(model), serving.ARTIFACT_PATH)
     return f"{artifact_uri}/{serving.ARTIFACT_PATH}"
 
@@ -99,8 +110,10 @@ def register_and_crown(topology: str, run_id: str) -> tuple[bool, str]:
         return False, f"best on validation, but run {holder.run_id} was made champion by hand"
     holder_metric = client.get_run(holder.run_id).data.tags.get(store.SELECTION_TAG) if holder else None
     if holder_metric not in (None, run.tags[store.SELECTION_TAG]):
-        return False, (f"the champion of {dataset} data is selected on {holder_metric}, which this run's "
-                       f"{run.tags[store.SELECTION_TAG]} does not compare with")
+        return False, (
+            f"the champion of {dataset} data is selected on {holder_metric}, which this run's "
+            f"{run.tags[store.SELECTION_TAG]} does not compare with"
+        )
     client.set_registered_model_alias(name, alias, version.version)
     return True, f"champion of {dataset} data ({alias})"
 
@@ -110,13 +123,17 @@ def promote(topology: str, run_id: str) -> str:
     client = store.client()
     run = store.summarise(client.get_run(run_id))
     if run.status != "FINISHED" or run.evaluation_only:
-        raise SystemExit(f"error: run {run_id} ({run.status}, {run.tags.get(store.KIND_TAG, 'trained')}) cannot be "
-                         "champion: only a finished trained run can")
+        raise SystemExit(
+            f"error: run {run_id} ({run.status}, {run.tags.get(store.KIND_TAG, 'trained')}) cannot be "
+            "champion: only a finished trained run can"
+        )
     # The tag the trainer sets when it logs a checkpoint: a sweep trial imported from a bundle is a finished
     # trained run that carries results only.
     if store.CHECKPOINT_BYTES_TAG not in run.tags:
-        raise SystemExit(f"error: run {run_id} ({run.run_name}) cannot be champion: it kept no checkpoint to serve "
-                         "(a shipped sweep's trials carry results only); train its settings as a full run instead")
+        raise SystemExit(
+            f"error: run {run_id} ({run.run_name}) cannot be champion: it kept no checkpoint to serve "
+            "(a shipped sweep's trials carry results only); train its settings as a full run instead"
+        )
     version = register(topology, run_id)
     client.set_model_version_tag(version.name, version.version, store.PROMOTED_TAG, "by hand")
     alias = store.champion_alias(store.dataset_of(run))
@@ -149,8 +166,9 @@ class MlflowRunLogger:
 
     def save_best(self, model: torch.nn.Module) -> None:
         with tempfile.TemporaryDirectory() as folder:
-            checkpoint = save_checkpoint(Path(folder) / store.CHECKPOINT_ARTIFACT, self.topology,
-                                         self.model_config, model)
+            checkpoint = save_checkpoint(
+                Path(folder) / store.CHECKPOINT_ARTIFACT, self.topology, self.model_config, model
+            )
             if self.extra_files:
                 self.extra_files(checkpoint)
             self.client.log_artifacts(self.run_id, str(checkpoint), store.CHECKPOINT_ARTIFACT)
@@ -182,8 +200,9 @@ def load_resume_state(run_id: str) -> dict | None:
     if artifact not in {saved.path for saved in store.client().list_artifacts(run_id, RESUME_FOLDER)}:
         return None
     with tempfile.TemporaryDirectory() as folder:
-        path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact, dst_path=folder,
-                                                   tracking_uri=store.tracking_uri())
+        path = mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path=artifact, dst_path=folder, tracking_uri=store.tracking_uri()
+        )
         return torch.load(path, weights_only=True)
 
 
@@ -198,16 +217,26 @@ def set_tracking() -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
-def log_evaluation_run(topology: str, run_name: str, params: dict, metrics: dict[str, float],
-                       tags: dict[str, str] | None = None, texts: dict[str, str] | None = None) -> str:
+def log_evaluation_run(
+    topology: str,
+    run_name: str,
+    params: dict,
+    metrics: dict[str, float],
+    tags: dict[str, str] | None = None,
+    texts: dict[str, str] | None = None,
+) -> str:
     """A non-neural peer (VADER, Apertium…) scored on the same test split: params and test metrics, no curves and
     no checkpoint, tagged so comparisons show it beside the trained runs and it never becomes champion."""
     client = store.client()
     run_id = client.create_run(ensure_experiment(topology), run_name=run_name).info.run_id
     for key, value in params.items():
         client.log_param(run_id, key, str(value))
-    for key, value in {**machine_tags(), **(tags or {}), "rnnlab.topology": topology,
-                       store.KIND_TAG: "evaluation"}.items():
+    for key, value in {
+        **machine_tags(),
+        **(tags or {}),
+        "rnnlab.topology": topology,
+        store.KIND_TAG: "evaluation",
+    }.items():
         client.set_tag(run_id, key, value)
     for key, value in metrics.items():
         client.log_metric(run_id, key, float(value), step=0)

@@ -8,6 +8,7 @@
 A run becomes champion automatically only when it is the best on validation among comparable runs (same data set,
 same selection metric), and never when it is a dry run or its validation set is tiny (store.MIN_VAL_EXAMPLES).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,10 +27,9 @@ import torch
 from models import store
 from training import tracking
 from training.config import flatten, load_config, override
-from training.tasks import Pretraining, task_module
 from training.distributed import SINGLE, World
+from training.tasks import Pretraining, task_module
 from training.trainer import EpochCallback, StopRun, Trainer
-
 
 PARAMETERS_PARAM = "model.parameters"  # logged once the model is built; a run without it has nothing to resume
 
@@ -76,28 +76,41 @@ class Interrupts:
             raise KeyboardInterrupt(f"signal {signum}")
 
 
-def pretrain(stage: Pretraining, config, logger: tracking.MlflowRunLogger | None, interrupts: Interrupts,
-             world: World = SINGLE) -> None:
+def pretrain(
+    stage: Pretraining, config, logger: tracking.MlflowRunLogger | None, interrupts: Interrupts, world: World = SINGLE
+) -> None:
     """Run a task's first stage to its end (no early stop), its metrics logged as ``pretrain_*`` (by rank 0: the
     other ranks of a torchrun run have no logger)."""
     stage_config = dataclasses.replace(config, epochs=stage.epochs, patience=stage.epochs)
-    Trainer(stage_config, stage.model, stage.train_batches, lambda m: stage.evaluate(m, "val"),
-            stage.selection_metric, tracking.StageLogger(logger, "pretrain_"), bookkeeping=interrupts.held,
-            world=world).fit()
+    Trainer(
+        stage_config,
+        stage.model,
+        stage.train_batches,
+        lambda m: stage.evaluate(m, "val"),
+        stage.selection_metric,
+        tracking.StageLogger(logger, "pretrain_"),
+        bookkeeping=interrupts.held,
+        world=world,
+    ).fit()
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m training.train", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m training.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("topology")
     parser.add_argument("--config", help="TOML file of overrides (see training/configs/)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one config value")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="two tiny batches, one epoch; logs to a -dry-run experiment")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="two tiny batches, one epoch; logs to a -dry-run experiment"
+    )
     parser.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted run from its last epoch")
     parser.add_argument("--run-name", help="the MLflow run name (default: from the config)")
-    parser.add_argument("--promote", metavar="RUN_ID",
-                        help="make a finished run its data set's champion by hand; the automatic rule then keeps it")
+    parser.add_argument(
+        "--promote",
+        metavar="RUN_ID",
+        help="make a finished run its data set's champion by hand; the automatic rule then keeps it",
+    )
     return parser.parse_args(argv)
 
 
@@ -117,11 +130,15 @@ def interrupted_run(client, module, run_id: str):
     if run.info.status == "RUNNING" and identity and store.process_alive(identity):
         raise SystemExit(f"error: run {run_id} is still being trained by process {identity}; stop it first")
     if PARAMETERS_PARAM not in run.data.params:
-        raise SystemExit(f"error: run {run_id} stopped before it logged its settings; nothing to resume "
-                         f"(start a new one: {command})")
+        raise SystemExit(
+            f"error: run {run_id} stopped before it logged its settings; nothing to resume (start a new one: {command})"
+        )
     params = {k: v for k, v in run.data.params.items() if k != PARAMETERS_PARAM}
-    return (override(module.Config(), params), run.data.tags.get(store.DRY_RUN_TAG) == "true",
-            tracking.load_resume_state(run_id))
+    return (
+        override(module.Config(), params),
+        run.data.tags.get(store.DRY_RUN_TAG) == "true",
+        tracking.load_resume_state(run_id),
+    )
 
 
 def parameter_count(model: torch.nn.Module) -> int:
@@ -133,8 +150,14 @@ def log_settings(client, run_id: str, topology: str, config, task, dry_run: bool
     params = {key: value for key, value in flatten(config).items() if key not in task.unused_settings}
     for key, value in {**params, PARAMETERS_PARAM: parameter_count(task.model)}.items():
         client.log_param(run_id, key, value)
-    tags = {**tracking.machine_tags(), **task.info, "rnnlab.topology": topology, store.KIND_TAG: "trained",
-            store.DRY_RUN_TAG: str(dry_run).lower(), store.SELECTION_TAG: f"best_val_{task.selection_metric}"}
+    tags = {
+        **tracking.machine_tags(),
+        **task.info,
+        "rnnlab.topology": topology,
+        store.KIND_TAG: "trained",
+        store.DRY_RUN_TAG: str(dry_run).lower(),
+        store.SELECTION_TAG: f"best_val_{task.selection_metric}",
+    }
     if task.dataset:
         tags[store.DATASET_TAG] = task.dataset
     if "data.val_size" in task.info:  # kept in bundles, unlike data.* tags, so that imports apply the same rule
@@ -171,8 +194,10 @@ def main(argv=None) -> str:
         run_id = args.resume
         logged = client.get_run(run_id).data.params[PARAMETERS_PARAM]
         if logged != str(parameter_count(task.model)):
-            raise SystemExit(f"error: run {run_id} logged a model of {logged} parameters, but its settings now "
-                             f"build one of {parameter_count(task.model)} (the code changed?); start a new run")
+            raise SystemExit(
+                f"error: run {run_id} logged a model of {logged} parameters, but its settings now "
+                f"build one of {parameter_count(task.model)} (the code changed?); start a new run"
+            )
         if resume_state is None:
             print(f"run {run_id} saved no epoch yet: starting it over from epoch 0", file=sys.stderr)
         client.update_run(run_id, status="RUNNING")
@@ -185,8 +210,13 @@ def main(argv=None) -> str:
     finally:
         world.stop()
     crowned, why = tracking.register_and_crown(args.topology, run_id)
-    summary = {"run_id": run_id, "seconds": round(time.perf_counter() - started, 1),
-               **{k: round(v, 4) for k, v in test_metrics.items()}, "champion": crowned, "champion_rule": why}
+    summary = {
+        "run_id": run_id,
+        "seconds": round(time.perf_counter() - started, 1),
+        **{k: round(v, 4) for k, v in test_metrics.items()},
+        "champion": crowned,
+        "champion_rule": why,
+    }
     print(json.dumps(summary))
     return run_id
 
@@ -202,8 +232,16 @@ def train_replica(module, args, world: World) -> str:
         try:
             if task.pretraining:
                 pretrain(task.pretraining, config, None, interrupts, world)
-            Trainer(config, task.model, task.train_batches, lambda m: task.evaluate(m, "val"), task.selection_metric,
-                    None, bookkeeping=interrupts.held, world=world).fit()
+            Trainer(
+                config,
+                task.model,
+                task.train_batches,
+                lambda m: task.evaluate(m, "val"),
+                task.selection_metric,
+                None,
+                bookkeeping=interrupts.held,
+                world=world,
+            ).fit()
         finally:
             world.stop()
     return ""
@@ -221,8 +259,15 @@ def prepare_task(module, config, dry_run: bool):
     return module.prepare(config, dry_run=dry_run)
 
 
-def create_run(topology: str, config, task, dry_run: bool, run_name: str, experiment_suffix: str = "",
-               tags: dict[str, str] | None = None) -> str:
+def create_run(
+    topology: str,
+    config,
+    task,
+    dry_run: bool,
+    run_name: str,
+    experiment_suffix: str = "",
+    tags: dict[str, str] | None = None,
+) -> str:
     """A new run in the topology's experiment (``experiment_suffix``: a sibling one, such as a sweep's), its
     settings logged; returns its id."""
     suffix = experiment_suffix + (store.DRY_RUN_SUFFIX if dry_run else "")
@@ -232,26 +277,48 @@ def create_run(topology: str, config, task, dry_run: bool, run_name: str, experi
     return run_id
 
 
-def fit_and_test(topology: str, run_id: str, config, task, resume_state: dict | None = None,
-                 on_epoch: EpochCallback | None = None, world: World = SINGLE) -> dict[str, float]:
+def fit_and_test(
+    topology: str,
+    run_id: str,
+    config,
+    task,
+    resume_state: dict | None = None,
+    on_epoch: EpochCallback | None = None,
+    world: World = SINGLE,
+) -> dict[str, float]:
     """Train the run to its end and log its test metrics and reports; returns the test metrics and the best
     validation score. Ends the run FINISHED, KILLED (Ctrl-C or kill: exits 130; or StopRun from ``on_epoch``,
     re-raised) or FAILED."""
     client = store.client()
     client.set_tag(run_id, store.PROCESS_TAG, store.process_identity())
-    logger = tracking.MlflowRunLogger(run_id, topology, task.model_config or config.model, task.extra_files,
-                                      saved_epoch=resume_state["epoch"] if resume_state else 0)
+    logger = tracking.MlflowRunLogger(
+        run_id,
+        topology,
+        task.model_config or config.model,
+        task.extra_files,
+        saved_epoch=resume_state["epoch"] if resume_state else 0,
+    )
     continue_with = f"python -m training.train {topology} --resume {run_id}"
     with Interrupts() as interrupts:
         try:
             if task.pretraining and resume_state is None:  # a resumed run's weights already hold what it learnt
                 pretrain(task.pretraining, config, logger, interrupts, world)
-            trainer = Trainer(config, task.model, task.train_batches, lambda m: task.evaluate(m, "val"),
-                              task.selection_metric, logger, resume_state, bookkeeping=interrupts.held,
-                              on_epoch=on_epoch, world=world)
+            trainer = Trainer(
+                config,
+                task.model,
+                task.train_batches,
+                lambda m: task.evaluate(m, "val"),
+                task.selection_metric,
+                logger,
+                resume_state,
+                bookkeeping=interrupts.held,
+                on_epoch=on_epoch,
+                world=world,
+            )
             best = trainer.fit()
-            test_metrics = {f"{split}_{k}": v for split in task.test_splits
-                            for k, v in task.evaluate(task.model, split).items()}
+            test_metrics = {
+                f"{split}_{k}": v for split in task.test_splits for k, v in task.evaluate(task.model, split).items()
+            }
             test_metrics[f"best_val_{task.selection_metric}"] = best
             with interrupts.held():
                 logger.log_metrics(test_metrics, step=trainer.epoch)
@@ -272,8 +339,10 @@ def fit_and_test(topology: str, run_id: str, config, task, resume_state: dict | 
             client.set_terminated(run_id, "FAILED")
             if error.errno != errno.ENOSPC:
                 raise
-            raise SystemExit(f"error: the disk is full ({error}); run {run_id} stopped. Free some space, then "
-                             f"{resume_hint(logger.saved_epoch, continue_with)}") from None
+            raise SystemExit(
+                f"error: the disk is full ({error}); run {run_id} stopped. Free some space, then "
+                f"{resume_hint(logger.saved_epoch, continue_with)}"
+            ) from None
         except BaseException:
             client.set_terminated(run_id, "FAILED")
             raise

@@ -1,5 +1,6 @@
 """One trainer for every topology (in the spirit of minGPT's): it knows models that return ``(logits, loss)``,
 batches that are dicts of tensors, and a validation function; nothing about images, text or video."""
+
 from __future__ import annotations
 
 import contextlib
@@ -70,11 +71,19 @@ def lr_factor(config: TrainConfig, steps_per_epoch: int) -> Callable[[int], floa
 
 
 class Trainer:
-    def __init__(self, config: TrainConfig, model: torch.nn.Module, train_batches: Iterable[dict],
-                 evaluate: Callable[[torch.nn.Module], dict[str, float]], selection_metric: str,
-                 logger: RunLogger, resume_state: dict | None = None,
-                 bookkeeping: Callable[[], ContextManager] = contextlib.nullcontext,
-                 on_epoch: EpochCallback | None = None, world: World = SINGLE):
+    def __init__(
+        self,
+        config: TrainConfig,
+        model: torch.nn.Module,
+        train_batches: Iterable[dict],
+        evaluate: Callable[[torch.nn.Module], dict[str, float]],
+        selection_metric: str,
+        logger: RunLogger,
+        resume_state: dict | None = None,
+        bookkeeping: Callable[[], ContextManager] = contextlib.nullcontext,
+        on_epoch: EpochCallback | None = None,
+        world: World = SINGLE,
+    ):
         # ``bookkeeping()`` wraps each epoch's metrics, best checkpoint and resume state, so that the caller can
         # hold an interruption until all three are written and a resume never finds half an epoch.
         self.bookkeeping = bookkeeping
@@ -96,7 +105,8 @@ class Trainer:
         if world.distributed:
             world.start(self.device)
             self.network = torch.nn.parallel.DistributedDataParallel(
-                model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+                model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
         # Mixed precision on a GPU: bfloat16 where it is native, else float16 with a scaled loss.
         cuda = self.device.type == "cuda"
         self.autocast_dtype = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float16
@@ -104,8 +114,10 @@ class Trainer:
         # No weight decay on biases and norm gains: decaying them only fights the normalisation.
         decay = [p for p in model.parameters() if p.dim() >= 2]
         no_decay = [p for p in model.parameters() if p.dim() < 2]
-        self.optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
-                                            {"params": no_decay, "weight_decay": 0.0}], lr=config.lr)
+        self.optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=config.lr,
+        )
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor(config, self.steps_per_epoch))
         self.epoch = 0
         self.best_score = -math.inf
@@ -117,10 +129,17 @@ class Trainer:
     def state(self) -> dict:
         """Everything needed to continue after an interruption; plain tensors and numbers (weights_only-safe), on
         the CPU, so that a run trained on a GPU resumes anywhere."""
-        return on_cpu({"epoch": self.epoch, "model": self.model.state_dict(),
-                       "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                       "best_score": self.best_score, "best_model": self.best_state,
-                       "epochs_since_best": self.epochs_since_best})
+        return on_cpu(
+            {
+                "epoch": self.epoch,
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "best_score": self.best_score,
+                "best_model": self.best_state,
+                "epochs_since_best": self.epochs_since_best,
+            }
+        )
 
     def load_state(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
@@ -154,8 +173,9 @@ class Trainer:
                         if improved:
                             self.logger.save_best(self._model_on_cpu())
                         self.logger.save_state(self.state())
-                progress.set_postfix(epoch=self.epoch, loss=f"{metrics['train_loss']:.4f}",
-                                     **{self.selection_metric: f"{score:.4f}"})
+                progress.set_postfix(
+                    epoch=self.epoch, loss=f"{metrics['train_loss']:.4f}", **{self.selection_metric: f"{score:.4f}"}
+                )
                 if self.on_epoch:
                     self.on_epoch(self.epoch, metrics)
         self.model.load_state_dict(self.best_state)
@@ -194,15 +214,21 @@ class Trainer:
             progress.set_postfix(epoch=self.epoch, loss=f"{loss.item():.4f}", refresh=False)
         seconds = time.perf_counter() - started
         total_loss, samples = self.world.total([total_loss, samples], self.device)
-        return {"train_loss": total_loss / max(samples, 1), "lr": self.optimizer.param_groups[0]["lr"],
-                "epoch_seconds": seconds, "samples_per_sec": samples / max(seconds, 1e-9)}
+        return {
+            "train_loss": total_loss / max(samples, 1),
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "epoch_seconds": seconds,
+            "samples_per_sec": samples / max(seconds, 1e-9),
+        }
 
     def _on_device(self, batch: dict) -> dict:
         """A batch's tensors on the training device; through pinned memory to a GPU, so the copy runs alongside."""
         if self.device.type == "cpu":
             return batch
-        return {key: value.pin_memory().to(self.device, non_blocking=True) if torch.is_tensor(value) else value
-                for key, value in batch.items()}
+        return {
+            key: value.pin_memory().to(self.device, non_blocking=True) if torch.is_tensor(value) else value
+            for key, value in batch.items()
+        }
 
 
 def on_cpu(value):

@@ -6,6 +6,7 @@ Training code is never imported here: the settings come from ``python -m trainin
 and promotion is a ``python -m training.train`` process and every sweep a ``python -m training.sweep`` one
 (models.jobs queues the long ones).
 """
+
 from __future__ import annotations
 
 import json
@@ -45,8 +46,14 @@ def training_allowed() -> bool:
 
 
 def python_command(*arguments: str, timeout: float) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, *arguments], cwd=store.REPO_ROOT, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    return subprocess.run(
+        [sys.executable, *arguments],
+        cwd=store.REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
 
 
 def last_line(output: str) -> str:
@@ -55,6 +62,7 @@ def last_line(output: str) -> str:
 
 
 # ----------------------------------------------------------------------------------------------- the settings form
+
 
 class SettingsUnavailable(RuntimeError):
     """``training.describe`` failed; the message is its last line."""
@@ -107,8 +115,9 @@ def check_field(field: dict, raw) -> tuple[object, str | None]:
         values = [_number(part, item) for part in parts]
     except ValueError:
         what = "whole number" if item == "int" else "number"
-        return raw, f"{literal(raw) or 'nothing'} is not a {what}" + (" list, e.g. 16, 32" if kind.endswith(" list")
-                                                                          else "")
+        return raw, f"{literal(raw) or 'nothing'} is not a {what}" + (
+            " list, e.g. 16, 32" if kind.endswith(" list") else ""
+        )
     low, high = field.get("min"), field.get("max")
     for value in values:
         if low is not None and (value < low or (field.get("min_exclusive") and value == low)):
@@ -128,8 +137,14 @@ def check_form(fields: list[dict], entries: dict[str, object]) -> tuple[dict[str
     return values, errors
 
 
-def launch_argv(topology: str, preset: dict | None, defaults: dict[str, object], values: dict[str, object],
-                dry_run: bool, run_name: str) -> list[str]:
+def launch_argv(
+    topology: str,
+    preset: dict | None,
+    defaults: dict[str, object],
+    values: dict[str, object],
+    dry_run: bool,
+    run_name: str,
+) -> list[str]:
     """``-m training.train …`` for the form: the preset's file, then ``--set`` for each value that differs from
     what the preset (or, without one, the config's defaults) gives."""
     argv = ["-m", "training.train", topology]
@@ -152,8 +167,10 @@ class Estimate:
 def estimate(topology: str, preset_name: str | None, epochs: int) -> Estimate | None:
     """How long ``epochs`` epochs would take at the pace of the shipped run made from this preset: its mean logged
     epoch time, plus what it spent outside epochs (data, pretraining, test). None without such a run."""
-    bundle = next((b for b in store.shipped_bundles(topology)
-                   if preset_name and b.run_name.replace("-", "_") == preset_name), None)
+    bundle = next(
+        (b for b in store.shipped_bundles(topology) if preset_name and b.run_name.replace("-", "_") == preset_name),
+        None,
+    )
     if bundle is None:
         return None
     epoch_seconds = [value for _, value, _ in store.run_history(bundle, "epoch_seconds")]
@@ -161,9 +178,11 @@ def estimate(topology: str, preset_name: str | None, epochs: int) -> Estimate | 
         return None
     per_epoch = sum(epoch_seconds) / len(epoch_seconds)
     outside = max(0.0, (bundle.duration_s or 0.0) - sum(epoch_seconds))
-    basis = (f"the shipped run {bundle.run_name}: {per_epoch:.0f} s per epoch over {len(epoch_seconds)} epochs and "
-             f"{outside:.0f} s outside them, on {bundle.tags.get('rnnlab.cpu', 'an unnamed CPU')} with "
-             f"{bundle.tags.get('rnnlab.threads', '?')} thread(s); early stopping may end sooner")
+    basis = (
+        f"the shipped run {bundle.run_name}: {per_epoch:.0f} s per epoch over {len(epoch_seconds)} epochs and "
+        f"{outside:.0f} s outside them, on {bundle.tags.get('rnnlab.cpu', 'an unnamed CPU')} with "
+        f"{bundle.tags.get('rnnlab.threads', '?')} thread(s); early stopping may end sooner"
+    )
     return Estimate(outside + per_epoch * epochs, basis)
 
 
@@ -195,8 +214,9 @@ def settings_inputs(fields: list[dict], preset: dict | None, form_key: str) -> d
                 entries[field["key"]] = box.checkbox(field["key"], value=bool(default), help=help_text, key=key)
             elif field.get("choices"):
                 options = list(dict.fromkeys([*field["choices"], default]))
-                entries[field["key"]] = box.selectbox(field["key"], options, index=options.index(default),
-                                                      help=help_text, key=key)
+                entries[field["key"]] = box.selectbox(
+                    field["key"], options, index=options.index(default), help=help_text, key=key
+                )
             else:
                 entries[field["key"]] = box.text_input(field["key"], as_text(default), help=help_text, key=key)
     return entries
@@ -211,8 +231,12 @@ def launch_form(topology: str) -> None:
         st.error(f"The training settings of this topology cannot be read: {literal(error)}")
         return
     presets = {preset["name"]: preset for preset in described["presets"]}
-    preset_name = st.selectbox("Preset (a shipped config)", [*presets, "defaults"], key=f"{topology}-preset",
-                               help="The TOML files in training/configs/: how the shipped runs were trained.")
+    preset_name = st.selectbox(
+        "Preset (a shipped config)",
+        [*presets, "defaults"],
+        key=f"{topology}-preset",
+        help="The TOML files in training/configs/: how the shipped runs were trained.",
+    )
     preset = presets.get(preset_name)
     if preset and preset["summary"]:
         st.caption(preset["summary"])
@@ -221,23 +245,34 @@ def launch_form(topology: str) -> None:
     with st.form(form_key, border=True):
         left, right = st.columns([3, 1])
         run_name = left.text_input("Run name (optional)", key=f"{topology}-run-name", max_chars=120)
-        dry_run = right.toggle("Dry run", value=True, key=f"{topology}-dry-run",
-                               help="Two tiny batches and one epoch, into the -dry-run experiment: checks a setting "
-                                    "in seconds. Never crowned champion automatically.")
+        dry_run = right.toggle(
+            "Dry run",
+            value=True,
+            key=f"{topology}-dry-run",
+            help="Two tiny batches and one epoch, into the -dry-run experiment: checks a setting "
+            "in seconds. Never crowned champion automatically.",
+        )
         entries = settings_inputs(described["fields"], preset, form_key)
         launched = st.form_submit_button("Launch", type="primary", icon=":material/rocket_launch:")
     values, errors = check_form(described["fields"], entries)
     epochs = values.get("epochs") if "epochs" not in errors else None
     guess = estimate(topology, preset_name if preset else None, epochs) if epochs else None
-    full = (f"{epochs} epochs up to about {duration(guess.seconds)}, at the pace of {literal(guess.basis)}" if guess
-            else "a full run: unknown (no shipped run of this preset logged its epoch times)")
-    st.caption(f"Estimated duration: a dry run trains two batches, and loading its data takes most of its time "
-               f"(seconds to a minute); {full}.")
+    full = (
+        f"{epochs} epochs up to about {duration(guess.seconds)}, at the pace of {literal(guess.basis)}"
+        if guess
+        else "a full run: unknown (no shipped run of this preset logged its epoch times)"
+    )
+    st.caption(
+        f"Estimated duration: a dry run trains two batches, and loading its data takes most of its time "
+        f"(seconds to a minute); {full}."
+    )
     if not launched:
         return
     if errors:
-        st.error("Nothing was launched; fix these settings first:\n\n"
-                 + "\n".join(f"- {code(key)}: {message}" for key, message in errors.items()))
+        st.error(
+            "Nothing was launched; fix these settings first:\n\n"
+            + "\n".join(f"- {code(key)}: {message}" for key, message in errors.items())
+        )
         return
     defaults = preset["values"] if preset else {field["key"]: field["default"] for field in described["fields"]}
     argv = launch_argv(topology, preset, defaults, values, dry_run, run_name)
@@ -259,31 +294,54 @@ def space_files(topology: str) -> list[str]:
     """The topology's search spaces, as paths from the repository root: ``<topology>.toml`` and
     ``<topology>-<variant>.toml`` in the spaces folder (many_to_many's do not catch many_to_many_synced's)."""
     folder = store.REPO_ROOT / SPACES_FOLDER
-    return sorted(f"{SPACES_FOLDER}/{path.name}" for path in folder.glob("*.toml")
-                  if path.stem == topology or path.stem.startswith(f"{topology}-"))
+    return sorted(
+        f"{SPACES_FOLDER}/{path.name}"
+        for path in folder.glob("*.toml")
+        if path.stem == topology or path.stem.startswith(f"{topology}-")
+    )
 
 
 def sweep_argv(topology: str, space: str, trials: int, dry_run: bool) -> list[str]:
-    return ["-m", "training.sweep", topology, "--space", space, "--trials", str(trials),
-            *(["--dry-run"] if dry_run else [])]
+    return [
+        "-m",
+        "training.sweep",
+        topology,
+        "--space",
+        space,
+        "--trials",
+        str(trials),
+        *(["--dry-run"] if dry_run else []),
+    ]
 
 
 def sweep_launch_form(topology: str) -> None:
     """A space file, the number of trials and dry run; Launch sweep queues one ``training.sweep`` job."""
     spaces = space_files(topology)
     if not spaces:
-        st.caption(f"No search space for this topology in {SPACES_FOLDER}/ (it would be {topology}.toml); "
-                   "docs/sweeps.md describes the format.")
+        st.caption(
+            f"No search space for this topology in {SPACES_FOLDER}/ (it would be {topology}.toml); "
+            "docs/sweeps.md describes the format."
+        )
         return
     with st.form(f"{topology}-sweep-launch", border=True):
         space_column, trials_column, dry_run_column = st.columns([3, 1, 1])
         space = space_column.selectbox("Search space", spaces, key=f"{topology}-sweep-space")
-        trials = trials_column.number_input("Trials", min_value=1, max_value=1000, value=DEFAULT_TRIALS, step=1,
-                                            key="experiments-sweep-trials",
-                                            help="Complete and pruned trials the sweep runs to.")
-        dry_run = dry_run_column.toggle("Dry run", value=True, key="experiments-sweep-dry-run",
-                                        help="Each trial two tiny batches and one epoch, into the -sweeps-dry-run "
-                                             "experiment: checks the space in seconds per trial.")
+        trials = trials_column.number_input(
+            "Trials",
+            min_value=1,
+            max_value=1000,
+            value=DEFAULT_TRIALS,
+            step=1,
+            key="experiments-sweep-trials",
+            help="Complete and pruned trials the sweep runs to.",
+        )
+        dry_run = dry_run_column.toggle(
+            "Dry run",
+            value=True,
+            key="experiments-sweep-dry-run",
+            help="Each trial two tiny batches and one epoch, into the -sweeps-dry-run "
+            "experiment: checks the space in seconds per trial.",
+        )
         launched = st.form_submit_button("Launch sweep", type="primary", icon=":material/rocket_launch:")
     if launched:
         title = f"sweep {Path(space).stem}, {trials} trials{' (dry run)' if dry_run else ''}"
@@ -302,10 +360,17 @@ def sweeps(topology: str) -> None:
     allowed = training_allowed()
     if allowed:
         sweep_launch_form(topology)
-    dry_runs = st.toggle("Show the dry-run sweeps", key="experiments-sweep-show-dry-runs",
-                         help="Dry-run sweeps live in an experiment of their own and are hidden by default.")
-    render_sweeps(topology, on_promote=(lambda trial: ask_to_promote(trial.run_id)) if allowed else None,
-                  dry_run=dry_runs, key=f"{topology}-sweep" + ("-dry-run" if dry_runs else ""))
+    dry_runs = st.toggle(
+        "Show the dry-run sweeps",
+        key="experiments-sweep-show-dry-runs",
+        help="Dry-run sweeps live in an experiment of their own and are hidden by default.",
+    )
+    render_sweeps(
+        topology,
+        on_promote=(lambda trial: ask_to_promote(trial.run_id)) if allowed else None,
+        dry_run=dry_runs,
+        key=f"{topology}-sweep" + ("-dry-run" if dry_runs else ""),
+    )
     pending = st.session_state.get(PROMOTE_PENDING)
     if not (allowed and pending) or tracking_error():
         return
@@ -314,17 +379,21 @@ def sweeps(topology: str) -> None:
     trial = tracking.get_run(pending)
     experiment = tracking.get_experiment(trial.info.experiment_id).name
     if experiment.startswith(store.experiment_name(topology) + SWEEP_SUFFIX):  # this topology's, dry runs' too
-        promote_confirmation(topology, TrackedRun(store.summarise(trial), trial.info.experiment_id),
-                             tracked_runs(topology))
+        promote_confirmation(
+            topology, TrackedRun(store.summarise(trial), trial.info.experiment_id), tracked_runs(topology)
+        )
 
 
 # ----------------------------------------------------------------------------------------------- runs in the store
 
+
 def experiment_ids(topology: str) -> dict[str, str]:
     """The topology's experiments (its own and its dry runs') that exist: id -> name."""
     tracking = store.client()
-    found = [tracking.get_experiment_by_name(store.experiment_name(topology) + suffix)
-             for suffix in ("", store.DRY_RUN_SUFFIX)]
+    found = [
+        tracking.get_experiment_by_name(store.experiment_name(topology) + suffix)
+        for suffix in ("", store.DRY_RUN_SUFFIX)
+    ]
     return {experiment.experiment_id: experiment.name for experiment in found if experiment is not None}
 
 
@@ -347,8 +416,12 @@ def tracked_runs(topology: str, deleted: bool = False) -> list[TrackedRun]:
     if not ids:
         return []
     champion = store.champion_run_id(topology, tracking)
-    found = tracking.search_runs(list(ids), run_view_type=ViewType.DELETED_ONLY if deleted else ViewType.ACTIVE_ONLY,
-                                 max_results=500, order_by=["attributes.start_time DESC"])
+    found = tracking.search_runs(
+        list(ids),
+        run_view_type=ViewType.DELETED_ONLY if deleted else ViewType.ACTIVE_ONLY,
+        max_results=500,
+        order_by=["attributes.start_time DESC"],
+    )
     return [TrackedRun(store.summarise(run, champion), run.info.experiment_id) for run in found]
 
 
@@ -360,9 +433,12 @@ def job_run_id(job: jobs.Job) -> str | None:
     ids = experiment_ids(job.topology)
     if not ids:
         return None
-    found = store.client().search_runs(list(ids), f"tags.`{store.PROCESS_TAG}` LIKE '%/{job.child_pid}/%' and "
-                                                  f"attributes.start_time >= {int((job.started_at or 0) * 1000)}",
-                                       max_results=1)
+    found = store.client().search_runs(
+        list(ids),
+        f"tags.`{store.PROCESS_TAG}` LIKE '%/{job.child_pid}/%' and "
+        f"attributes.start_time >= {int((job.started_at or 0) * 1000)}",
+        max_results=1,
+    )
     if not found:
         return None
     jobs.set_run_id(job.id, found[0].info.run_id)
@@ -371,21 +447,31 @@ def job_run_id(job: jobs.Job) -> str | None:
 
 # ----------------------------------------------------------------------------------------------- watching jobs
 
+
 def job_row(job: jobs.Job, run: store.RunSummary | None) -> dict:
     progress = jobs.progress(jobs.log_lines(job, count=3)) if job.status == jobs.RUNNING else None
     epochs = run.params.get("epochs") if run else None
     batch_size = int(run.params.get("batch_size", 0)) if run else 0
     epoch = progress.epoch if progress and progress.epoch else None
-    samples = (progress.batches_per_second * batch_size if progress and batch_size
-               else run.metrics.get("samples_per_sec") if run else None)
+    samples = (
+        progress.batches_per_second * batch_size
+        if progress and batch_size
+        else run.metrics.get("samples_per_sec")
+        if run
+        else None
+    )
     started, ended = job.started_at, job.ended_at or time.time()
-    return {"job": job.id, "what": job.title, "status": job.status,
-            "epoch": f"{epoch} of {epochs}" if epoch and epochs else "—",
-            "ETA": duration(progress.seconds_left) if progress else "—",
-            "samples/s": f"{samples:,.0f}" if samples else "—",
-            "run time": duration(ended - started) if started else "—",
-            "queued": time.strftime("%H:%M:%S", time.localtime(job.queued_at)),
-            "note": job.error or ""}
+    return {
+        "job": job.id,
+        "what": job.title,
+        "status": job.status,
+        "epoch": f"{epoch} of {epochs}" if epoch and epochs else "—",
+        "ETA": duration(progress.seconds_left) if progress else "—",
+        "samples/s": f"{samples:,.0f}" if samples else "—",
+        "run time": duration(ended - started) if started else "—",
+        "queued": time.strftime("%H:%M:%S", time.localtime(job.queued_at)),
+        "note": job.error or "",
+    }
 
 
 def jobs_panel(topology: str) -> None:
@@ -407,8 +493,10 @@ def jobs_panel(topology: str) -> None:
         return
     queue = [job for job in jobs.list_jobs(limit=1000) if job.active]
     if len(queue) > len(state):
-        st.caption(f"The server's queue also holds {len(queue) - len(state)} job(s) of other topologies; "
-                   f"{jobs.max_jobs()} job(s) run at a time ({jobs.MAX_JOBS_ENV}).")
+        st.caption(
+            f"The server's queue also holds {len(queue) - len(state)} job(s) of other topologies; "
+            f"{jobs.max_jobs()} job(s) run at a time ({jobs.MAX_JOBS_ENV})."
+        )
     st.dataframe(pd.DataFrame([job_row(job, job_runs[job.id]) for job in listed]), hide_index=True, width="stretch")
     latest_ended = next((job for job in listed if not job.active), None)
     for job in listed:
@@ -442,8 +530,9 @@ def live_curves(watched: list[store.RunSummary], champion: store.RunSummary | No
     selection = (champion or watched[0]).tags.get(store.SELECTION_TAG, "").removeprefix("best_")
     columns = st.columns(2)
     for index, metric in enumerate(m for m in (selection, "val_loss") if m):
-        columns[index].plotly_chart(curves_figure(runs, metric, False, run_colours(runs)), width="stretch",
-                                    key=f"experiments-live-{metric}")
+        columns[index].plotly_chart(
+            curves_figure(runs, metric, False, run_colours(runs)), width="stretch", key=f"experiments-live-{metric}"
+        )
 
 
 def watch(topology: str) -> None:
@@ -453,6 +542,7 @@ def watch(topology: str) -> None:
 
 
 # ----------------------------------------------------------------------------------------------- runs and actions
+
 
 @st.cache_data(ttl=30, show_spinner=False)
 def mlflow_ui_url() -> str | None:
@@ -470,32 +560,47 @@ def mlflow_link(run: store.RunSummary, experiment_id: str | None = None) -> None
     url = mlflow_ui_url()
     if url and run.run_id:
         experiment_id = experiment_id or store.client().get_run(run.run_id).info.experiment_id
-        st.link_button("Open in MLflow", f"{url}/#/experiments/{experiment_id}/runs/{run.run_id}",
-                       icon=":material/open_in_new:")
+        st.link_button(
+            "Open in MLflow", f"{url}/#/experiments/{experiment_id}/runs/{run.run_id}", icon=":material/open_in_new:"
+        )
 
 
 def runs_overview(runs: list[TrackedRun]) -> None:
     """Every run, newest first: its state, what chose it (its best validation score) and its test scores."""
-    tests = sorted({key for run in runs for key in run.summary.metrics
-                    if key.startswith("test_") and key != "test_loss"})
+    tests = sorted(
+        {key for run in runs for key in run.summary.metrics if key.startswith("test_") and key != "test_loss"}
+    )
     rows = []
     for run in runs:
         summary = run.summary
         selection = summary.tags.get(store.SELECTION_TAG, "")
         started = time.localtime(summary.start_time / 1000) if summary.start_time else None
-        rows.append({"run": summary.run_name, "status": summary.status, "dry run": run.dry_run,
-                     "champion": summary.champion, "kind": summary.tags.get(store.KIND_TAG, ""),
-                     "validation": (f"{selection.removeprefix('best_')} {summary.metrics[selection]:.4f}"
-                                    if selection in summary.metrics else ""),
-                     **{key: summary.metrics.get(key) for key in tests},
-                     "started": time.strftime("%Y-%m-%d %H:%M", started) if started else "",
-                     "duration": duration(summary.duration_s)})
+        rows.append(
+            {
+                "run": summary.run_name,
+                "status": summary.status,
+                "dry run": run.dry_run,
+                "champion": summary.champion,
+                "kind": summary.tags.get(store.KIND_TAG, ""),
+                "validation": (
+                    f"{selection.removeprefix('best_')} {summary.metrics[selection]:.4f}"
+                    if selection in summary.metrics
+                    else ""
+                ),
+                **{key: summary.metrics.get(key) for key in tests},
+                "started": time.strftime("%Y-%m-%d %H:%M", started) if started else "",
+                "duration": duration(summary.duration_s),
+            }
+        )
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
 
 def validation_and_test(run: store.RunSummary) -> dict[str, float]:
-    return {key: round(value, 4) for key, value in sorted(run.metrics.items())
-            if key.startswith(("best_val_", "test_")) and key != "test_loss"}
+    return {
+        key: round(value, 4)
+        for key, value in sorted(run.metrics.items())
+        if key.startswith(("best_val_", "test_")) and key != "test_loss"
+    }
 
 
 def promote(topology: str, run_id: str) -> str | None:
@@ -513,8 +618,10 @@ def promote_confirmation(topology: str, run: TrackedRun, runs: list[TrackedRun])
     """Both runs' validation and test metrics side by side, then Confirm or Cancel."""
     champion = next((r.summary for r in runs if r.summary.champion), None)
     with st.container(border=True):
-        st.markdown(f"**Make {code(run.summary.run_name)} the champion?** The pages will serve its model, and "
-                    "the automatic rule will leave the choice alone until another is made by hand.")
+        st.markdown(
+            f"**Make {code(run.summary.run_name)} the champion?** The pages will serve its model, and "
+            "the automatic rule will leave the choice alone until another is made by hand."
+        )
         compared = {f"this run ({run.summary.run_name})": validation_and_test(run.summary)}
         if champion:
             compared[f"current champion ({champion.run_name})"] = validation_and_test(champion)
@@ -540,8 +647,9 @@ def run_actions(topology: str, run: TrackedRun, runs: list[TrackedRun]) -> None:
     summary = run.summary
     active_runs = {job.run_id for job in jobs.list_jobs(topology, limit=50) if job.active}
     rename, delete, resume, crown = st.columns(4)
-    new_name = rename.text_input("New name", summary.run_name, key=f"experiments-rename-{summary.run_id}",
-                                 max_chars=120)
+    new_name = rename.text_input(
+        "New name", summary.run_name, key=f"experiments-rename-{summary.run_id}", max_chars=120
+    )
     if rename.button("Rename", key=f"experiments-rename-button-{summary.run_id}") and new_name.strip():
         store.client().update_run(summary.run_id, name=new_name.strip())
         st.rerun()
@@ -552,8 +660,12 @@ def run_actions(topology: str, run: TrackedRun, runs: list[TrackedRun]) -> None:
         st.rerun()
     if summary.status in ("KILLED", "FAILED") and summary.run_id not in active_runs:
         if resume.button("Resume", key=f"experiments-resume-{summary.run_id}", icon=":material/play_arrow:"):
-            jobs.enqueue(topology, f"resume {summary.run_name}",
-                         ["-m", "training.train", topology, "--resume", summary.run_id], run_id=summary.run_id)
+            jobs.enqueue(
+                topology,
+                f"resume {summary.run_name}",
+                ["-m", "training.train", topology, "--resume", summary.run_id],
+                run_id=summary.run_id,
+            )
             st.rerun()
     if summary.status == "FINISHED" and summary.has_checkpoint and not summary.champion:
         if crown.button("Make champion", key=f"experiments-crown-{summary.run_id}", icon=":material/trophy:"):
@@ -586,10 +698,24 @@ def report_artifacts(run: store.RunSummary) -> None:
 
 
 def confusion(labels: list[str], matrix: list[list[int]]) -> None:
-    figure = go.Figure(go.Heatmap(z=matrix, x=labels, y=labels, colorscale="Blues", text=matrix,
-                                  texttemplate="%{text}", hovertemplate="true %{y}<br>predicted %{x}<extra></extra>"))
-    figure.update_layout(xaxis_title="predicted", yaxis_title="true", yaxis_autorange="reversed", height=420,
-                         margin=dict(t=10, b=10, l=10, r=10))
+    figure = go.Figure(
+        go.Heatmap(
+            z=matrix,
+            x=labels,
+            y=labels,
+            colorscale="Blues",
+            text=matrix,
+            texttemplate="%{text}",
+            hovertemplate="true %{y}<br>predicted %{x}<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        xaxis_title="predicted",
+        yaxis_title="true",
+        yaxis_autorange="reversed",
+        height=420,
+        margin=dict(t=10, b=10, l=10, r=10),
+    )
     left, right = st.columns([3, 2])
     left.plotly_chart(figure, width="stretch")
     rows = []
@@ -600,17 +726,30 @@ def confusion(labels: list[str], matrix: list[list[int]]) -> None:
         precision = correct / predicted if predicted else 0.0
         recall = correct / actual if actual else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        rows.append({"label": label, "precision": round(precision, 3), "recall": round(recall, 3),
-                     "F1": round(f1, 3), "examples": actual})
+        rows.append(
+            {
+                "label": label,
+                "precision": round(precision, 3),
+                "recall": round(recall, 3),
+                "F1": round(f1, 3),
+                "examples": actual,
+            }
+        )
     right.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
 
 def run_inspector(topology: str, runs: list[TrackedRun]) -> None:
     """One run: its state, the error that stopped it, its actions and its reports."""
-    run = st.selectbox("Run", runs, key=f"{topology}-inspected",
-                       format_func=lambda r: (f"{r.summary.run_name} · {r.summary.status}"
-                                              f"{' · dry run' if r.dry_run else ''}"
-                                              f"{' · champion' if r.summary.champion else ''}"))
+    run = st.selectbox(
+        "Run",
+        runs,
+        key=f"{topology}-inspected",
+        format_func=lambda r: (
+            f"{r.summary.run_name} · {r.summary.status}"
+            f"{' · dry run' if r.dry_run else ''}"
+            f"{' · champion' if r.summary.champion else ''}"
+        ),
+    )
     summary = run.summary
     if summary.status in ("FAILED", "KILLED"):
         ended_by = summary.tags.get(store.ENDED_TAG)
@@ -649,11 +788,17 @@ def champion_history(topology: str, runs: list[TrackedRun]) -> None:
         left, right = st.columns([4, 1])
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.promoted_at))
         before = names.get(entry.previous_run_id or "", entry.previous_run_id or "none")
-        left.markdown(f"{when}: {code(names.get(entry.run_id, entry.run_id))} made champion "
-                      f"({code(entry.alias)}), replacing {code(before)}")
+        left.markdown(
+            f"{when}: {code(names.get(entry.run_id, entry.run_id))} made champion "
+            f"({code(entry.alias)}), replacing {code(before)}"
+        )
         current = store.champion_run_id(topology)
-        if (training_allowed() and entry.previous_run_id and entry.previous_run_id != current
-                and right.button("Restore previous", key=f"experiments-restore-champion-{entry.id}")):
+        if (
+            training_allowed()
+            and entry.previous_run_id
+            and entry.previous_run_id != current
+            and right.button("Restore previous", key=f"experiments-restore-champion-{entry.id}")
+        ):
             with st.spinner("Moving the champion alias back…"):
                 error = promote(topology, entry.previous_run_id)
             if error:

@@ -1,5 +1,6 @@
 """The sentiment page's own comparison: each run on the tweet topics it never saw in training (leave one domain
 out), and where the champion loses to a non-neural peer, said plainly."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -13,10 +14,19 @@ from models import store
 def lodo_table(runs: list[store.RunSummary], metric: str) -> pd.DataFrame:
     """Held-out domain × run: each run's ``lodo_<domain>_<metric>``, the mean last."""
     suffix = f"_{metric}"
-    domains = sorted({key.removeprefix("lodo_").removesuffix(suffix) for run in runs for key in run.metrics
-                      if key.startswith("lodo_") and key.endswith(suffix)} - {"mean"})
-    return pd.DataFrame({run.run_name: [run.metrics.get(f"lodo_{domain}{suffix}") for domain in [*domains, "mean"]]
-                         for run in runs}, index=[*domains, "mean"])
+    domains = sorted(
+        {
+            key.removeprefix("lodo_").removesuffix(suffix)
+            for run in runs
+            for key in run.metrics
+            if key.startswith("lodo_") and key.endswith(suffix)
+        }
+        - {"mean"}
+    )
+    return pd.DataFrame(
+        {run.run_name: [run.metrics.get(f"lodo_{domain}{suffix}") for domain in [*domains, "mean"]] for run in runs},
+        index=[*domains, "mean"],
+    )
 
 
 def standing_against_peers(runs: list[store.RunSummary]) -> str | None:
@@ -26,13 +36,19 @@ def standing_against_peers(runs: list[store.RunSummary]) -> str | None:
         return None
     losses = []
     for peer in (run for run in runs if run.evaluation_only):
-        lost = [f"{name} {peer.metrics[key]:.3f} against {champion.metrics[key]:.3f}"
-                for key, name in (("test_accuracy", "test accuracy"), ("test_macro_f1", "test macro-F1"),
-                                  ("lodo_mean_accuracy", "leave-one-domain-out accuracy"))
-                if key in peer.metrics and key in champion.metrics and peer.metrics[key] > champion.metrics[key]]
+        lost = [
+            f"{name} {peer.metrics[key]:.3f} against {champion.metrics[key]:.3f}"
+            for key, name in (
+                ("test_accuracy", "test accuracy"),
+                ("test_macro_f1", "test macro-F1"),
+                ("lodo_mean_accuracy", "leave-one-domain-out accuracy"),
+            )
+            if key in peer.metrics and key in champion.metrics and peer.metrics[key] > champion.metrics[key]
+        ]
         if lost:
-            losses.append(f"{code(peer.run_name)} ({code(peer.params.get('peer', 'peer'))}) beats it: "
-                          f"{'; '.join(lost)}")
+            losses.append(
+                f"{code(peer.run_name)} ({code(peer.params.get('peer', 'peer'))}) beats it: {'; '.join(lost)}"
+            )
     if not losses:
         return None
     return f"The champion {code(champion.run_name)} is not the best here. " + " · ".join(losses) + "."
@@ -43,21 +59,28 @@ def domain_comparison() -> None:
     runs = [run for run in run_catalogue("many_to_one").runs if "lodo_mean_accuracy" in run.metrics]
     st.subheader("Topics never seen in training (leave one domain out)")
     if not runs:
-        st.info("No run has leave-one-domain-out scores yet: `python -m training.tasks.many_to_one lodo "
-                "--run-name RUN` adds them.")
+        st.info(
+            "No run has leave-one-domain-out scores yet: `python -m training.tasks.many_to_one lodo "
+            "--run-name RUN` adds them."
+        )
         return
     verdict = standing_against_peers(runs)
     if verdict:
         st.warning(verdict, icon=":material/balance:")
     metric = st.radio("Score", ["accuracy", "macro_f1"], horizontal=True, key="many_to_one-lodo-metric")
     table = lodo_table(runs, metric)
-    st.dataframe(table.style.format("{:.3f}", na_rep="—").highlight_max(axis=1, color="rgba(255, 140, 0, 0.3)"),
-                 width="stretch")
-    seeds = {run.run_name: int(run.metrics["seed_tweets_correct"]) for run in runs
-             if "seed_tweets_correct" in run.metrics}
-    st.caption("The tweets were collected around a few topics (airlines, Apple, the NFL's DeflateGate, Coachella, "
-               "allergy medicine, self-driving cars), and a model can score well on them by learning the topic "
-               "instead of the sentiment. Each row is a run's recipe trained again without a single tweet of that "
-               "topic and scored on all of its tweets: the closest thing here to tweets about anything else. "
-               "The mean weighs each topic once. The seed's eight everyday example tweets, right of 8: "
-               + ", ".join(f"{code(name)} {correct}" for name, correct in seeds.items()) + ".")
+    st.dataframe(
+        table.style.format("{:.3f}", na_rep="—").highlight_max(axis=1, color="rgba(255, 140, 0, 0.3)"), width="stretch"
+    )
+    seeds = {
+        run.run_name: int(run.metrics["seed_tweets_correct"]) for run in runs if "seed_tweets_correct" in run.metrics
+    }
+    st.caption(
+        "The tweets were collected around a few topics (airlines, Apple, the NFL's DeflateGate, Coachella, "
+        "allergy medicine, self-driving cars), and a model can score well on them by learning the topic "
+        "instead of the sentiment. Each row is a run's recipe trained again without a single tweet of that "
+        "topic and scored on all of its tweets: the closest thing here to tweets about anything else. "
+        "The mean weighs each topic once. The seed's eight everyday example tweets, right of 8: "
+        + ", ".join(f"{code(name)} {correct}" for name, correct in seeds.items())
+        + "."
+    )

@@ -1,4 +1,5 @@
 """Uploaded media, checked before it reaches a model: every way an upload can be wrong ends in a clear message."""
+
 from __future__ import annotations
 
 import io
@@ -32,8 +33,10 @@ class DecodedImage:
 
 
 def too_large(pixels: int, size: str = "") -> MediaRejected:
-    return MediaRejected(f"The image is too large: {size}{pixels / 1e6:.0f} megapixels, and the limit is "
-                         f"{MAX_IMAGE_PIXELS / 1e6:.0f} megapixels (5000×5000 pixels, say). Please downscale it.")
+    return MediaRejected(
+        f"The image is too large: {size}{pixels / 1e6:.0f} megapixels, and the limit is "
+        f"{MAX_IMAGE_PIXELS / 1e6:.0f} megapixels (5000×5000 pixels, say). Please downscale it."
+    )
 
 
 def decode_image(data: bytes) -> DecodedImage:
@@ -50,8 +53,10 @@ def decode_image(data: bytes) -> DecodedImage:
         if width * height > MAX_IMAGE_PIXELS:
             raise too_large(width * height, f"{width}×{height} pixels, ")
         if min(width, height) < MIN_IMAGE_SIDE:
-            raise MediaRejected(f"The image is only {width}×{height} pixels; at least {MIN_IMAGE_SIDE}×"
-                                f"{MIN_IMAGE_SIDE} is needed to see anything.")
+            raise MediaRejected(
+                f"The image is only {width}×{height} pixels; at least {MIN_IMAGE_SIDE}×"
+                f"{MIN_IMAGE_SIDE} is needed to see anything."
+            )
         frames = getattr(image, "n_frames", 1)
         if frames > 1:
             image.seek(0)
@@ -83,17 +88,24 @@ def decode_image(data: bytes) -> DecodedImage:
     if max(image.size) > MAX_DECODED_SIDE:
         image.thumbnail((MAX_DECODED_SIDE, MAX_DECODED_SIDE), Image.Resampling.LANCZOS)
     if max(full_size) > MAX_DECODED_SIDE:
-        notes.append(f"Scaled down from {full_size[0]}×{full_size[1]} to {image.width}×{image.height} pixels "
-                     "(still more than the model reads).")
+        notes.append(
+            f"Scaled down from {full_size[0]}×{full_size[1]} to {image.width}×{image.height} pixels "
+            "(still more than the model reads)."
+        )
     return DecodedImage(image, notes)
 
 
 def image_upload(label: str, key: str) -> DecodedImage | None:
     """A file uploader for one image; a bad upload is explained on the page and yields None. The decoded image is
     kept in the session (the latest upload's only), so a rerun (a slider moved) does not decode it again."""
-    uploaded = st.file_uploader(label, type=IMAGE_TYPES, key=key, max_upload_size=MAX_IMAGE_MB,
-                                help=f"PNG, JPEG, WebP, BMP or GIF (first frame), up to {MAX_IMAGE_MB} MB and "
-                                     f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels, in any colours.")
+    uploaded = st.file_uploader(
+        label,
+        type=IMAGE_TYPES,
+        key=key,
+        max_upload_size=MAX_IMAGE_MB,
+        help=f"PNG, JPEG, WebP, BMP or GIF (first frame), up to {MAX_IMAGE_MB} MB and "
+        f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels, in any colours.",
+    )
     kept_key = f"{key}-decoded"
     if uploaded is None:
         st.session_state.pop(kept_key, None)

@@ -1,4 +1,5 @@
 """Out-of-domain thresholds measured on data and shipped beside a checkpoint (``out_of_domain.json``), read once."""
+
 from __future__ import annotations
 
 import json

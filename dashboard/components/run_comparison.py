@@ -1,6 +1,7 @@
 """Compare an experiment's runs: a scoreboard of the headline metrics, the metrics a user picks as charts grouped by
 test set, overlaid learning curves, and the params that tell the runs apart. Evaluation-only runs (a non-neural
 peer scored on the same test split) are in the scoreboard and the charts."""
+
 from __future__ import annotations
 
 import math
@@ -24,8 +25,12 @@ LOWER_IS_BETTER_WORDS = frozenset({"loss", "seconds", "unfinished", "false", "er
 # Which data a final metric was measured on, by its name's prefix. A hold-out set is unlike the training data on
 # purpose (newer sentences, unseen garment-colour pairs, a topic left out of training), so it is shown apart.
 TEST_GROUP, OTHER_GROUP = "Test split", "Other scores"
-METRIC_GROUPS = {"test_": TEST_GROUP, "new_test_": "Hold-out: newest data",
-                 "test_holdout_": "Hold-out: unseen combinations", "lodo_": "Hold-out: each topic left out of training"}
+METRIC_GROUPS = {
+    "test_": TEST_GROUP,
+    "new_test_": "Hold-out: newest data",
+    "test_holdout_": "Hold-out: unseen combinations",
+    "lodo_": "Hold-out: each topic left out of training",
+}
 # A param that only one kind of architecture uses: (the param choosing the architecture, its value) -> the params
 # only that choice reads. A run that has the choosing param but another value shows "—" for them; a run without the
 # choosing param (another topology) is not concerned.
@@ -74,9 +79,17 @@ def group_metrics(metrics: list[str]) -> dict[str, list[str]]:
 def scored_metrics(runs: list[store.RunSummary]) -> list[str]:
     """The metrics logged once at the end (not per epoch) that some run has a non-zero value of: an all-zero
     count, like the translations no run left unfinished, would draw an empty panel."""
-    return sorted({key for run in runs for key, value in run.metrics.items()
-                   if not key.startswith((*CURVE_PREFIXES, BEST_PREFIX)) and key not in BOOKKEEPING_METRICS
-                   and math.isfinite(value) and value != 0})
+    return sorted(
+        {
+            key
+            for run in runs
+            for key, value in run.metrics.items()
+            if not key.startswith((*CURVE_PREFIXES, BEST_PREFIX))
+            and key not in BOOKKEEPING_METRICS
+            and math.isfinite(value)
+            and value != 0
+        }
+    )
 
 
 def headline(runs: list[store.RunSummary], headline_metrics: tuple[str, ...] | None) -> list[str]:
@@ -101,9 +114,17 @@ def run_kind(run: store.RunSummary) -> str:
 
 def scoreboard(runs: list[store.RunSummary], metrics: list[str]) -> pd.DataFrame:
     """Runs × metrics, the raw values (NaN where a run lacks a metric), then each run's duration."""
-    return pd.DataFrame([{"run": run.run_name, "kind": run_kind(run),
-                          **{m: run.metrics.get(m, math.nan) for m in metrics},
-                          "duration (s)": run.duration_s} for run in runs])
+    return pd.DataFrame(
+        [
+            {
+                "run": run.run_name,
+                "kind": run_kind(run),
+                **{m: run.metrics.get(m, math.nan) for m in metrics},
+                "duration (s)": run.duration_s,
+            }
+            for run in runs
+        ]
+    )
 
 
 def best_value(values: pd.Series, metric: str) -> float:
@@ -137,8 +158,9 @@ def styled_scoreboard(frame: pd.DataFrame, metrics: list[str]):
     for metric in metrics:
         best = best_value(frame[metric], metric)
         champion = champions[metric].iloc[0] if len(champions) else None
-        styler = styler.format(partial(score_text, best=best, champion=champion, places=decimals(frame[metric])),
-                               subset=[metric])
+        styler = styler.format(
+            partial(score_text, best=best, champion=champion, places=decimals(frame[metric])), subset=[metric]
+        )
         styler = styler.map(lambda value, best=best: BEST_BACKGROUND if value == best else "", subset=[metric])
     return styler
 
@@ -156,34 +178,65 @@ def metrics_figure(runs: list[store.RunSummary], metrics: list[str], colours: di
     that has the metric, the y axis padded around the values rather than starting at 0."""
     columns = PANELS_PER_ROW  # panels keep one size on every page, however few metrics are picked
     rows = -(-len(metrics) // columns)
-    cells = [[{} if row * columns + column < len(metrics) else None for column in range(columns)]
-             for row in range(rows)]  # no axes where no metric is: an empty frame reads as a panel with no data
-    figure = make_subplots(rows=rows, cols=columns, specs=cells, subplot_titles=[metric_group(m)[1] for m in metrics],
-                           horizontal_spacing=0.08, vertical_spacing=0.3 / rows)
+    cells = [
+        [{} if row * columns + column < len(metrics) else None for column in range(columns)] for row in range(rows)
+    ]  # no axes where no metric is: an empty frame reads as a panel with no data
+    figure = make_subplots(
+        rows=rows,
+        cols=columns,
+        specs=cells,
+        subplot_titles=[metric_group(m)[1] for m in metrics],
+        horizontal_spacing=0.08,
+        vertical_spacing=0.3 / rows,
+    )
     for index, metric in enumerate(metrics):
         row, column = index // columns + 1, index % columns + 1
         scored = [run for run in runs if metric in run.metrics]
         for run in scored:
-            figure.add_scatter(x=[run.run_name], y=[run.metrics[metric]], name=run.run_name, mode="markers",
-                               marker=dict(size=13, color=colours[run.run_name]), legendgroup=run.run_name,
-                               showlegend=index == 0, row=row, col=column, hovertemplate="%{y:.4g}")
+            figure.add_scatter(
+                x=[run.run_name],
+                y=[run.metrics[metric]],
+                name=run.run_name,
+                mode="markers",
+                marker=dict(size=13, color=colours[run.run_name]),
+                legendgroup=run.run_name,
+                showlegend=index == 0,
+                row=row,
+                col=column,
+                hovertemplate="%{y:.4g}",
+            )
         figure.update_yaxes(range=value_range([run.metrics[metric] for run in scored]), row=row, col=column)
     # Every panel places the runs in the same slots, with room either side (a dot on the frame is hard to see).
-    figure.update_xaxes(showticklabels=False, categoryorder="array", categoryarray=[run.run_name for run in runs],
-                        range=[-0.5, len(runs) - 0.5])
+    figure.update_xaxes(
+        showticklabels=False,
+        categoryorder="array",
+        categoryarray=[run.run_name for run in runs],
+        range=[-0.5, len(runs) - 0.5],
+    )
     figure.update_annotations(font_size=13)
     # Below the panels, where nothing else is: the x axes have neither labels nor titles.
-    figure.update_layout(height=PANEL_HEIGHT * rows + 60, margin=dict(t=30, b=10, l=10, r=10),
-                         legend=dict(orientation="h", yanchor="top", y=-0.04, x=0))
+    figure.update_layout(
+        height=PANEL_HEIGHT * rows + 60,
+        margin=dict(t=30, b=10, l=10, r=10),
+        legend=dict(orientation="h", yanchor="top", y=-0.04, x=0),
+    )
     return figure
 
 
 def applicable_params(run: store.RunSummary) -> dict[str, str]:
     """The run's params less those its architecture does not use (``PARAMS_ONLY_FOR``)."""
-    unused = {param for (choice, value), params in PARAMS_ONLY_FOR.items()
-              if choice in run.params and run.params[choice] != value for param in params}
-    used = {param for (choice, value), params in PARAMS_ONLY_FOR.items()
-            if run.params.get(choice) == value for param in params}
+    unused = {
+        param
+        for (choice, value), params in PARAMS_ONLY_FOR.items()
+        if choice in run.params and run.params[choice] != value
+        for param in params
+    }
+    used = {
+        param
+        for (choice, value), params in PARAMS_ONLY_FOR.items()
+        if run.params.get(choice) == value
+        for param in params
+    }
     return {key: value for key, value in run.params.items() if key not in unused - used}
 
 
@@ -193,8 +246,9 @@ def differing_params(runs: list[store.RunSummary]) -> pd.DataFrame:
     param a run's architecture does not use shows as "—" for that run."""
     params = {run.run_name: applicable_params(run) for run in runs}
     keys = sorted(set().union(*params.values()))
-    table = pd.DataFrame({name: [values.get(k, NOT_APPLICABLE) for k in keys] for name, values in params.items()},
-                         index=keys)
+    table = pd.DataFrame(
+        {name: [values.get(k, NOT_APPLICABLE) for k in keys] for name, values in params.items()}, index=keys
+    )
     trained = [run.run_name for run in runs if not run.evaluation_only]
     trained_differ = table[trained].nunique(axis=1) > 1
     peer_only = ~table.index.isin(list(set().union(*(params[name] for name in trained))))
@@ -221,18 +275,24 @@ def curves_figure(runs: list[store.RunSummary], metric: str, by_time: bool, colo
         x = [(t - stamps[0]) / 1000 for t in stamps] if by_time else steps
         figure.add_scatter(x=x, y=values, mode="lines+markers", name=run.run_name, line_color=colours[run.run_name])
     # The legend goes above the plot: below it, it would cover the x axis title.
-    figure.update_layout(title=dict(text=metric, y=0.98, yanchor="top"), height=340,
-                         xaxis_title="seconds since first point" if by_time else "epoch",
-                         margin=dict(t=70, b=30, l=10, r=10),
-                         legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
+    figure.update_layout(
+        title=dict(text=metric, y=0.98, yanchor="top"),
+        height=340,
+        xaxis_title="seconds since first point" if by_time else "epoch",
+        margin=dict(t=70, b=30, l=10, r=10),
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
+    )
     return figure
 
 
 def default_curves(runs: list[store.RunSummary], curve_metrics: list[str]) -> list[str]:
     """Two curves: the metric the champion is chosen by, the validation loss, then other validation metrics."""
     selection = {run.tags.get(store.SELECTION_TAG, "").removeprefix(BEST_PREFIX) for run in runs}
-    ranked = ([m for m in curve_metrics if m in selection] + [m for m in curve_metrics if m == "val_loss"]
-              + [m for m in curve_metrics if m.startswith("val_")])
+    ranked = (
+        [m for m in curve_metrics if m in selection]
+        + [m for m in curve_metrics if m == "val_loss"]
+        + [m for m in curve_metrics if m.startswith("val_")]
+    )
     return list(dict.fromkeys(ranked))[:2] or curve_metrics[:1]
 
 
@@ -240,13 +300,22 @@ def show_scoreboard(runs: list[store.RunSummary], metrics: list[str]) -> None:
     for group, members in group_metrics(metrics).items():
         st.markdown(f"**{group}**")
         frame = scoreboard(runs, members)
-        labels = {m: st.column_config.NumberColumn(metric_group(m)[1], width="small",
-                                                   help=f"{m}: {'lower' if lower_is_better(m) else 'higher'} is "
-                                                        "better; in brackets, the difference to the champion")
-                  for m in members}
-        st.dataframe(styled_scoreboard(frame, members), hide_index=True, width="stretch",
-                     column_order=["run", "kind", *members, *(["duration (s)"] if group == TEST_GROUP else [])],
-                     column_config={"run": st.column_config.TextColumn(pinned=True, width=RUN_COLUMN_WIDTH), **labels})
+        labels = {
+            m: st.column_config.NumberColumn(
+                metric_group(m)[1],
+                width="small",
+                help=f"{m}: {'lower' if lower_is_better(m) else 'higher'} is "
+                "better; in brackets, the difference to the champion",
+            )
+            for m in members
+        }
+        st.dataframe(
+            styled_scoreboard(frame, members),
+            hide_index=True,
+            width="stretch",
+            column_order=["run", "kind", *members, *(["duration (s)"] if group == TEST_GROUP else [])],
+            column_config={"run": st.column_config.TextColumn(pinned=True, width=RUN_COLUMN_WIDTH), **labels},
+        )
     st.caption(f"{BEST_MARK} the best value of each column (highlighted); in brackets, the difference to the champion.")
 
 
@@ -255,8 +324,12 @@ def show_learning_curves(topology: str, trained: list[store.RunSummary], colours
     if not curve_metrics:
         return
     left, right = st.columns([3, 1])
-    metrics = left.multiselect("Learning curves", curve_metrics + list(BOOKKEEPING_METRICS),
-                               default=default_curves(trained, curve_metrics), key=f"{topology}-curves")
+    metrics = left.multiselect(
+        "Learning curves",
+        curve_metrics + list(BOOKKEEPING_METRICS),
+        default=default_curves(trained, curve_metrics),
+        key=f"{topology}-curves",
+    )
     by_time = right.radio("x axis", ["epoch", "wall time"], key=f"{topology}-axis", horizontal=True) == "wall time"
     columns = st.columns(2)
     for index, metric in enumerate(metrics):
@@ -273,16 +346,19 @@ def run_comparison(topology: str, headline_metrics: tuple[str, ...] | None = Non
         return
     show_scoreboard(runs, headline(runs, headline_metrics))
     names = [run.run_name for run in runs]
-    chosen_names = st.multiselect("Runs to compare", names, default=names[:MAX_DEFAULT_RUNS],
-                                  key=f"{topology}-compare")
+    chosen_names = st.multiselect("Runs to compare", names, default=names[:MAX_DEFAULT_RUNS], key=f"{topology}-compare")
     chosen = [run for run in runs if run.run_name in chosen_names]
     if not chosen:
         st.info("Pick at least one run to compare.")
         return
     colours = run_colours(chosen)
     offered = scored_metrics(chosen)
-    picked = st.multiselect("Metrics to chart", offered, key=f"{topology}-metrics",
-                            default=default_charts(headline(chosen, headline_metrics)))
+    picked = st.multiselect(
+        "Metrics to chart",
+        offered,
+        key=f"{topology}-metrics",
+        default=default_charts(headline(chosen, headline_metrics)),
+    )
     for group, members in group_metrics(picked).items():
         st.markdown(f"**{group}**")
         st.plotly_chart(metrics_figure(chosen, members, colours), width="stretch")
@@ -297,8 +373,14 @@ def run_comparison(topology: str, headline_metrics: tuple[str, ...] | None = Non
         else:
             # Columns of one width that fit 1280 px: a peer's long description is cut short, not the table.
             column_width = max(PARAMS_TABLE_WIDTH // len(chosen), 100)
-            st.dataframe(differing, width="stretch", height="content",
-                         column_config={name: st.column_config.TextColumn(width=column_width) for name in differing})
-    st.caption("The same runs, with every param, metric and artifact, are in MLflow's own UI: `make mlflow-ui`, "
-               "then open http://127.0.0.1:5000 (experiment "
-               f"`{store.experiment_name(topology)}`).")
+            st.dataframe(
+                differing,
+                width="stretch",
+                height="content",
+                column_config={name: st.column_config.TextColumn(width=column_width) for name in differing},
+            )
+    st.caption(
+        "The same runs, with every param, metric and artifact, are in MLflow's own UI: `make mlflow-ui`, "
+        "then open http://127.0.0.1:5000 (experiment "
+        f"`{store.experiment_name(topology)}`)."
+    )

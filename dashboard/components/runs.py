@@ -1,4 +1,5 @@
 """Which runs exist, and the model behind each: from MLflow when it answers, from the shipped bundles when not."""
+
 from __future__ import annotations
 
 import time
@@ -65,8 +66,11 @@ def _catalogue(topology: str, tracking_uri: str) -> RunCatalogue:
 
 def tracking_notice(catalogue: RunCatalogue) -> None:
     if catalogue.tracking_error:
-        st.warning(f"**Tracking is unavailable**, so this page serves the models shipped with RNN Lab. "
-                   f"{literal(catalogue.tracking_error)}", icon=":material/warning:")
+        st.warning(
+            f"**Tracking is unavailable**, so this page serves the models shipped with RNN Lab. "
+            f"{literal(catalogue.tracking_error)}",
+            icon=":material/warning:",
+        )
 
 
 def run_label(run: store.RunSummary, builtin_dataset: str) -> str:
@@ -102,15 +106,22 @@ def pick_model(topology: str, builtin_dataset: str = "built-in data") -> tuple[C
     A run whose checkpoint cannot be loaded is reported and the page stops; the other runs stay selectable."""
     catalogue = run_catalogue(topology)
     tracking_notice(catalogue)
-    candidates = sorted((r for r in catalogue.runs if r.has_checkpoint),
-                        key=lambda r: (not r.champion, store.dataset_of(r) != store.BUILTIN_DATASET,
-                                       store.dataset_of(r)))
+    candidates = sorted(
+        (r for r in catalogue.runs if r.has_checkpoint),
+        key=lambda r: (not r.champion, store.dataset_of(r) != store.BUILTIN_DATASET, store.dataset_of(r)),
+    )
     if not candidates:
-        st.info("No trained model of this topology yet. Train one with "
-                f"`make train T={topology}` or restore the shipped ones with `make run`.")
+        st.info(
+            "No trained model of this topology yet. Train one with "
+            f"`make train T={topology}` or restore the shipped ones with `make run`."
+        )
         st.stop()
-    chosen = st.selectbox(f"Model (any logged run; the champion is the best on validation on {builtin_dataset})",
-                          candidates, format_func=lambda run: run_label(run, builtin_dataset), key=f"{topology}-model")
+    chosen = st.selectbox(
+        f"Model (any logged run; the champion is the best on validation on {builtin_dataset})",
+        candidates,
+        format_func=lambda run: run_label(run, builtin_dataset),
+        key=f"{topology}-model",
+    )
     try:
         return load_run_model(chosen), chosen
     except CheckpointError as error:

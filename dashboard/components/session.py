@@ -1,6 +1,7 @@
 """What a page keeps in st.session_state. Keys have one style, "<topology>-<what>" (a page's name in place of a
 topology's: "experiments-topology"), widget keys included, so that no two pages' keys meet and a test finds a
 widget by the same name the page gives it."""
+
 from __future__ import annotations
 
 from typing import Callable, TypeVar

@@ -1,6 +1,7 @@
 """Text in: a text box with the button people expect, and uploads (CSV or plain text) checked before they reach a
 model: a binary file, a file that is not UTF-8, a broken CSV or one without the expected column each gets a clear
 message, never a stack trace."""
+
 from __future__ import annotations
 
 import csv
@@ -50,13 +51,17 @@ def decode_text(data: bytes) -> DecodedText:
             raise TextRejected("The file starts like UTF-16 text but is not valid UTF-16.") from None
     head = data[:8192]
     if head.count(0) or sum(byte in BINARY_BYTES for byte in head) > len(head) * 0.01:
-        raise TextRejected("This looks like a binary file (an image, archive or program), not text. Upload a CSV or "
-                           "a plain-text file with one entry per line.")
+        raise TextRejected(
+            "This looks like a binary file (an image, archive or program), not text. Upload a CSV or "
+            "a plain-text file with one entry per line."
+        )
     try:
         return DecodedText(data.decode("utf-8-sig"))
     except UnicodeDecodeError as error:
-        note = (f"The file is not UTF-8 (byte {error.start:,} is invalid), so it was read as Latin-1: accented "
-                "letters may come out wrong. Save it as UTF-8 for an exact reading.")
+        note = (
+            f"The file is not UTF-8 (byte {error.start:,} is invalid), so it was read as Latin-1: accented "
+            "letters may come out wrong. Save it as UTF-8 for an exact reading."
+        )
         return DecodedText(data.decode("latin-1"), [note])
 
 
@@ -85,8 +90,10 @@ def read_table(text: str, delimiter: str | None = None) -> DecodedTable:
     notes, quoting = [], csv.QUOTE_MINIMAL
     unclosed = unclosed_quote_line(text, delimiter)
     if unclosed:
-        notes.append(f"Line {unclosed:,} opens a quote (\") that is never closed, so quotes were read as ordinary "
-                     "characters and every line is one row.")
+        notes.append(
+            f'Line {unclosed:,} opens a quote (") that is never closed, so quotes were read as ordinary '
+            "characters and every line is one row."
+        )
         quoting = csv.QUOTE_NONE
     too_long = []
 
@@ -94,8 +101,16 @@ def read_table(text: str, delimiter: str | None = None) -> DecodedTable:
         too_long.append(cells)  # returning None tells pandas to skip the row
 
     try:
-        table = pd.read_csv(io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False, quoting=quoting,
-                            skip_blank_lines=True, on_bad_lines=leave_out, engine="python")
+        table = pd.read_csv(
+            io.StringIO(text),
+            sep=delimiter,
+            dtype=str,
+            keep_default_na=False,
+            quoting=quoting,
+            skip_blank_lines=True,
+            on_bad_lines=leave_out,
+            engine="python",
+        )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as error:
         raise TextRejected(f"The file cannot be read as a table: {literal(error)}") from None
     if too_long:
@@ -109,19 +124,27 @@ def text_column(table: pd.DataFrame, key: str) -> str | None:
         if str(column).strip().lower() in TEXT_COLUMN_NAMES:
             return column
     columns = ", ".join(code(column) for column in table.columns)
-    st.warning(f"No column named {' / '.join(TEXT_COLUMN_NAMES[:2])} in this CSV. Columns found: {columns}. "
-               "Pick the one that holds the texts.")
-    return st.selectbox("Column with the texts", list(table.columns), index=None, key=f"{key}-column",
-                        placeholder="Choose a column")
+    st.warning(
+        f"No column named {' / '.join(TEXT_COLUMN_NAMES[:2])} in this CSV. Columns found: {columns}. "
+        "Pick the one that holds the texts."
+    )
+    return st.selectbox(
+        "Column with the texts", list(table.columns), index=None, key=f"{key}-column", placeholder="Choose a column"
+    )
 
 
 def lines_upload(label: str, key: str, empty_hint: str | None = None) -> list[str] | None:
     """A CSV / TXT uploader: the texts of a CSV's text column, or a text file's lines; None until there is a usable
     file. Until a file is uploaded, ``empty_hint`` (when given) says what to upload; any problem with a file is
     explained."""
-    uploaded = st.file_uploader(label, type=TEXT_TYPES, key=key, max_upload_size=MAX_TEXT_MB,
-                                help="A CSV with a text column (or any column you pick), or a .txt file with one "
-                                     f"entry per line; UTF-8 preferred, up to {MAX_TEXT_MB} MB.")
+    uploaded = st.file_uploader(
+        label,
+        type=TEXT_TYPES,
+        key=key,
+        max_upload_size=MAX_TEXT_MB,
+        help="A CSV with a text column (or any column you pick), or a .txt file with one "
+        f"entry per line; UTF-8 preferred, up to {MAX_TEXT_MB} MB.",
+    )
     if uploaded is None:
         if empty_hint:
             st.info(empty_hint)
@@ -150,8 +173,7 @@ def lines_upload(label: str, key: str, empty_hint: str | None = None) -> list[st
     return table[column].tolist()
 
 
-def text_entry(label: str, key: str, action: str, empty_hint: str, placeholder: str = "",
-               height: int = 180) -> str:
+def text_entry(label: str, key: str, action: str, empty_hint: str, placeholder: str = "", height: int = 180) -> str:
     """A text box with the button people expect (``action``: "Classify", "Translate"): its text is used when the
     button is pressed or on Ctrl+Enter, never half-typed, nor when the box merely loses focus. Returns the text
     last submitted (the box's starting value before any); while that is blank, ``empty_hint`` says what to do.

@@ -1,5 +1,6 @@
 """The frame every topology page shares: the header (title, diagram, explanation) and the Demo, Memory and Compare
 tabs. What each topology shows lives in topology_registry."""
+
 from __future__ import annotations
 
 from typing import Callable
@@ -15,8 +16,12 @@ def diagram(topology: str, height: int = 150) -> None:
     st.image(topology_svg(topology, height), width="content")
 
 
-def topology_page(topology: str, more_comparison: Callable[[], None] | None = None,
-                  headline_metrics: tuple[str, ...] | None = None, with_memory: bool = False):
+def topology_page(
+    topology: str,
+    more_comparison: Callable[[], None] | None = None,
+    headline_metrics: tuple[str, ...] | None = None,
+    with_memory: bool = False,
+):
     """The frame of every topology page: header, then a Demo tab (returned, for the page to fill) and a Compare
     tab, which ends with ``more_comparison()`` when a page has its own tables to add. The comparison is drawn
     first, so it stays on the page when the demo stops early for a missing input. ``headline_metrics`` narrows

@@ -1,5 +1,6 @@
 """Strings that come from users (file names, column names, cell text) on the page and in downloads: shown as the
 text they are, never as Markdown, and never run as a formula by the spreadsheet that opens a download."""
+
 from __future__ import annotations
 
 import csv
@@ -40,6 +41,7 @@ def spreadsheet_safe(table: pd.DataFrame) -> pd.DataFrame:
     """A copy of ``table`` whose text cells cannot run as formulas: one that starts with = + - @, a tab or a
     carriage return gets a leading single quote, as OWASP's CSV-injection guidance says. Numbers stay numbers
     (a negative number is not a formula), and so do the column names unless they are text that starts so."""
+
     def neutralised(value):
         return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
 

@@ -1,5 +1,6 @@
 """Video in and out of a page: an uploader that explains every bad file, each frame's time on screen and what to say
 of a decoded upload, and H.264 mp4 that browsers play."""
+
 from __future__ import annotations
 
 import contextlib
@@ -47,8 +48,9 @@ class UploadedVideo:
 def video_upload(label: str, key: str) -> UploadedVideo | None:
     """A file uploader for one video; None until a non-empty file is uploaded."""
     limit = upload_limit_mb()
-    uploaded = st.file_uploader(label, type=VIDEO_TYPES, key=key, max_upload_size=limit,
-                                help=f"{', '.join(VIDEO_TYPES)}; up to {limit} MB.")
+    uploaded = st.file_uploader(
+        label, type=VIDEO_TYPES, key=key, max_upload_size=limit, help=f"{', '.join(VIDEO_TYPES)}; up to {limit} MB."
+    )
     if uploaded is None:
         return None
     if uploaded.size == 0:
@@ -71,8 +73,9 @@ def encode_h264(frames: Iterable[np.ndarray], fps: float, crf: int = 26) -> byte
             for frame in frames:
                 if stream is None:
                     height, width = frame.shape[0] // 2 * 2, frame.shape[1] // 2 * 2  # yuv420p needs even sides
-                    stream = container.add_stream("libx264", rate=round(fps) if fps else 25,
-                                                  options={"crf": str(crf), "preset": "veryfast"})
+                    stream = container.add_stream(
+                        "libx264", rate=round(fps) if fps else 25, options={"crf": str(crf), "preset": "veryfast"}
+                    )
                     stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
                 picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[:height, :width]), format="rgb24")
                 container.mux(stream.encode(picture))
@@ -97,8 +100,16 @@ def captioned_frames(frames: Iterable[np.ndarray], captions: list[str], colours:
         scale = band / 30
         red, green, blue = hex_to_bgr(colour)[::-1]
         out[:band] = (0.35 * out[:band] + 0.65 * np.array([red, green, blue])).astype(np.uint8)
-        cv2.putText(out, caption, (4, band - max(3, band // 4)), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255),
-                    max(1, round(scale * 2)), cv2.LINE_AA)
+        cv2.putText(
+            out,
+            caption,
+            (4, band - max(3, band // 4)),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            scale,
+            (255, 255, 255),
+            max(1, round(scale * 2)),
+            cv2.LINE_AA,
+        )
         yield out
 
 
@@ -123,8 +134,9 @@ class StillFrames:
         """``frames``: RGB, (T, H, W, 3) uint8."""
         jpegs = []
         for frame in frames:
-            encoded, data = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
-                                         [cv2.IMWRITE_JPEG_QUALITY, cls.QUALITY])
+            encoded, data = cv2.imencode(
+                ".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, cls.QUALITY]
+            )
             if not encoded:
                 raise ValueError("a frame could not be encoded as JPEG")
             jpegs.append(data.tobytes())
@@ -174,13 +186,17 @@ def decoding_notes(info: VideoInfo, times: FrameTimes) -> list[str]:
     count, steps = len(times.starts), np.diff(times.starts)
     notes = []
     if info.capped:
-        notes.append(f"Only the first {count} frames ({times.starts[-1]:.1f} s) are labelled: the page decodes at "
-                     f"most {info.frame_cap} frames of a {info.width}×{info.height} video.")
+        notes.append(
+            f"Only the first {count} frames ({times.starts[-1]:.1f} s) are labelled: the page decodes at "
+            f"most {info.frame_cap} frames of a {info.width}×{info.height} video."
+        )
     if info.damaged:
         notes.append(f"The file is damaged after frame {count}; the frames before it are labelled.")
     if info.rotation:
         notes.append(f"The video carries a {info.rotation}° rotation; it was turned upright before labelling.")
     if len(steps) > 2 and steps.max() > 1.5 * np.median(steps):
-        notes.append(f"Variable frame rate: frames are {steps.min() * 1000:.0f}–{steps.max() * 1000:.0f} ms "
-                     "apart. The timeline uses each frame's own time; the model sees frames, not seconds.")
+        notes.append(
+            f"Variable frame rate: frames are {steps.min() * 1000:.0f}–{steps.max() * 1000:.0f} ms "
+            "apart. The timeline uses each frame's own time; the model sees frames, not seconds."
+        )
     return notes

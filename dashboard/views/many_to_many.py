@@ -1,4 +1,5 @@
 """Many to many: translate English to Spanish with an encoder–decoder, beside Apertium (rule-based)."""
+
 import time
 
 import pandas as pd
@@ -27,8 +28,9 @@ EXAMPLES = (
 )
 EXAMPLE_KEY, TEXT_KEY = "many_to_many-example", "many_to_many-text"
 TEST_SETS = {"new_test": "new sentences", "test": "random split"}
-HEADLINE_METRICS = tuple(f"{split}_{metric}" for split in TEST_SETS
-                         for metric in ("bleu_single", "bleu", "chrf", "bleu_beam5", "chrf_beam5"))
+HEADLINE_METRICS = tuple(
+    f"{split}_{metric}" for split in TEST_SETS for metric in ("bleu_single", "bleu", "chrf", "bleu_beam5", "chrf_beam5")
+)
 
 
 def use_example() -> None:
@@ -49,11 +51,23 @@ def attention_figure(source_tokens: list[str], target_tokens: list[str], weights
     # Tokens repeat ("▁the" twice): plotly merges equal category labels, so each gets its position appended.
     columns = [f"{token} ·{i}" for i, token in enumerate(source_tokens)]
     rows = [f"{token} ·{i}" for i, token in enumerate(target_tokens)]
-    figure = go.Figure(go.Heatmap(z=weights.tolist(), x=columns, y=rows, colorscale="Blues", zmin=0, zmax=1,
-                                  hovertemplate="%{y} ← %{x}<br>weight %{z:.2f}<extra></extra>"))
-    figure.update_layout(height=max(220, 22 * len(rows) + 90), margin=dict(t=10, b=10, l=10, r=10),
-                         xaxis=dict(title="English subwords (encoder)", tickangle=-45),
-                         yaxis=dict(title="Spanish subwords (decoder)", autorange="reversed"))
+    figure = go.Figure(
+        go.Heatmap(
+            z=weights.tolist(),
+            x=columns,
+            y=rows,
+            colorscale="Blues",
+            zmin=0,
+            zmax=1,
+            hovertemplate="%{y} ← %{x}<br>weight %{z:.2f}<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        height=max(220, 22 * len(rows) + 90),
+        margin=dict(t=10, b=10, l=10, r=10),
+        xaxis=dict(title="English subwords (encoder)", tickangle=-45),
+        yaxis=dict(title="Spanish subwords (decoder)", autorange="reversed"),
+    )
     return figure
 
 
@@ -74,15 +88,22 @@ def length_comparison() -> None:
             if f"{split}_chrf" not in run.metrics:
                 continue
             cells = length_cells(run.metrics, split, ("bleu_single", "chrf"))
-            rows.append({"run": run.run_name, "test set": label,
-                         **{bucket_label(bucket): cell for bucket, cell in cells.items()}})
+            rows.append(
+                {
+                    "run": run.run_name,
+                    "test set": label,
+                    **{bucket_label(bucket): cell for bucket, cell in cells.items()},
+                }
+            )
     if not rows:
         st.caption("No run has per-length scores yet.")
         return
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-    st.caption("Greedy decoding; each cell is single-reference BLEU / chrF (sentences). *New sentences* are the "
-               "newest 3 % of Tatoeba's English sentences by id, never trained on: the closest thing here to what "
-               "people type. Runs logged before length buckets existed show only their overall scores.")
+    st.caption(
+        "Greedy decoding; each cell is single-reference BLEU / chrF (sentences). *New sentences* are the "
+        "newest 3 % of Tatoeba's English sentences by id, never trained on: the closest thing here to what "
+        "people type. Runs logged before length buckets existed show only their overall scores."
+    )
 
 
 demo, memory = topology_page("many_to_many", length_comparison, HEADLINE_METRICS, with_memory=True)
@@ -95,10 +116,17 @@ with demo:
     st.subheader("Input")
     st.selectbox("Start from an example", EXAMPLES, key=EXAMPLE_KEY, on_change=use_example)
     st.session_state.setdefault(TEXT_KEY, EXAMPLES[0])
-    text = text_entry("English text: one or more sentences", key=TEXT_KEY, action="Translate", height=100,
-                      empty_hint="Type an English sentence (or pick an example), then press Translate.")
-    st.caption(f"Model {code(run.run_name)} was trained on English sentences of 1 to {trained_words} words; a paragraph "
-               "is split into sentences and each is translated on its own.")
+    text = text_entry(
+        "English text: one or more sentences",
+        key=TEXT_KEY,
+        action="Translate",
+        height=100,
+        empty_hint="Type an English sentence (or pick an example), then press Translate.",
+    )
+    st.caption(
+        f"Model {code(run.run_name)} was trained on English sentences of 1 to {trained_words} words; a paragraph "
+        "is split into sentences and each is translated on its own."
+    )
     beam = st.slider("Beam width (1 = greedy)", min_value=1, max_value=10, value=5, key="many_to_many-beam")
 
     sentences = split_sentences(text)
@@ -113,12 +141,16 @@ with demo:
                 break
             kept.append(sentence)
         if kept:
-            notes.append(f"The text is {len(text):,} characters long: only its first {len(kept)} sentence(s), "
-                         f"{MAX_CHARACTERS:,} characters at most, are translated.")
+            notes.append(
+                f"The text is {len(text):,} characters long: only its first {len(kept)} sentence(s), "
+                f"{MAX_CHARACTERS:,} characters at most, are translated."
+            )
         else:
             kept = [sentences[0][:MAX_CHARACTERS]]
-            notes.append(f"The first sentence is {len(sentences[0]):,} characters long: only its first "
-                         f"{MAX_CHARACTERS:,} characters are translated.")
+            notes.append(
+                f"The first sentence is {len(sentences[0]):,} characters long: only its first "
+                f"{MAX_CHARACTERS:,} characters are translated."
+            )
         sentences = kept
     if len(sentences) > MAX_SENTENCES:
         notes.append(f"Only the first {MAX_SENTENCES} of {len(sentences)} sentences are translated.")
@@ -130,10 +162,11 @@ with demo:
     progress = st.progress(0.0, text="Translating…") if len(sentences) > CHUNK_SENTENCES else None
     translations = []
     for start in range(0, len(sentences), CHUNK_SENTENCES):
-        translations += translator.translate(sentences[start:start + CHUNK_SENTENCES], beam_width=beam)
+        translations += translator.translate(sentences[start : start + CHUNK_SENTENCES], beam_width=beam)
         if progress:
-            progress.progress(len(translations) / len(sentences),
-                              text=f"Translated {len(translations)} of {len(sentences)} sentences")
+            progress.progress(
+                len(translations) / len(sentences), text=f"Translated {len(translations)} of {len(sentences)} sentences"
+            )
     if progress:
         progress.empty()
     elapsed_ms = (time.perf_counter() - started) * 1000
@@ -145,30 +178,40 @@ with demo:
         table["Apertium"] = peer
     st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
     decoding = "greedy" if beam == 1 else f"beam search, width {beam}"
-    st.caption(f"{len(sentences)} sentence(s) translated by {decoding} in {elapsed_ms:.0f} ms on CPU · "
-               f"model {code(run.run_name)} ({checkpoint.config.arch})")
+    st.caption(
+        f"{len(sentences)} sentence(s) translated by {decoding} in {elapsed_ms:.0f} ms on CPU · "
+        f"model {code(run.run_name)} ({checkpoint.config.arch})"
+    )
     too_long = [(i + 1, len(s.split())) for i, s in enumerate(sentences) if len(s.split()) > trained_words]
     if too_long:
         listed = ", ".join(f"{number} ({words} words)" for number, words in too_long[:10])
-        st.warning(f"Longer than trained: sentence(s) {listed}{' …' if len(too_long) > 10 else ''} exceed the "
-                   f"{trained_words} words this model saw in training, so expect parts of them to be dropped or "
-                   "garbled. Splitting them into shorter sentences helps.")
+        st.warning(
+            f"Longer than trained: sentence(s) {listed}{' …' if len(too_long) > 10 else ''} exceed the "
+            f"{trained_words} words this model saw in training, so expect parts of them to be dropped or "
+            "garbled. Splitting them into shorter sentences helps."
+        )
     if peer is None:
-        st.info(f"Apertium (rule-based translation) is not installed, so only our model translates. Add it with "
-                f"`{ApertiumPeer.INSTALL}` to see its translation beside ours.")
+        st.info(
+            f"Apertium (rule-based translation) is not installed, so only our model translates. Add it with "
+            f"`{ApertiumPeer.INSTALL}` to see its translation beside ours."
+        )
     elif isinstance(peer, str):
         st.warning(f"Apertium could not translate this: {literal(peer)}")
 
     unknown = sum(t.unknown_source_tokens for t in translations)
     if unknown:
-        st.warning(f"{unknown} piece(s) of the input are unknown to the English tokenizer (other scripts, emoji, rare "
-                   "symbols): the model sees them as [UNK] and cannot translate them.")
+        st.warning(
+            f"{unknown} piece(s) of the input are unknown to the English tokenizer (other scripts, emoji, rare "
+            "symbols): the model sees them as [UNK] and cannot translate them."
+        )
     unfinished = [i + 1 for i, t in enumerate(translations) if not t.finished]
     if unfinished:
         bound = checkpoint.config
-        st.warning(f"Sentence(s) {', '.join(map(str, unfinished))} hit the output length bound "
-                   f"({bound.max_len_ratio:g} × source subwords + {bound.max_len_extra}, at most "
-                   f"{bound.max_output_tokens}) before the model ended them: the translation is cut.")
+        st.warning(
+            f"Sentence(s) {', '.join(map(str, unfinished))} hit the output length bound "
+            f"({bound.max_len_ratio:g} × source subwords + {bound.max_len_extra}, at most "
+            f"{bound.max_output_tokens}) before the model ended them: the translation is cut."
+        )
 
     st.subheader("Per sentence: n-best list and attention")
     if len(translations) > DETAILED_SENTENCES:
@@ -178,17 +221,27 @@ with demo:
         with st.expander(f"Sentence {index + 1}", expanded=index == 0):
             st.text(f"{translation.source}\n→ {translation.text or '(empty translation)'}")
             if len(translation.source.split()) > trained_words:
-                st.caption(f"Longer than trained ({len(translation.source.split())} words; the model saw at most "
-                           f"{trained_words}).")
+                st.caption(
+                    f"Longer than trained ({len(translation.source.split())} words; the model saw at most "
+                    f"{trained_words})."
+                )
             if beam > 1:
-                n_best = pd.DataFrame({"hypothesis": [text for text, _ in translation.n_best],
-                                       "score (log-prob / length)": [round(s, 3) for _, s in translation.n_best]})
+                n_best = pd.DataFrame(
+                    {
+                        "hypothesis": [text for text, _ in translation.n_best],
+                        "score (log-prob / length)": [round(s, 3) for _, s in translation.n_best],
+                    }
+                )
                 st.dataframe(n_best, hide_index=True, width="stretch")
             if uses_attention and translation.target_tokens:
-                st.plotly_chart(attention_figure(translation.source_tokens, translation.target_tokens,
-                                                 translation.attention), width="stretch",
-                                key=f"many_to_many-attention-{index}")
+                st.plotly_chart(
+                    attention_figure(translation.source_tokens, translation.target_tokens, translation.attention),
+                    width="stretch",
+                    key=f"many_to_many-attention-{index}",
+                )
             elif not uses_attention:
-                st.caption("This model has no attention: the decoder sees the sentence only through the encoder's "
-                           "final state, so there is no heatmap.")
+                st.caption(
+                    "This model has no attention: the decoder sees the sentence only through the encoder's "
+                    "final state, so there is no heatmap."
+                )
     memory_view.translator(memory, checkpoint, run, translator, translations)

@@ -1,5 +1,6 @@
 """Many to many (synced): label the camera motion of every frame of a video, with a per-frame network, a
 unidirectional GRU or a bidirectional one."""
+
 import time
 
 import numpy as np
@@ -12,8 +13,16 @@ from dashboard.components.runs import pick_model
 from dashboard.components.session import kept_for_session
 from dashboard.components.topologies import topology_page
 from dashboard.components.user_text import code, csv_download, literal
-from dashboard.components.video import (FrameTimes, StillFrames, UploadedVideo, captioned_frames, decoding_notes,
-                                        encode_h264, upload_limit_mb, video_upload)
+from dashboard.components.video import (
+    FrameTimes,
+    StillFrames,
+    UploadedVideo,
+    captioned_frames,
+    decoding_notes,
+    encode_h264,
+    upload_limit_mb,
+    video_upload,
+)
 from models.generators.camera_motion_clips import ClipGenerator, load_sample_photos
 from models.sequences import segments
 from models.video import VideoError, decode_video
@@ -21,8 +30,16 @@ from models.video import VideoError, decode_video
 MAX_FRAMES = 1800  # one minute at 30 fps; longer videos are cut (and the page says so)
 MAX_PIXELS = 1800 * 1280 * 720  # a 4K video stops after 200 frames: decoding 4K costs ~10× a 720p frame
 PREVIEW_WIDTH = 320  # the scrubber and the annotated video show frames this wide
-COLOURS = {"static": "#9e9e9e", "pan left": "#1f77b4", "pan right": "#17becf", "tilt up": "#2ca02c",
-           "tilt down": "#bcbd22", "zoom in": "#ff7f0e", "zoom out": "#d62728", "cut": "#000000"}
+COLOURS = {
+    "static": "#9e9e9e",
+    "pan left": "#1f77b4",
+    "pan right": "#17becf",
+    "tilt up": "#2ca02c",
+    "tilt down": "#bcbd22",
+    "zoom in": "#ff7f0e",
+    "zoom out": "#d62728",
+    "cut": "#000000",
+}
 CONVENTION = """
 **Conventions.** Labels name the **camera's** motion, not the content's:
 
@@ -50,53 +67,74 @@ def decoded_upload(upload: UploadedVideo, progress) -> tuple[np.ndarray, StillFr
     """Decoded frames of the latest upload, kept in the session (by content, so the same clip uploaded again is
     not decoded again) so moving the scrubber does not decode again. The preview frames are kept as JPEG: as
     pixels, a minute of video would hold ~300 MB per session."""
+
     def decode() -> tuple[np.ndarray, StillFrames, object]:
         with upload.on_disk() as path:
-            frames, preview, info = decode_video(path, max_frames=MAX_FRAMES, max_pixels=MAX_PIXELS,
-                                                 preview_width=PREVIEW_WIDTH, progress=progress)
+            frames, preview, info = decode_video(
+                path, max_frames=MAX_FRAMES, max_pixels=MAX_PIXELS, preview_width=PREVIEW_WIDTH, progress=progress
+            )
         return frames, StillFrames.of(preview), info
 
     return kept_for_session("many_to_many_synced-decoded", upload.digest, decode)
 
 
-def timeline(times: FrameTimes, rows: dict[str, np.ndarray], confidence: np.ndarray,
-             names: tuple[str, ...]) -> go.Figure:
+def timeline(
+    times: FrameTimes, rows: dict[str, np.ndarray], confidence: np.ndarray, names: tuple[str, ...]
+) -> go.Figure:
     """Coloured bands per label (one row per labelling) and the model's confidence as a line."""
     figure = go.Figure()
     shown = set()
     for row, labels in rows.items():
         for label, first, end in segments(labels):
             name = names[label]
-            figure.add_bar(x=[times.ends[end - 1] - times.starts[first]], base=[times.starts[first]], y=[row],
-                           orientation="h",
-                           marker_color=COLOURS.get(name, "#7f7f7f"), name=name, legendgroup=name,
-                           showlegend=name not in shown, width=0.8,
-                           hovertemplate=f"{name}<br>frames {first}–{end - 1}<br>%{{base:.2f}} s + %{{x:.2f}} s"
-                                         "<extra></extra>")
+            figure.add_bar(
+                x=[times.ends[end - 1] - times.starts[first]],
+                base=[times.starts[first]],
+                y=[row],
+                orientation="h",
+                marker_color=COLOURS.get(name, "#7f7f7f"),
+                name=name,
+                legendgroup=name,
+                showlegend=name not in shown,
+                width=0.8,
+                hovertemplate=f"{name}<br>frames {first}–{end - 1}<br>%{{base:.2f}} s + %{{x:.2f}} s<extra></extra>",
+            )
             shown.add(name)
-    figure.add_scatter(x=times.starts, y=confidence, mode="lines", name="confidence", yaxis="y2",
-                       line=dict(color="#444", width=1.5))
-    figure.update_layout(barmode="overlay", height=200 + 40 * len(rows), margin=dict(t=10, b=10, l=10, r=10),
-                         xaxis=dict(title="seconds"), yaxis=dict(domain=[0, 0.55]),
-                         yaxis2=dict(domain=[0.65, 1], range=[0, 1.02], title="confidence"),
-                         legend=dict(orientation="h", y=-0.25))
+    figure.add_scatter(
+        x=times.starts, y=confidence, mode="lines", name="confidence", yaxis="y2", line=dict(color="#444", width=1.5)
+    )
+    figure.update_layout(
+        barmode="overlay",
+        height=200 + 40 * len(rows),
+        margin=dict(t=10, b=10, l=10, r=10),
+        xaxis=dict(title="seconds"),
+        yaxis=dict(domain=[0, 0.55]),
+        yaxis2=dict(domain=[0.65, 1], range=[0, 1.02], title="confidence"),
+        legend=dict(orientation="h", y=-0.25),
+    )
     return figure
 
 
-demo, memory = topology_page("many_to_many_synced", with_memory=True,
-                             headline_metrics=("test_accuracy", "test_macro_f1", "test_edit_score", "test_f1_50"))
+demo, memory = topology_page(
+    "many_to_many_synced",
+    with_memory=True,
+    headline_metrics=("test_accuracy", "test_macro_f1", "test_edit_score", "test_f1_50"),
+)
 with demo:
     checkpoint, run = pick_model("many_to_many_synced")
     names = checkpoint.config.labels
     with st.expander("How to read the labels", expanded=False):
         st.markdown(CONVENTION)
 
-    source = st.radio("Video source", ["Upload a video", "Generate a sample clip"], horizontal=True,
-                      key="many_to_many_synced-source")
+    source = st.radio(
+        "Video source", ["Upload a video", "Generate a sample clip"], horizontal=True, key="many_to_many_synced-source"
+    )
     truth, notes = None, []
     if source == "Upload a video":
-        st.caption(f"Videos up to {upload_limit_mb()} MB; the first {MAX_FRAMES} frames are labelled, fewer for "
-                   "very large frames.")
+        st.caption(
+            f"Videos up to {upload_limit_mb()} MB; the first {MAX_FRAMES} frames are labelled, fewer for "
+            "very large frames."
+        )
         upload = video_upload("A video (mp4, webm, avi, mov, mkv or gif)", key="many_to_many_synced-upload")
         if upload is None:
             st.info("Upload a video, or generate a sample clip with known labels.")
@@ -157,8 +195,9 @@ with demo:
     scrubber, table = st.columns([3, 2])
     with scrubber:
         index = st.slider("Frame", 0, len(frames) - 1, 0, key="many_to_many_synced-frame") if len(frames) > 1 else 0
-        caption = (f"frame {index} · {times.starts[index]:.2f} s · **{names[predicted[index]]}** "
-                   f"({confidence[index]:.0%})")
+        caption = (
+            f"frame {index} · {times.starts[index]:.2f} s · **{names[predicted[index]]}** ({confidence[index]:.0%})"
+        )
         if truth is not None:
             caption += f" · true: {names[truth[index]]}"
         st.image(preview[index], width=min(480, 2 * preview.shape[2]))
@@ -166,23 +205,33 @@ with demo:
     with table:
         per_label = pd.DataFrame({"label": [names[i] for i in predicted], "seconds": times.durations})
         per_label = per_label.groupby("label", sort=False)["seconds"].sum().reindex(names).dropna()
-        st.dataframe(pd.DataFrame({"seconds": per_label.round(2), "share": (per_label / per_label.sum()).map(
-            "{:.0%}".format)}), width="stretch")
+        st.dataframe(
+            pd.DataFrame({"seconds": per_label.round(2), "share": (per_label / per_label.sum()).map("{:.0%}".format)}),
+            width="stretch",
+        )
 
-    table_of_frames = pd.DataFrame({"frame": np.arange(len(frames)), "time_s": times.starts.round(4),
-                                    "label": [names[i] for i in predicted], "confidence": confidence.round(4),
-                                    **{f"p_{name}": probabilities[:, i].round(4) for i, name in enumerate(names)}})
+    table_of_frames = pd.DataFrame(
+        {
+            "frame": np.arange(len(frames)),
+            "time_s": times.starts.round(4),
+            "label": [names[i] for i in predicted],
+            "confidence": confidence.round(4),
+            **{f"p_{name}": probabilities[:, i].round(4) for i, name in enumerate(names)},
+        }
+    )
     if truth is not None:
         table_of_frames["true_label"] = [names[i] for i in truth]
     st.subheader("Annotated video")
     player, downloads = st.columns([2, 1])
     player.video(annotated, format="video/mp4")
-    downloads.download_button("Download the annotated video (H.264 mp4)", annotated, "camera_motion.mp4",
-                              "video/mp4")
-    downloads.download_button("Download per-frame labels (CSV)", csv_download(table_of_frames),
-                              "camera_motion.csv", "text/csv")
+    downloads.download_button("Download the annotated video (H.264 mp4)", annotated, "camera_motion.mp4", "video/mp4")
+    downloads.download_button(
+        "Download per-frame labels (CSV)", csv_download(table_of_frames), "camera_motion.csv", "text/csv"
+    )
     downloads.caption("The CSV has each frame's time, label, confidence and the probability of every label.")
-    st.caption(f"Model {code(run.run_name)} ({checkpoint.config.arch}, recurrence {checkpoint.config.recurrence}) · "
-               f"labelling {seconds * 1000:.0f} ms on CPU for {len(frames)} frames (in windows of 256 frames, "
-               "overlapping by 32, for any length).")
+    st.caption(
+        f"Model {code(run.run_name)} ({checkpoint.config.arch}, recurrence {checkpoint.config.recurrence}) · "
+        f"labelling {seconds * 1000:.0f} ms on CPU for {len(frames)} frames (in windows of 256 frames, "
+        "overlapping by 32, for any length)."
+    )
     memory_view.video_labeller(memory, checkpoint, run, frames, names)

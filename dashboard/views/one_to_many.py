@@ -1,4 +1,5 @@
 """One to many: caption an image word by word, and see where the decoder looked for each word."""
+
 import time
 from pathlib import Path
 
@@ -17,8 +18,17 @@ from dashboard.components.user_text import code
 from models.generators import fashion_scenes as world
 from models.one_to_many import GLYPHS_FILE, MAX_BEAM_WIDTH, OOD_FILE, OOD_STATISTIC, letterbox, to_tensor
 
-POSITIONS = {"top left": (14, 14), "top": (32, 14), "top right": (50, 14), "left": (14, 32), "centre": (32, 32),
-             "right": (50, 32), "bottom left": (14, 50), "bottom": (32, 50), "bottom right": (50, 50)}
+POSITIONS = {
+    "top left": (14, 14),
+    "top": (32, 14),
+    "top right": (50, 14),
+    "left": (14, 32),
+    "centre": (32, 32),
+    "right": (50, 32),
+    "bottom left": (14, 50),
+    "bottom": (32, 50),
+    "bottom right": (50, 50),
+}
 SHOWN = 256  # pixels: scenes are drawn 4× enlarged, sharp
 
 
@@ -53,8 +63,12 @@ def compose(glyphs: dict) -> world.Scene | None:
     columns = st.columns(3)
     for slot, column in enumerate(columns):
         with column:
-            garment = st.selectbox(f"Garment {slot + 1}", ["—", *world.SCENE_GARMENTS],
-                                   key=f"one_to_many-garment-{slot}", index=(1, 4, 0)[slot] if slot < 2 else 0)
+            garment = st.selectbox(
+                f"Garment {slot + 1}",
+                ["—", *world.SCENE_GARMENTS],
+                key=f"one_to_many-garment-{slot}",
+                index=(1, 4, 0)[slot] if slot < 2 else 0,
+            )
             if garment == "—":
                 continue
             colour = st.selectbox("Colour", list(world.COLOURS), key=f"one_to_many-colour-{slot}", index=slot * 3)
@@ -75,9 +89,20 @@ def compose(glyphs: dict) -> world.Scene | None:
     return world.Scene(tuple(objects), (20, 20, 28), 0)
 
 
-demo, memory = topology_page("one_to_many", with_memory=True, headline_metrics=(
-    "test_scene_match", "test_object_f1", "test_relation_accuracy", "test_bleu4",
-    "test_holdout_scene_match", "test_holdout_object_f1", "test_holdout_relation_accuracy", "test_holdout_bleu4"))
+demo, memory = topology_page(
+    "one_to_many",
+    with_memory=True,
+    headline_metrics=(
+        "test_scene_match",
+        "test_object_f1",
+        "test_relation_accuracy",
+        "test_bleu4",
+        "test_holdout_scene_match",
+        "test_holdout_object_f1",
+        "test_holdout_relation_accuracy",
+        "test_holdout_bleu4",
+    ),
+)
 with demo:
     checkpoint, run = pick_model("one_to_many", builtin_dataset="generated scenes")
     model, size = checkpoint.model, checkpoint.config.image_size
@@ -99,8 +124,10 @@ with demo:
     else:
         decoded = image_upload("Any image", key="one_to_many-upload")
         if decoded is None:
-            st.info("Upload an image: it is letterboxed to the model's square input. Scenes of coloured garments on a "
-                    "dark background are what it knows; anything else shows what a captioner does out of its depth.")
+            st.info(
+                "Upload an image: it is letterboxed to the model's square input. Scenes of coloured garments on a "
+                "dark background are what it knows; anything else shows what a captioner does out of its depth."
+            )
             st.stop()
         original = decoded.image
     image = world.render_scene(truth, glyphs["images"]) if truth else letterbox(original, size)
@@ -123,48 +150,75 @@ with demo:
     with right:
         st.markdown(f"### “{shown(best) if best.words else '…'}”")
         if not best.finished:
-            st.warning(f"**Cut at the length limit.** The decoder wrote {len(best.words)} words, the most it may, "
-                       "without ending the caption, so it stops mid-phrase: the rest of the sentence is missing.",
-                       icon=":material/content_cut:")
+            st.warning(
+                f"**Cut at the length limit.** The decoder wrote {len(best.words)} words, the most it may, "
+                "without ending the caption, so it stops mid-phrase: the rest of the sentence is missing.",
+                icon=":material/content_cut:",
+            )
         if truth is not None:
             check = world.compare_scene(caption, truth)
             if check.exact:
                 st.success("Right: every garment with its colour and size, and true relations between them.")
             else:
-                st.error(f"Not exactly right: {check.matched_objects} of {check.true_objects} garments named "
-                         f"({check.mentioned_objects} mentioned), colours right {check.colours_right}, sizes right "
-                         f"{check.sizes_right}, relations right {check.relations_right} of {check.relations_stated}."
-                         + ("" if check.parsed else " The caption does not even parse."))
+                st.error(
+                    f"Not exactly right: {check.matched_objects} of {check.true_objects} garments named "
+                    f"({check.mentioned_objects} mentioned), colours right {check.colours_right}, sizes right "
+                    f"{check.sizes_right}, relations right {check.relations_right} of {check.relations_stated}."
+                    + ("" if check.parsed else " The caption does not even parse.")
+                )
             st.caption("One true description: " + world.caption_variants(truth)[0])
         if out_of_domain and greedy.entropy > out_of_domain["threshold"]:
-            st.warning(f"**Out of domain?** The captioner hesitated: highest word entropy {greedy.entropy:.2f} "
-                       f"nats, above the threshold {out_of_domain['threshold']:.2f} chosen on data (it flags "
-                       f"{out_of_domain['photos_flagged']:.0%} of real photos and "
-                       f"{out_of_domain['scenes_flagged']:.1%} of validation scenes). Treat this caption as a guess.",
-                       icon=":material/help:")
+            st.warning(
+                f"**Out of domain?** The captioner hesitated: highest word entropy {greedy.entropy:.2f} "
+                f"nats, above the threshold {out_of_domain['threshold']:.2f} chosen on data (it flags "
+                f"{out_of_domain['photos_flagged']:.0%} of real photos and "
+                f"{out_of_domain['scenes_flagged']:.1%} of validation scenes). Treat this caption as a guess.",
+                icon=":material/help:",
+            )
         elif out_of_domain and original is not None:
             auc = out_of_domain.get("auc", float("nan"))
-            st.caption(f"No out-of-domain notice: highest word entropy {greedy.entropy:.2f} ≤ "
-                       f"{out_of_domain['threshold']:.2f}. The signal is imperfect (AUC {auc:.2f} between scenes and "
-                       "photos), so silence does not prove the image is a scene.")
-        st.dataframe(pd.DataFrame({"caption": [shown(h) for h in hypotheses],
-                                   "mean log-prob per word": [round(h.score, 3) for h in hypotheses]}),
-                     hide_index=True, width="stretch")
-        st.caption(f"{len(hypotheses)}-best of beam width {beam_width} · highest word entropy (greedy) "
-                   f"{greedy.entropy:.2f} nats · {elapsed_ms:.0f} ms on CPU · model {code(run.run_name)}"
-                   + (" · decoding keeps mentions consistent: no garment is named twice as new, and “the …” "
-                      "refers to one already named" if model.config.consistent_mentions else ""))
+            st.caption(
+                f"No out-of-domain notice: highest word entropy {greedy.entropy:.2f} ≤ "
+                f"{out_of_domain['threshold']:.2f}. The signal is imperfect (AUC {auc:.2f} between scenes and "
+                "photos), so silence does not prove the image is a scene."
+            )
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    "caption": [shown(h) for h in hypotheses],
+                    "mean log-prob per word": [round(h.score, 3) for h in hypotheses],
+                }
+            ),
+            hide_index=True,
+            width="stretch",
+        )
+        st.caption(
+            f"{len(hypotheses)}-best of beam width {beam_width} · highest word entropy (greedy) "
+            f"{greedy.entropy:.2f} nats · {elapsed_ms:.0f} ms on CPU · model {code(run.run_name)}"
+            + (
+                " · decoding keeps mentions consistent: no garment is named twice as new, and “the …” "
+                "refers to one already named"
+                if model.config.consistent_mentions
+                else ""
+            )
+        )
 
     st.subheader("Attention")
     if best.attention is None or not best.words:
-        st.info("This model has no attention (Show and Tell): it saw the image once, as the vector that started the "
-                "decoder, and wrote every word from memory. Pick a Show, Attend and Tell run to see where it looks.")
+        st.info(
+            "This model has no attention (Show and Tell): it saw the image once, as the vector that started the "
+            "decoder, and wrote every word from memory. Pick a Show, Attend and Tell run to see where it looks."
+        )
     else:
         words = [f"{i + 1}. {word}" for i, word in enumerate(best.words)]
-        chosen = st.select_slider("Word", options=range(len(words)), format_func=lambda i: words[i],
-                                  key="one_to_many-word")
-        st.image(overlay(image, best.attention[chosen]), width=SHOWN,
-                 caption=f"Where the decoder looked before writing “{best.words[chosen]}”")
+        chosen = st.select_slider(
+            "Word", options=range(len(words)), format_func=lambda i: words[i], key="one_to_many-word"
+        )
+        st.image(
+            overlay(image, best.attention[chosen]),
+            width=SHOWN,
+            caption=f"Where the decoder looked before writing “{best.words[chosen]}”",
+        )
         with st.expander("Every word's attention"):
             per_row = 7
             for start in range(0, len(words), per_row):

@@ -12,6 +12,7 @@ Conventions (shown on the dashboard page as well):
 - Frame t carries the motion from frame t to frame t+1, so a segment starts on the frame where the camera starts
   moving; a causal model can only see that motion one frame later. ``cut`` marks the first frame of a new shot.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -29,8 +30,14 @@ SAMPLE_PHOTOS = Path(__file__).parents[1] / "checkpoints" / "many_to_many_synced
 MOTION_ID = {name: index for index, name in enumerate(CAMERA_MOTIONS)}
 # The moving labels (everything but static and cut), as (horizontal, vertical, zoom) steps of the view in
 # output pixels per frame (pans, tilts) or as a sign of the zoom (in narrows the view).
-MOTION_STEPS = {"pan left": (-1, 0, 0), "pan right": (1, 0, 0), "tilt up": (0, -1, 0), "tilt down": (0, 1, 0),
-                "zoom in": (0, 0, -1), "zoom out": (0, 0, 1)}
+MOTION_STEPS = {
+    "pan left": (-1, 0, 0),
+    "pan right": (1, 0, 0),
+    "tilt up": (0, -1, 0),
+    "tilt down": (0, 1, 0),
+    "zoom in": (0, 0, -1),
+    "zoom out": (0, 0, 1),
+}
 
 
 @dataclass(frozen=True)
@@ -92,8 +99,7 @@ class ClipGenerator:
     grayscale float32 arrays in [0, 1], passed in by the caller (the task reads them from the scikit-image wheel;
     the page from the copies shipped beside a checkpoint)."""
 
-    def __init__(self, photos: list[np.ndarray], config: GeneratorConfig = GeneratorConfig(),
-                 procedural: bool = False):
+    def __init__(self, photos: list[np.ndarray], config: GeneratorConfig = GeneratorConfig(), procedural: bool = False):
         if not photos and not procedural:
             raise ValueError("no photos to film")
         self.photos, self.config, self.procedural = photos, config, procedural
@@ -109,8 +115,11 @@ class ClipGenerator:
         room = float(rng.uniform(2.4, 3.6))  # how many view sizes fit in the image, so the camera can travel
         rows, cols = source.shape
         scale = room * height * max(1 / rows, aspect / cols)
-        image = cv2.resize(source, (max(1, round(cols * scale)), max(1, round(rows * scale))),
-                           interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+        image = cv2.resize(
+            source,
+            (max(1, round(cols * scale)), max(1, round(rows * scale))),
+            interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC,
+        )
         image = cv2.GaussianBlur(image, (0, 0), 0.6)  # the view is downsampled ~1.5×: avoid aliasing shimmer
         shot = Shot(image, 0.0, 0.0, height, aspect)
         best, best_contrast = None, -1.0
@@ -118,7 +127,7 @@ class ClipGenerator:
             cx = rng.uniform(aspect * height / 2 + 2, image.shape[1] - aspect * height / 2 - 2)
             cy = rng.uniform(height / 2 + 2, image.shape[0] - height / 2 - 2)
             half_width, half_height = aspect * height / 2, height / 2
-            patch = image[int(cy - half_height):int(cy + half_height), int(cx - half_width):int(cx + half_width)]
+            patch = image[int(cy - half_height) : int(cy + half_height), int(cx - half_width) : int(cx + half_width)]
             contrast = float(patch.std())
             if contrast > best_contrast:
                 best, best_contrast = (cx, cy), contrast
@@ -158,8 +167,9 @@ class ClipGenerator:
         moving = [m for m in MOTION_STEPS]
         while len(labels) < n_frames:
             choices = [m for m in ("static", *moving) if m != previous or cut]
-            weights = np.array([c.static_share if m == "static" else (1 - c.static_share) / len(moving)
-                                for m in choices])
+            weights = np.array(
+                [c.static_share if m == "static" else (1 - c.static_share) / len(moving) for m in choices]
+            )
             motion = str(rng.choice(choices, p=weights / weights.sum()))
             length = int(rng.integers(c.segment_frames[0], c.segment_frames[1] + 1))
             path, end = self.plan_segment(shot, motion, length, rng)
@@ -198,8 +208,13 @@ class ClipGenerator:
             matrix = np.array([[pixel_x * cos, -pixel_x * sin, 0.0], [pixel_y * sin, pixel_y * cos, 0.0]])
             matrix[:, 2] = [cx + shake[0] * pixel_x, cy + shake[1] * pixel_y]
             matrix[:, 2] -= matrix[:, :2] @ np.array([centre, centre])
-            frame = cv2.warpAffine(shot.image, matrix, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                                   borderMode=cv2.BORDER_REFLECT)
+            frame = cv2.warpAffine(
+                shot.image,
+                matrix,
+                (size, size),
+                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                borderMode=cv2.BORDER_REFLECT,
+            )
             log_gain = float(np.clip(log_gain + rng.normal(0, c.exposure_drift), -0.4, 0.4))
             offset = float(np.clip(offset + rng.normal(0, c.exposure_drift / 2), -0.1, 0.1))
             if blur_std > 0.3:

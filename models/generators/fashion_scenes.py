@@ -5,6 +5,7 @@ Everything here is pure (numpy + PIL, no torch and no data download) so that bot
 dashboard page can draw, describe and check scenes. Glyphs (28×28 uint8 garment images) are passed in by the
 caller: the task takes them from Fashion-MNIST, the page from the small glyph sheet shipped beside a checkpoint.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -18,12 +19,17 @@ SCENE_SIZE = 64
 GLYPH_SIDE = 28
 SIZES = {"small": 18, "large": 28}  # side in pixels of the garment's 28×28 glyph, resized
 COLOURS = {
-    "red": (225, 45, 45), "orange": (245, 145, 30), "yellow": (240, 225, 50), "green": (45, 180, 70),
-    "blue": (55, 95, 235), "purple": (155, 70, 205), "pink": (250, 135, 205), "white": (240, 240, 240),
+    "red": (225, 45, 45),
+    "orange": (245, 145, 30),
+    "yellow": (240, 225, 50),
+    "green": (45, 180, 70),
+    "blue": (55, 95, 235),
+    "purple": (155, 70, 205),
+    "pink": (250, 135, 205),
+    "white": (240, 240, 240),
 }
 # Caption words of the ten Fashion-MNIST classes, in label order.
-GARMENT_WORDS = ("t-shirt", "trousers", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag",
-                 "ankle boot")
+GARMENT_WORDS = ("t-shirt", "trousers", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot")
 # Pullover, coat and shirt are left out of scenes by default: at 28×28 even strong classifiers confuse them with
 # each other and with t-shirts about one time in five, so they would measure Fashion-MNIST's label ambiguity
 # rather than captioning. The remaining seven are told apart by a good CNN ~97% of the time.
@@ -112,10 +118,16 @@ def layout_problem(objects: list[SceneObject] | tuple[SceneObject, ...]) -> str 
     return None
 
 
-def sample_scenes(rng: np.random.Generator, glyph_labels: np.ndarray, count: int,
-                  garments: tuple[str, ...] = SCENE_GARMENTS, colours: tuple[str, ...] = tuple(COLOURS),
-                  max_objects: int = 3, forbidden: frozenset[tuple[str, str]] = frozenset(),
-                  required: frozenset[tuple[str, str]] = frozenset()) -> list[Scene]:
+def sample_scenes(
+    rng: np.random.Generator,
+    glyph_labels: np.ndarray,
+    count: int,
+    garments: tuple[str, ...] = SCENE_GARMENTS,
+    colours: tuple[str, ...] = tuple(COLOURS),
+    max_objects: int = 3,
+    forbidden: frozenset[tuple[str, str]] = frozenset(),
+    required: frozenset[tuple[str, str]] = frozenset(),
+) -> list[Scene]:
     """``count`` random valid scenes. ``glyph_labels`` are the Fashion-MNIST labels of the glyph bank;
     ``forbidden`` (garment, colour) pairs never occur; when ``required`` is given, at least one of its pairs
     occurs in every scene."""
@@ -144,7 +156,7 @@ def _sample_one(rng, by_class, garments, colours, max_objects, forbidden, requir
         objects = _place(rng, pairs, by_class)
         if objects is not None:
             break
-    texture_seed = int(rng.integers(1, 2 ** 31)) if rng.random() < 0.5 else 0
+    texture_seed = int(rng.integers(1, 2**31)) if rng.random() < 0.5 else 0
     background = tuple(int(v) for v in rng.integers(0, 50, size=3))
     return Scene(tuple(objects), background, texture_seed)
 
@@ -179,7 +191,7 @@ def render_scene(scene: Scene, glyphs: np.ndarray) -> np.ndarray:
         if item.side != GLYPH_SIDE:
             glyph = np.asarray(Image.fromarray(glyph).resize((item.side, item.side), Image.BILINEAR))
         alpha = glyph.astype(np.float32)[..., None] / 255  # (s, s) -> (s, s, 1)
-        window = canvas[item.y:item.y + item.side, item.x:item.x + item.side]
+        window = canvas[item.y : item.y + item.side, item.x : item.x + item.side]
         window[:] = window * (1 - alpha) + np.asarray(COLOURS[item.colour], np.float32) * alpha
     return np.clip(canvas, 0, 255).round().astype(np.uint8)
 
@@ -199,12 +211,14 @@ def cell_labels(scene: Scene, grid_side: int) -> np.ndarray:
         distance = np.maximum(np.abs(centres - x)[None, :], np.abs(centres - y)[:, None])  # (rows y, columns x)
         owned = (distance <= 5 / 8 * cell) & (distance < nearest)
         nearest[owned] = distance[owned]
-        labels[:, owned] = np.array([GARMENT_WORDS.index(item.garment) + 1, tuple(COLOURS).index(item.colour),
-                                     tuple(SIZES).index(item.size)])[:, None]
+        labels[:, owned] = np.array(
+            [GARMENT_WORDS.index(item.garment) + 1, tuple(COLOURS).index(item.colour), tuple(SIZES).index(item.size)]
+        )[:, None]
     return labels.reshape(3, -1)  # (3, G, G) -> (3, G*G), row-major like the encoder's flattened grid
 
 
 # ---- grammar: a scene in words -------------------------------------------------------------------------------
+
 
 def _new_mention(item: SceneObject) -> str:
     return f"a {item.size} {item.colour} {item.garment}"
@@ -255,6 +269,7 @@ def sample_captions(scene: Scene, rng: np.random.Generator, k: int, in_reading_o
 
 # ---- parser: words back to a scene graph ----------------------------------------------------------------------
 
+
 class CaptionParseError(ValueError):
     """A caption that the scene grammar cannot read; the message says where."""
 
@@ -265,8 +280,10 @@ class ParsedScene:
     relations: tuple[tuple[int, str, int], ...]  # (object index, relation, object index)
 
 
-_RELATION_PHRASES = sorted(((tuple(phrase.split()), name) for name, phrases in RELATION_WORDS.items()
-                            for phrase in phrases), key=lambda item: -len(item[0]))
+_RELATION_PHRASES = sorted(
+    ((tuple(phrase.split()), name) for name, phrases in RELATION_WORDS.items() for phrase in phrases),
+    key=lambda item: -len(item[0]),
+)
 _GARMENT_PHRASES = sorted((tuple(g.split()) for g in GARMENT_WORDS), key=len, reverse=True)
 
 
@@ -275,7 +292,7 @@ class _Reader:
         self.words, self.at = words, 0
 
     def peek(self, phrase: tuple[str, ...]) -> bool:
-        return tuple(self.words[self.at:self.at + len(phrase)]) == phrase
+        return tuple(self.words[self.at : self.at + len(phrase)]) == phrase
 
     def take(self, phrase: tuple[str, ...]) -> bool:
         if self.peek(phrase):
@@ -284,7 +301,7 @@ class _Reader:
         return False
 
     def fail(self, expected: str) -> CaptionParseError:
-        found = " ".join(self.words[self.at:self.at + 3]) or "the end"
+        found = " ".join(self.words[self.at : self.at + 3]) or "the end"
         return CaptionParseError(f"expected {expected} at word {self.at + 1}, found {found!r}")
 
 
@@ -328,6 +345,7 @@ def _mention(reader: _Reader, objects: list) -> int:
 
 # ---- meaning: a parsed caption against the true scene ---------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class SceneComparison:
     parsed: bool
@@ -354,12 +372,17 @@ def compare_scene(caption: str, scene: Scene) -> SceneComparison:
             matched[index] = truth[garment]
     colours = sum(parsed.objects[i][1] == item.colour for i, item in matched.items())
     sizes = sum(parsed.objects[i][2] == item.size for i, item in matched.items())
-    right = sum(a in matched and b in matched and relation(matched[a], matched[b]) == name
-                for a, name, b in parsed.relations)
-    exact = (Counter(parsed.objects) == Counter(item.attributes for item in scene.objects)
-             and right == len(parsed.relations) and _connected(len(parsed.objects), parsed.relations))
-    return SceneComparison(True, len(scene.objects), len(parsed.objects), len(matched), colours, sizes,
-                           len(parsed.relations), right, exact)
+    right = sum(
+        a in matched and b in matched and relation(matched[a], matched[b]) == name for a, name, b in parsed.relations
+    )
+    exact = (
+        Counter(parsed.objects) == Counter(item.attributes for item in scene.objects)
+        and right == len(parsed.relations)
+        and _connected(len(parsed.objects), parsed.relations)
+    )
+    return SceneComparison(
+        True, len(scene.objects), len(parsed.objects), len(matched), colours, sizes, len(parsed.relations), right, exact
+    )
 
 
 def _connected(n_objects: int, relations) -> bool:

@@ -1,4 +1,5 @@
 """The shared text box with its button, alone on a page, for a browser test."""
+
 import streamlit as st
 
 from dashboard.components.text_input import text_entry

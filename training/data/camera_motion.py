@@ -1,6 +1,7 @@
 """The camera-motion clips of the synced many-to-many task: real photos from the scikit-image and scikit-learn
 wheels and Debian's opencv-doc, split by photo, filmed by the generator in models/generators/camera_motion_clips.py,
 cached outside git, the dataset card, and the sample photos the dashboard films."""
+
 from __future__ import annotations
 
 import hashlib
@@ -20,14 +21,50 @@ PHOTO_SOURCES = (SKIMAGE_PHOTOS, SKLEARN_PHOTOS, OPENCV_PHOTOS)
 # Disjoint by photo. Stereo and before/after pairs (the two motorcycles; aero, aloe, leuven, ela…) either stay
 # together or ship only one half, so no test photo has a near twin in training.
 PHOTO_SPLITS = {
-    "train": ("astronaut.png", "camera.png", "cell.png", "clock_motion.png", "grass.png", "hubble_deep_field.jpg",
-              "ihc.png", "motorcycle_left.png", "motorcycle_right.png", "retina.jpg", "text.png", "china.jpg",
-              "aero1.jpg", "aloeL.jpg", "apple.jpg", "basketball1.png", "board.jpg", "box_in_scene.png",
-              "butterfly.jpg", "ela_original.jpg", "fruits.jpg", "graf1.png", "left.jpg", "leuvenA.jpg", "pic2.png",
-              "rubberwhale1.png", "squirrel_cls.jpg", "starry_night.jpg", "stuff.jpg"),
+    "train": (
+        "astronaut.png",
+        "camera.png",
+        "cell.png",
+        "clock_motion.png",
+        "grass.png",
+        "hubble_deep_field.jpg",
+        "ihc.png",
+        "motorcycle_left.png",
+        "motorcycle_right.png",
+        "retina.jpg",
+        "text.png",
+        "china.jpg",
+        "aero1.jpg",
+        "aloeL.jpg",
+        "apple.jpg",
+        "basketball1.png",
+        "board.jpg",
+        "box_in_scene.png",
+        "butterfly.jpg",
+        "ela_original.jpg",
+        "fruits.jpg",
+        "graf1.png",
+        "left.jpg",
+        "leuvenA.jpg",
+        "pic2.png",
+        "rubberwhale1.png",
+        "squirrel_cls.jpg",
+        "starry_night.jpg",
+        "stuff.jpg",
+    ),
     "val": ("coffee.png", "brick.png", "moon.png", "orange.jpg", "home.jpg"),
-    "test": ("chelsea.png", "coins.png", "rocket.jpg", "gravel.png", "page.png", "flower.jpg", "baboon.jpg",
-             "building.jpg", "messi5.jpg", "smarties.png"),
+    "test": (
+        "chelsea.png",
+        "coins.png",
+        "rocket.jpg",
+        "gravel.png",
+        "page.png",
+        "flower.jpg",
+        "baboon.jpg",
+        "building.jpg",
+        "messi5.jpg",
+        "smarties.png",
+    ),
 }
 
 
@@ -55,11 +92,18 @@ class ClipSet:
 SPLIT_SEEDS = {"train": 1, "val": 2, "test": 3}  # disjoint clip seeds per split, on top of disjoint photos
 
 
-def clip_set(split: str, n_clips: int, n_frames: int, config: GeneratorConfig = GeneratorConfig(),
-             use_cache: bool = True) -> ClipSet:
+def clip_set(
+    split: str, n_clips: int, n_frames: int, config: GeneratorConfig = GeneratorConfig(), use_cache: bool = True
+) -> ClipSet:
     """A split's clips, generated once and cached outside git (keyed by everything that shapes them)."""
-    recipe = {"split": split, "clips": n_clips, "frames": n_frames, "photos": PHOTO_SPLITS[split],
-              "config": asdict(config), "generator": 1}
+    recipe = {
+        "split": split,
+        "clips": n_clips,
+        "frames": n_frames,
+        "photos": PHOTO_SPLITS[split],
+        "config": asdict(config),
+        "generator": 1,
+    }
     key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
     path = cache_dir() / "camera-motion" / f"{split}-{n_clips}x{n_frames}-{key}.npz"
     if use_cache and path.is_file():
@@ -80,12 +124,17 @@ def clip_set(split: str, n_clips: int, n_frames: int, config: GeneratorConfig = 
 def generator_card(config: GeneratorConfig, sizes: dict[str, str]) -> str:
     """The dataset card: the photos, the generator and its settings, the split sizes."""
     lines = [part for source in PHOTO_SOURCES for part in (source.card(), "")]
-    lines += ["### Camera-motion clips (generated)", "",
-             camera_motion_clips.__doc__.split("\n\n", 1)[1].strip(), "",
-             "Photos per split (no photo is in two splits; training shots also film procedural textures):"]
+    lines += [
+        "### Camera-motion clips (generated)",
+        "",
+        camera_motion_clips.__doc__.split("\n\n", 1)[1].strip(),
+        "",
+        "Photos per split (no photo is in two splits; training shots also film procedural textures):",
+    ]
     lines += [f"- {split}: {', '.join(names)}" for split, names in PHOTO_SPLITS.items()]
-    lines += ["", "Sizes: " + "; ".join(f"{k} {v}" for k, v in sizes.items()), "",
-              "Generator settings:", ""] + [f"- `{k}` = {v}" for k, v in asdict(config).items()]
+    lines += ["", "Sizes: " + "; ".join(f"{k} {v}" for k, v in sizes.items()), "", "Generator settings:", ""] + [
+        f"- `{k}` = {v}" for k, v in asdict(config).items()
+    ]
     return "\n".join(lines)
 
 
@@ -107,7 +156,9 @@ def write_sample_photos(max_side: int = 400) -> None:
 if __name__ == "__main__":
     import argparse
 
-    argparse.ArgumentParser(prog="python -m training.data.camera_motion",
-                            description="Write the sample photos the dashboard films (models/checkpoints/"
-                                        "many_to_many_synced/sample_photos.npz).").parse_args()
+    argparse.ArgumentParser(
+        prog="python -m training.data.camera_motion",
+        description="Write the sample photos the dashboard films (models/checkpoints/"
+        "many_to_many_synced/sample_photos.npz).",
+    ).parse_args()
     write_sample_photos()

@@ -1,4 +1,5 @@
 """Fashion-MNIST in its original idx format, and the seeded train/validation split."""
+
 from __future__ import annotations
 
 import struct
@@ -56,8 +57,10 @@ def load_fashion_mnist(val_fraction: float = 1 / 12, seed: int = 0) -> ImageSpli
     images, labels = read("train-images-idx3-ubyte"), read("train-labels-idx1-ubyte").astype(np.int64)
     train, val = split_indices(len(images), val_fraction, seed)
     return ImageSplits(
-        train_images=images[train], train_labels=labels[train],
-        val_images=images[val], val_labels=labels[val],
+        train_images=images[train],
+        train_labels=labels[train],
+        val_images=images[val],
+        val_labels=labels[val],
         test_images=read("t10k-images-idx3-ubyte"),
         test_labels=read("t10k-labels-idx1-ubyte").astype(np.int64),
     )
@@ -67,10 +70,13 @@ def write_examples(path, per_class: int = 5, seed: int = 0) -> None:
     """A few official test images per class for the dashboard to offer (it never reads the data set itself)."""
     splits = load_fashion_mnist(seed=seed)
     rng = np.random.default_rng(seed)
-    chosen = np.concatenate([rng.choice(np.flatnonzero(splits.test_labels == c), per_class, replace=False)
-                             for c in range(int(splits.test_labels.max()) + 1)])
-    np.savez_compressed(path, images=splits.test_images[chosen], labels=splits.test_labels[chosen],
-                        test_index=chosen)
+    chosen = np.concatenate(
+        [
+            rng.choice(np.flatnonzero(splits.test_labels == c), per_class, replace=False)
+            for c in range(int(splits.test_labels.max()) + 1)
+        ]
+    )
+    np.savez_compressed(path, images=splits.test_images[chosen], labels=splits.test_labels[chosen], test_index=chosen)
 
 
 if __name__ == "__main__":

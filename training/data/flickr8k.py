@@ -8,6 +8,7 @@ This is the layout of the widely used Kaggle copy of Flickr8k; any data set writ
 be downloaded here (no captioned photo set is reachable offline), so nothing is fetched: the user points
 ``data_dir`` at their copy. Letterboxed images are cached outside git, keyed by the folder and the image size.
 """
+
 from __future__ import annotations
 
 import csv
@@ -70,8 +71,9 @@ def image_folder(data_dir: Path) -> Path:
     raise FileNotFoundError(f"no image folder ({', '.join(IMAGE_FOLDERS[:-1])}) with images in {data_dir}")
 
 
-def load_flickr8k(data_dir: str | Path, image_size: int, val_fraction: float = 0.1, test_fraction: float = 0.1,
-                  seed: int = 0) -> dict[str, CaptionSplit]:
+def load_flickr8k(
+    data_dir: str | Path, image_size: int, val_fraction: float = 0.1, test_fraction: float = 0.1, seed: int = 0
+) -> dict[str, CaptionSplit]:
     """Train / validation / test splits by image (all captions of an image stay together), seeded."""
     data_dir = Path(data_dir).expanduser()
     captions_path = data_dir / CAPTIONS_FILE
@@ -88,9 +90,12 @@ def load_flickr8k(data_dir: str | Path, image_size: int, val_fraction: float = 0
     train, val = (rest[part] for part in split_indices(len(rest), val_fraction / (1 - test_fraction), seed + 1))
     if missing:
         print(f"flickr8k: {missing} images named in captions.txt are missing and skipped")
-    return {split: CaptionSplit(images[index], [[tokenize(c) for c in captions[names[i]]] for i in index],
-                                [names[i] for i in index])
-            for split, index in (("train", train), ("val", val), ("test", test))}
+    return {
+        split: CaptionSplit(
+            images[index], [[tokenize(c) for c in captions[names[i]]] for i in index], [names[i] for i in index]
+        )
+        for split, index in (("train", train), ("val", val), ("test", test))
+    }
 
 
 def _letterboxed(folder: Path, names: list[str], image_size: int) -> np.ndarray:

@@ -1,5 +1,6 @@
 """Real photographs that are nothing like any training set here (scikit-image's samples), whole and as random
 square crops: the out-of-domain inputs that out-of-domain notices are measured against."""
+
 from __future__ import annotations
 
 import io

@@ -6,6 +6,7 @@ Both are read from the package (no network). Two ways to bring them to a tweet c
 as one-word training examples labelled by the sign of their rating, and everyday English sentences (Tatoeba)
 that VADER is confident about, as weak labels.
 """
+
 from __future__ import annotations
 
 from importlib import resources
@@ -63,6 +64,6 @@ def weak_labelled_sentences(limit: int, min_compound: float = 0.5, seed: int = 0
     chosen = []
     for side in (compound <= -min_compound, compound >= min_compound):
         rows = np.flatnonzero(side)
-        chosen.append(rng.permutation(rows)[:limit // 2])
+        chosen.append(rng.permutation(rows)[: limit // 2])
     rows = np.concatenate(chosen)
     return [sentences[i] for i in rows], (compound[rows] > 0).astype(np.int64)

@@ -8,6 +8,7 @@ Two test sets come out of the split. ``test`` is a random draw of English senten
 is the newest English sentences by Tatoeba id: the closest thing here to what a user types, because they were
 written after everything the model trains on, about other things.
 """
+
 from __future__ import annotations
 
 import re
@@ -95,12 +96,19 @@ def group_by_english(pairs: list[Pair]) -> list[Example]:
     grouped: dict[str, list[Pair]] = {}
     for pair in pairs:
         grouped.setdefault(pair.en, []).append(pair)
-    return [Example(en, tuple(p.es for p in group), tuple(p.attribution for p in group))
-            for en, group in grouped.items()]
+    return [
+        Example(en, tuple(p.es for p in group), tuple(p.attribution for p in group)) for en, group in grouped.items()
+    ]
 
 
-def split_by_english(pairs: list[Pair], val_sentences: int, test_sentences: int, seed: int,
-                     new_fraction: float = 0.0, max_train_words: int | None = None) -> TranslationSplits:
+def split_by_english(
+    pairs: list[Pair],
+    val_sentences: int,
+    test_sentences: int,
+    seed: int,
+    new_fraction: float = 0.0,
+    max_train_words: int | None = None,
+) -> TranslationSplits:
     """Hold out the newest ``new_fraction`` of the distinct English sentences (by Tatoeba id) as ``new_test``;
     a seeded shuffle of the rest gives test, then validation, then training. Only training is cut to
     ``max_train_words`` English words: the test sets keep every length, as users type them."""
@@ -110,19 +118,25 @@ def split_by_english(pairs: list[Pair], val_sentences: int, test_sentences: int,
     new_test = sorted((examples[i] for i in newest_first[:n_new]), key=lambda e: e.english_id)
     rest = [examples[i] for i in sorted(newest_first[n_new:])]
     if val_sentences + test_sentences >= len(rest):
-        raise ValueError(f"{len(rest)} English sentences cannot give {test_sentences} test and "
-                         f"{val_sentences} validation sentences and leave some for training")
+        raise ValueError(
+            f"{len(rest)} English sentences cannot give {test_sentences} test and "
+            f"{val_sentences} validation sentences and leave some for training"
+        )
     order = np.random.default_rng(seed).permutation(len(rest))
     test = [rest[i] for i in order[:test_sentences]]
-    val = [rest[i] for i in order[test_sentences:test_sentences + val_sentences]]
-    train = [Pair(rest[i].en, es, attribution) for i in order[test_sentences + val_sentences:]
-             for es, attribution in zip(rest[i].references, rest[i].attributions)
-             if max_train_words is None or word_count(rest[i].en) <= max_train_words]
+    val = [rest[i] for i in order[test_sentences : test_sentences + val_sentences]]
+    train = [
+        Pair(rest[i].en, es, attribution)
+        for i in order[test_sentences + val_sentences :]
+        for es, attribution in zip(rest[i].references, rest[i].attributions)
+        if max_train_words is None or word_count(rest[i].en) <= max_train_words
+    ]
     return TranslationSplits(train=train, val=val, test=test, new_test=new_test)
 
 
-def load_splits(max_train_words: int, val_sentences: int, test_sentences: int, new_fraction: float,
-                seed: int) -> TranslationSplits:
+def load_splits(
+    max_train_words: int, val_sentences: int, test_sentences: int, new_fraction: float, seed: int
+) -> TranslationSplits:
     """Every pair, split by English sentence; training keeps the pairs of at most ``max_train_words`` words."""
     return split_by_english(load_pairs(), val_sentences, test_sentences, seed, new_fraction, max_train_words)
 
@@ -135,8 +149,13 @@ def contributors(attributions) -> Counter:
 def attribution_record(splits: TranslationSplits) -> dict:
     """What CC-BY asks of us for the pairs a run used: the licence, the source and every contributor credited."""
     lines = [p.attribution for p in splits.train]
-    lines += [a for split in (splits.val, splits.test, splits.new_test) for example in split
-              for a in example.attributions]
+    lines += [
+        a for split in (splits.val, splits.test, splits.new_test) for example in split for a in example.attributions
+    ]
     credited = contributors(lines)
-    return {"licence": TATOEBA_SPA.licence, "source": TATOEBA_SPA.homepage, "pairs": len(lines),
-            "contributors": dict(credited.most_common())}
+    return {
+        "licence": TATOEBA_SPA.licence,
+        "source": TATOEBA_SPA.homepage,
+        "pairs": len(lines),
+        "contributors": dict(credited.most_common()),
+    }

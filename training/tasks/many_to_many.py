@@ -1,4 +1,5 @@
 """Many to many: translate English to Spanish (Tatoeba pairs) with an encoder–decoder, scored with sacrebleu."""
+
 from __future__ import annotations
 
 import argparse
@@ -42,60 +43,92 @@ def train_tokenizer(texts: list[str], vocab_size: int) -> Tokenizer:
     tokenizer.normalizer = normalizers.NFC()
     tokenizer.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Metaspace(), pre_tokenizers.Punctuation()])
     tokenizer.decoder = decoders.Metaspace()
-    tokenizer.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS),
-                                                              show_progress=False))
+    tokenizer.train_from_iterator(
+        texts, trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS), show_progress=False)
+    )
     return tokenizer
 
 
 def dataset_card(config: Config, sizes: dict[str, int]) -> str:
-    return "\n".join([
-        TATOEBA_SPA.card(), "",
-        "#### As used here",
-        "- Unicode NFC, case and punctuation kept.",
-        f"- Split by English sentence: the newest {config.new_test_fraction:.0%} of English sentences by Tatoeba id "
-        f"are the new-sentences test set ({sizes['new_test']:,} sentences, never seen in training or validation); "
-        f"a seeded shuffle of the rest (seed {config.seed}) gives {sizes['test']:,} test and {sizes['val']:,} "
-        f"validation sentences, each scored against all of its Spanish translations, and {sizes['train']:,} "
-        f"training pairs, those whose English side has at most {config.model.trained_source_words} words"
-        + (f"; pairs of {config.long_source_words} or more English words appear {config.long_source_repeats} "
-           "times per epoch." if config.long_source_repeats > 1 else "."),
-        f"- Scores per English length bucket: {', '.join(LENGTH_BUCKETS)}; single-reference BLEU "
-        "(`bleu_single`, first translation only) beside multi-reference BLEU.",
-        f"- Subwords: byte-pair encoding trained on the training split only, one tokenizer per language "
-        f"({config.model.source_vocab} English, {config.model.target_vocab} Spanish).",
-        "- Attribution: every pair is CC-BY 2.0 (France), tatoeba.org; the contributors credited for the pairs "
-        "this run used are listed in `report/attribution.json`.",
-    ])
+    return "\n".join(
+        [
+            TATOEBA_SPA.card(),
+            "",
+            "#### As used here",
+            "- Unicode NFC, case and punctuation kept.",
+            f"- Split by English sentence: the newest {config.new_test_fraction:.0%} of English sentences by "
+            "Tatoeba id "
+            f"are the new-sentences test set ({sizes['new_test']:,} sentences, never seen in training or validation); "
+            f"a seeded shuffle of the rest (seed {config.seed}) gives {sizes['test']:,} test and {sizes['val']:,} "
+            f"validation sentences, each scored against all of its Spanish translations, and {sizes['train']:,} "
+            f"training pairs, those whose English side has at most {config.model.trained_source_words} words"
+            + (
+                f"; pairs of {config.long_source_words} or more English words appear {config.long_source_repeats} "
+                "times per epoch."
+                if config.long_source_repeats > 1
+                else "."
+            ),
+            f"- Scores per English length bucket: {', '.join(LENGTH_BUCKETS)}; single-reference BLEU "
+            "(`bleu_single`, first translation only) beside multi-reference BLEU.",
+            f"- Subwords: byte-pair encoding trained on the training split only, one tokenizer per language "
+            f"({config.model.source_vocab} English, {config.model.target_vocab} Spanish).",
+            "- Attribution: every pair is CC-BY 2.0 (France), tatoeba.org; the contributors credited for the pairs "
+            "this run used are listed in `report/attribution.json`.",
+        ]
+    )
 
 
 def prepare(config: Config, dry_run: bool = False) -> Task:
-    splits = load_splits(config.model.trained_source_words, config.val_sentences, config.test_sentences,
-                         config.new_test_fraction, config.seed)
-    train_pairs = splits.train[:4 * config.batch_size] if dry_run else splits.train
-    epoch_pairs = [pair for pair in train_pairs for _ in range(
-        config.long_source_repeats if word_count(pair.en) >= config.long_source_words else 1)]
+    splits = load_splits(
+        config.model.trained_source_words,
+        config.val_sentences,
+        config.test_sentences,
+        config.new_test_fraction,
+        config.seed,
+    )
+    train_pairs = splits.train[: 4 * config.batch_size] if dry_run else splits.train
+    epoch_pairs = [
+        pair
+        for pair in train_pairs
+        for _ in range(config.long_source_repeats if word_count(pair.en) >= config.long_source_words else 1)
+    ]
     examples: dict[str, list[Example]] = {
-        split: splits.examples_in(split)[:2 * config.batch_size] if dry_run else splits.examples_in(split)
-        for split in ("val", "test", "new_test")}
+        split: splits.examples_in(split)[: 2 * config.batch_size] if dry_run else splits.examples_in(split)
+        for split in ("val", "test", "new_test")
+    }
     source_tokenizer = train_tokenizer([p.en for p in train_pairs], config.model.source_vocab)
     target_tokenizer = train_tokenizer([p.es for p in train_pairs], config.model.target_vocab)
     # On little data (a dry run) BPE stops short of the vocabulary asked for; the model gets the sizes it reached,
     # so it can never emit an id the tokenizer cannot decode.
-    model_config = replace(config.model, source_vocab=source_tokenizer.get_vocab_size(),
-                           target_vocab=target_tokenizer.get_vocab_size())
+    model_config = replace(
+        config.model, source_vocab=source_tokenizer.get_vocab_size(), target_vocab=target_tokenizer.get_vocab_size()
+    )
     model = many_to_many.build_model(model_config)
     translator = Translator(model, source_tokenizer, target_tokenizer)
 
     def targets(sentences: list[str]) -> list[list[int]]:
         return [[BOS, *e.ids, EOS] for e in target_tokenizer.encode_batch(sentences)]
 
-    train_batches = PaddedFieldBatches({"source": translator.encode_sources([p.en for p in epoch_pairs]),
-                                   "target": targets([p.es for p in epoch_pairs])},
-                                  config.batch_size, shuffle=True, length_field="target")
+    train_batches = PaddedFieldBatches(
+        {
+            "source": translator.encode_sources([p.en for p in epoch_pairs]),
+            "target": targets([p.es for p in epoch_pairs]),
+        },
+        config.batch_size,
+        shuffle=True,
+        length_field="target",
+    )
     # Teacher-forced loss on validation uses each English sentence's first translation.
-    loss_batches = {split: PaddedFieldBatches({"source": translator.encode_sources([e.en for e in items]),
-                                          "target": targets([e.references[0] for e in items])}, 500)
-                    for split, items in examples.items()}
+    loss_batches = {
+        split: PaddedFieldBatches(
+            {
+                "source": translator.encode_sources([e.en for e in items]),
+                "target": targets([e.references[0] for e in items]),
+            },
+            500,
+        )
+        for split, items in examples.items()
+    }
 
     def teacher_forced_loss(model: torch.nn.Module, split: str) -> float:
         total, count = 0.0, 0
@@ -110,15 +143,22 @@ def prepare(config: Config, dry_run: bool = False) -> Task:
         items = examples[split]
         sources, references = [e.en for e in items], [e.references for e in items]
         greedy = Translator(model, source_tokenizer, target_tokenizer).translate(sources)
-        metrics = {"loss": teacher_forced_loss(model, split),
-                   **translation_scores_by_length(sources, [t.text for t in greedy], references),
-                   "unfinished": sum(not t.finished for t in greedy) / len(greedy)}
+        metrics = {
+            "loss": teacher_forced_loss(model, split),
+            **translation_scores_by_length(sources, [t.text for t in greedy], references),
+            "unfinished": sum(not t.finished for t in greedy) / len(greedy),
+        }
         if split != "val" and config.test_beam_width > 1:
             beam = Translator(model, source_tokenizer, target_tokenizer).translate(
-                sources, beam_width=config.test_beam_width, length_penalty=config.length_penalty)
-            metrics.update({f"{name}_beam{config.test_beam_width}": value for name, value in
-                            translation_scores_by_length(sources, [t.text for t in beam], references).items()
-                            if not name.endswith("_sentences")})
+                sources, beam_width=config.test_beam_width, length_penalty=config.length_penalty
+            )
+            metrics.update(
+                {
+                    f"{name}_beam{config.test_beam_width}": value
+                    for name, value in translation_scores_by_length(sources, [t.text for t in beam], references).items()
+                    if not name.endswith("_sentences")
+                }
+            )
         return metrics
 
     def report(model: torch.nn.Module) -> dict[str, object]:
@@ -126,8 +166,11 @@ def prepare(config: Config, dry_run: bool = False) -> Task:
         for split in ("test", "new_test"):
             shown = examples[split][:50]
             translated = Translator(model, source_tokenizer, target_tokenizer).translate([e.en for e in shown])
-            samples[f"{split}_samples"] = {"samples": [{"en": e.en, "references": list(e.references),
-                                                        "greedy": t.text} for e, t in zip(shown, translated)]}
+            samples[f"{split}_samples"] = {
+                "samples": [
+                    {"en": e.en, "references": list(e.references), "greedy": t.text} for e, t in zip(shown, translated)
+                ]
+            }
         return {"attribution": attribution_record(splits), **samples}
 
     def extra_files(folder: Path) -> None:
@@ -167,9 +210,10 @@ def length_report(runs) -> str:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m training.tasks.many_to_many",
-                                     description="report: print the shipped runs' scores by sentence length "
-                                                 "(Markdown).")
+    parser = argparse.ArgumentParser(
+        prog="python -m training.tasks.many_to_many",
+        description="report: print the shipped runs' scores by sentence length (Markdown).",
+    )
     parser.add_argument("command", choices=["report"])
     parser.parse_args(argv)
     from models import store

@@ -1,4 +1,5 @@
 """Many to many, synced: label the camera motion of every frame of generated clips over real photos."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -55,12 +56,17 @@ def mirror_and_flip(batch: dict) -> dict:
 def prepare(config: Config, dry_run: bool = False) -> Task:
     if config.model.frame_size != config.generator.frame_size:
         raise SystemExit("model.frame_size and generator.frame_size must agree")
-    sizes = {"train": (config.train_clips, config.clip_frames), "val": (config.val_clips, config.eval_clip_frames),
-             "test": (config.test_clips, config.eval_clip_frames)}
+    sizes = {
+        "train": (config.train_clips, config.clip_frames),
+        "val": (config.val_clips, config.eval_clip_frames),
+        "test": (config.test_clips, config.eval_clip_frames),
+    }
     if dry_run:  # a handful of short clips, generated in a second and not cached
         sizes = {split: (4, 24) for split in sizes}
-    clips = {split: clip_set(split, n, frames, config.generator, use_cache=not dry_run)
-             for split, (n, frames) in sizes.items()}
+    clips = {
+        split: clip_set(split, n, frames, config.generator, use_cache=not dry_run)
+        for split, (n, frames) in sizes.items()
+    }
     tensors = {split: (torch.from_numpy(c.frames), torch.from_numpy(c.labels)) for split, c in clips.items()}
     model = many_to_many_synced.build_model(config.model)
 
@@ -71,14 +77,18 @@ def prepare(config: Config, dry_run: bool = False) -> Task:
     def evaluate(model: torch.nn.Module, split: str) -> dict[str, float]:
         predicted, loss = predictions(model, split)
         truth = tensors[split][1].numpy()
-        return {"loss": loss, **classification_scores(truth.ravel(), predicted.ravel(), config.model.n_classes),
-                **segmentation_scores(list(truth), list(predicted))}
+        return {
+            "loss": loss,
+            **classification_scores(truth.ravel(), predicted.ravel(), config.model.n_classes),
+            **segmentation_scores(list(truth), list(predicted)),
+        }
 
     def report(model: torch.nn.Module) -> dict[str, object]:
         predicted, _ = predictions(model, "test")
         truth = tensors["test"][1].numpy()
-        report = confusion_report(truth.ravel(), predicted.ravel(), config.model.labels,
-                                  "Confusion matrix (test frames)")
+        report = confusion_report(
+            truth.ravel(), predicted.ravel(), config.model.labels, "Confusion matrix (test frames)"
+        )
         matrix = np.array(report["confusion_matrix_data"]["matrix"])
         hits, claimed = np.diag(matrix), matrix.sum(0) + matrix.sum(1)  # F1 = 2 TP / (predicted + true)
         per_label = {name: float(2 * hits[i] / max(claimed[i], 1)) for i, name in enumerate(config.model.labels)}
@@ -88,8 +98,12 @@ def prepare(config: Config, dry_run: bool = False) -> Task:
     counts = np.bincount(clips["test"].labels.ravel(), minlength=config.model.n_classes)
     return Task(
         model=model,
-        train_batches=TensorBatches({"frames": frames, "labels": labels}, config.batch_size, shuffle=True,
-                                    transform=mirror_and_flip if config.augment else None),
+        train_batches=TensorBatches(
+            {"frames": frames, "labels": labels},
+            config.batch_size,
+            shuffle=True,
+            transform=mirror_and_flip if config.augment else None,
+        ),
         evaluate=evaluate,
         selection_metric="macro_f1",
         dataset_card=generator_card(config.generator, {s: f"{n} clips × {t} frames" for s, (n, t) in sizes.items()}),

@@ -5,6 +5,7 @@
 LODO is leave-one-domain-out: for each topic of the corpus (training.data.tweet_domains), a model trained
 without any tweet of that topic is scored on all of its tweets, a stand-in for tweets about anything else.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -117,8 +118,9 @@ def prepare_splits(config: Config, splits: TweetSplits, dry_run: bool = False) -
     tokens = {split: tokenizer.encode(split_texts) for split, split_texts in texts.items()}
 
     def batches(split: str, batch_size: int, shuffle: bool = False) -> PaddedFieldBatches:
-        return PaddedFieldBatches({"token_ids": tokens[split]}, batch_size, shuffle=shuffle, pad_id=PAD_ID,
-                                  aligned={"labels": targets[split]})
+        return PaddedFieldBatches(
+            {"token_ids": tokens[split]}, batch_size, shuffle=shuffle, pad_id=PAD_ID, aligned={"labels": targets[split]}
+        )
 
     def positive_probability(model: torch.nn.Module, split: str) -> np.ndarray:
         model.eval()
@@ -136,8 +138,10 @@ def prepare_splits(config: Config, splits: TweetSplits, dry_run: bool = False) -
 
     def evaluate(model: torch.nn.Module, split: str) -> dict[str, float]:
         predicted, loss = predictions(model, split)
-        return {"loss": loss, **sentiment_scores(targets[split].numpy(), predicted, agreed[split],
-                                                 model_config.n_classes)}
+        return {
+            "loss": loss,
+            **sentiment_scores(targets[split].numpy(), predicted, agreed[split], model_config.n_classes),
+        }
 
     def report(model: torch.nn.Module) -> dict[str, object]:
         predicted, _ = predictions(model, "test")
@@ -157,9 +161,13 @@ def prepare_splits(config: Config, splits: TweetSplits, dry_run: bool = False) -
         dataset_card=dataset_card(splits),
         report=report,
         extra_files=save_extra_files,
-        info={"data.train_size": str(len(targets["train"])), "data.val_size": str(len(targets["val"])),
-              "data.test_size": str(len(targets["test"])), "data.general_examples": str(len(extra_texts)),
-              "tokenizer.vocab_size": str(tokenizer.vocab_size)},
+        info={
+            "data.train_size": str(len(targets["train"])),
+            "data.val_size": str(len(targets["val"])),
+            "data.test_size": str(len(targets["test"])),
+            "data.general_examples": str(len(extra_texts)),
+            "tokenizer.vocab_size": str(tokenizer.vocab_size),
+        },
     )
 
 
@@ -174,22 +182,30 @@ def lodo_domains(splits: TweetSplits) -> list[str]:
 
 def held_out_fold(splits: TweetSplits, domain: str) -> TweetSplits:
     """Train and validation without a single tweet of ``domain``; its tweets from every split are the test."""
+
     def part(split: str, keep) -> tuple[list[str], np.ndarray, np.ndarray]:
         rows = [i for i, d in enumerate(tweet_domains(splits.texts[split])) if keep(d)]
         return ([splits.texts[split][i] for i in rows], splits.targets[split][rows], splits.agreed[split][rows])
 
     outside = {split: part(split, lambda d: d != domain) for split in ("train", "val")}
     inside = [part(split, lambda d: d == domain) for split in ("train", "val", "test")]
-    test = ([t for texts, _, _ in inside for t in texts], np.concatenate([targets for _, targets, _ in inside]),
-            np.concatenate([agreed for _, _, agreed in inside]))
+    test = (
+        [t for texts, _, _ in inside for t in texts],
+        np.concatenate([targets for _, targets, _ in inside]),
+        np.concatenate([agreed for _, _, agreed in inside]),
+    )
     parts = {**outside, "test": test}
-    return dataclasses.replace(splits, texts={s: p[0] for s, p in parts.items()},
-                               targets={s: p[1] for s, p in parts.items()},
-                               agreed={s: p[2] for s, p in parts.items()})
+    return dataclasses.replace(
+        splits,
+        texts={s: p[0] for s, p in parts.items()},
+        targets={s: p[1] for s, p in parts.items()},
+        agreed={s: p[2] for s, p in parts.items()},
+    )
 
 
-def leave_one_domain_out(splits: TweetSplits, score_held_out: Callable[[TweetSplits], dict[str, float]],
-                         domains: list[str] | None = None) -> dict[str, float]:
+def leave_one_domain_out(
+    splits: TweetSplits, score_held_out: Callable[[TweetSplits], dict[str, float]], domains: list[str] | None = None
+) -> dict[str, float]:
     """``lodo_<domain>_accuracy`` and ``…_macro_f1`` per held-out domain, and their means (each domain counts
     once, whatever its size). ``score_held_out(fold)`` fits on the fold's train and validation splits and returns
     the scores (sentiment_scores) of its test split."""
@@ -198,8 +214,9 @@ def leave_one_domain_out(splits: TweetSplits, score_held_out: Callable[[TweetSpl
         fold_scores = score_held_out(held_out_fold(splits, domain))
         for metric in ("accuracy", "macro_f1"):
             scores[f"lodo_{domain}_{metric}"] = fold_scores[metric]
-        print(f"lodo {domain}: accuracy {fold_scores['accuracy']:.4f}, macro-F1 {fold_scores['macro_f1']:.4f}",
-              flush=True)
+        print(
+            f"lodo {domain}: accuracy {fold_scores['accuracy']:.4f}, macro-F1 {fold_scores['macro_f1']:.4f}", flush=True
+        )
     for metric in ("accuracy", "macro_f1"):
         per_domain = [value for key, value in scores.items() if key.endswith(f"_{metric}")]
         scores[f"lodo_mean_{metric}"] = float(np.mean(per_domain))
@@ -222,11 +239,13 @@ class Unlogged:
 def rnn_on_fold(config: Config) -> Callable[[TweetSplits], dict[str, float]]:
     """Train ``config`` on a fold as training.train would (same seed, epochs and early stop on validation), then
     score the held-out domain."""
+
     def score_held_out(fold: TweetSplits) -> dict[str, float]:
         torch.manual_seed(config.seed)
         task = prepare_splits(config, fold)
-        Trainer(config, task.model, task.train_batches, lambda m: task.evaluate(m, "val"), task.selection_metric,
-                Unlogged()).fit()
+        Trainer(
+            config, task.model, task.train_batches, lambda m: task.evaluate(m, "val"), task.selection_metric, Unlogged()
+        ).fit()
         return task.evaluate(task.model, "test")
 
     return score_held_out
@@ -260,8 +279,11 @@ def log_lodo(run: str, threads: int = 1) -> dict[str, float]:
     from training.config import override
 
     tracking.set_tracking()
-    trained = [r for r in store.list_runs("many_to_one")
-               if r.status == "FINISHED" and r.has_checkpoint and run in (r.run_id, r.run_name)]
+    trained = [
+        r
+        for r in store.list_runs("many_to_one")
+        if r.status == "FINISHED" and r.has_checkpoint and run in (r.run_id, r.run_name)
+    ]
     if not trained:
         raise SystemExit(f"no finished trained many_to_one run named or with id {run!r}")
     chosen = max(trained, key=lambda r: r.start_time or 0)
@@ -273,7 +295,8 @@ def log_lodo(run: str, threads: int = 1) -> dict[str, float]:
     classifier = many_to_one.TweetClassifier.from_checkpoint(load_checkpoint(store.download_checkpoint(chosen.run_id)))
     labels = classifier.labels
     metrics["seed_tweets_correct"] = seed_tweets_correct(
-        lambda texts: [labels[i] for i in classifier.label_ids(classifier.probabilities(texts))])
+        lambda texts: [labels[i] for i in classifier.label_ids(classifier.probabilities(texts))]
+    )
     client = store.client()
     for key, value in metrics.items():
         client.log_metric(chosen.run_id, key, float(value), step=0)
@@ -284,8 +307,11 @@ def log_lodo(run: str, threads: int = 1) -> dict[str, float]:
 if __name__ == "__main__":
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m training.tasks.many_to_one", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m training.tasks.many_to_one",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("command", choices=["lodo"])
     parser.add_argument("--run-name", required=True, help="the trained run's name or id")
     parser.add_argument("--threads", type=int, default=1, help="torch threads of the lodo retraining")

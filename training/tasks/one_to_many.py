@@ -1,5 +1,6 @@
 """One to many: caption an image. By default the generated fashion scenes, scored by BLEU and by meaning (each
 caption parsed back into a scene graph); with ``data=flickr8k data_dir=…`` a user's own captioned photos (BLEU)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -25,9 +26,19 @@ from training.trainer import TrainConfig
 
 EVAL_BATCH = 250
 # The settings only one kind of data uses: a run on the other logs none of them.
-SCENE_SETTINGS = frozenset({"train_scenes", "val_scenes", "test_scenes", "holdout_scenes", "holdout_pairs",
-                            "references", "targets", "pretrain_epochs",
-                            "model.vocabulary"})  # a Flickr run's vocabulary comes from its captions
+SCENE_SETTINGS = frozenset(
+    {
+        "train_scenes",
+        "val_scenes",
+        "test_scenes",
+        "holdout_scenes",
+        "holdout_pairs",
+        "references",
+        "targets",
+        "pretrain_epochs",
+        "model.vocabulary",
+    }
+)  # a Flickr run's vocabulary comes from its captions
 FLICKR_SETTINGS = frozenset({"data_dir", "min_word_count", "val_fraction", "test_fraction"})
 
 
@@ -74,7 +85,7 @@ def token_tensor(model: one_to_many.Captioner, captions: list[list[list[str]]]) 
     tokens = torch.full((len(captions), per_image, longest), model.pad, dtype=torch.long)
     for i, image in enumerate(encoded):
         for k, ids in enumerate(image):
-            tokens[i, k, :len(ids)] = torch.tensor(ids)
+            tokens[i, k, : len(ids)] = torch.tensor(ids)
     return tokens
 
 
@@ -94,7 +105,7 @@ def decode(model: one_to_many.Captioner, images: torch.Tensor, beam_width: int) 
     model.eval()
     best = []
     for start in range(0, len(images), EVAL_BATCH):
-        batch = one_to_many.to_tensor(images[start:start + EVAL_BATCH])
+        batch = one_to_many.to_tensor(images[start : start + EVAL_BATCH])
         best += [hypotheses[0] for hypotheses in model.caption(batch, beam_width)]
     return best
 
@@ -121,6 +132,7 @@ def teacher_forced_loss(model, data: CaptionData) -> float:
 
 # ---- encoder pretraining -------------------------------------------------------------------------------------
 
+
 def cell_label_tensor(scenes: list[world.Scene], grid_side: int) -> torch.Tensor:
     """(N, 3, L) garment / colour / size per grid cell of each scene (see world.cell_labels)."""
     return torch.from_numpy(np.stack([world.cell_labels(scene, grid_side) for scene in scenes]))
@@ -129,24 +141,35 @@ def cell_label_tensor(scenes: list[world.Scene], grid_side: int) -> torch.Tensor
 def tagging_scores(tagger: one_to_many.CellTagger, images: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
     """Over the cells a garment owns: how often its garment, colour and size are named right; and the share of
     empty cells taken for a garment."""
-    predicted = torch.cat([tagger.predict(one_to_many.to_tensor(images[start:start + EVAL_BATCH]))
-                           for start in range(0, len(images), EVAL_BATCH)])  # (N, 3, L)
+    predicted = torch.cat(
+        [
+            tagger.predict(one_to_many.to_tensor(images[start : start + EVAL_BATCH]))
+            for start in range(0, len(images), EVAL_BATCH)
+        ]
+    )  # (N, 3, L)
     owned = labels[:, 0] > 0  # (N, L)
     right = predicted == labels  # (N, 3, L)
-    return {"garment_accuracy": right[:, 0][owned].float().mean().item(),
-            "colour_accuracy": right[:, 1][owned].float().mean().item(),
-            "size_accuracy": right[:, 2][owned].float().mean().item(),
-            "false_garment_rate": (predicted[:, 0][~owned] > 0).float().mean().item()}
+    return {
+        "garment_accuracy": right[:, 0][owned].float().mean().item(),
+        "colour_accuracy": right[:, 1][owned].float().mean().item(),
+        "size_accuracy": right[:, 2][owned].float().mean().item(),
+        "false_garment_rate": (predicted[:, 0][~owned] > 0).float().mean().item(),
+    }
 
 
-def encoder_pretraining(model: one_to_many.Captioner, data: dict[str, CaptionData], labels: dict[str, torch.Tensor],
-                        config: Config) -> Pretraining:
+def encoder_pretraining(
+    model: one_to_many.Captioner, data: dict[str, CaptionData], labels: dict[str, torch.Tensor], config: Config
+) -> Pretraining:
     tagger = model.cell_tagger()
     to_model = lambda batch: {"images": one_to_many.to_tensor(batch["images"]), "labels": batch["labels"]}  # noqa: E731
     return Pretraining(
         model=tagger,
-        train_batches=TensorBatches({"images": data["train"].images, "labels": labels["train"]}, config.batch_size,
-                                    shuffle=True, transform=to_model),
+        train_batches=TensorBatches(
+            {"images": data["train"].images, "labels": labels["train"]},
+            config.batch_size,
+            shuffle=True,
+            transform=to_model,
+        ),
         evaluate=lambda tagger, split: tagging_scores(tagger, data[split].images, labels[split]),
         selection_metric="garment_accuracy",
         epochs=config.pretrain_epochs,
@@ -154,6 +177,7 @@ def encoder_pretraining(model: one_to_many.Captioner, data: dict[str, CaptionDat
 
 
 # ---- out-of-domain signal ------------------------------------------------------------------------------------
+
 
 def photo_images(size: int, crops_per_photo: int = 8, seed: int = 0) -> np.ndarray:
     """Real photos nothing like a scene, whole and as random crops, letterboxed."""
@@ -171,9 +195,15 @@ def entropy_threshold(in_domain: np.ndarray, out_of_domain: np.ndarray, false_al
     """The threshold on a caption's highest word entropy above which an input is flagged, chosen on held-out
     scenes against real photos (see training.evaluation.out_of_domain_threshold)."""
     chosen = out_of_domain_threshold(in_domain, out_of_domain, false_alarms)
-    return {"statistic": one_to_many.OOD_STATISTIC, "threshold": chosen["threshold"],
-            "scenes_flagged": chosen["in_domain_flagged"], "photos_flagged": chosen["out_of_domain_flagged"],
-            "auc": chosen["auc"], "scenes": len(in_domain), "photos": len(out_of_domain)}
+    return {
+        "statistic": one_to_many.OOD_STATISTIC,
+        "threshold": chosen["threshold"],
+        "scenes_flagged": chosen["in_domain_flagged"],
+        "photos_flagged": chosen["out_of_domain_flagged"],
+        "auc": chosen["auc"],
+        "scenes": len(in_domain),
+        "photos": len(out_of_domain),
+    }
 
 
 def write_out_of_domain(model: one_to_many.Captioner, folder: Path, scenes: np.ndarray, photos: np.ndarray) -> dict:
@@ -184,6 +214,7 @@ def write_out_of_domain(model: one_to_many.Captioner, folder: Path, scenes: np.n
 
 
 # ---- data ------------------------------------------------------------------------------------------------------
+
 
 def target_captions(split: scene_captions.SceneSplit, config: Config, seed: int) -> list[list[str]]:
     """The captions the decoder learns to say for each scene (see Config.targets).
@@ -201,16 +232,23 @@ def target_captions(split: scene_captions.SceneSplit, config: Config, seed: int)
 
 
 def scene_data(config: Config, model: one_to_many.Captioner, dry_run: bool):
-    sizes = {"train": config.train_scenes, "val": config.val_scenes, "test": config.test_scenes,
-             "holdout": config.holdout_scenes}
+    sizes = {
+        "train": config.train_scenes,
+        "val": config.val_scenes,
+        "test": config.test_scenes,
+        "holdout": config.holdout_scenes,
+    }
     splits = scene_captions.load_fashion_scenes(sizes, config.seed, config.holdout_pairs, config.references)
     limit = 2 * config.batch_size if dry_run else None
     data = {}
     for offset, (name, split) in enumerate(splits.items()):
         targets = target_captions(split, config, seed=config.seed * 10 + offset)[:limit]
-        data[name] = CaptionData(torch.from_numpy(split.images[:limit]),
-                                 token_tensor(model, [[c.split() for c in captions] for captions in targets]),
-                                 [tuple(captions) for captions in split.captions[:limit]], split.scenes[:limit])
+        data[name] = CaptionData(
+            torch.from_numpy(split.images[:limit]),
+            token_tensor(model, [[c.split() for c in captions] for captions in targets]),
+            [tuple(captions) for captions in split.captions[:limit]],
+            split.scenes[:limit],
+        )
     card = scene_captions.dataset_card(sizes, config.seed, config.holdout_pairs, config.references)
     return data, card
 
@@ -220,28 +258,45 @@ def flickr_data(config: Config, dry_run: bool):
 
     if not config.data_dir:
         raise SystemExit("data=flickr8k needs --set data_dir=FOLDER (captions.txt and an Images/ folder)")
-    splits = load_flickr8k(config.data_dir, config.model.image_size, config.val_fraction, config.test_fraction,
-                           config.seed)
+    splits = load_flickr8k(
+        config.data_dir, config.model.image_size, config.val_fraction, config.test_fraction, config.seed
+    )
     # What a validation score was measured on: the captions, the images found and how they were split.
     digest = hashlib.sha256((Path(config.data_dir).expanduser() / CAPTIONS_FILE).read_bytes())
-    digest.update(repr(([split.names for split in splits.values()], config.seed, config.val_fraction,
-                        config.test_fraction)).encode())
+    digest.update(
+        repr(
+            ([split.names for split in splits.values()], config.seed, config.val_fraction, config.test_fraction)
+        ).encode()
+    )
     vocabulary = SPECIAL_TOKENS + build_vocabulary(splits["train"].captions, config.min_word_count)
     longest = max(len(c) for split in splits.values() for per_image in split.captions for c in per_image)
-    model_config = dataclasses.replace(config.model, vocabulary=vocabulary,
-                                       max_length=min(config.model.max_length, longest))
+    model_config = dataclasses.replace(
+        config.model, vocabulary=vocabulary, max_length=min(config.model.max_length, longest)
+    )
     model = one_to_many.build_model(model_config)
     limit = 2 * config.batch_size if dry_run else None
-    data = {name: CaptionData(torch.from_numpy(split.images[:limit]), token_tensor(model, split.captions[:limit]),
-                              [tuple(" ".join(c) for c in per_image) for per_image in split.captions[:limit]], None)
-            for name, split in splits.items()}
-    card = "\n".join([
-        "## Captioned photos in the Flickr8k layout (brought by the user)", "",
-        f"- Folder: `{config.data_dir}` (`captions.txt` + images), split by image with seed {config.seed}: "
-        + ", ".join(f"{name} {len(split.names)} images" for name, split in splits.items()) + ".",
-        f"- Vocabulary: {len(vocabulary)} tokens (words seen ≥ {config.min_word_count} times in training captions).",
-        f"- Images letterboxed to {config.model.image_size}×{config.model.image_size}.",
-        "- Licence: that of the user's copy (Flickr8k itself is for research use only, per its authors)."])
+    data = {
+        name: CaptionData(
+            torch.from_numpy(split.images[:limit]),
+            token_tensor(model, split.captions[:limit]),
+            [tuple(" ".join(c) for c in per_image) for per_image in split.captions[:limit]],
+            None,
+        )
+        for name, split in splits.items()
+    }
+    card = "\n".join(
+        [
+            "## Captioned photos in the Flickr8k layout (brought by the user)",
+            "",
+            f"- Folder: `{config.data_dir}` (`captions.txt` + images), split by image with seed {config.seed}: "
+            + ", ".join(f"{name} {len(split.names)} images" for name, split in splits.items())
+            + ".",
+            f"- Vocabulary: {len(vocabulary)} tokens "
+            f"(words seen ≥ {config.min_word_count} times in training captions).",
+            f"- Images letterboxed to {config.model.image_size}×{config.model.image_size}.",
+            "- Licence: that of the user's copy (Flickr8k itself is for research use only, per its authors).",
+        ]
+    )
     return model, data, card, f"flickr8k@{digest.hexdigest()[:12]}"
 
 
@@ -260,11 +315,14 @@ def prepare(config: Config, dry_run: bool = False) -> Task:
     scenes = config.data == "scenes"
 
     def evaluate(model: torch.nn.Module, split: str) -> dict[str, float]:
-        metrics = {"loss": teacher_forced_loss(model, data[split]),
-                   **caption_scores(model, data[split], config.test_beam_width)}
+        metrics = {
+            "loss": teacher_forced_loss(model, data[split]),
+            **caption_scores(model, data[split], config.test_beam_width),
+        }
         if split == "test" and "holdout" in data:
-            metrics.update({f"holdout_{k}": v for k, v in
-                            caption_scores(model, data["holdout"], config.test_beam_width).items()})
+            metrics.update(
+                {f"holdout_{k}": v for k, v in caption_scores(model, data["holdout"], config.test_beam_width).items()}
+            )
         return metrics
 
     def report(model: torch.nn.Module) -> dict[str, object]:
@@ -292,8 +350,9 @@ def prepare(config: Config, dry_run: bool = False) -> Task:
     photos = photo_images(config.model.image_size, crops_per_photo=1 if dry_run else 8) if scenes else None
     tagging = scenes and (config.pretrain_epochs > 0 or model.config.tagging_weight > 0)
     labelled = ("train", "val") if config.pretrain_epochs else ("train",)  # pretraining is scored on val
-    cell_labels = {split: cell_label_tensor(data[split].scenes, model.config.grid_side)
-                   for split in labelled} if tagging else {}
+    cell_labels = (
+        {split: cell_label_tensor(data[split].scenes, model.config.grid_side) for split in labelled} if tagging else {}
+    )
     train = data["train"]
     train_tensors = {"images": train.images, "targets": train.tokens}
     if model.config.tagging_weight > 0:  # scenes only (refused above otherwise)
@@ -309,7 +368,8 @@ def prepare(config: Config, dry_run: bool = False) -> Task:
         info={f"data.{name}_size": str(len(split.images)) for name, split in data.items()}
         | {"data.vocabulary_size": str(model.config.vocabulary_size)},
         model_config=model.config,
-        pretraining=encoder_pretraining(model, data, cell_labels, config) if scenes and config.pretrain_epochs
+        pretraining=encoder_pretraining(model, data, cell_labels, config)
+        if scenes and config.pretrain_epochs
         else None,
         dataset=dataset,
         unused_settings=unused_settings,

@@ -2,6 +2,7 @@
 
 ``python -m training.tasks.one_to_one out-of-domain [BUNDLE …]`` measures the out-of-domain threshold of trained
 checkpoints (the shipped ones by default) and writes it beside each, without touching the weights."""
+
 from __future__ import annotations
 
 import argparse
@@ -44,7 +45,7 @@ def augment(batch: dict) -> dict:
     padded = F.pad(images, (2, 2, 2, 2))
     dx, dy = torch.randint(0, 5, (2,))
     side = images.size(-1)
-    return {**batch, "images": padded[..., dy:dy + side, dx:dx + side]}
+    return {**batch, "images": padded[..., dy : dy + side, dx : dx + side]}
 
 
 def prepare(config: Config, dry_run: bool = False) -> Task:
@@ -55,8 +56,9 @@ def prepare(config: Config, dry_run: bool = False) -> Task:
         "val": (splits.val_images, splits.val_labels),
         "test": (splits.test_images, splits.test_labels),
     }
-    tensors = {split: (to_tensor(images[:limit]), torch.from_numpy(labels[:limit]))
-               for split, (images, labels) in data.items()}
+    tensors = {
+        split: (to_tensor(images[:limit]), torch.from_numpy(labels[:limit])) for split, (images, labels) in data.items()
+    }
     model = one_to_one.build_model(config.model)
 
     def predictions(model: torch.nn.Module, split: str) -> tuple[np.ndarray, float]:
@@ -78,19 +80,27 @@ def prepare(config: Config, dry_run: bool = False) -> Task:
     images, labels = tensors["train"]
     return Task(
         model=model,
-        train_batches=TensorBatches({"images": images, "labels": labels}, config.batch_size, shuffle=True,
-                                    transform=augment if config.augment else None),
+        train_batches=TensorBatches(
+            {"images": images, "labels": labels},
+            config.batch_size,
+            shuffle=True,
+            transform=augment if config.augment else None,
+        ),
         evaluate=evaluate,
         selection_metric="accuracy",
         dataset_card=FASHION_MNIST.card(),
         report=report,
         extra_files=extra_files,
-        info={"data.train_size": str(len(labels)), "data.val_size": str(len(tensors["val"][1])),
-              "data.test_size": str(len(tensors["test"][1]))},
+        info={
+            "data.train_size": str(len(labels)),
+            "data.val_size": str(len(tensors["val"][1])),
+            "data.test_size": str(len(tensors["test"][1])),
+        },
     )
 
 
 # ---- out-of-domain signal ------------------------------------------------------------------------------------
+
 
 def photo_pixels(crops_per_photo: int = 8) -> np.ndarray:
     """Real photos nothing like a garment, whole and as random crops, preprocessed as the page does an upload."""
@@ -100,18 +110,29 @@ def photo_pixels(crops_per_photo: int = 8) -> np.ndarray:
 def evidence(model: one_to_one.ImageClassifier, pixels: np.ndarray) -> np.ndarray:
     """Each image's log-sum-exp of the logits (pixels (N, S, S) in [0, 1])."""
     model.eval()
-    return np.concatenate([model.predict_with_evidence(torch.from_numpy(chunk)[:, None])[1].numpy()
-                           for chunk in np.array_split(pixels, max(1, len(pixels) // 1000))])
+    return np.concatenate(
+        [
+            model.predict_with_evidence(torch.from_numpy(chunk)[:, None])[1].numpy()
+            for chunk in np.array_split(pixels, max(1, len(pixels) // 1000))
+        ]
+    )
 
 
-def write_out_of_domain(model: one_to_one.ImageClassifier, folder: Path, validation: np.ndarray,
-                        photos: np.ndarray) -> dict:
+def write_out_of_domain(
+    model: one_to_one.ImageClassifier, folder: Path, validation: np.ndarray, photos: np.ndarray
+) -> dict:
     """Measure the threshold with these very weights (validation images against real photos) and save it beside
     them. Low evidence means out of domain, so the threshold is chosen on its negative."""
     chosen = out_of_domain_threshold(-evidence(model, validation), -evidence(model, photos))
-    calibration = {"statistic": one_to_one.OOD_STATISTIC, "threshold": -chosen["threshold"],
-                   "validation_flagged": chosen["in_domain_flagged"], "photos_flagged": chosen["out_of_domain_flagged"],
-                   "auc": chosen["auc"], "validation_images": len(validation), "photos": len(photos)}
+    calibration = {
+        "statistic": one_to_one.OOD_STATISTIC,
+        "threshold": -chosen["threshold"],
+        "validation_flagged": chosen["in_domain_flagged"],
+        "photos_flagged": chosen["out_of_domain_flagged"],
+        "auc": chosen["auc"],
+        "validation_images": len(validation),
+        "photos": len(photos),
+    }
     (folder / one_to_one.OOD_FILE).write_text(json.dumps(calibration, indent=1) + "\n")
     return calibration
 
@@ -127,9 +148,11 @@ def main(argv: list[str] | None = None) -> None:
     photos = photo_pixels()
     for folder in folders:
         calibration = write_out_of_domain(load_checkpoint(folder).model, folder, validation, photos)
-        print(f"{folder.name}: evidence below {calibration['threshold']:.3f} flags "
-              f"{calibration['validation_flagged']:.1%} of validation images and {calibration['photos_flagged']:.0%} "
-              f"of real photos (AUC {calibration['auc']:.3f})")
+        print(
+            f"{folder.name}: evidence below {calibration['threshold']:.3f} flags "
+            f"{calibration['validation_flagged']:.1%} of validation images and {calibration['photos_flagged']:.0%} "
+            f"of real photos (AUC {calibration['auc']:.3f})"
+        )
 
 
 if __name__ == "__main__":
