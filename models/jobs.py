@@ -377,6 +377,16 @@ def last_error(job: Job) -> str | None:
 def watch(job_id: int) -> int:
     """The watcher's body: run the job's command with its output in the job's log, pass a cancel on to it, record
     how it ended, then start the next queued job."""
+    child = None
+
+    def forward(signum, frame):
+        # A cancel that comes before the child exists has already set cancel_requested, which is read once it does.
+        if child is not None:
+            child.send_signal(signum)
+
+    # Before the watcher names itself: cancel() signals only a named watcher, and must not kill it by default.
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, forward)
     with transaction() as db:
         db.execute("UPDATE jobs SET watcher = ? WHERE id = ?", (store.process_identity(), job_id))
     job = get(job_id)
@@ -396,12 +406,6 @@ def watch(job_id: int) -> int:
         return 1
     with transaction() as db:
         db.execute("UPDATE jobs SET child_pid = ? WHERE id = ?", (child.pid, job_id))
-
-    def forward(signum, frame):
-        child.send_signal(signum)
-
-    for number in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(number, forward)
     if get(job_id).cancel_requested:  # cancelled between the claim and now
         child.send_signal(signal.SIGTERM)
     returncode = child.wait()
