@@ -81,6 +81,16 @@ def app(shipped_store):
     return AppTest.from_file(str(REPO_ROOT / "dashboard" / "app.py"), default_timeout=120)
 
 
+def tiny_mlp_run(run_name: str) -> list[str]:
+    """training.train arguments for the smallest real run: a one-to-one MLP, two epochs of two batches."""
+    return ["one_to_one", "--set", "model.arch=mlp", "--set", "epochs=2", "--set", "max_batches=2"] + [
+        "--set",
+        "batch_size=16",
+        "--run-name",
+        run_name,
+    ]
+
+
 def assert_no_exception(app_test) -> None:
     """Fail on any exception the page raised, with its message and stack trace."""
     assert not app_test.exception, "\n".join(str(e.value) + "\n" + "\n".join(e.stack_trace) for e in app_test.exception)

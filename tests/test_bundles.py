@@ -8,26 +8,13 @@ from mlflow import MlflowClient
 
 from models import TOPOLOGIES, store
 from models.checkpoint import load_checkpoint
+from tests.conftest import tiny_mlp_run
 from training import bundles, train
 
 
 @pytest.fixture
 def exported_bundle(tracking_store, tmp_path):
-    run_id = train.main(
-        [
-            "one_to_one",
-            "--set",
-            "model.arch=mlp",
-            "--set",
-            "epochs=2",
-            "--set",
-            "max_batches=2",
-            "--set",
-            "batch_size=16",
-            "--run-name",
-            "tiny-mlp",
-        ]
-    )
+    run_id = train.main(tiny_mlp_run("tiny-mlp"))
     return run_id, bundles.export_bundle(run_id, tmp_path / "shipped")
 
 

@@ -6,6 +6,7 @@ from mlflow import MlflowClient
 
 from models import store
 from models.checkpoint import load_checkpoint
+from tests.conftest import tiny_mlp_run
 from training import train
 from training.config import flatten, load_config, override
 from training.tasks import one_to_one as task
@@ -112,19 +113,7 @@ def test_interrupted_run_is_killed_then_resumes(tracking_store, monkeypatch):
         return original(self, progress)
 
     monkeypatch.setattr(Trainer, "_train_epoch", interrupt_in_second_epoch)
-    argv = [
-        "one_to_one",
-        "--set",
-        "model.arch=mlp",
-        "--set",
-        "epochs=2",
-        "--set",
-        "max_batches=2",
-        "--set",
-        "batch_size=16",
-        "--run-name",
-        "interrupted",
-    ]
+    argv = tiny_mlp_run("interrupted")
     with pytest.raises(SystemExit) as exited:
         train.main(argv)
     assert exited.value.code == 130
