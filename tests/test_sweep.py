@@ -7,6 +7,7 @@ import torch
 from mlflow import MlflowClient
 
 from models import store, sweep_store
+from tests.test_training import ListLogger, Probe
 from training import bundles, sweep
 from training.tasks import one_to_one
 from training.trainer import StopRun, TrainConfig, Trainer
@@ -124,28 +125,7 @@ def test_unknown_or_mistyped_parameters_are_refused_with_the_known_names(tmp_pat
 def test_trainer_calls_back_after_each_logged_epoch_and_lets_stop_run_through():
     inputs, targets = torch.randn(64, 4), torch.randint(0, 2, (64,))
 
-    class Probe(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.linear = torch.nn.Linear(4, 2)
-
-        def forward(self, x, y):
-            logits = self.linear(x)
-            return logits, torch.nn.functional.cross_entropy(logits, y)
-
     from training.batching import TensorBatches
-
-    class Logger:
-        steps = []
-
-        def log_metrics(self, metrics, step):
-            self.steps.append(step)
-
-        def save_state(self, state):
-            pass
-
-        def save_best(self, model):
-            pass
 
     seen = []
 
@@ -154,7 +134,7 @@ def test_trainer_calls_back_after_each_logged_epoch_and_lets_stop_run_through():
         if epoch == 2:
             raise StopRun("enough")
 
-    logger = Logger()
+    logger = ListLogger()
     trainer = Trainer(
         TrainConfig(epochs=5, batch_size=32),
         Probe(),
@@ -166,7 +146,7 @@ def test_trainer_calls_back_after_each_logged_epoch_and_lets_stop_run_through():
     )
     with pytest.raises(StopRun, match="enough"):
         trainer.fit()
-    assert logger.steps == [1, 2] and [epoch for epoch, _ in seen] == [1, 2]
+    assert [step for step, _ in logger.metrics] == [1, 2] and [epoch for epoch, _ in seen] == [1, 2]
     assert "val_accuracy" in seen[0][1]
 
 
@@ -295,3 +275,17 @@ def test_sweep_view_shows_the_shipped_sweep_while_tracking_is_down(monkeypatch, 
     assert command.startswith(
         "python -m training.train many_to_one --config training/configs/many_to_one/gru.toml --set model.cell="
     )
+
+
+def test_a_running_trial_that_never_named_its_worker_is_failed_after_the_grace_period(tmp_path):
+    """Optuna fails only trials whose heartbeat stopped; one that never sent any (a study interrupted before sweeps
+    had heartbeats, a worker killed as it started a trial) would hold its place for ever and stall the workers."""
+    study = optuna.create_study(storage=sweep.open_storage(f"sqlite:///{tmp_path / 'optuna.db'}", 1, client=None))
+    study.ask()
+    named = study.ask()
+    named.set_user_attr(sweep.WORKER_ATTR, "a live worker")
+    unnamed_since = {}
+    sweep.fail_silent_trials(study, 3600, unnamed_since)
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.RUNNING] * 2
+    sweep.fail_silent_trials(study, 0, unnamed_since)
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.RUNNING]

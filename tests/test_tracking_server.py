@@ -1,20 +1,28 @@
 """MLflow on PostgreSQL, as `make tracking-server` starts it: a dry-run training and the bundle import go through
-the server, and the run, its metrics and its checkpoint come back through it, with no local artifact path."""
+the server, and the run, its metrics and its checkpoint come back through it, with no local artifact path. Two sweep
+workers share one Optuna study in a database of the same PostgreSQL cluster, and survive one of them being killed."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import mlflow
 import mlflow.pyfunc
+import optuna
 import pytest
 
-from models import serving, store
+from models import serving, store, sweep_store
 from models.checkpoint import load_checkpoint
-from training import bundles, servers, train
+from tests.test_sweep import SPACE
+from training import bundles, servers, sweep, train
 
 
 @pytest.fixture(scope="module")
@@ -34,14 +42,14 @@ def tracking_server(server_root):
         servers.install_postgres()
     except servers.ServerError as error:
         pytest.skip(f"PostgreSQL cannot be installed here: {error}")
-    with servers.tracking_server(server_root, data_dir=server_root / "postgresql") as url:
-        yield url
+    with servers.tracking_server(server_root, data_dir=server_root / "postgresql") as running:
+        yield running
 
 
 @pytest.fixture
 def on_server(tracking_server, monkeypatch):
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_server)
-    yield tracking_server
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_server.tracking_uri)
+    yield tracking_server.tracking_uri
     mlflow.set_tracking_uri(None)
 
 
@@ -94,3 +102,71 @@ def test_a_wrong_database_url_is_one_clear_line_within_seconds(tmp_path):
     assert time.monotonic() - started < 10
     message = str(failed.value)
     assert "cannot be used" in message and "secret" not in message and "rnnlab:***@127.0.0.1" in message
+
+
+def test_two_workers_share_one_sweep_and_replace_a_killed_workers_trial(tracking_server, tmp_path):
+    """Two sweep workers on one PostgreSQL Optuna storage and one tracking server: the first is killed (SIGKILL)
+    during a trial; the second fails that silent trial, runs one in its place, and the study ends with exactly 6
+    counted trials, each with its own MLflow run under one sweep run."""
+    storage = tracking_server.database_url("optuna_two_workers")
+    space = tmp_path / "space.toml"
+    space.write_text(SPACE)
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_server.tracking_uri, "RNNLAB_OFFLINE": "1"}
+    command = [sys.executable, "-m", "training.sweep", "one_to_one", "--space", str(space), "--trials", "6"]
+    command += ["--dry-run", "--study", "shared", "--storage", storage, "--heartbeat", "2", "--set", "threads=1"]
+
+    with contextlib.ExitStack() as logs:
+
+        def worker(name: str) -> subprocess.Popen:
+            log = logs.enter_context(open(tmp_path / f"{name}.log", "w"))
+            return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+        first, second = worker("first"), worker("second")
+        try:
+            killed = kill_during_a_trial(first, storage, "shared")
+            assert second.wait(timeout=600) == 0, (tmp_path / "second.log").read_text()[-3000:]
+        finally:
+            for process in (first, second):
+                servers.stop_process_group(process, signal.SIGKILL)
+
+    study = optuna.load_study(study_name="shared", storage=storage)
+    by_state = {state: [t for t in study.trials if t.state == state] for state in optuna.trial.TrialState}
+    counted = by_state[optuna.trial.TrialState.COMPLETE] + by_state[optuna.trial.TrialState.PRUNED]
+    assert len(counted) == 6
+    failed = by_state[optuna.trial.TrialState.FAIL]
+    assert killed.number in [t.number for t in failed]
+    # Any other failed trial gave its place back before training (two workers asked for the last place at once).
+    assert all("mlflow_run_id" not in t.user_attrs for t in failed if t.number != killed.number)
+
+    client = mlflow.MlflowClient(tracking_server.tracking_uri)
+    runs = [t.user_attrs["mlflow_run_id"] for t in counted + [killed]]
+    assert len(set(runs)) == 7, "every trial has its own run"
+    [parent] = {client.get_run(run).data.tags["mlflow.parentRunId"] for run in runs}
+    assert client.get_run(parent).info.status == "FINISHED"
+    sweep = sweep_store.read_sweep(client, parent)
+    assert sorted(t.run_id for t in sweep.trials) == sorted(runs)
+    assert [t.run_id for t in sweep.trials_in("failed")] == [killed.user_attrs["mlflow_run_id"]]
+    assert len(sweep.trials_in("complete")) + len(sweep.trials_in("pruned")) == 6
+    assert client.get_run(killed.user_attrs["mlflow_run_id"]).info.status in ("FAILED", "KILLED")
+
+
+def kill_during_a_trial(process: subprocess.Popen, storage: str, study_name: str):
+    """SIGKILL the worker once the storage shows it running a trial that has its MLflow run; returns that trial."""
+    deadline = time.monotonic() + 300
+    study = None
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the first worker ended before it could be killed during a trial"
+        try:
+            study = study or optuna.load_study(study_name=study_name, storage=storage)
+            trials = study.get_trials(states=(optuna.trial.TrialState.RUNNING,))
+        except KeyError:  # the study is not created yet
+            trials = []
+        for trial in trials:
+            if (
+                f"/{process.pid}/" in trial.user_attrs.get(sweep.WORKER_ATTR, "")
+                and "mlflow_run_id" in trial.user_attrs
+            ):
+                servers.stop_process_group(process, signal.SIGKILL)
+                return trial
+        time.sleep(0.1)
+    raise AssertionError("the first worker never ran a trial")

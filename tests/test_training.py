@@ -34,6 +34,8 @@ def test_schedule_warms_up_then_decays():
 
 
 class ListLogger:
+    """A RunLogger that keeps what the trainer reports, for a test to read."""
+
     def __init__(self):
         self.metrics, self.states, self.best = [], 0, 0
 
@@ -47,19 +49,22 @@ class ListLogger:
         self.best += 1
 
 
+class Probe(torch.nn.Module):
+    """The smallest model the trainer takes: one linear layer over batches {"x": (B, 4), "y": (B,)}."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(4, 2)
+
+    def forward(self, x, y):
+        logits = self.linear(x)
+        return logits, torch.nn.functional.cross_entropy(logits, y)
+
+
 def test_trainer_learns_and_stops_early():
     torch.manual_seed(0)
     inputs = torch.randn(256, 4)
     targets = (inputs[:, 0] > 0).long()
-
-    class Probe(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.linear = torch.nn.Linear(4, 2)
-
-        def forward(self, x, y):
-            logits = self.linear(x)
-            return logits, torch.nn.functional.cross_entropy(logits, y)
 
     from training.batching import TensorBatches
 

@@ -31,10 +31,12 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from models import store
 
 DATABASE = "mlflow"
+OPTUNA_DATABASE = "optuna"  # the shared sweep studies, beside MLflow's database on the same cluster
 DATABASE_USER = "rnnlab"
 POSTGRES_USER = "postgres"  # the account Debian's package creates; the cluster's owner when we run as root
 START_TIMEOUT_S = 180.0  # MLflow imports for 15 s on an idle 2-core laptop, and migrates a fresh database
@@ -213,23 +215,14 @@ class PostgresCluster:
     def _wait_ready(self) -> None:
         import psycopg
 
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if self.process.poll() is not None:
-                raise ServerError(
-                    f"PostgreSQL exited at start (code {self.process.returncode}); its log "
-                    f"{self.log_file} ends:\n{_log_tail(self.log_file)}"
-                )
+        def accepts_connections() -> bool:
             try:
                 with self._connect("postgres"):
-                    return
-            except psycopg.OperationalError as error:
-                if time.monotonic() > deadline:
-                    raise ServerError(
-                        f"PostgreSQL did not accept connections on 127.0.0.1:{self.port} within "
-                        f"{START_TIMEOUT_S:g} s: {error}"
-                    ) from None
-            time.sleep(0.2)
+                    return True
+            except psycopg.OperationalError:
+                return False
+
+        wait_until_up(self.process, accepts_connections, f"PostgreSQL on 127.0.0.1:{self.port}", self.log_file)
 
     def create_database(self, database: str = DATABASE) -> None:
         with self._connect("postgres") as connection:
@@ -240,6 +233,22 @@ class PostgresCluster:
         """A fast shutdown (SIGINT: clients are disconnected, the data is flushed)."""
         if self.process is not None:
             stop_process_group(self.process, signal.SIGINT)
+
+
+def wait_until_up(process: subprocess.Popen, answers: Callable[[], bool], what: str, log_file: Path) -> None:
+    """Poll ``answers()`` until the server started as ``process`` answers; a ServerError with the end of its log
+    when the process exits or START_TIMEOUT_S passes first."""
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while not answers():
+        if process.poll() is not None:
+            raise ServerError(
+                f"{what} exited at start (code {process.returncode}); its log {log_file} ends:\n{_log_tail(log_file)}"
+            )
+        if time.monotonic() > deadline:
+            raise ServerError(
+                f"{what} did not answer within {START_TIMEOUT_S:g} s; its log {log_file} ends:\n{_log_tail(log_file)}"
+            )
+        time.sleep(0.3)
 
 
 def without_password(url: str) -> str:
@@ -313,28 +322,35 @@ class MlflowServer:
         self._wait_healthy()
 
     def _wait_healthy(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if self.process.poll() is not None:
-                raise ServerError(
-                    f"mlflow server exited at start (code {self.process.returncode}); its log "
-                    f"{self.log_file} ends:\n{_log_tail(self.log_file)}"
-                )
+        def healthy() -> bool:
             try:
                 with urllib.request.urlopen(f"{self.url}/health", timeout=2):
-                    return
+                    return True
             except (urllib.error.URLError, OSError):
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise ServerError(
-                        f"mlflow server did not answer on {self.url} within {START_TIMEOUT_S:g} s; "
-                        f"its log {self.log_file} ends:\n{_log_tail(self.log_file)}"
-                    ) from None
-            time.sleep(0.3)
+                return False
+
+        try:
+            wait_until_up(self.process, healthy, f"mlflow server on {self.url}", self.log_file)
+        except ServerError:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         if self.process is not None:
             stop_process_group(self.process)
+
+
+@dataclass(frozen=True)
+class RunningServers:
+    tracking_uri: str  # MLflow's, for MLFLOW_TRACKING_URI
+    cluster: PostgresCluster | None  # the local PostgreSQL; None when MLflow's database lives elsewhere
+
+    def database_url(self, database: str) -> str:
+        """A database of its own on the local cluster (e.g. a shared Optuna study's), created when missing."""
+        if self.cluster is None:
+            raise ServerError("MLflow uses a database elsewhere; create the database there and use its URL")
+        self.cluster.create_database(database)
+        return self.cluster.url(database)
 
 
 @contextlib.contextmanager
@@ -345,8 +361,8 @@ def tracking_server(
     data_dir: Path | None = None,
     database_url: str | None = None,
 ):
-    """PostgreSQL (unless ``database_url`` names a database elsewhere), then MLflow on top of it; yields the
-    tracking URI. Both stop when the block ends, however it ends."""
+    """PostgreSQL (unless ``database_url`` names a database elsewhere), then MLflow on top of it; yields them as
+    RunningServers. Both stop when the block ends, however it ends."""
     root = Path(root or default_root())
     cluster = None
     server = MlflowServer(
@@ -366,7 +382,7 @@ def tracking_server(
             cluster.start(binaries)
             server.backend_store_uri = cluster.url()
         server.start()
-        yield server.url
+        yield RunningServers(server.url, cluster)
     finally:
         with signals_ignored():  # a second Ctrl-C or kill (make passes its own on) must not leave a server running
             server.stop()
@@ -413,12 +429,16 @@ def main(argv=None) -> None:
     # SIGTERM (`kill`) stops both servers as Ctrl-C does: the finally of tracking_server runs either way.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        with tracking_server(args.root, args.port, args.postgres_port, database_url=args.database_url) as url:
-            print(
-                f"MLflow on PostgreSQL: {url}\n  export MLFLOW_TRACKING_URI={url}   # then make run, "
-                "training, sweeps\nCtrl-C stops both servers.",
-                flush=True,
-            )
+        with tracking_server(args.root, args.port, args.postgres_port, database_url=args.database_url) as running:
+            url = running.tracking_uri
+            print(f"MLflow on PostgreSQL: {url}\n  export MLFLOW_TRACKING_URI={url}   # make run, training, sweeps")
+            if running.cluster is not None:
+                optuna_url = running.database_url(OPTUNA_DATABASE)
+                print(
+                    f"  sweeps shared by several workers: python -m training.sweep … --storage "
+                    f"{without_password(optuna_url)} (password in {running.cluster.password_file})"
+                )
+            print("Ctrl-C stops both servers.", flush=True)
             while True:
                 time.sleep(3600)
     except ServerError as error:

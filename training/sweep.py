@@ -3,7 +3,8 @@
     python -m training.sweep many_to_one --space training/sweeps/many_to_one.toml --trials 30
     python -m training.sweep many_to_one --space training/sweeps/many_to_one.toml --trials 3 --dry-run
     python -m training.sweep many_to_one --space … --trials 40 --study <name>   # continue a study up to 40 trials
-    python -m training.sweep many_to_one --space … --trials 30 --storage postgresql://host/optuna   # shared study
+    python -m training.sweep many_to_one --space … --trials 30 --study s1 --storage postgresql+psycopg://host/optuna
+                                                      # run it on several machines: they share one study
 
 Optuna's TPE sampler (seeded) proposes each trial's settings; the median rule prunes a trial whose validation
 score, from its second epoch on, is below the median of earlier trials at the same epoch. The study lives in an
@@ -11,6 +12,13 @@ Optuna storage (default: ``optuna.db`` beside a sqlite tracking store, else in t
 URL), so a second command with the same ``--study`` continues it; ``--trials`` counts its complete and pruned
 trials. The sweep run holds the search space; each trial run holds its settings and per-epoch metrics, so the
 dashboard reads a sweep from MLflow alone (models.sweep_store).
+
+Several workers (processes, on one machine or many) may run the same command against one storage and tracking
+server: they share the study, its one sweep run and its trial count. A worker starts a trial only while the
+complete, pruned and running trials are fewer than ``--trials``, then waits for the running ones. Each running
+trial sends a heartbeat to the storage; the trial of a worker that died (``kill -9``, a lost machine) goes silent,
+and after three missed heartbeats another worker marks it failed (in Optuna and MLflow) and runs a trial in its
+place.
 
 Trials are never crowned champion automatically: they train on a short budget, and the best of many validation
 scores is biased upward by the choice itself. Promote one by hand (``python -m training.train <topology> --promote
@@ -35,11 +43,14 @@ relative to the repository) and ``[fixed]`` table set what every trial shares:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 import time
 import tomllib
 import typing
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,12 +81,22 @@ from training.trainer import StopRun
 PARENT_RUN_ATTR = "mlflow_parent_run_id"  # the study's user attribute naming its sweep run, so a continuation reuses it
 PRUNE_FROM_EPOCH = 2  # the first epoch's score mostly measures the learning-rate warm-up, not the settings
 PRUNE_AFTER_TRIALS = 5  # complete trials before the median means anything
+MISSED_HEARTBEATS = 3  # a running trial silent for this many heartbeats belongs to a worker that died
+PARENT_WAIT_S = 60  # how long a joining worker waits for the worker that created the study to open its sweep run
+WORKER_ATTR = "rnnlab_worker"  # a trial's user attribute naming the worker process that runs it
 KINDS = ("int", "float", "categorical")
+COUNTED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)  # what --trials counts
+TAKING_A_PLACE = (*COUNTED, optuna.trial.TrialState.RUNNING)  # what a worker counts before it starts one more
 
 
 class SweepStopped(Exception):
     """A trial's run ended the whole sweep (Ctrl-C, kill, a full disk): Optuna records an Exception as a failed
     trial, where a SystemExit would leave it RUNNING in the study for ever. Carries the exit code or message."""
+
+
+class SurplusTrial(Exception):
+    """Two workers started a trial at the same moment for the study's last place: the later one (by trial number)
+    gives its place back before training. Optuna records it as a failed trial with no MLflow run."""
 
 
 @dataclass(frozen=True)
@@ -218,7 +239,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--trials",
         type=int,
         required=True,
-        help="complete and pruned trials the study should have; a continued study runs the rest",
+        help="complete and pruned trials the study should have, counted over all its workers; a continued study "
+        "runs the rest",
     )
     parser.add_argument("--storage", help="Optuna storage URL (default: sqlite beside the tracking store)")
     parser.add_argument("--study", help="study name; an existing one is continued (default: <topology>-<time>)")
@@ -230,6 +252,14 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="override one setting of every trial (after the space file's config and [fixed])",
     )
     parser.add_argument("--seed", type=int, default=0, help="the sampler's seed")
+    parser.add_argument(
+        "--heartbeat",
+        type=int,
+        default=10,
+        metavar="SECONDS",
+        help=f"how often a running trial tells the storage it is alive; one silent for {MISSED_HEARTBEATS} heartbeats "
+        "is failed and replaced (default 10)",
+    )
     parser.add_argument("--dry-run", action="store_true", help="each trial two tiny batches, one epoch")
     return parser.parse_args(argv)
 
@@ -246,14 +276,19 @@ def base_config(module, space: Space, assignments: list[str]):
     return override(override(config, space.fixed), set_values)
 
 
-def sweep_parent(client, study, args, space: Space, config) -> str:
-    """The study's sweep run: the one it was started under, reopened, or a new one (when that run is not in this
-    tracking store)."""
+def sweep_parent(client, study, created: bool, args, space: Space, config) -> str:
+    """The study's sweep run: the one it was started under, reopened (a continued study, or a worker joining one);
+    else a new one (the study is new, or its sweep run is not in this tracking store)."""
     existing = study.user_attrs.get(PARENT_RUN_ATTR)
+    # Only the worker that created the study opens its sweep run (creating a study is atomic in the storage); a
+    # worker that joined at the same moment waits for it rather than opening a second one.
+    deadline = time.monotonic() + (0 if created else PARENT_WAIT_S)
+    while existing is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+        existing = study.user_attrs.get(PARENT_RUN_ATTR)
     try:
         if existing and client.get_run(existing).info.lifecycle_stage == "active":
-            client.update_run(existing, status="RUNNING")
-            client.set_tag(existing, store.PROCESS_TAG, store.process_identity())  # this process owns it now
+            keep_parent_open(client, existing)
             return existing
     except MlflowException:
         pass  # the study was started against another tracking store
@@ -282,10 +317,24 @@ def sweep_parent(client, study, args, space: Space, config) -> str:
     return run_id
 
 
-def run_trial(trial, topology: str, module, config, space: Space, dry_run: bool, parent_id: str) -> float:
+def keep_parent_open(client, parent_id: str) -> None:
+    """The sweep run stays RUNNING while any worker works on it: a worker takes it over (its process tag, which
+    store.end_dead_runs reads) when it was ended, or when the worker that owned it is gone."""
+    run = client.get_run(parent_id)
+    if run.info.status != "RUNNING" or store.process_alive(run.data.tags.get(store.PROCESS_TAG, "")) is False:
+        client.update_run(parent_id, status="RUNNING")
+        client.set_tag(parent_id, store.PROCESS_TAG, store.process_identity())
+
+
+def run_trial(trial, topology: str, module, config, space: Space, dry_run: bool, parent_id: str, target: int) -> float:
     """Optuna's objective: one tracked training run with the trial's settings; returns its best validation
     score."""
+    ahead = [t for t in trial.study.get_trials(deepcopy=False, states=TAKING_A_PLACE) if t.number < trial.number]
+    if len(ahead) >= target:
+        raise SurplusTrial(f"trial {trial.number}: the study's {target} places were taken by earlier trials")
+    trial.set_user_attr(WORKER_ATTR, store.process_identity())
     client = store.client()
+    keep_parent_open(client, parent_id)
     config = override(config, {p.name: suggest(trial, p) for p in space.parameters})
     if dry_run:
         config = train.dry_run_config(config)
@@ -317,10 +366,92 @@ def run_trial(trial, topology: str, module, config, space: Space, dry_run: bool,
     return metrics[f"best_val_{task.selection_metric}"]
 
 
-def counted_trials(study) -> int:
-    return len(
-        study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED))
-    )
+def counted_trials(study, states=COUNTED) -> int:
+    return len(study.get_trials(deepcopy=False, states=states))
+
+
+def open_storage(url: str, heartbeat_s: int, client):
+    """The Optuna storage with heartbeats on, so a dead worker's trial is failed instead of RUNNING for ever; its
+    MLflow run is ended FAILED at the same moment, by whichever worker notices."""
+
+    def end_the_silent_trials_run(study, trial) -> None:
+        run_id = trial.user_attrs.get("mlflow_run_id")
+        if not run_id:
+            return
+        try:
+            client.set_tag(run_id, STATE_TAG, "failed")
+            if client.get_run(run_id).info.status == "RUNNING":
+                worker = trial.user_attrs.get(WORKER_ATTR, "unknown")
+                client.set_tag(run_id, store.ENDED_TAG, f"its sweep worker ({worker}) stopped sending heartbeats")
+                client.set_terminated(run_id, "FAILED")
+        except MlflowException:
+            pass  # the trial's run lives in another tracking store; Optuna has failed the trial all the same
+
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+    for attempt in range(3):
+        try:
+            with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna since 2.9, and stable in use
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(
+                    url,
+                    heartbeat_interval=heartbeat_s,
+                    grace_period=MISSED_HEARTBEATS * heartbeat_s,
+                    heartbeat_stale_trial_callback=end_the_silent_trials_run,
+                )
+        except (IntegrityError, ProgrammingError):
+            # Workers started together on an empty database race to create Optuna's tables; the loser finds them
+            # there on the next try.
+            if attempt == 2:
+                raise
+            time.sleep(1 + attempt)
+
+
+def fail_silent_trials(study, grace_s: float, unnamed_since: dict[int, float]) -> None:
+    """Fail the running trials whose worker is gone, so that others take their places: those whose heartbeat
+    stopped (Optuna's check), and those this worker has seen running for ``grace_s`` without ever naming a worker
+    (a study interrupted before workers sent heartbeats, or a worker that died as it started a trial), which Optuna
+    never fails. ``unnamed_since`` keeps when each was first seen, on this worker's own clock: the machines'
+    clocks need not agree."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+    now = time.monotonic()
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        if WORKER_ATTR in trial.user_attrs:
+            continue
+        if now - unnamed_since.setdefault(trial.number, now) >= grace_s:
+            with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):  # another worker was first
+                study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+
+
+def open_study(storage, name: str):
+    """The study and whether this worker created it: creation is atomic in the storage, so of several workers
+    started at once exactly one creates it and the others load it."""
+    try:
+        return optuna.create_study(study_name=name, storage=storage, direction="maximize"), True
+    except optuna.exceptions.DuplicatedStudyError:
+        return optuna.load_study(study_name=name, storage=storage), False
+
+
+def work_on(study, objective, target: int, heartbeat_s: float) -> None:
+    """Run trials until the study has ``target`` complete or pruned trials, whoever runs them. While the places
+    left are all taken by running trials this worker waits, because one of them may die and need replacing."""
+    unnamed_since: dict[int, float] = {}
+    while True:
+        fail_silent_trials(study, MISSED_HEARTBEATS * heartbeat_s, unnamed_since)
+        if counted_trials(study) >= target:
+            return
+        if counted_trials(study, TAKING_A_PLACE) >= target:
+            time.sleep(heartbeat_s)  # a trial that dies is noticed within a grace period anyway
+            continue
+        try:
+            # One trial at a time through optimize, which keeps its heartbeat going while it runs.
+            study.optimize(objective, n_trials=1, catch=(SurplusTrial,))
+        except optuna.exceptions.UpdateFinishedTrialError:
+            # Another worker failed this trial as silent (its heartbeats came late on a busy machine) and gave its
+            # place away; the study goes on without it.
+            print("this worker's trial was failed by another worker as silent; going on", file=sys.stderr)
 
 
 def main(argv=None) -> str:
@@ -329,38 +460,44 @@ def main(argv=None) -> str:
     module = task_module(args.topology)
     space = load_space(args.space, module.Config)
     config = base_config(module, space, args.set)
+    if args.heartbeat < 1:
+        raise SystemExit(f"error: --heartbeat must be at least 1 second, not {args.heartbeat}")
     tracking.set_tracking()
     storage = args.storage or default_storage()
     study_name = args.study or f"{args.topology}-{time.strftime('%Y%m%d-%H%M%S')}"
+    client = store.client()
     try:
-        study = optuna.create_study(study_name=study_name, storage=storage, direction="maximize", load_if_exists=True)
+        study, created = open_study(open_storage(storage, args.heartbeat, client), study_name)
     except Exception as error:  # a bad URL, a server that does not answer, a missing driver
         raise SystemExit(f"error: cannot open the Optuna storage {shown(storage)}: {error}") from None
-    # A continued study reseeds by its size, so it does not draw the same random start-up settings again.
-    study.sampler = optuna.samplers.TPESampler(seed=args.seed + len(study.trials))
+    # A continued study reseeds by its size, so it does not draw the same random start-up settings again. A worker
+    # that did not create the study also adds its pid: two workers started together on the same study would
+    # otherwise propose the same settings (the price: a continued study's proposals are not reproducible).
+    study.sampler = optuna.samplers.TPESampler(seed=args.seed + len(study.trials) + (0 if created else os.getpid()))
     study.pruner = optuna.pruners.MedianPruner(n_startup_trials=PRUNE_AFTER_TRIALS, n_warmup_steps=PRUNE_FROM_EPOCH)
-    client = store.client()
-    parent_id = sweep_parent(client, study, args, space, config)
-    remaining = max(0, args.trials - counted_trials(study))
+    parent_id = sweep_parent(client, study, created, args, space, config)
     started = time.perf_counter()
     continue_with = (
         f"python -m training.sweep {args.topology} --space {args.space} --trials {args.trials} "
         f"--study {study_name} --storage {shown(storage)}"
     )
+
+    def objective(trial):
+        return run_trial(trial, args.topology, module, config, space, args.dry_run, parent_id, args.trials)
+
     with train.Interrupts():
         try:
-            study.optimize(
-                lambda trial: run_trial(trial, args.topology, module, config, space, args.dry_run, parent_id),
-                n_trials=remaining,
-            )
+            work_on(study, objective, args.trials, args.heartbeat)
         except (KeyboardInterrupt, SweepStopped) as stop:
             killed = isinstance(stop, KeyboardInterrupt) or stop.args[0] == 130
-            client.set_terminated(parent_id, "KILLED" if killed else "FAILED")
+            if not counted_trials(study, (optuna.trial.TrialState.RUNNING,)):  # other workers still on it
+                client.set_terminated(parent_id, "KILLED" if killed else "FAILED")
             message = "interrupted" if killed else str(stop.args[0])
             print(f"{message}; continue the sweep with: {continue_with}", file=sys.stderr)
             raise SystemExit(130 if killed else 1) from None
         except BaseException:
-            client.set_terminated(parent_id, "FAILED")
+            if not counted_trials(study, (optuna.trial.TrialState.RUNNING,)):
+                client.set_terminated(parent_id, "FAILED")
             raise
     client.set_terminated(parent_id, "FINISHED")
     sweep = read_sweep(client, parent_id)
