@@ -19,9 +19,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-# Beside a shipped bundle (models/checkpoints/<topology>/<run>/memory/), written by training.memory_span: the
-# measured memory span curve and the unit index, both small JSON.
-MEMORY_DIR, SPAN_FILE, UNITS_FILE = "memory", "span.json", "units.json"
+# In a run's memory/ folder (store.MEMORY_DIR: beside a shipped bundle, and among a tracked run's artifacts), written
+# by training.memory_span: the measured memory span curve and the unit index, both small JSON.
+SPAN_FILE, UNITS_FILE = "span.json", "units.json"
 # The gates drawn per cell (an LSTM's candidate "g" and a GRU's "n" are not gates: they are the new content, not a
 # share of it).
 GATES = {"lstm": ("forget", "input", "output"), "gru": ("update", "reset"), "convgru": ("update", "reset"), "rnn": ()}

@@ -227,21 +227,34 @@ def clip_base64(frames: np.ndarray, fps: int = 25) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-def input_example(topology: str) -> pd.DataFrame:
-    """A small request of the topology's kind: it shows callers the format and gives the signature its types."""
-    if topology == "many_to_one":
-        return pd.DataFrame({"text": ["What a lovely flight, thank you!", "My bag is lost again. Worst airline ever."]})
-    if topology == "many_to_many":
-        return pd.DataFrame({"text": ["I like to read books.", "Where is the station? I am lost."]})
+def image_request() -> pd.DataFrame:
     square = np.zeros((64, 64, 3), np.uint8)
     square[16:48, 20:44] = (200, 60, 60)  # one garment-sized block on black, as the training images look
-    if topology in ("one_to_one", "one_to_many"):
-        return pd.DataFrame({"image": [png_base64(square)]})
-    # A bright block panning right over 12 frames: a clip that the synced labeller can label.
+    return pd.DataFrame({"image": [png_base64(square)]})
+
+
+def video_request() -> pd.DataFrame:
+    """A bright block panning right over 12 frames: a clip that the synced labeller can label."""
     frames = np.zeros((12, 64, 64), np.uint8)
     for t in range(len(frames)):
         frames[t, 16:48, 4 + 2 * t : 28 + 2 * t] = 220
     return pd.DataFrame({"video": [clip_base64(frames)], "path": [None]}).astype({"path": "string"})
+
+
+# A small request of each topology's kind: it shows callers the format and gives the signature its types.
+EXAMPLE_REQUESTS = {
+    "many_to_one": lambda: pd.DataFrame(
+        {"text": ["What a lovely flight, thank you!", "My bag is lost again. Worst airline ever."]}
+    ),
+    "many_to_many": lambda: pd.DataFrame({"text": ["I like to read books.", "Where is the station? I am lost."]}),
+    "one_to_one": image_request,
+    "one_to_many": image_request,
+    "many_to_many_synced": video_request,
+}
+
+
+def input_example(topology: str) -> pd.DataFrame:
+    return EXAMPLE_REQUESTS[topology]()
 
 
 def signature(topology: str, config: dict):

@@ -13,8 +13,10 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import socket
 import sqlite3
+import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -25,6 +27,7 @@ MLRUNS_DIR = REPO_ROOT / "mlruns"
 SHIPPED_DIR = REPO_ROOT / "models" / "checkpoints"
 BUNDLE_RUN_FILE = "run.json"
 CHECKPOINT_ARTIFACT = "checkpoint"
+MEMORY_DIR = "memory"  # a run's memory span and unit index: a bundle's folder and a tracked run's artifacts
 CHAMPION_ALIAS = "champion"
 BUNDLE_TAG = "rnnlab.bundle"  # "<topology>/<run name>@<weights sha>": what makes bundle import idempotent
 KIND_TAG = "rnnlab.kind"  # "trained" | "evaluation": a peer scored on the test split, with no curves
@@ -340,6 +343,30 @@ def download_checkpoint(run_id: str) -> Path:
             run_id=run_id, artifact_path=CHECKPOINT_ARTIFACT, dst_path=str(target), tracking_uri=tracking_uri()
         )
     return target / CHECKPOINT_ARTIFACT
+
+
+def download_memory(run_id: str) -> Path | None:
+    """The run's memory/ artifacts (span.json, units.json; training.memory_span logs them when a training ends) on
+    local disk, in the cache; None while the run has none. Downloaded again whenever the logged files differ from
+    the copy (a file logged since, a measurement repeated), into a fresh folder that then replaces the copy, so a
+    reader never sees half a download."""
+    import mlflow
+
+    logged = {Path(a.path).name: a.file_size for a in client().list_artifacts(run_id, MEMORY_DIR) if not a.is_dir}
+    if not logged:
+        return None
+    target = cache_dir() / "run-memory" / run_id / MEMORY_DIR
+    if target.is_dir() and {p.name: p.stat().st_size for p in target.iterdir()} == logged:
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fresh = Path(tempfile.mkdtemp(dir=target.parent))
+    mlflow.artifacts.download_artifacts(
+        run_id=run_id, artifact_path=MEMORY_DIR, dst_path=str(fresh), tracking_uri=tracking_uri()
+    )
+    shutil.rmtree(target, ignore_errors=True)
+    (fresh / MEMORY_DIR).rename(target)
+    shutil.rmtree(fresh, ignore_errors=True)
+    return target
 
 
 def read_bundle(directory: Path) -> RunSummary:

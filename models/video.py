@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -52,10 +53,13 @@ def decode_video(
     max_frames: int | None = None,
     max_pixels: int | None = None,
     preview_width: int | None = None,
+    encode_preview: Callable[[np.ndarray], object] | None = None,
     progress=None,
-) -> tuple[np.ndarray, np.ndarray | None, VideoInfo]:
+) -> tuple[np.ndarray, np.ndarray | list | None, VideoInfo]:
     """Decode a video file with PyAV into model input: grayscale frames (T, S, S) uint8, squashed to a square as
     in training, plus optional RGB preview frames (T, h, preview_width, 3) and facts about the stream.
+    ``encode_preview`` (e.g. JPEG) is applied to each upright preview frame as it is decoded, and the previews come
+    back as a list of what it returns: a long video's previews are then never all held as pixels.
 
     Only the first frames are kept: at most ``max_frames``, and at most ``max_pixels`` decoded pixels in all (so a
     4K video stops sooner than a small one); the returned info says when that cut a video short. Raises
@@ -88,11 +92,11 @@ def decode_video(
                 if not frames:
                     rotation = int(round(frame.rotation or 0)) % 360
                 frames.append(grey_thumbnail(frame, frame_size))
-                if preview_width:  # as stored: the rotation below turns it upright
+                if preview_width:
                     preview_height = max(2, round(preview_width * frame.height / frame.width / 2) * 2)
-                    previews.append(
-                        frame.reformat(width=preview_width, height=preview_height, format="rgb24").to_ndarray()
-                    )
+                    picture = frame.reformat(width=preview_width, height=preview_height, format="rgb24").to_ndarray()
+                    # Kept as stored (the rotation below turns all of them upright), unless encoded one by one.
+                    previews.append(encode_preview(upright(picture, rotation)) if encode_preview else picture)
                 times.append(float(frame.time) if frame.time is not None else np.nan)
                 if progress and expected:
                     progress(min(1.0, len(frames) / min(expected, max_frames or expected)))
@@ -117,10 +121,14 @@ def decode_video(
             frame_cap=max_frames,
             damaged=damaged,
         )
-    video = np.stack(frames)
-    preview = np.stack(previews) if previews else None
-    if rotation % 90 == 0 and rotation:
-        turns = rotation // 90  # np.rot90 turns counter-clockwise, as the display matrix asks
-        video = np.ascontiguousarray(np.rot90(video, k=turns, axes=(1, 2)))
-        preview = np.ascontiguousarray(np.rot90(preview, k=turns, axes=(1, 2))) if preview is not None else None
-    return video, preview, info
+    video = upright(np.stack(frames), rotation, axes=(1, 2))
+    if encode_preview or not previews:
+        return video, previews or None, info
+    return video, upright(np.stack(previews), rotation, axes=(1, 2)), info
+
+
+def upright(pixels: np.ndarray, rotation: int, axes: tuple[int, int] = (0, 1)) -> np.ndarray:
+    """Turned by ``rotation`` degrees counter-clockwise (a multiple of 90, as phones record it) over ``axes``."""
+    if rotation % 90 or not rotation:
+        return pixels
+    return np.ascontiguousarray(np.rot90(pixels, k=rotation // 90, axes=axes))  # rot90 turns counter-clockwise

@@ -79,11 +79,18 @@ def serve_app(tracking_uri: str, timeout: float = 90, script: Path = REPO_ROOT /
             server.kill()
 
 
-@contextlib.contextmanager
-def serve_test_app(scratch: Path, name: str):
-    """One of tests/apps/ served as the dashboard is, against a store in ``scratch`` that nothing reads."""
-    with serve_app(f"sqlite:///{scratch / 'mlflow.db'}", script=REPO_ROOT / "tests" / "apps" / name) as url:
-        yield url
+def served_test_app(name: str):
+    """A module fixture serving one of tests/apps/ as the dashboard is (against a store nothing reads); yields its
+    URL."""
+    import pytest
+
+    @pytest.fixture(scope="module")
+    def url(tmp_path_factory):
+        scratch = tmp_path_factory.mktemp("unused")
+        with serve_app(f"sqlite:///{scratch / 'mlflow.db'}", script=REPO_ROOT / "tests" / "apps" / name) as served:
+            yield served
+
+    return url
 
 
 class ScriptRuns:

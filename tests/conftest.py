@@ -91,6 +91,13 @@ def tiny_mlp_run(run_name: str) -> list[str]:
     ]
 
 
+def logged_memory(run_id: str) -> list[str]:
+    """The files a run logged under memory/ when its training ended (training.memory_span)."""
+    from models import store
+
+    return sorted(Path(artifact.path).name for artifact in store.client().list_artifacts(run_id, store.MEMORY_DIR))
+
+
 def assert_no_exception(app_test) -> None:
     """Fail on any exception the page raised, with its message and stack trace."""
     assert not app_test.exception, "\n".join(str(e.value) + "\n" + "\n".join(e.stack_trace) for e in app_test.exception)
@@ -108,6 +115,15 @@ def page_texts(app_test) -> str:
 def open_page(app_test, page: str):
     """The app switched to one page and run, failing on any exception."""
     app_test.switch_page(page).run()
+    assert_no_exception(app_test)
+    return app_test
+
+
+def open_tab(app_test, topology: str, tab: str):
+    """A topology page's tab ("Demo", "Memory" or "Compare runs") opened, as a click does: only the open tab's
+    views are drawn."""
+    app_test.session_state[f"{topology}-tab"] = tab
+    app_test.run()
     assert_no_exception(app_test)
     return app_test
 

@@ -2,15 +2,12 @@
 
 import pytest
 
-from tests.browser import assert_page_healthy, serve_test_app, wait_until_idle
+from tests.browser import assert_page_healthy, served_test_app, wait_until_idle
 
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(scope="module")
-def slow_app_url(tmp_path_factory):
-    with serve_test_app(tmp_path_factory.mktemp("unused"), "slow_run.py") as url:
-        yield url
+slow_app_url = served_test_app("slow_run.py")
 
 
 def test_waits_for_the_end_of_a_run_the_running_icon_does_not_show(slow_app_url, page):

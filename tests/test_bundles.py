@@ -23,6 +23,7 @@ def test_export_writes_a_portable_bundle(exported_bundle, tmp_path):
     assert folder == tmp_path / "shipped" / "one_to_one" / "tiny-mlp"
     assert {"model.json", "model.safetensors", "run.json", "dataset_card.md"} <= {p.name for p in folder.iterdir()}
     assert (folder / "report" / "confusion_matrix_data.json").is_file()
+    assert (folder / store.MEMORY_DIR / "span.json").is_file()  # the memory span training.train logged
     record = json.loads((folder / "run.json").read_text())
     assert [step for step, _, _ in record["metrics"]["val_accuracy"]] == [1, 2]
     assert record["params"]["model.arch"] == "mlp" and record["status"] == "FINISHED"

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from models import store, sweep_store
 from tests.conftest import REPO_ROOT, assert_no_exception
-from tests.test_one_to_many import write_flickr_fixture
+from tests.test_one_to_many import flickr_run
 from training import bundles, tracking, train
 from training.tasks.one_to_many import FLICKR_SETTINGS, SCENE_SETTINGS
 
@@ -127,31 +127,9 @@ def scene_runs_and_a_flickr_run(tracking_store, tmp_path, capsys):
     for folder in sorted((store.SHIPPED_DIR / TOPOLOGY).iterdir()):
         bundles.import_bundle(folder)
     scene_champion = champion()
-    write_flickr_fixture(tmp_path / "flickr")
+    settings = ("epochs=1", "max_batches=1", "threads=1", "model.image_size=32", "model.hidden_size=32")
     run_id = train.main(
-        [
-            "one_to_many",
-            "--set",
-            "data=flickr8k",
-            "--set",
-            f"data_dir={tmp_path / 'flickr'}",
-            "--set",
-            "min_word_count=1",
-            "--set",
-            "model.image_size=32",
-            "--set",
-            "epochs=1",
-            "--set",
-            "max_batches=1",
-            "--set",
-            "threads=1",
-            "--set",
-            "model.hidden_size=32",
-            "--set",
-            "model.channels=8,8,8,16",
-            "--run-name",
-            "byod-test",
-        ]
+        [*flickr_run(tmp_path / "flickr", *settings, "model.channels=8,8,8,16"), "--run-name", "byod-test"]
     )
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     return scene_champion, run_id, summary

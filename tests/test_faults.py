@@ -15,7 +15,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -25,7 +24,7 @@ from dashboard.components import runs
 from models import store
 from models.sweep_store import SWEEP_SUFFIX
 from tests.conftest import REPO_ROOT, assert_no_exception, page_texts, tiny_mlp_run
-from training import tracking, train
+from training import servers, tracking, train
 from training.tasks import one_to_one
 from training.trainer import Trainer
 
@@ -148,44 +147,20 @@ def test_down_server_stops_bundle_import_with_exit_status_1(silent_server):
 
 @pytest.fixture
 def mlflow_server_starter(tmp_path):
-    """Starts a real MLflow server on a given port when called; always stopped afterwards."""
+    """Starts a real MLflow server (as `make tracking-server` does, on sqlite) on a given port when called; always
+    stopped afterwards."""
     started = []
 
     def start(port: int) -> None:
-        server = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "mlflow"),
-                "server",
-                "--backend-store-uri",
-                f"sqlite:///{tmp_path / 'server.db'}",
-                "--artifacts-destination",
-                str(tmp_path / "artifacts"),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                "1",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
+        server = servers.MlflowServer(
+            f"sqlite:///{tmp_path / 'server.db'}", tmp_path / "artifacts", tmp_path / "mlflow.log", port
         )
         started.append(server)
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            assert server.poll() is None, "the MLflow server exited"
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2).close()
-                return
-            except OSError:
-                time.sleep(0.5)
-        pytest.fail("the MLflow server did not start")
+        server.start()
 
     yield start
     for server in started:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        server.stop()
 
 
 def test_dashboard_uses_a_server_that_comes_back_without_a_restart(

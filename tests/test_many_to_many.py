@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 from models import many_to_many as m2m
 from models.checkpoint import load_checkpoint, save_checkpoint
 from models.peers import ApertiumPeer
-from tests.conftest import assert_no_exception, page_texts
+from tests.conftest import assert_no_exception, logged_memory, open_tab, page_texts
 from training import bundles, train
 from training.data import tatoeba_spa
 from training.metrics import translation_scores_by_length
@@ -243,6 +243,7 @@ def test_dry_run_then_bundle_translates(tracking_store, tmp_path):
     assert run.info.status == "FINISHED"
     assert run.data.params["model.attention"] == "luong" and run.data.params["max_batches"] == "2"
     assert run.data.params["model.trained_source_words"] == "30"  # trained on the whole length range
+    assert logged_memory(run_id) == ["span.json", "units.json"]
     assert [m.step for m in client.get_metric_history(run_id, "val_bleu")] == [1]
     assert {
         "train_loss",
@@ -304,6 +305,8 @@ def test_page_translates_compares_and_survives_bad_input(app):
     assert_no_exception(app)
     assert "translated by beam search, width 5" in page_texts(app)
     assert "trained on English sentences of 1 to 30 words" in page_texts(app)
+    assert not [df for df in app.dataframe if "test set" in df.value.columns]  # the Compare tab is closed
+    open_tab(app, "many_to_many", "Compare runs")
     [by_length] = [df.value for df in app.dataframe if "test set" in df.value.columns]
     assert list(by_length.columns) == ["run", "test set", "all", "1–6 words", "7–10 words", "11–20 words", "21+ words"]
     assert {"new sentences", "random split"} <= set(by_length["test set"])  # every shipped run, both test sets

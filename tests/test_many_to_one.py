@@ -12,6 +12,7 @@ from models.checkpoint import load_checkpoint, save_checkpoint
 from models.many_to_one import Config, TweetClassifier, build_model
 from models.peers import VaderPeer
 from models.tweet_text import PAD_ID, TOKENIZER_FILE, TweetTokenizer, normalize_tweet, weighted_pieces
+from tests.conftest import logged_memory
 from training import bundles, train
 from training.data.tweets import parse_corpus, repair_mojibake, split_tweets
 
@@ -262,6 +263,7 @@ def test_dry_run_logs_params_metrics_and_a_loadable_checkpoint(dry_run, monkeypa
     assert run.info.status == "FINISHED"
     assert run.data.params["model.cell"] == "lstm" and run.data.params["model.bidirectional"] == "True"
     assert run.data.tags[store.SELECTION_TAG] == "best_val_macro_f1"
+    assert logged_memory(run_id) == ["span.json", "units.json"]
     assert [m.step for m in client.get_metric_history(run_id, "val_macro_f1")] == [1]
     assert {"test_accuracy", "test_macro_f1", "train_loss"} <= set(run.data.metrics)
     checkpoint = load_checkpoint(store.download_checkpoint(run_id))
@@ -284,10 +286,11 @@ def test_bundle_exports_imports_and_predicts(dry_run, tmp_path, monkeypatch):
 
 
 def test_vader_run_sits_beside_the_rnns_and_never_becomes_champion(tracking_store, monkeypatch):
-    from training import peers
-    from training.tasks import many_to_one as task
+    from training import held_out_domains, peers
 
-    monkeypatch.setattr(task, "leave_one_domain_out", lambda splits, score_held_out: {"lodo_mean_accuracy": 0.7})
+    monkeypatch.setattr(
+        held_out_domains, "leave_one_domain_out", lambda splits, score_held_out: {"lodo_mean_accuracy": 0.7}
+    )
     [run_id] = peers.main(["many_to_one", "vader"])
     [run] = store.list_runs("many_to_one")
     assert run.run_id == run_id and run.evaluation_only and not run.champion

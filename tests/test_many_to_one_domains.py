@@ -13,7 +13,7 @@ from models.checkpoint import load_checkpoint, save_checkpoint
 from models.many_to_one import Config, TweetClassifier, model_texts
 from models.peers import TfidfPeer
 from models.tweet_text import MENTION_TOKEN, TOPIC_TOKEN, TweetTokenizer, normalize_tweet
-from training import bundles, peers
+from training import bundles, held_out_domains, peers
 from training.data import sentiment_lexicon
 from training.data.tweet_domains import DOMAINS, tweet_domain
 from training.data.tweets import TweetSplits
@@ -126,7 +126,7 @@ def test_a_calibrated_threshold_is_saved_with_the_weights_and_used_at_prediction
 def test_a_held_out_domain_never_leaks_into_training_or_validation():
     splits = fixture_splits()
     for domain in ("airlines", "coachella", "apple"):
-        fold = task.held_out_fold(splits, domain)
+        fold = held_out_domains.held_out_fold(splits, domain)
         held_out = [
             t
             for split in ("train", "val", "test")
@@ -151,7 +151,7 @@ def test_leave_one_domain_out_fits_each_fold_on_its_own_training_tweets():
         seen.append((set(fold.texts["train"]), set(fold.texts["test"])))
         return {"accuracy": 0.5, "macro_f1": 0.25}
 
-    scores = task.leave_one_domain_out(splits, score_held_out, domains=["airlines", "apple"])
+    scores = held_out_domains.leave_one_domain_out(splits, score_held_out, domains=["airlines", "apple"])
     assert all(not train & test for train, test in seen) and len(seen) == 2
     assert scores == {
         "lodo_airlines_accuracy": 0.5,
@@ -165,7 +165,7 @@ def test_leave_one_domain_out_fits_each_fold_on_its_own_training_tweets():
 
 def test_a_tokenizer_trained_on_a_fold_never_saw_the_held_out_domain(tmp_path):
     def vocabulary(held_out: str) -> set[str]:
-        fold = task.held_out_fold(fixture_splits(), held_out)
+        fold = held_out_domains.held_out_fold(fixture_splits(), held_out)
         prepared = task.prepare_splits(task.Config(model=Config(vocab_size=120, embed_dim=8, hidden=6)), fold)
         prepared.extra_files(tmp_path)
         return set(TweetTokenizer.from_file(tmp_path / "tokenizer.json", 16).tokenizer.get_vocab())
@@ -226,7 +226,7 @@ def tenth_of_the_corpus() -> TweetSplits:
 def small_corpus(tenth_of_the_corpus, monkeypatch):
     monkeypatch.setattr(task, "load_tweet_splits", lambda *args, **kwargs: tenth_of_the_corpus)
     monkeypatch.setattr(peers, "load_tweet_splits", lambda *args, **kwargs: tenth_of_the_corpus)
-    monkeypatch.setattr(task, "LODO_MIN_TWEETS", 30)
+    monkeypatch.setattr(held_out_domains, "LODO_MIN_TWEETS", 30)
     return tenth_of_the_corpus
 
 

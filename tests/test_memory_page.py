@@ -2,14 +2,11 @@
 the tab opens with no exception and draws the state, the gates (or says a vanilla RNN has none), the influence and
 the unit picker; a model without recurrence says it has no state."""
 
-from tests.conftest import assert_no_exception, open_page, page_texts
+from tests.conftest import assert_no_exception, open_page, open_tab, page_texts
 
 
 def open_memory(page, topology: str):
-    page.session_state[f"{topology}-tab"] = "Memory"
-    page.run()
-    assert_no_exception(page)
-    return page
+    return open_tab(page, topology, "Memory")
 
 
 def memory_views_drawn(page) -> bool:

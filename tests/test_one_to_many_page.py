@@ -4,7 +4,7 @@ import pytest
 
 from models import store
 from tests import media
-from tests.conftest import assert_no_exception, open_page, page_texts
+from tests.conftest import assert_no_exception, open_page, open_tab, page_texts
 
 PAGE = "views/one_to_many.py"
 
@@ -17,6 +17,8 @@ def page(app):
 def test_random_scene_every_model_and_attention(page):
     assert "### “" in page_texts(page) and ("Right" in page_texts(page) or "Not exactly right" in page_texts(page))
     assert any("mean log-prob per word" in df.value.columns for df in page.dataframe)
+    assert not any("duration (s)" in df.value.columns for df in page.dataframe)  # the Compare tab is closed
+    open_tab(page, "one_to_many", "Compare runs")
     assert any("duration (s)" in df.value.columns for df in page.dataframe)  # the shared run comparison
     page.button(key="one_to_many-another").click().run()
     assert_no_exception(page)

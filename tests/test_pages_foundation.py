@@ -11,7 +11,7 @@ from PIL import Image
 from models import TOPOLOGIES, store
 from models.one_to_one import preprocess_image
 from tests import media
-from tests.conftest import assert_no_exception, page_texts
+from tests.conftest import assert_no_exception, open_tab, page_texts
 
 
 def test_home_lists_every_topology_and_the_champions(app):
@@ -32,7 +32,9 @@ def test_one_to_one_upload_predict_compare(app):
     app.file_uploader[0].upload("shirt.jpg", photo, "image/jpeg").run()
     assert_no_exception(app)
     assert "inference" in page_texts(app) and "%" in page_texts(app)
-    assert len(app.get("plotly_chart")) >= 2  # top-5 bars and the comparison charts
+    assert len(app.get("plotly_chart")) == 1  # the top-5 bars; the closed Compare tab draws nothing
+    open_tab(app, "one_to_one", "Compare runs")
+    assert len(app.get("plotly_chart")) >= 2  # the top-5 bars and the comparison charts
     runs_table = next(df.value for df in app.dataframe if "run" in df.value.columns)  # the test split's scoreboard
     assert {"mlp", "cnn", "row_lstm"} <= set(runs_table["run"])
     app.multiselect(key="one_to_one-compare").set_value(list(runs_table["run"])[:3]).run()
@@ -62,6 +64,7 @@ def test_one_to_one_test_set_example_and_every_model(app):
 )
 def test_bad_uploads_get_a_message_and_nothing_breaks(app, name, data):
     app.switch_page("views/one_to_one.py").run()
+    open_tab(app, "one_to_one", "Compare runs")
     app.file_uploader[0].upload(name, data, "image/png").run()
     assert_no_exception(app)
     assert any(name in e.value for e in app.error)

@@ -3,15 +3,12 @@ Ctrl+Enter) applies the text."""
 
 import pytest
 
-from tests.browser import assert_page_healthy, serve_test_app, wait_until_idle
+from tests.browser import assert_page_healthy, served_test_app, wait_until_idle
 
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(scope="module")
-def entry_url(tmp_path_factory):
-    with serve_test_app(tmp_path_factory.mktemp("unused"), "text_entry.py") as url:
-        yield url
+entry_url = served_test_app("text_entry.py")
 
 
 def test_text_applies_on_the_button_or_ctrl_enter_not_on_blur(entry_url, page):

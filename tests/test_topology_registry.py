@@ -27,7 +27,9 @@ PIECES = (
     "ANSWERS",
     "INPUT_COLUMNS",
     "signature",
+    "EXAMPLE_REQUESTS",
     "MEASURES",
+    "DRY_RUN_SIZES",
 )
 
 
@@ -59,7 +61,8 @@ def test_a_topology_is_served_and_its_memory_measured(name):
 
     assert name in serving.ANSWERS
     serving.signature(name, {})  # reads INPUT_COLUMNS and the table of output columns
-    assert name in memory_span.MEASURES
+    assert set(serving.input_example(name).columns) <= set(serving.INPUT_COLUMNS[name])
+    assert name in memory_span.MEASURES and name in memory_span.DRY_RUN_SIZES
 
 
 def test_the_doc_names_every_piece_the_test_checks():

@@ -56,7 +56,8 @@ def export_bundle(run_id: str, destination_root: Path = store.SHIPPED_DIR) -> Pa
                 tracking_uri=store.tracking_uri(),
             )
             shutil.copytree(downloaded, folder, dirs_exist_ok=True)
-        for artifact in client.list_artifacts(run_id) + client.list_artifacts(run_id, "report"):
+        logged = [client.list_artifacts(run_id, folder) for folder in (None, "report", store.MEMORY_DIR)]
+        for artifact in [artifact for listed in logged for artifact in listed]:
             if not artifact.is_dir and artifact.path.endswith(SHIPPED_ARTIFACT_SUFFIXES):
                 local = mlflow.artifacts.download_artifacts(
                     run_id=run_id, artifact_path=artifact.path, dst_path=scratch, tracking_uri=store.tracking_uri()

@@ -5,6 +5,10 @@ recurrent unit fires on the test set; both are written beside the bundle as smal
     python -m training.memory_span many_to_one              # every shipped run of a topology
     python -m training.memory_span many_to_one --run gru    # one run
     python -m training.memory_span all
+    python -m training.memory_span many_to_one --run-id <id>   # a tracked run: logged as its memory/ artifacts
+
+training.train measures every run it finishes the same way and logs the two files as the run's memory/ artifacts,
+so a run launched later (from the dashboard too) joins the span comparison and gets its unit index.
 
 The spans (docs/memory.md says what they showed):
 - one to one: how much blanking a band of rows moves P(true class), by row (the row-LSTM reads top to bottom);
@@ -18,7 +22,10 @@ The spans (docs/memory.md says what they showed):
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +39,7 @@ SPAN_POINTS = 64  # at most this many points per curve: the file stays small
 
 
 def write_json(folder: Path, name: str, content: dict) -> Path:
-    target = folder / memory.MEMORY_DIR / name
+    target = folder / store.MEMORY_DIR / name
     target.parent.mkdir(exist_ok=True)
     target.write_text(json.dumps(content, separators=(",", ":"), ensure_ascii=False))
     return target
@@ -154,10 +161,11 @@ def one_to_many(runs: list[store.RunSummary], scenes: int = 500, seed: int = 202
             hits += right.sum(0)
             counts += real.sum(0)
             greedy, _, _, _ = model.greedy(images[batch])
-            written = [model.decode_tokens(row) for row in greedy]
-            caption = torch.full((len(written), max(map(len, written)) + 2), model.pad)
-            for row, words in enumerate(written):
-                caption[row, : len(words) + 2] = torch.tensor(model.encode_caption(words))
+            written = [model.decode_tokens(row)[: model.config.max_length] for row in greedy]
+            encoded = [model.encode_caption(words) for words in written]  # <bos> words <eos>
+            caption = torch.full((len(written), max(map(len, encoded))), model.pad)
+            for row, ids in enumerate(encoded):
+                caption[row, : len(ids)] = torch.tensor(ids)
             index_layers(
                 memory_one_to_many.trace(model, images[batch], caption),
                 indexes,
@@ -422,13 +430,51 @@ def measured_runs(topology: str, run_name: str | None) -> list[store.RunSummary]
     return sorted(runs, key=lambda run: run.run_name)
 
 
+# A dry run's measurement: the same code on a handful of inputs, so that it is tested, not measured.
+DRY_RUN_SIZES = {
+    "one_to_one": dict(test_images=50),
+    "one_to_many": dict(scenes=40),  # positions are drawn where at least 20 captions reach
+    "many_to_one": dict(carriers=10, indexed=20),
+    "many_to_many": dict(indexed=10),
+    "many_to_many_synced": dict(clips=2, frames=24),
+}
+
+
+def log_to_run(topology: str, run_id: str, dry_run: bool = False) -> list[str]:
+    """Measure one tracked run from its logged checkpoint and log span.json and units.json (where the model has a
+    recurrence) as its memory/ artifacts; returns the files logged. A run trained on other data (a Flickr8k
+    captioner) is not measured: the measures use the built-in data, and its curve would not compare."""
+    client = store.client()
+    run = store.summarise(client.get_run(run_id))
+    if store.dataset_of(run) != store.BUILTIN_DATASET:
+        print(f"run {run_id} trained on {store.dataset_of(run)}: its memory is measured on the built-in data only")
+        return []
+    with tempfile.TemporaryDirectory(prefix="rnnlab-memory-") as scratch:
+        folder = Path(scratch) / "run"
+        shutil.copytree(store.download_checkpoint(run_id), folder)  # the cached download stays as it was logged
+        MEASURES[topology](
+            [dataclasses.replace(run, bundle_dir=folder)], **(DRY_RUN_SIZES[topology] if dry_run else {})
+        )
+        measured = folder / store.MEMORY_DIR
+        if not measured.is_dir():
+            return []
+        client.log_artifacts(run_id, str(measured), store.MEMORY_DIR)
+        return sorted(path.name for path in measured.iterdir())
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m training.memory_span", description=__doc__.split("\n")[0])
     parser.add_argument("topology", choices=[*TOPOLOGIES, "all"])
     parser.add_argument("--run", help="one shipped run by name (default: every one)")
+    parser.add_argument("--run-id", help="a tracked run instead of the shipped ones: log its memory/ artifacts")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.run_id:
+        if args.topology == "all":
+            raise SystemExit("error: --run-id needs the run's topology, not all")
+        print(f"logged {', '.join(log_to_run(args.topology, args.run_id)) or 'nothing'} to run {args.run_id}")
+        return
     for topology in TOPOLOGIES if args.topology == "all" else [args.topology]:
         print(f"== {topology}")
         MEASURES[topology](measured_runs(topology, args.run))

@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 
 from models.peers import ApertiumPeer, ApertiumUnavailable, GlobalMotionPeer, TfidfPeer, VaderPeer
-from training import tracking
+from training import held_out_domains, tracking
 from training.config import load_config
 from training.data.camera_motion import clip_set, generator_card
 from training.data.tweets import TweetSplits, dataset_card, load_tweet_splits
@@ -84,8 +84,8 @@ def log_sentiment_peer(peer: str, config: many_to_one.Config, run_name: str | No
         **{f"{split}_{k}": v for split, values in scores.items() for k, v in values.items()},
         "best_val_macro_f1": scores["val"]["macro_f1"],
         "scoring_tweets_per_sec": len(values) / seconds,
-        **many_to_one.leave_one_domain_out(splits, sentiment_peer_on_fold(make_scorer)),
-        "seed_tweets_correct": many_to_one.seed_tweets_correct(
+        **held_out_domains.leave_one_domain_out(splits, sentiment_peer_on_fold(make_scorer)),
+        "seed_tweets_correct": held_out_domains.seed_tweets_correct(
             lambda texts: [labels[int(v >= threshold)] for v in score(texts)]
         ),
     }
@@ -104,15 +104,7 @@ def log_sentiment_peer(peer: str, config: many_to_one.Config, run_name: str | No
 # ---- many to many: Apertium ----------------------------------------------------------------------------------------
 def log_apertium(config: many_to_many.Config, run_name: str | None = None) -> str:
     """Score Apertium on the same two test sets as the trained runs."""
-    from training.data.tatoeba_spa import load_splits
-
-    splits = load_splits(
-        config.model.trained_source_words,
-        config.val_sentences,
-        config.test_sentences,
-        config.new_test_fraction,
-        config.seed,
-    )
+    splits = many_to_many.task_splits(config)
     metrics, samples = {}, {}
     for split in ("test", "new_test"):
         items = splits.examples_in(split)

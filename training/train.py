@@ -216,9 +216,23 @@ def main(argv=None) -> str:
         **{k: round(v, 4) for k, v in test_metrics.items()},
         "champion": crowned,
         "champion_rule": why,
+        "memory": measure_memory(args.topology, run_id, dry_run),
     }
     print(json.dumps(summary))
     return run_id
+
+
+def measure_memory(topology: str, run_id: str, dry_run: bool) -> list[str]:
+    """The finished run's memory span and unit index (training.memory_span), logged as its memory/ artifacts so
+    the page's Memory tab and span comparison show it; returns the files logged. A failure here is reported and
+    the run kept as it is: its weights and scores are saved already."""
+    from training import memory_span  # imported here: it pulls in every topology's tracer
+
+    try:
+        return memory_span.log_to_run(topology, run_id, dry_run)
+    except Exception as error:  # any failure of this extra measurement must not fail the run
+        print(f"warning: the memory span of run {run_id} was not measured: {error!r}", file=sys.stderr)
+        return []
 
 
 def train_replica(module, args, world: World) -> str:

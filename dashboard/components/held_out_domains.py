@@ -60,7 +60,7 @@ def domain_comparison() -> None:
     st.subheader("Topics never seen in training (leave one domain out)")
     if not runs:
         st.info(
-            "No run has leave-one-domain-out scores yet: `python -m training.tasks.many_to_one lodo "
+            "No run has leave-one-domain-out scores yet: `python -m training.held_out_domains "
             "--run-name RUN` adds them."
         )
         return

@@ -66,10 +66,9 @@ def memory_tab(tab, topology: str) -> MemoryTab:
     with tab:
         slot = st.empty()
         slot.info(HINT, icon=":material/memory:")
-        is_open = tab.open is not False  # None: tabs that do not track, which draw everything
-        if is_open:
+        if tab.open:
             span_comparison(topology)
-    return MemoryTab(slot, is_open)
+    return MemoryTab(slot, tab.open)
 
 
 def layer_rows(trace: memory.MemoryTrace, labels: dict[str, list[str]], row: int = 0) -> list[ShownLayer]:
@@ -310,15 +309,26 @@ def unit_section(layer: ShownLayer, order: np.ndarray, index: dict | None, key: 
 
 
 def memory_folder(run: store.RunSummary) -> Path | None:
-    """The shipped bundle's memory/ folder of a run: its own bundle, or, for a run imported from one, the bundle
-    it came from while that bundle still holds the same weights."""
+    """A run's memory/ folder: its own shipped bundle's; for a run imported from a bundle, that bundle's while it
+    still holds the same weights; else the memory/ artifacts the run logged when its training ended."""
     if run.bundle_dir is not None:
-        return run.bundle_dir / memory.MEMORY_DIR
+        return run.bundle_dir / store.MEMORY_DIR
     key = run.tags.get(store.BUNDLE_TAG)
-    if not key:
+    if key:
+        folder = store.SHIPPED_DIR / key.split("@")[0]
+        if folder.is_dir() and shipped_key(str(folder)) == key:
+            return folder / store.MEMORY_DIR
+    return logged_memory(run.run_id) if run.run_id and run.status == "FINISHED" else None
+
+
+@st.cache_data(show_spinner=False, ttl=60)  # a run being measured right now has its files a minute later
+def logged_memory(run_id: str) -> Path | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return store.download_memory(run_id)
+    except (MlflowException, OSError):  # tracking unreachable: the page goes on without this run's memory view
         return None
-    folder = store.SHIPPED_DIR / key.split("@")[0]
-    return folder / memory.MEMORY_DIR if folder.is_dir() and shipped_key(str(folder)) == key else None
 
 
 @st.cache_data(show_spinner=False)
@@ -347,11 +357,13 @@ def span_comparison(topology: str) -> None:
 
     st.subheader("Memory span across runs")
     curves = {}
-    for run in run_catalogue(topology).runs:
+    runs = run_catalogue(topology).runs
+    names = [run.run_name for run in runs]
+    for run in runs:
         folder = memory_folder(run)
         span = read_json(folder / memory.SPAN_FILE if folder else None)
-        if span:
-            curves[run.run_name] = span
+        if span:  # two runs of one name (the default name is the architecture) keep a curve each
+            curves[run.run_name if names.count(run.run_name) == 1 else f"{run.run_name} ({run.run_id})"] = span
     if not curves:
         st.caption(
             f"No run has a measured memory span yet: `python -m training.memory_span {topology}` measures "
@@ -382,6 +394,26 @@ def span_comparison(topology: str) -> None:
 # -- each page's input ------------------------------------------------------------------------------------------
 
 
+def no_state(tab: MemoryTab, run: store.RunSummary, what_it_does: str, recurrent_run: str) -> None:
+    """What the Memory tab says of a run without recurrence, and which run to pick instead."""
+    tab.slot.info(
+        f"{code(run.run_name)} {what_it_does}: it has no recurrence, so there is no state to show. "
+        f"Pick {recurrent_run} to see one.",
+        icon=":material/block:",
+    )
+
+
+def pick_one(tab: MemoryTab, label: str, texts: list[str], key: str, shown: int = 50):
+    """A picker of one of the page's inputs (the first ``shown``) at the top of the tab; returns the area under it
+    and the index picked."""
+    area = tab.slot.container()  # the picker, then the views below it
+    with area:
+        pick = st.selectbox(
+            label, range(min(len(texts), shown)), format_func=lambda i: f"{i + 1}. {texts[i][:80]}", key=key
+        )
+    return area, pick
+
+
 def cut_note(steps: int, what: str, limit: int = MAX_STEPS) -> str:
     return f"The input has {steps} {what}: the first {limit} are traced and drawn." if steps > limit else ""
 
@@ -393,11 +425,7 @@ def row_lstm(tab: MemoryTab, checkpoint, run: store.RunSummary, pixels: np.ndarr
     if not tab.open:
         return
     if not memory_one_to_one.has_memory(checkpoint.model):
-        tab.slot.info(
-            f"{code(run.run_name)} ({checkpoint.config.arch}) is a plain network: it has no recurrence, "
-            "so there is no state to show. Pick the row-LSTM run to see one.",
-            icon=":material/block:",
-        )
+        no_state(tab, run, f"({checkpoint.config.arch}) is a plain network", "the row-LSTM run")
         return
     trace = kept_trace(
         (run.run_name, pixels.tobytes()),
@@ -426,14 +454,7 @@ def sentiment(tab: MemoryTab, checkpoint, run: store.RunSummary, classifier, twe
 
     if not tab.open:
         return
-    area = tab.slot.container()  # the picker, then the views below it
-    with area:
-        pick = st.selectbox(
-            "Tweet",
-            range(min(len(tweets), 50)),
-            format_func=lambda i: f"{i + 1}. {tweets[i][:80]}",
-            key="many_to_one-memory-tweet",
-        )
+    area, pick = pick_one(tab, "Tweet", tweets, "many_to_one-memory-tweet")
     text = model_texts([tweets[pick]], checkpoint.config)[0]
     [(ids, spans, _)] = classifier.tokenizer.encode_spans([text])
     note = cut_note(len(ids), "tokens")
@@ -467,14 +488,7 @@ def translator(tab: MemoryTab, checkpoint, run: store.RunSummary, translator_pip
 
     if not tab.open:
         return
-    area = tab.slot.container()  # the picker, then the views below it
-    with area:
-        pick = st.selectbox(
-            "Sentence",
-            range(min(len(translations), 50)),
-            format_func=lambda i: f"{i + 1}. {translations[i].source[:80]}",
-            key="many_to_many-memory-sentence",
-        )
+    area, pick = pick_one(tab, "Sentence", [t.source for t in translations], "many_to_many-memory-sentence")
     translation = translations[pick]
     [source_ids] = translator_pipeline.encode_sources([translation.source])
     note = " ".join(
@@ -580,11 +594,7 @@ def video_labeller(
     if not tab.open:
         return
     if not memory_many_to_many_synced.has_memory(checkpoint.model):
-        tab.slot.info(
-            f"{code(run.run_name)} labels every frame on its own: it has no recurrence, so there is no "
-            "state to show. Pick the GRU or BiGRU run to see one.",
-            icon=":material/block:",
-        )
+        no_state(tab, run, "labels every frame on its own", "the GRU or BiGRU run")
         return
     note = cut_note(len(frames), "frames", VIDEO_STEPS)
     frames = frames[:VIDEO_STEPS]

@@ -8,6 +8,7 @@ from typing import Callable
 import streamlit as st
 
 from dashboard.components.diagrams import LEGEND_SVG, topology_svg
+from dashboard.components.memory_view import memory_tab
 from dashboard.components.topology_registry import TOPOLOGY_UI
 from models import TOPOLOGIES
 
@@ -20,32 +21,26 @@ def topology_page(
     topology: str,
     more_comparison: Callable[[], None] | None = None,
     headline_metrics: tuple[str, ...] | None = None,
-    with_memory: bool = False,
 ):
-    """The frame of every topology page: header, then a Demo tab (returned, for the page to fill) and a Compare
-    tab, which ends with ``more_comparison()`` when a page has its own tables to add. The comparison is drawn
-    first, so it stays on the page when the demo stops early for a missing input. ``headline_metrics`` narrows
-    the comparison's table and bars to those metrics (default: every ``test_*`` metric).
+    """The frame of every topology page: header, then three tabs. Returns the Demo tab, for the page to fill, and
+    the Memory tab as a memory_view.MemoryTab, for the page to hand its input to a memory_view function. The Compare
+    tab ends with ``more_comparison()`` when a page has its own tables to add; ``headline_metrics`` narrows the
+    comparison's table and bars to those metrics (default: every ``test_*`` metric).
 
-    ``with_memory`` adds a Memory tab between them and returns (demo, memory_view.MemoryTab), for the page to
-    hand its input to a memory_view function; the tabs then know which one is open, so the Memory views cost
-    nothing while it is closed (switching tabs reruns the page)."""
+    The tabs know which one is open (switching tabs reruns the page), and only the open one's views are drawn:
+    the comparison's charts and the Memory views cost nothing while the user is on the demo. The demo itself always
+    runs, because the Memory tab shows the model on the demo's input. The comparison is drawn before the demo, so
+    it stays on the page when the demo stops early for a missing input."""
     from dashboard.components.run_comparison import run_comparison
 
     header(topology)
-    if with_memory:
-        demo, memory, compare = st.tabs(["Demo", "Memory", "Compare runs"], key=f"{topology}-tab", on_change="rerun")
-    else:
-        demo, compare = st.tabs(["Demo", "Compare runs"])
+    demo, memory, compare = st.tabs(["Demo", "Memory", "Compare runs"], key=f"{topology}-tab", on_change="rerun")
     with compare:
-        run_comparison(topology, headline_metrics)
-        if more_comparison:
-            more_comparison()
-    if with_memory:
-        from dashboard.components.memory_view import memory_tab
-
-        return demo, memory_tab(memory, topology)
-    return demo
+        if compare.open:
+            run_comparison(topology, headline_metrics)
+            if more_comparison:
+                more_comparison()
+    return demo, memory_tab(memory, topology)
 
 
 def header(topology: str) -> None:

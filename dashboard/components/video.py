@@ -130,17 +130,28 @@ class StillFrames:
     QUALITY = 90
 
     @classmethod
+    def jpeg(cls, frame: np.ndarray) -> bytes:
+        """One RGB frame (H, W, 3) uint8 as JPEG."""
+        encoded, data = cv2.imencode(
+            ".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, cls.QUALITY]
+        )
+        if not encoded:
+            raise ValueError("a frame could not be encoded as JPEG")
+        return data.tobytes()
+
+    @classmethod
     def of(cls, frames: np.ndarray) -> StillFrames:
         """``frames``: RGB, (T, H, W, 3) uint8."""
-        jpegs = []
-        for frame in frames:
-            encoded, data = cv2.imencode(
-                ".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, cls.QUALITY]
-            )
-            if not encoded:
-                raise ValueError("a frame could not be encoded as JPEG")
-            jpegs.append(data.tobytes())
-        return cls(tuple(jpegs), tuple(frames.shape))
+        return cls(tuple(map(cls.jpeg, frames)), tuple(frames.shape))
+
+    @classmethod
+    def of_jpegs(cls, jpegs: list[bytes]) -> StillFrames:
+        """Frames already encoded with ``jpeg`` (as decode_video's encode_preview does, one by one)."""
+        return cls(tuple(jpegs), (len(jpegs), *cls.decoded(jpegs[0]).shape))
+
+    @staticmethod
+    def decoded(data: bytes) -> np.ndarray:
+        return cv2.cvtColor(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
     def __len__(self) -> int:
         return len(self.jpegs)
@@ -150,7 +161,7 @@ class StillFrames:
 
     def __iter__(self) -> Iterator[np.ndarray]:
         for data in self.jpegs:
-            yield cv2.cvtColor(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+            yield self.decoded(data)
 
 
 @dataclass(frozen=True)

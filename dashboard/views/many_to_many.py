@@ -106,7 +106,7 @@ def length_comparison() -> None:
     )
 
 
-demo, memory = topology_page("many_to_many", length_comparison, HEADLINE_METRICS, with_memory=True)
+demo, memory = topology_page("many_to_many", length_comparison, HEADLINE_METRICS)
 with demo:
     checkpoint, run = pick_model("many_to_many")
     translator = checkpoint_pipeline(Translator.from_checkpoint, checkpoint)
@@ -216,32 +216,38 @@ with demo:
     st.subheader("Per sentence: n-best list and attention")
     if len(translations) > DETAILED_SENTENCES:
         st.caption(f"The first {DETAILED_SENTENCES} sentences; the table above has all {len(translations)}.")
-    for index, translation in enumerate(translations[:DETAILED_SENTENCES]):
-        # Sentences are user text: shown with st.text, never as Markdown or HTML.
-        with st.expander(f"Sentence {index + 1}", expanded=index == 0):
-            st.text(f"{translation.source}\n→ {translation.text or '(empty translation)'}")
-            if len(translation.source.split()) > trained_words:
-                st.caption(
-                    f"Longer than trained ({len(translation.source.split())} words; the model saw at most "
-                    f"{trained_words})."
-                )
-            if beam > 1:
-                n_best = pd.DataFrame(
-                    {
-                        "hypothesis": [text for text, _ in translation.n_best],
-                        "score (log-prob / length)": [round(s, 3) for _, s in translation.n_best],
-                    }
-                )
-                st.dataframe(n_best, hide_index=True, width="stretch")
-            if uses_attention and translation.target_tokens:
-                st.plotly_chart(
-                    attention_figure(translation.source_tokens, translation.target_tokens, translation.attention),
-                    width="stretch",
-                    key=f"many_to_many-attention-{index}",
-                )
-            elif not uses_attention:
-                st.caption(
-                    "This model has no attention: the decoder sees the sentence only through the encoder's "
-                    "final state, so there is no heatmap."
-                )
+    # One sentence at a time, picked: collapsed expanders would still draw (and send) every sentence's heatmap.
+    detailed = translations[:DETAILED_SENTENCES]
+    index = st.selectbox(
+        "Sentence",
+        range(len(detailed)),
+        format_func=lambda i: f"{i + 1}. {detailed[i].source[:80]}",
+        key="many_to_many-detail",
+    )
+    translation = detailed[min(index, len(detailed) - 1)]  # a shorter text than the last one picked from
+    # Sentences are user text: shown with st.text, never as Markdown or HTML.
+    st.text(f"{translation.source}\n→ {translation.text or '(empty translation)'}")
+    if len(translation.source.split()) > trained_words:
+        st.caption(
+            f"Longer than trained ({len(translation.source.split())} words; the model saw at most {trained_words})."
+        )
+    if beam > 1:
+        n_best = pd.DataFrame(
+            {
+                "hypothesis": [text for text, _ in translation.n_best],
+                "score (log-prob / length)": [round(s, 3) for _, s in translation.n_best],
+            }
+        )
+        st.dataframe(n_best, hide_index=True, width="stretch")
+    if uses_attention and translation.target_tokens:
+        st.plotly_chart(
+            attention_figure(translation.source_tokens, translation.target_tokens, translation.attention),
+            width="stretch",
+            key="many_to_many-attention",
+        )
+    elif not uses_attention:
+        st.caption(
+            "This model has no attention: the decoder sees the sentence only through the encoder's final state, "
+            "so there is no heatmap."
+        )
     memory_view.translator(memory, checkpoint, run, translator, translations)

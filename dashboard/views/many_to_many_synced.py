@@ -65,15 +65,20 @@ def sample_clip(seed: int, frames: int) -> tuple[np.ndarray, np.ndarray]:
 
 def decoded_upload(upload: UploadedVideo, progress) -> tuple[np.ndarray, StillFrames, object]:
     """Decoded frames of the latest upload, kept in the session (by content, so the same clip uploaded again is
-    not decoded again) so moving the scrubber does not decode again. The preview frames are kept as JPEG: as
-    pixels, a minute of video would hold ~300 MB per session."""
+    not decoded again) so moving the scrubber does not decode again. The preview frames are encoded as JPEG while
+    they are decoded: as pixels, a minute of video would hold ~300 MB per session (twice that while stacked)."""
 
     def decode() -> tuple[np.ndarray, StillFrames, object]:
         with upload.on_disk() as path:
-            frames, preview, info = decode_video(
-                path, max_frames=MAX_FRAMES, max_pixels=MAX_PIXELS, preview_width=PREVIEW_WIDTH, progress=progress
+            frames, jpegs, info = decode_video(
+                path,
+                max_frames=MAX_FRAMES,
+                max_pixels=MAX_PIXELS,
+                preview_width=PREVIEW_WIDTH,
+                encode_preview=StillFrames.jpeg,
+                progress=progress,
             )
-        return frames, StillFrames.of(preview), info
+        return frames, StillFrames.of_jpegs(jpegs), info
 
     return kept_for_session("many_to_many_synced-decoded", upload.digest, decode)
 
@@ -117,7 +122,6 @@ def timeline(
 
 demo, memory = topology_page(
     "many_to_many_synced",
-    with_memory=True,
     headline_metrics=("test_accuracy", "test_macro_f1", "test_edit_score", "test_f1_50"),
 )
 with demo:

@@ -119,7 +119,6 @@ def classify(classifier: TweetClassifier, peer: VaderPeer, tweets: list[str], ru
 demo, memory = topology_page(
     "many_to_one",
     domain_comparison,
-    with_memory=True,
     headline_metrics=(
         "test_accuracy",
         "test_macro_f1",

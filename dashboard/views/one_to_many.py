@@ -91,7 +91,6 @@ def compose(glyphs: dict) -> world.Scene | None:
 
 demo, memory = topology_page(
     "one_to_many",
-    with_memory=True,
     headline_metrics=(
         "test_scene_match",
         "test_object_f1",
@@ -219,7 +218,8 @@ with demo:
             width=SHOWN,
             caption=f"Where the decoder looked before writing “{best.words[chosen]}”",
         )
-        with st.expander("Every word's attention"):
+        # A toggle, not an expander: a collapsed expander's images are still drawn and sent on every run.
+        if st.toggle("Every word's attention", key="one_to_many-every-word"):
             per_row = 7
             for start in range(0, len(words), per_row):
                 for column, index in zip(st.columns(per_row), range(start, min(start + per_row, len(words)))):

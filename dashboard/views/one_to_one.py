@@ -31,7 +31,7 @@ def test_examples() -> dict[str, np.ndarray]:
         return dict(archive)
 
 
-demo, memory = topology_page("one_to_one", with_memory=True)
+demo, memory = topology_page("one_to_one")
 with demo:
     checkpoint, run = pick_model("one_to_one")
     labels = checkpoint.config.labels

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import torch
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
 from models import many_to_many
-from models.many_to_many import BOS, EOS, LENGTH_BUCKETS, SPECIAL_TOKENS, Translator, length_cells
+from models.many_to_many import BOS, EOS, LENGTH_BUCKETS, SPECIAL_TOKENS, Translator
 from training.batching import PaddedFieldBatches
 from training.data.sources import TATOEBA_SPA
 from training.data.tatoeba_spa import Example, attribution_record, load_splits, word_count
@@ -78,14 +77,19 @@ def dataset_card(config: Config, sizes: dict[str, int]) -> str:
     )
 
 
-def prepare(config: Config, dry_run: bool = False) -> Task:
-    splits = load_splits(
+def task_splits(config: Config):
+    """The training, validation and both test sets a config's runs (and Apertium, on the same test sets) use."""
+    return load_splits(
         config.model.trained_source_words,
         config.val_sentences,
         config.test_sentences,
         config.new_test_fraction,
         config.seed,
     )
+
+
+def prepare(config: Config, dry_run: bool = False) -> Task:
+    splits = task_splits(config)
     train_pairs = splits.train[: 4 * config.batch_size] if dry_run else splits.train
     epoch_pairs = [
         pair
@@ -191,35 +195,3 @@ def prepare(config: Config, dry_run: bool = False) -> Task:
         extra_files=extra_files,
         info={f"data.{split}_size": str(size) for split, size in sizes.items()},
     )
-
-
-def length_report(runs) -> str:
-    """Markdown: every run's greedy (and beam) scores on both test sets, overall and per length bucket, as
-    single-reference BLEU / multi-reference BLEU / chrF."""
-    header = ["run", "test set", "decoding", "all", *(name.removeprefix("len_") for name in LENGTH_BUCKETS)]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for run in runs:
-        for split in ("new_test", "test"):
-            for suffix, decoding in (("", "greedy"), ("_beam5", "beam 5")):
-                if f"{split}_chrf{suffix}" not in run.metrics:
-                    continue
-                cells = length_cells(run.metrics, split, ("bleu_single", "bleu", "chrf"), suffix).values()
-                shown = "rule-based" if run.evaluation_only else decoding
-                lines.append(f"| {run.run_name} | {split} | {shown} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m training.tasks.many_to_many",
-        description="report: print the shipped runs' scores by sentence length (Markdown).",
-    )
-    parser.add_argument("command", choices=["report"])
-    parser.parse_args(argv)
-    from models import store
-
-    print(length_report(store.shipped_bundles("many_to_many")))
-
-
-if __name__ == "__main__":
-    main()

@@ -1,35 +1,26 @@
-"""Many to one: tweet sentiment (negative / positive) with a recurrent encoder over subword tokens.
-
-    python -m training.tasks.many_to_one lodo --run-name lstm   # retrain a logged run's config per held-out domain
-
-LODO is leave-one-domain-out: for each topic of the corpus (training.data.tweet_domains), a model trained
-without any tweet of that topic is scored on all of its tweets, a stand-in for tweets about anything else.
-"""
+"""Many to one: tweet sentiment (negative / positive) with a recurrent encoder over subword tokens. How a run is
+scored on the corpus's topics it never saw (leave one domain out) is in training.held_out_domains."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 
 from models import many_to_one
 from models.many_to_one import CALIBRATION_FILE, model_texts
-from models.tweet_text import PAD_ID, SEED_TWEETS, TOKENIZER_FILE, TweetTokenizer
+from models.tweet_text import PAD_ID, TOKENIZER_FILE, TweetTokenizer
 from training.batching import PaddedFieldBatches
 from training.data.sentiment_lexicon import lexicon_examples, weak_labelled_sentences
-from training.data.tweet_domains import DOMAINS, OTHER, tweet_domains
+from training.data.tweet_domains import tweet_domains
 from training.data.tweets import TweetSplits, dataset_card, load_tweet_splits
 from training.evaluation import predict_labels
 from training.metrics import classification_scores, confusion_report
 from training.tasks import Task
-from training.trainer import TrainConfig, Trainer
-
-LODO_MIN_TWEETS = 100  # a domain with fewer tweets ("other") is too small to score alone and is never held out
+from training.trainer import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -171,91 +162,6 @@ def prepare_splits(config: Config, splits: TweetSplits, dry_run: bool = False) -
     )
 
 
-def lodo_domains(splits: TweetSplits) -> list[str]:
-    """The domains held out in turn: every tagged one with at least LODO_MIN_TWEETS tweets."""
-    counts = {domain: 0 for domain in DOMAINS}
-    for split in splits.texts:
-        for domain in tweet_domains(splits.texts[split]):
-            counts[domain] += 1
-    return [d for d in DOMAINS if d != OTHER and counts[d] >= LODO_MIN_TWEETS]
-
-
-def held_out_fold(splits: TweetSplits, domain: str) -> TweetSplits:
-    """Train and validation without a single tweet of ``domain``; its tweets from every split are the test."""
-
-    def part(split: str, keep) -> tuple[list[str], np.ndarray, np.ndarray]:
-        rows = [i for i, d in enumerate(tweet_domains(splits.texts[split])) if keep(d)]
-        return ([splits.texts[split][i] for i in rows], splits.targets[split][rows], splits.agreed[split][rows])
-
-    outside = {split: part(split, lambda d: d != domain) for split in ("train", "val")}
-    inside = [part(split, lambda d: d == domain) for split in ("train", "val", "test")]
-    test = (
-        [t for texts, _, _ in inside for t in texts],
-        np.concatenate([targets for _, targets, _ in inside]),
-        np.concatenate([agreed for _, _, agreed in inside]),
-    )
-    parts = {**outside, "test": test}
-    return dataclasses.replace(
-        splits,
-        texts={s: p[0] for s, p in parts.items()},
-        targets={s: p[1] for s, p in parts.items()},
-        agreed={s: p[2] for s, p in parts.items()},
-    )
-
-
-def leave_one_domain_out(
-    splits: TweetSplits, score_held_out: Callable[[TweetSplits], dict[str, float]], domains: list[str] | None = None
-) -> dict[str, float]:
-    """``lodo_<domain>_accuracy`` and ``…_macro_f1`` per held-out domain, and their means (each domain counts
-    once, whatever its size). ``score_held_out(fold)`` fits on the fold's train and validation splits and returns
-    the scores (sentiment_scores) of its test split."""
-    scores = {}
-    for domain in domains or lodo_domains(splits):
-        fold_scores = score_held_out(held_out_fold(splits, domain))
-        for metric in ("accuracy", "macro_f1"):
-            scores[f"lodo_{domain}_{metric}"] = fold_scores[metric]
-        print(
-            f"lodo {domain}: accuracy {fold_scores['accuracy']:.4f}, macro-F1 {fold_scores['macro_f1']:.4f}", flush=True
-        )
-    for metric in ("accuracy", "macro_f1"):
-        per_domain = [value for key, value in scores.items() if key.endswith(f"_{metric}")]
-        scores[f"lodo_mean_{metric}"] = float(np.mean(per_domain))
-    return scores
-
-
-class Unlogged:
-    """A RunLogger that keeps nothing: a leave-one-domain-out fold is scored, never shipped."""
-
-    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
-        pass
-
-    def save_state(self, state: dict) -> None:
-        pass
-
-    def save_best(self, model: torch.nn.Module) -> None:
-        pass
-
-
-def rnn_on_fold(config: Config) -> Callable[[TweetSplits], dict[str, float]]:
-    """Train ``config`` on a fold as training.train would (same seed, epochs and early stop on validation), then
-    score the held-out domain."""
-
-    def score_held_out(fold: TweetSplits) -> dict[str, float]:
-        torch.manual_seed(config.seed)
-        task = prepare_splits(config, fold)
-        Trainer(
-            config, task.model, task.train_batches, lambda m: task.evaluate(m, "val"), task.selection_metric, Unlogged()
-        ).fit()
-        return task.evaluate(task.model, "test")
-
-    return score_held_out
-
-
-def seed_tweets_correct(verdicts: Callable[[list[str]], list[str]]) -> int:
-    """How many of the seed's eight example tweets (the page's examples) get their label."""
-    return sum(verdict == label for verdict, (_, label) in zip(verdicts([t for t, _ in SEED_TWEETS]), SEED_TWEETS))
-
-
 SCORE_CUTS = np.round(np.arange(-1.0, 1.0001, 0.01), 2)  # for a peer's score (VADER's compound is in [-1, 1])
 PROBABILITY_CUTS = np.round(np.arange(0.05, 0.9501, 0.01), 2)  # for P(positive)
 
@@ -268,52 +174,3 @@ def best_threshold(scores: np.ndarray, targets: np.ndarray, cuts: np.ndarray = S
         if scores_at["macro_f1"] > best[1]:
             best = (float(threshold), scores_at["macro_f1"], scores_at)
     return best[0], best[2]
-
-
-def log_lodo(run: str, threads: int = 1) -> dict[str, float]:
-    """Retrain a logged run's config once per held-out domain and log ``lodo_*`` and ``seed_tweets_correct`` on
-    that run. ``run`` is a run id or the name of the newest finished trained run of that name."""
-    from models import store
-    from models.checkpoint import load_checkpoint
-    from training import tracking
-    from training.config import override
-
-    tracking.set_tracking()
-    trained = [
-        r
-        for r in store.list_runs("many_to_one")
-        if r.status == "FINISHED" and r.has_checkpoint and run in (r.run_id, r.run_name)
-    ]
-    if not trained:
-        raise SystemExit(f"no finished trained many_to_one run named or with id {run!r}")
-    chosen = max(trained, key=lambda r: r.start_time or 0)
-    config = override(Config(), {k: v for k, v in chosen.params.items() if k != "model.parameters"})
-    config = dataclasses.replace(config, threads=threads)
-    torch.set_num_threads(threads)
-    splits = load_tweet_splits(config.model.labels, config.val_fraction, config.test_fraction, config.seed)
-    metrics = leave_one_domain_out(splits, rnn_on_fold(config))
-    classifier = many_to_one.TweetClassifier.from_checkpoint(load_checkpoint(store.download_checkpoint(chosen.run_id)))
-    labels = classifier.labels
-    metrics["seed_tweets_correct"] = seed_tweets_correct(
-        lambda texts: [labels[i] for i in classifier.label_ids(classifier.probabilities(texts))]
-    )
-    client = store.client()
-    for key, value in metrics.items():
-        client.log_metric(chosen.run_id, key, float(value), step=0)
-    print({"run_id": chosen.run_id, "run_name": chosen.run_name, **{k: round(v, 4) for k, v in metrics.items()}})
-    return metrics
-
-
-if __name__ == "__main__":
-    import argparse
-
-    parser = argparse.ArgumentParser(
-        prog="python -m training.tasks.many_to_one",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("command", choices=["lodo"])
-    parser.add_argument("--run-name", required=True, help="the trained run's name or id")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads of the lodo retraining")
-    arguments = parser.parse_args()
-    log_lodo(arguments.run_name, arguments.threads)
