@@ -88,6 +88,77 @@ def task_splits(config: Config):
     )
 
 
+def target_ids(translator: Translator, sentences: list[str]) -> list[list[int]]:
+    """Spanish sentences as the decoder's teacher-forced input and target: [BOS] subwords [EOS]."""
+    return [[BOS, *e.ids, EOS] for e in translator.target_tokenizer.encode_batch(sentences)]
+
+
+class TranslationScoring:
+    """How a run is scored on a split: teacher-forced loss (against each sentence's first translation), greedy BLEU
+    and chrF overall and by English length, and on the test sets the same for beam search; and the samples and
+    attribution its report ships."""
+
+    def __init__(self, config: Config, examples: dict[str, list[Example]], translator: Translator, attribution):
+        self.config, self.examples, self.attribution = config, examples, attribution
+        self.tokenizers = (translator.source_tokenizer, translator.target_tokenizer)
+        self.loss_batches = {
+            split: PaddedFieldBatches(
+                {
+                    "source": translator.encode_sources([e.en for e in items]),
+                    "target": target_ids(translator, [e.references[0] for e in items]),
+                },
+                500,
+            )
+            for split, items in examples.items()
+        }
+
+    def translator(self, model: torch.nn.Module) -> Translator:
+        return Translator(model, *self.tokenizers)
+
+    def teacher_forced_loss(self, model: torch.nn.Module, split: str) -> float:
+        total, count = 0.0, 0
+        with torch.no_grad():
+            for batch in self.loss_batches[split]:
+                _, loss = model(**batch)
+                total, count = total + loss.item() * len(batch["source"]), count + len(batch["source"])
+        return total / max(count, 1)
+
+    def evaluate(self, model: torch.nn.Module, split: str) -> dict[str, float]:
+        model.eval()
+        items = self.examples[split]
+        sources, references = [e.en for e in items], [e.references for e in items]
+        greedy = self.translator(model).translate(sources)
+        metrics = {
+            "loss": self.teacher_forced_loss(model, split),
+            **translation_scores_by_length(sources, [t.text for t in greedy], references),
+            "unfinished": sum(not t.finished for t in greedy) / len(greedy),
+        }
+        width = self.config.test_beam_width
+        if split != "val" and width > 1:
+            penalty = self.config.length_penalty
+            beam = self.translator(model).translate(sources, beam_width=width, length_penalty=penalty)
+            metrics.update(
+                {
+                    f"{name}_beam{width}": value
+                    for name, value in translation_scores_by_length(sources, [t.text for t in beam], references).items()
+                    if not name.endswith("_sentences")
+                }
+            )
+        return metrics
+
+    def report(self, model: torch.nn.Module) -> dict[str, object]:
+        samples = {}
+        for split in ("test", "new_test"):
+            shown = self.examples[split][:50]
+            translated = self.translator(model).translate([e.en for e in shown])
+            samples[f"{split}_samples"] = {
+                "samples": [
+                    {"en": e.en, "references": list(e.references), "greedy": t.text} for e, t in zip(shown, translated)
+                ]
+            }
+        return {"attribution": self.attribution, **samples}
+
+
 def prepare(config: Config, dry_run: bool = False) -> Task:
     splits = task_splits(config)
     train_pairs = splits.train[: 4 * config.batch_size] if dry_run else splits.train
@@ -110,72 +181,16 @@ def prepare(config: Config, dry_run: bool = False) -> Task:
     model = many_to_many.build_model(model_config)
     translator = Translator(model, source_tokenizer, target_tokenizer)
 
-    def targets(sentences: list[str]) -> list[list[int]]:
-        return [[BOS, *e.ids, EOS] for e in target_tokenizer.encode_batch(sentences)]
-
     train_batches = PaddedFieldBatches(
         {
             "source": translator.encode_sources([p.en for p in epoch_pairs]),
-            "target": targets([p.es for p in epoch_pairs]),
+            "target": target_ids(translator, [p.es for p in epoch_pairs]),
         },
         config.batch_size,
         shuffle=True,
         length_field="target",
     )
-    # Teacher-forced loss on validation uses each English sentence's first translation.
-    loss_batches = {
-        split: PaddedFieldBatches(
-            {
-                "source": translator.encode_sources([e.en for e in items]),
-                "target": targets([e.references[0] for e in items]),
-            },
-            500,
-        )
-        for split, items in examples.items()
-    }
-
-    def teacher_forced_loss(model: torch.nn.Module, split: str) -> float:
-        total, count = 0.0, 0
-        with torch.no_grad():
-            for batch in loss_batches[split]:
-                _, loss = model(**batch)
-                total, count = total + loss.item() * len(batch["source"]), count + len(batch["source"])
-        return total / max(count, 1)
-
-    def evaluate(model: torch.nn.Module, split: str) -> dict[str, float]:
-        model.eval()
-        items = examples[split]
-        sources, references = [e.en for e in items], [e.references for e in items]
-        greedy = Translator(model, source_tokenizer, target_tokenizer).translate(sources)
-        metrics = {
-            "loss": teacher_forced_loss(model, split),
-            **translation_scores_by_length(sources, [t.text for t in greedy], references),
-            "unfinished": sum(not t.finished for t in greedy) / len(greedy),
-        }
-        if split != "val" and config.test_beam_width > 1:
-            beam = Translator(model, source_tokenizer, target_tokenizer).translate(
-                sources, beam_width=config.test_beam_width, length_penalty=config.length_penalty
-            )
-            metrics.update(
-                {
-                    f"{name}_beam{config.test_beam_width}": value
-                    for name, value in translation_scores_by_length(sources, [t.text for t in beam], references).items()
-                    if not name.endswith("_sentences")
-                }
-            )
-        return metrics
-
-    def report(model: torch.nn.Module) -> dict[str, object]:
-        samples = {}
-        for split in ("test", "new_test"):
-            shown = examples[split][:50]
-            translated = Translator(model, source_tokenizer, target_tokenizer).translate([e.en for e in shown])
-            samples[f"{split}_samples"] = {
-                "samples": [
-                    {"en": e.en, "references": list(e.references), "greedy": t.text} for e, t in zip(shown, translated)
-                ]
-            }
-        return {"attribution": attribution_record(splits), **samples}
+    scoring = TranslationScoring(config, examples, translator, attribution_record(splits))
 
     def extra_files(folder: Path) -> None:
         # Compact JSON: the indented form is 2.4 times larger, and bundles ship in git.
@@ -186,12 +201,12 @@ def prepare(config: Config, dry_run: bool = False) -> Task:
     return Task(
         model=model,
         train_batches=train_batches,
-        evaluate=evaluate,
+        evaluate=scoring.evaluate,
         selection_metric="bleu",
         test_splits=("test", "new_test"),
         model_config=model_config,
         dataset_card=dataset_card(config, sizes),
-        report=report,
+        report=scoring.report,
         extra_files=extra_files,
         info={f"data.{split}_size": str(size) for split, size in sizes.items()},
     )
