@@ -40,7 +40,7 @@ def test_many_to_one_every_cell(app):
         assert memory_views_drawn(page), name
         said = page_texts(page)
         assert ("A vanilla RNN has no gates" in said) == (name == "rnn ")
-    page.selectbox(key="many_to_one-memory-tweet").set_value(3).run()
+    page.selectbox(key="many_to_one-memory-tweet").select_index(3).run()
     assert_no_exception(page)
     page.radio(key="many_to_one-memory-order").set_value("similar time course").run()
     assert_no_exception(page)

@@ -407,11 +407,11 @@ def pick_one(tab: MemoryTab, label: str, texts: list[str], key: str, shown: int 
     """A picker of one of the page's inputs (the first ``shown``) at the top of the tab; returns the area under it
     and the index picked."""
     area = tab.slot.container()  # the picker, then the views below it
+    # The numbered texts are the options, so a new input is a new set of options (see the translation page).
+    labels = [f"{number}. {text[:80]}" for number, text in enumerate(texts[:shown], start=1)]
     with area:
-        pick = st.selectbox(
-            label, range(min(len(texts), shown)), format_func=lambda i: f"{i + 1}. {texts[i][:80]}", key=key
-        )
-    return area, pick
+        picked = st.selectbox(label, labels, key=key)
+    return area, labels.index(picked)
 
 
 def cut_note(steps: int, what: str, limit: int = MAX_STEPS) -> str:

@@ -217,14 +217,11 @@ with demo:
     if len(translations) > DETAILED_SENTENCES:
         st.caption(f"The first {DETAILED_SENTENCES} sentences; the table above has all {len(translations)}.")
     # One sentence at a time, picked: collapsed expanders would still draw (and send) every sentence's heatmap.
+    # The sentences themselves are the options (numbered, so never equal): a new text is a new set of options, and
+    # the picker cannot keep showing a sentence of the previous text, as an index with a label function did.
     detailed = translations[:DETAILED_SENTENCES]
-    index = st.selectbox(
-        "Sentence",
-        range(len(detailed)),
-        format_func=lambda i: f"{i + 1}. {detailed[i].source[:80]}",
-        key="many_to_many-detail",
-    )
-    translation = detailed[min(index, len(detailed) - 1)]  # a shorter text than the last one picked from
+    labels = [f"{number}. {t.source[:80]}" for number, t in enumerate(detailed, start=1)]
+    translation = detailed[labels.index(st.selectbox("Sentence", labels, key="many_to_many-detail"))]
     # Sentences are user text: shown with st.text, never as Markdown or HTML.
     st.text(f"{translation.source}\n→ {translation.text or '(empty translation)'}")
     if len(translation.source.split()) > trained_words:
