@@ -1,5 +1,6 @@
 """Data parsing and provenance on tiny fixtures written in the real formats."""
 
+import dataclasses
 import gzip
 import hashlib
 import struct
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 
 from training.data.fashion_mnist import parse_idx, split_indices
-from training.data.sources import Archive, DataFile, DataSource, DataUnavailable
+from training.data.sources import SKLEARN_PHOTOS, Archive, DataFile, DataUnavailable
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
@@ -62,17 +63,8 @@ def wheel_source(tmp_path, monkeypatch):
     content_sha = hashlib.sha256(content).hexdigest()
 
     def make(sha=content_sha):
-        return DataSource(
-            name="tiny",
-            title="Tiny",
-            version="1",
-            licence="MIT",
-            citation="-",
-            homepage="-",
-            size="3 labels",
-            archive=archive,
-            files=(DataFile("labels", sha, url="", member="tiny_data/labels.gz", gzipped=True),),
-        )
+        files = (DataFile("labels", sha, url="", member="tiny_data/labels.gz", gzipped=True),)
+        return dataclasses.replace(SKLEARN_PHOTOS, name="tiny", licence="MIT", archive=archive, files=files)
 
     return make
 

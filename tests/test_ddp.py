@@ -5,7 +5,6 @@ alone logs one MLflow run."""
 from __future__ import annotations
 
 import os
-import socket
 
 import pytest
 import torch
@@ -15,6 +14,7 @@ from mlflow import MlflowClient
 from models import store
 from training import train
 from training.distributed import World, resolve_device
+from training.servers import free_port
 from training.trainer import Trainer
 
 WORLD_SIZE = 2
@@ -30,12 +30,6 @@ DRY_RUN = [
     "--run-name",
     "ddp",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def train_rank(rank: int, port: int, folder: str, tracking_uri: str) -> None:
