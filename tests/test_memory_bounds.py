@@ -50,7 +50,7 @@ def held_bytes(value, seen: set[int] | None = None) -> int:
 
 def test_still_frames_keep_a_real_clip_in_a_fraction_of_its_pixels():
     preview = bikes_preview()
-    stills = StillFrames.of(preview)
+    stills = StillFrames.of_jpegs([StillFrames.jpeg(frame) for frame in preview])
     assert len(stills) == 250 and stills.shape == preview.shape
     assert held_bytes(stills) < preview.nbytes / 5  # 32.6 MB of pixels
     assert stills[120][:2] == b"\xff\xd8"  # a JPEG, which st.image sends as it is

@@ -20,7 +20,7 @@ import streamlit as st
 import torch
 
 from dashboard.components.session import kept_for_session
-from dashboard.components.user_text import code
+from dashboard.components.user_text import code, pick_text
 from models import memory, store
 
 MAX_STEPS = 64  # steps traced and drawn; the rest of a longer input is left out, and the tab says so
@@ -407,11 +407,8 @@ def pick_one(tab: MemoryTab, label: str, texts: list[str], key: str, shown: int 
     """A picker of one of the page's inputs (the first ``shown``) at the top of the tab; returns the area under it
     and the index picked."""
     area = tab.slot.container()  # the picker, then the views below it
-    # The numbered texts are the options, so a new input is a new set of options (see the translation page).
-    labels = [f"{number}. {text[:80]}" for number, text in enumerate(texts[:shown], start=1)]
     with area:
-        picked = st.selectbox(label, labels, key=key)
-    return area, labels.index(picked)
+        return area, pick_text(label, texts[:shown], key)
 
 
 def cut_note(steps: int, what: str, limit: int = MAX_STEPS) -> str:

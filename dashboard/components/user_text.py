@@ -7,6 +7,7 @@ import csv
 import re
 
 import pandas as pd
+import streamlit as st
 
 # What can start markup inside a line: CommonMark's links, images, emphasis, code, HTML and entities, GitHub's
 # tables and strikethrough, Streamlit's LaTeX ($), icons and colours (:name:, :red[…]). A backslash makes each a
@@ -57,3 +58,11 @@ def csv_download(table: pd.DataFrame) -> bytes:
     """``table`` as UTF-8 CSV bytes for st.download_button, safe to open in a spreadsheet. Every text cell is
     quoted (with inner quotes doubled), as OWASP also asks, so a delimiter inside a cell cannot start a new one."""
     return spreadsheet_safe(table).to_csv(index=False, quoting=csv.QUOTE_NONNUMERIC).encode("utf-8")
+
+
+def pick_text(label: str, texts: list[str], key: str) -> int:
+    """A picker of one of the user's texts (sentences, tweets); returns its index. The numbered texts themselves are
+    the options, never equal to each other: a new input is a new set of options, so the picker cannot keep showing
+    a text of the previous input, as an index with a label function did."""
+    labels = [f"{number}. {text[:80]}" for number, text in enumerate(texts, start=1)]
+    return labels.index(st.selectbox(label, labels, key=key))

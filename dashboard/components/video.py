@@ -140,11 +140,6 @@ class StillFrames:
         return data.tobytes()
 
     @classmethod
-    def of(cls, frames: np.ndarray) -> StillFrames:
-        """``frames``: RGB, (T, H, W, 3) uint8."""
-        return cls(tuple(map(cls.jpeg, frames)), tuple(frames.shape))
-
-    @classmethod
     def of_jpegs(cls, jpegs: list[bytes]) -> StillFrames:
         """Frames already encoded with ``jpeg`` (as decode_video's encode_preview does, one by one)."""
         return cls(tuple(jpegs), (len(jpegs), *cls.decoded(jpegs[0]).shape))

@@ -10,7 +10,7 @@ from dashboard.components import memory_view
 from dashboard.components.runs import checkpoint_pipeline, pick_model, run_catalogue
 from dashboard.components.text_input import text_entry
 from dashboard.components.topologies import topology_page
-from dashboard.components.user_text import code, literal
+from dashboard.components.user_text import code, literal, pick_text
 from models.many_to_many import LENGTH_BUCKETS, Translator, length_cells, split_sentences
 from models.peers import ApertiumPeer, ApertiumUnavailable
 
@@ -217,11 +217,8 @@ with demo:
     if len(translations) > DETAILED_SENTENCES:
         st.caption(f"The first {DETAILED_SENTENCES} sentences; the table above has all {len(translations)}.")
     # One sentence at a time, picked: collapsed expanders would still draw (and send) every sentence's heatmap.
-    # The sentences themselves are the options (numbered, so never equal): a new text is a new set of options, and
-    # the picker cannot keep showing a sentence of the previous text, as an index with a label function did.
     detailed = translations[:DETAILED_SENTENCES]
-    labels = [f"{number}. {t.source[:80]}" for number, t in enumerate(detailed, start=1)]
-    translation = detailed[labels.index(st.selectbox("Sentence", labels, key="many_to_many-detail"))]
+    translation = detailed[pick_text("Sentence", [t.source for t in detailed], key="many_to_many-detail")]
     # Sentences are user text: shown with st.text, never as Markdown or HTML.
     st.text(f"{translation.source}\n→ {translation.text or '(empty translation)'}")
     if len(translation.source.split()) > trained_words:
