@@ -19,7 +19,15 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from models.sequences import pad_sequences, reorder_steps, reverse_within_length
-from models.tweet_text import PAD_ID, SENTIMENT_LABELS, TOKENIZER_FILE, TweetTokenizer, normalize_tweet, weighted_pieces
+from models.tweet_text import (
+    PAD_ID,
+    SENTIMENT_LABELS,
+    TOKENIZER_FILE,
+    NgramHasher,
+    TweetTokenizer,
+    normalize_tweet,
+    weighted_pieces,
+)
 
 # {"positive_threshold": t}: the cut on P(positive) a run chose on validation; without the file it is 0.5 (argmax)
 CALIBRATION_FILE = "calibration.json"
@@ -39,6 +47,12 @@ class Config:
     dropout: float = 0.3
     max_tokens: int = 64  # tweets are ≤ 280 characters; longer input is truncated
     mask_topics: bool = False  # the corpus's topic names become one placeholder (see TOPIC_NAMES)
+    # > 0: beside the recurrence, a linear path over the TF-IDF peer's features (word 1-2-grams, character 2-5-
+    # grams within words; tweet_text.NgramHasher) hashed into this many buckets: "wide and deep" (Cheng et al.
+    # 2016). A bag of character n-grams catches spelling variants a 4,000-token vocabulary splits into pieces;
+    # the recurrence adds what a bag cannot see: order, and how far a "not" reaches.
+    ngram_buckets: int = 0
+    ngram_dropout: float = 0.5  # each n-gram left out of a training example with this probability
     labels: tuple[str, ...] = SENTIMENT_LABELS
 
     @property
@@ -52,7 +66,8 @@ class Config:
     @property
     def arch(self) -> str:
         """The architecture's short name, which training.train also names a run by unless told otherwise."""
-        return f"{'bi' if self.bidirectional else ''}{self.cell}{'_attention' if self.pooling == 'attention' else ''}"
+        pooling = "_attention" if self.pooling == "attention" else ""
+        return f"{'bi' if self.bidirectional else ''}{self.cell}{pooling}{'_ngrams' if self.ngram_buckets else ''}"
 
 
 CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
@@ -116,6 +131,26 @@ class AttentionPooling(nn.Module):
         return pooled, weights
 
 
+class NgramPath(nn.Module):
+    """A linear classifier over a tweet's hashed n-grams: one weight per bucket and class, summed over the tweet's
+    n-grams and scaled by 1 / sqrt(their count), so a long tweet does not shout (the TF-IDF peer's L2
+    normalisation, for counts of one). Starts at zero: the model begins as its recurrence alone."""
+
+    def __init__(self, config: Config):
+        super().__init__()
+        self.config = config
+        self.weights = nn.Embedding(config.ngram_buckets, config.n_classes, padding_idx=PAD_ID)
+        nn.init.zeros_(self.weights.weight)
+
+    def forward(self, ngram_ids: torch.Tensor) -> torch.Tensor:
+        """(B, N) bucket ids, right-padded with PAD_ID -> logits (B, C)."""
+        present = (ngram_ids != PAD_ID).float()  # (B, N)
+        if self.training and self.config.ngram_dropout:
+            present = present * (torch.rand_like(present) >= self.config.ngram_dropout)
+        scale = present.sum(dim=1, keepdim=True).clamp(min=1).rsqrt()  # (B, 1)
+        return torch.einsum("bn,bnc->bc", present, self.weights(ngram_ids)) * scale  # (B, N, C) summed -> (B, C)
+
+
 class SentimentClassifier(nn.Module):
     def __init__(self, config: Config):
         super().__init__()
@@ -128,6 +163,7 @@ class SentimentClassifier(nn.Module):
         self.encoder = MaskedRecurrentEncoder(config)
         self.attention = AttentionPooling(width, config.attention_dim) if config.pooling == "attention" else None
         self.head = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(width, config.n_classes))
+        self.ngrams = NgramPath(config) if config.ngram_buckets else None
 
     def encode(self, token_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The tweet summary (B, D*H) and the attention weights (B, T), or None when pooling the last state.
@@ -145,17 +181,31 @@ class SentimentClassifier(nn.Module):
         backward_last = states[:, 0, hidden:]  # (B, H): the backward direction ends at the first token
         return torch.cat([forward_last, backward_last], dim=-1), None  # (B, 2H)
 
-    def forward(self, token_ids: torch.Tensor, labels: torch.Tensor | None = None):
-        summary, _ = self.encode(token_ids)
+    def classify(self, summary: torch.Tensor, ngram_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (B, C) from the tweet summary (B, D*H), plus the n-gram path's of ``ngram_ids`` (B, N) when the
+        model has one."""
         logits = self.head(summary)  # (B, C)
+        if self.ngrams is None:
+            return logits
+        if ngram_ids is None:
+            raise ValueError("this model has an n-gram path: pass the tweets' ngram_ids (tweet_text.NgramHasher)")
+        return logits + self.ngrams(ngram_ids)
+
+    def forward(
+        self, token_ids: torch.Tensor, ngram_ids: torch.Tensor | None = None, labels: torch.Tensor | None = None
+    ):
+        summary, _ = self.encode(token_ids)
+        logits = self.classify(summary, ngram_ids)  # (B, C)
         loss = F.cross_entropy(logits, labels) if labels is not None else None
         return logits, loss
 
     @torch.no_grad()
-    def predict(self, token_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def predict(
+        self, token_ids: torch.Tensor, ngram_ids: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Class probabilities (B, C) and attention weights (B, T) (None for last-state pooling)."""
         summary, weights = self.encode(token_ids)
-        return self.head(summary).softmax(dim=-1), weights
+        return self.classify(summary, ngram_ids).softmax(dim=-1), weights
 
 
 def build_model(config: Config) -> SentimentClassifier:
@@ -191,12 +241,14 @@ class Explanation:
 
 
 class TweetClassifier:
-    """A trained model with its tokenizer: raw tweets in, labels out, in length-sorted batches."""
+    """A trained model with its tokenizer (and n-gram hasher, when it has an n-gram path): raw tweets in, labels
+    out, in length-sorted batches."""
 
     def __init__(self, model: SentimentClassifier, tokenizer: TweetTokenizer, positive_threshold: float = 0.5):
         self.model, self.tokenizer = model.eval(), tokenizer
         self.labels = model.config.labels
         self.positive_threshold = positive_threshold
+        self.hasher = NgramHasher(model.config.ngram_buckets) if model.config.ngram_buckets else None
 
     @classmethod
     def from_checkpoint(cls, checkpoint) -> "TweetClassifier":
@@ -214,19 +266,26 @@ class TweetClassifier:
             return (probabilities[:, 1] >= self.positive_threshold).astype(np.int64)
         return probabilities.argmax(1)
 
-    def _batches(self, token_lists: list[list[int]], batch_size: int):
-        """(positions, padded ids) for batches of similar length, so little work goes to padding."""
+    def ngram_ids(self, normalised: list[str]) -> torch.Tensor | None:
+        """(B, N) right-padded n-gram ids of normalised texts for the model's n-gram path; None without one."""
+        return torch.from_numpy(self.hasher.padded(normalised)[0]) if self.hasher else None
+
+    def _batches(self, normalised: list[str], token_lists: list[list[int]], batch_size: int):
+        """(positions, padded token ids, padded n-gram ids or None) for batches of similar length, so little work
+        goes to padding."""
         order = sorted(range(len(token_lists)), key=lambda i: len(token_lists[i]))
         for start in range(0, len(order), batch_size):
             positions = order[start : start + batch_size]
-            yield positions, pad_sequences([token_lists[i] for i in positions], PAD_ID)
+            ngram_ids = self.ngram_ids([normalised[i] for i in positions])
+            yield positions, pad_sequences([token_lists[i] for i in positions], PAD_ID), ngram_ids
 
     def probabilities(self, texts: list[str], batch_size: int = 512) -> np.ndarray:
         """(N, C) class probabilities of raw tweets."""
-        token_lists = self.tokenizer.encode(model_texts(texts, self.model.config))
+        normalised = model_texts(texts, self.model.config)
+        token_lists = self.tokenizer.encode(normalised)
         result = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
-        for positions, ids in self._batches(token_lists, batch_size):
-            probabilities, _ = self.model.predict(ids)
+        for positions, ids, ngram_ids in self._batches(normalised, token_lists, batch_size):
+            probabilities, _ = self.model.predict(ids, ngram_ids)
             result[positions] = probabilities.numpy()
         return result
 
@@ -237,8 +296,8 @@ class TweetClassifier:
         token_lists = [ids for ids, _, _ in encoded]
         explanations: list[Explanation | None] = [None] * len(texts)
         done = 0
-        for positions, ids in self._batches(token_lists, batch_size):
-            probabilities, weights = self.model.predict(ids)
+        for positions, ids, ngram_ids in self._batches(normalised, token_lists, batch_size):
+            probabilities, weights = self.model.predict(ids, ngram_ids)
             label_ids = self.label_ids(probabilities.numpy())
             for row, index in enumerate(positions):
                 token_ids, spans, truncated = encoded[index]

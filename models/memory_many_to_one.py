@@ -9,9 +9,16 @@ from models.many_to_one import PAD_ID, SentimentClassifier
 from models.memory import LayerTrace, MemoryTrace, cell_kind, gradient_times_input, step_direction, tracing
 
 
-def trace(model: SentimentClassifier, token_ids: torch.Tensor, influence: bool = False) -> MemoryTrace:
-    """``token_ids`` (B, T) right-padded with PAD_ID, as the model reads them. ``outputs`` are the logits (B, C);
-    ``influence`` (B, 1, T) is each token's gradient × input on the logit of the predicted label."""
+def trace(
+    model: SentimentClassifier,
+    token_ids: torch.Tensor,
+    influence: bool = False,
+    ngram_ids: torch.Tensor | None = None,
+) -> MemoryTrace:
+    """``token_ids`` (B, T) right-padded with PAD_ID, as the model reads them, and for a model with an n-gram path
+    its ``ngram_ids`` (B, N) (TweetClassifier.ngram_ids). ``outputs`` are the logits (B, C); ``influence``
+    (B, 1, T) is each token's gradient × input on the logit of the predicted label, through the recurrence (the
+    n-gram path reads no token embedding)."""
     config = model.config
     mask = token_ids != PAD_ID
     lengths = mask.sum(1)
@@ -38,7 +45,7 @@ def trace(model: SentimentClassifier, token_ids: torch.Tensor, influence: bool =
             summary = states[..., :hidden].gather(1, last).squeeze(1)  # the forward direction's last state
             if config.bidirectional:
                 summary = torch.cat([summary, states[:, 0, hidden:]], -1)  # the backward one ends at token 0
-        logits = model.head(summary)  # (B, C)
+        logits = model.classify(summary, ngram_ids)  # (B, C)
         effect = None
         if influence:
             chosen = logits.gather(1, logits.argmax(1, keepdim=True))  # (B, 1)

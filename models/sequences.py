@@ -8,13 +8,16 @@ import numpy as np
 import torch
 
 
-def pad_sequences(sequences: list[list[int]], pad_id: int = 0) -> torch.Tensor:
-    """Id lists as one (N, longest) int64 tensor, right-padded with ``pad_id``; at least one column, so a batch of
-    empty lists still has a shape."""
+def pad_sequences(sequences: list[list[int]] | list[np.ndarray], pad_id: int = 0) -> torch.Tensor:
+    """Id lists (or int64 arrays) as one (N, longest) int64 tensor, right-padded with ``pad_id``; at least one
+    column, so a batch of empty lists still has a shape."""
     lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
     ids = np.full((len(sequences), max(int(lengths.max(initial=0)), 1)), pad_id, dtype=np.int64)
     real = np.arange(ids.shape[1])[None, :] < lengths[:, None]  # (N, T)
-    ids[real] = np.fromiter((t for s in sequences for t in s), dtype=np.int64, count=int(lengths.sum()))
+    if sequences and isinstance(sequences[0], np.ndarray):
+        ids[real] = np.concatenate(sequences)  # one copy in C; a generator over array items is many times slower
+    else:
+        ids[real] = np.fromiter((t for s in sequences for t in s), dtype=np.int64, count=int(lengths.sum()))
     return torch.from_numpy(ids)
 
 

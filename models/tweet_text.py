@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import re
+import zlib
 from itertools import chain
 from pathlib import Path
 
 import ftfy
 import ftfy.fixes
+import numpy as np
 
 from models.bulk import collector_paused
 
@@ -223,6 +225,78 @@ class TweetTokenizer:
         self.learn_words([words])
         known = [len(ids) <= 2 and self.unk_id not in ids for ids in map(self.word_ids.__getitem__, words)]
         return sum(known) / len(known)
+
+
+class NgramHasher:
+    """The features the TF-IDF peer reads, for a model's linear n-gram path: a normalised tweet's lower-cased words
+    and word pairs, and the character 2- to 5-grams within each word padded with a space on both sides (the
+    peer's ``char_wb``), each hashed to a bucket in [1, buckets); 0 is padding. CRC-32, because Python's own
+    string hash changes from process to process; a word pair's bucket is mixed from its two words' buckets.
+
+    Speed matters here (the page must classify faster than VADER): a word's ids are cached as one array, so a
+    tweet costs a dictionary lookup per word, its pairs' arithmetic and one concatenation."""
+
+    CHAR_SIZES = range(2, 6)
+    MAX_NGRAMS = 2048  # a tweet of 280 characters has about 1,200; longer input is cut, as the tokenizer cuts it
+    CACHE_WORDS = TweetTokenizer.CACHE_WORDS
+    PAIR_MIX = 1_000_003  # a prime: the pair (a, b) lands elsewhere than (b, a)
+
+    def __init__(self, buckets: int):
+        if buckets < 2:
+            raise ValueError(f"an n-gram hash needs at least 2 buckets (0 is padding), not {buckets}")
+        self.buckets = buckets
+        self.word_ngrams: dict[str, np.ndarray] = {}  # a word's ids: [the word's own, its character n-grams'...]
+
+    def bucket(self, ngram: str) -> int:
+        return zlib.crc32(ngram.encode("utf-8", "surrogatepass")) % (self.buckets - 1) + 1
+
+    def _of_word(self, word: str) -> np.ndarray:
+        padded = f" {word} "
+        grams = [padded[start : start + size] for size in self.CHAR_SIZES for start in range(len(padded) - size + 1)]
+        ids = np.array([self.bucket(f"w{word}")] + [self.bucket(f"c{gram}") for gram in grams], dtype=np.int64)
+        if len(self.word_ngrams) >= self.CACHE_WORDS:
+            self.word_ngrams.clear()
+        self.word_ngrams[word] = ids
+        return ids
+
+    def padded(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Bucket ids of already normalised texts as one (N, longest) int64 array, right-padded with PAD_ID (at
+        least one column), and each text's count (N,), at most MAX_NGRAMS. A row holds the text's words' ids, word
+        by word, then its word pairs'. Built for a whole batch at once: a loop over tweets in Python would cost
+        more than the model."""
+        words_of = [text.lower().split() for text in texts]
+        words = list(chain.from_iterable(words_of))
+        cached = self.word_ngrams.get
+        per_word = [cached(word) for word in words]
+        if any(ids is None for ids in per_word):
+            per_word = [self._of_word(word) if ids is None else ids for ids, word in zip(per_word, words)]
+        n_texts = len(texts)
+        word_text = np.repeat(np.arange(n_texts), [len(w) for w in words_of])  # (W,) the text of each word
+        sizes = np.fromiter(map(len, per_word), dtype=np.int64, count=len(per_word))  # (W,)
+        word_ids = np.concatenate(per_word) if per_word else np.zeros(0, dtype=np.int64)
+        own = word_ids[np.cumsum(sizes) - sizes]  # (W,) each word's own bucket, the first of its ids
+        within = word_text[:-1] == word_text[1:]  # (W - 1,) neighbours in one text make a pair
+        pairs = ((own[:-1] * self.PAIR_MIX + own[1:]) % (self.buckets - 1) + 1)[within]
+        pair_text = word_text[:-1][within]
+        # Each id's column: after the ids of its text before it (word ids first, then pairs).
+        id_text = np.repeat(word_text, sizes)
+        word_counts = np.bincount(id_text, minlength=n_texts)
+        pair_counts = np.bincount(pair_text, minlength=n_texts)
+        word_columns = np.arange(len(word_ids)) - (np.cumsum(word_counts) - word_counts)[id_text]
+        pair_columns = (
+            word_counts[pair_text] + np.arange(len(pairs)) - (np.cumsum(pair_counts) - pair_counts)[pair_text]
+        )
+        counts = np.minimum(word_counts + pair_counts, self.MAX_NGRAMS)
+        ids = np.full((n_texts, max(int(counts.max(initial=0)), 1)), PAD_ID, dtype=np.int64)
+        for values, rows, columns in ((word_ids, id_text, word_columns), (pairs, pair_text, pair_columns)):
+            kept = columns < self.MAX_NGRAMS
+            ids[rows[kept], columns[kept]] = values[kept]
+        return ids, counts
+
+    def encode(self, texts: list[str]) -> list[np.ndarray]:
+        """Per normalised text, its bucket ids (``padded``'s row without the padding; padding alone when empty)."""
+        ids, counts = self.padded(texts)
+        return [row[: max(count, 1)] for row, count in zip(ids, counts)]
 
 
 def weighted_pieces(text: str, spans: list[tuple[int, int]], weights: list[float]) -> list[tuple[str, float]]:

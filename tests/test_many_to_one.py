@@ -1,6 +1,7 @@
 """Many to one: tweet parsing and repair, normalisation, tokenizer, the masked recurrent classifier, a dry-run
 training, the VADER peer run, and a bundle that imports and predicts."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -11,7 +12,7 @@ from models import store
 from models.checkpoint import load_checkpoint, save_checkpoint
 from models.many_to_one import Config, TweetClassifier, build_model
 from models.peers import VaderPeer
-from models.tweet_text import PAD_ID, TOKENIZER_FILE, TweetTokenizer, normalize_tweet, weighted_pieces
+from models.tweet_text import PAD_ID, TOKENIZER_FILE, NgramHasher, TweetTokenizer, normalize_tweet, weighted_pieces
 from tests.conftest import logged_memory
 from training import bundles, train
 from training.data.tweets import parse_corpus, repair_mojibake, split_tweets
@@ -205,14 +206,22 @@ def test_shapes_and_padding_never_changes_a_prediction(cell, bidirectional, pool
         assert weights is None
 
 
-def test_the_model_is_deterministic_and_survives_save_and_load(tokenizer, tmp_path):
-    config = Config(vocab_size=200, embed_dim=8, hidden=6, bidirectional=True, max_tokens=12)
+@pytest.mark.parametrize("ngram_buckets", [0, 97])
+def test_the_model_is_deterministic_and_survives_save_and_load(tokenizer, tmp_path, ngram_buckets):
+    config = Config(
+        vocab_size=200, embed_dim=8, hidden=6, bidirectional=True, max_tokens=12, ngram_buckets=ngram_buckets
+    )
     torch.manual_seed(1)
     first = build_model(config)
+    if ngram_buckets:
+        with torch.no_grad():  # trained weights, not the silent start, must survive the round trip
+            first.ngrams.weights.weight[1:].normal_()
     torch.manual_seed(1)
     second = build_model(config)
-    ids = torch.tensor([[4, 9, 11, 3]])
-    torch.testing.assert_close(first.eval().predict(ids)[0], second.eval().predict(ids)[0])
+    ids, ngrams = torch.tensor([[4, 9, 11, 3]]), (torch.tensor([[3, 50, 96]]) if ngram_buckets else None)
+    if ngram_buckets:
+        second.load_state_dict(first.state_dict())
+    torch.testing.assert_close(first.eval().predict(ids, ngrams)[0], second.eval().predict(ids, ngrams)[0])
     folder = save_checkpoint(tmp_path / "ckpt", "many_to_one", config, first)
     tokenizer.save(folder / TOKENIZER_FILE)
     classifier = TweetClassifier.from_checkpoint(load_checkpoint(folder))
@@ -223,6 +232,51 @@ def test_the_model_is_deterministic_and_survives_save_and_load(tokenizer, tmp_pa
     np.testing.assert_allclose([e.probabilities["positive"] for e in explained], probabilities[:, 1], atol=1e-5)
     assert explained[2].truncated and not explained[0].truncated
     assert "".join(piece for piece, _ in explained[0].pieces) == "worst flight ever"
+
+
+def test_the_ngram_hasher_reads_the_tfidf_peer_s_features_the_same_in_every_process():
+    hasher = NgramHasher(1000)
+    [ids] = hasher.encode(["Not bad"])
+    # "not": the word and the character 2- to 5-grams of " not " (4 + 3 + 2 + 1); "bad" the same; one word pair
+    assert len(ids) == 1 + 10 + 1 + 10 + 1 and ((1 <= ids) & (ids < 1000)).all()
+    assert ids.tolist() == hasher.encode(["not   BAD"])[0].tolist()  # lower-cased, split at whitespace, as the peer
+    assert sorted(hasher.encode(["bad not"])[0]) != sorted(ids)  # the word pair keeps the order
+    assert ids[0] == hasher.bucket("wnot") == 1 + 0x20E8635E % 999  # CRC-32 of b"wnot": no per-process salt
+    assert [row.tolist() for row in hasher.encode(["", "bad"])] == [[PAD_ID], hasher.encode(["bad"])[0].tolist()]
+    assert len(hasher.encode(["x" * 10_000])[0]) == NgramHasher.MAX_NGRAMS
+
+
+def test_a_batch_of_ngrams_is_each_text_s_own_ngrams_padded():
+    hasher = NgramHasher(5000)
+    texts = ["worst flight ever", "", "love it", "a " * 3000]
+    padded, counts = hasher.padded(texts)
+    alone = [hasher.padded([text])[0][0] for text in texts]
+    assert counts.tolist() == [len(hasher.encode([text])[0]) if text else 0 for text in texts]
+    assert padded.shape == (4, NgramHasher.MAX_NGRAMS) and (padded[1] == PAD_ID).all()
+    for row, count, own in zip(padded, counts, alone):
+        assert row[:count].tolist() == own[:count].tolist() and (row[count:] == PAD_ID).all()
+    with pytest.raises(ValueError, match="buckets"):
+        NgramHasher(1)
+
+
+def test_the_ngram_path_starts_silent_ignores_padding_and_is_required_once_configured():
+    torch.manual_seed(0)
+    config = dataclasses.replace(tiny_config("lstm", True, "attention"), ngram_buckets=97, ngram_dropout=0.5)
+    model = build_model(config).eval()
+    ids, ngrams = torch.tensor([[5, 6, 7]]), torch.tensor([[3, 40, 41, PAD_ID, PAD_ID]])
+    plain = build_model(dataclasses.replace(config, ngram_buckets=0)).eval()
+    plain.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("ngrams.")})
+    torch.testing.assert_close(model.predict(ids, ngrams)[0], plain.predict(ids)[0])  # zero-initialised path
+    with torch.no_grad():
+        model.ngrams.weights.weight.normal_()
+        model.ngrams.weights.weight[PAD_ID] = 0
+    torch.testing.assert_close(model.predict(ids, ngrams)[0], model.predict(ids, ngrams[:, :3])[0])
+    assert not torch.allclose(model.predict(ids, ngrams)[0], plain.predict(ids)[0])
+    with pytest.raises(ValueError, match="ngram_ids"):
+        model.predict(ids)
+    logits, loss = model.train()(ids.repeat(4, 1), ngrams.repeat(4, 1), torch.tensor([0, 1, 0, 1]))
+    loss.backward()
+    assert logits.shape == (4, 2) and model.ngrams.weights.weight.grad[PAD_ID].abs().sum() == 0
 
 
 def test_vader_peer_reads_the_tweet_as_written():
@@ -236,7 +290,8 @@ def test_vader_peer_reads_the_tweet_as_written():
 
 @pytest.fixture(scope="module")
 def dry_run(tmp_path_factory):
-    """One dry-run training in its own store, shared by the tests that inspect it."""
+    """One dry-run training of the champion's config (recurrence and n-gram path) in its own store, shared by the
+    tests that inspect it."""
     folder = tmp_path_factory.mktemp("m2o-store")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{folder / 'mlflow.db'}")
@@ -244,7 +299,7 @@ def dry_run(tmp_path_factory):
             [
                 "many_to_one",
                 "--config",
-                "training/configs/many_to_one/bilstm_attention.toml",
+                "training/configs/many_to_one/bilstm_attention_ngrams.toml",
                 "--dry-run",
                 "--set",
                 "threads=1",
@@ -267,7 +322,8 @@ def test_dry_run_logs_params_metrics_and_a_loadable_checkpoint(dry_run, monkeypa
     assert [m.step for m in client.get_metric_history(run_id, "val_macro_f1")] == [1]
     assert {"test_accuracy", "test_macro_f1", "train_loss"} <= set(run.data.metrics)
     checkpoint = load_checkpoint(store.download_checkpoint(run_id))
-    assert checkpoint.config.bidirectional and checkpoint.file(TOKENIZER_FILE).is_file()
+    assert checkpoint.config.bidirectional and checkpoint.config.ngram_buckets > 0
+    assert checkpoint.file(TOKENIZER_FILE).is_file()
     assert TweetClassifier.from_checkpoint(checkpoint).probabilities(["great crew"]).shape == (1, 2)
 
 

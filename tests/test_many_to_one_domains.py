@@ -2,6 +2,7 @@
 leave-one-domain-out split, VADER's lexicon from the installed package, the TF-IDF peer's run, and the note for
 text the model knows little of."""
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -96,13 +97,47 @@ def test_masking_is_applied_identically_at_training_and_at_prediction(tmp_path):
     classifier = TweetClassifier.from_checkpoint(load_checkpoint(folder))
     seen = []
     predict = classifier.model.predict
-    classifier.model.predict = lambda ids: (seen.extend(row[row != 0].tolist() for row in ids), predict(ids))[1]
+    classifier.model.predict = lambda ids, ngram_ids=None: (
+        seen.extend(row[row != 0].tolist() for row in ids),
+        predict(ids, ngram_ids),
+    )[1]
     row = -1  # "my iPhone number train5 is awful": a topic name the masking replaces
     classifier.probabilities([splits.texts["train"][row]])
     classifier.explain([splits.texts["train"][row]])
     assert seen == [trained_ids[row], trained_ids[row]]
     assert classifier.tokenizer.tokenizer.token_to_id(TOPIC_TOKEN) in trained_ids[row]
     assert model_texts(["@united United"], config.model) == [f"{MENTION_TOKEN} {TOPIC_TOKEN}"]
+
+
+def test_the_ngram_path_reads_the_same_ids_at_training_and_at_prediction(tmp_path):
+    config = task.Config(
+        model=Config(vocab_size=120, embed_dim=8, hidden=6, max_tokens=16, ngram_buckets=4099), batch_size=8
+    )
+    splits = fixture_splits()
+    prepared = task.prepare_splits(config, splits)
+    trained = prepared.train_batches.fields["ngram_ids"]
+    folder = save_checkpoint(tmp_path / "ckpt", "many_to_one", config.model, prepared.model)
+    prepared.extra_files(folder)
+    classifier = TweetClassifier.from_checkpoint(load_checkpoint(folder))
+    seen = []
+    predict = classifier.model.predict
+    classifier.model.predict = lambda ids, ngram_ids: (
+        seen.extend(row[row != 0].tolist() for row in ngram_ids),
+        predict(ids, ngram_ids),
+    )[1]
+    classifier.probabilities([splits.texts["train"][0]])
+    classifier.explain([splits.texts["train"][0]])
+    assert seen == [trained[0].tolist(), trained[0].tolist()] and len(seen[0]) > 10
+
+
+def test_class_balancing_evens_the_labels_over_the_whole_training_split():
+    splits = fixture_splits()
+    skewed = np.zeros(len(splits.targets["train"]), dtype=np.int64)
+    skewed[:5] = 1  # 5 positive (all airline tweets), 13 negative
+    splits = dataclasses.replace(splits, targets={**splits.targets, "train": skewed})
+    config = task.Config(model=Config(vocab_size=120, embed_dim=8, hidden=6), balance_classes=True)
+    labels = task.prepare_splits(config, splits).train_batches.aligned["labels"]
+    assert (labels == 0).sum() == (labels == 1).sum() == 13  # the positives repeated, nothing dropped
 
 
 def test_a_calibrated_threshold_is_saved_with_the_weights_and_used_at_prediction(tmp_path):

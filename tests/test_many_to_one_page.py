@@ -39,7 +39,7 @@ def test_no_input_is_a_hint_and_the_comparison_shows_vader(page):
     open_tab(page, "many_to_one", "Compare runs")
     runs = next(df.value for df in page.dataframe if "run" in df.value.columns)  # the test split's scoreboard
     names = set(runs["run"])
-    assert {"rnn", "gru", "lstm", "bilstm_attention", "vader", "tfidf"} <= names
+    assert {"rnn", "gru", "lstm", "bilstm_attention", "bilstm_attention_ngrams", "vader", "tfidf"} <= names
     assert set(runs.set_index(runs["run"]).loc[["vader", "tfidf"], "kind"]) == {"evaluation only"}
 
 
@@ -169,7 +169,7 @@ def test_emoji_only_text_gets_a_note_instead_of_a_verdict(page):
 def test_the_comparison_scores_every_run_on_topics_it_never_saw(page):
     open_tab(page, "many_to_one", "Compare runs")
     [lodo] = [df.value for df in page.dataframe if "mean" in df.value.index]
-    assert {"rnn", "gru", "lstm", "bilstm_attention", "vader", "tfidf"} <= set(lodo.columns)
+    assert {"rnn", "gru", "lstm", "bilstm_attention", "bilstm_attention_ngrams", "vader", "tfidf"} <= set(lodo.columns)
     assert {"airlines", "coachella", "self_driving"} <= set(lodo.index)
     assert lodo.loc["mean"].between(0, 1).all()
     assert "right of 8: " in page_texts(page)

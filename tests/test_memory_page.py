@@ -35,7 +35,7 @@ def test_many_to_one_every_cell(app):
     page = open_page(app, "views/many_to_one.py")
     page.button(key="many_to_one-examples").click().run()
     open_memory(page, "many_to_one")
-    for name in ("bilstm_attention ", "gru ", "lstm ", "rnn "):
+    for name in ("bilstm_attention_ngrams ", "bilstm_attention ", "gru ", "lstm ", "rnn "):
         choose_model(page, "many_to_one", name)
         assert memory_views_drawn(page), name
         said = page_texts(page)

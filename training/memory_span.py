@@ -271,7 +271,9 @@ def many_to_one(runs: list[store.RunSummary], carriers: int = 300, indexed: int 
             batch = torch.full((len(rows), width), PAD_ID)
             for row, (ids, _, _) in enumerate(rows):
                 batch[row, : len(ids)] = torch.tensor(ids)
-            trace = memory_many_to_one.trace(checkpoint.model, batch)
+            trace = memory_many_to_one.trace(
+                checkpoint.model, batch, ngram_ids=classifier.ngram_ids(texts[start : start + 256])
+            )
             pieces = [[text[a:b] for a, b in spans] for text, (_, spans, _) in zip(texts[start : start + 256], rows)]
             index_layers(trace, indexes, texts[start : start + 256], [{"": labels} for labels in pieces])
         write_json(run.bundle_dir, memory.UNITS_FILE, units_record(indexes, f"{len(encoded)} test tweets"))

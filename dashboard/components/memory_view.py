@@ -458,7 +458,9 @@ def sentiment(tab: MemoryTab, checkpoint, run: store.RunSummary, classifier, twe
     ids, spans = ids[:MAX_STEPS], spans[:MAX_STEPS]
     trace = kept_trace(
         (run.run_name, tuple(ids)),
-        lambda: memory_many_to_one.trace(checkpoint.model, torch.tensor([ids]), influence=True),
+        lambda: memory_many_to_one.trace(
+            checkpoint.model, torch.tensor([ids]), influence=True, ngram_ids=classifier.ngram_ids([text])
+        ),
     )
     labels = [text[start:end] for start, end in spans]
     verdict = checkpoint.config.labels[int(trace.outputs[0].argmax())]
@@ -474,7 +476,19 @@ def sentiment(tab: MemoryTab, checkpoint, run: store.RunSummary, classifier, twe
         layer_rows(trace, {"": labels}),
         influence,
         unit_index(run),
-        " ".join(filter(None, ["The encoder reads the tweet as the tokenizer cut it.", note])),
+        " ".join(
+            filter(
+                None,
+                [
+                    "The encoder reads the tweet as the tokenizer cut it.",
+                    "The influence is through the recurrence; the n-gram path's vote, the same wherever a word "
+                    "stands, is in the logit but not in the influence."
+                    if checkpoint.config.ngram_buckets
+                    else "",
+                    note,
+                ],
+            )
+        ),
     )
 
 

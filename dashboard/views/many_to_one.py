@@ -222,6 +222,12 @@ with demo:
             )
             + " (the tokenizer also lower-cases it)."
             + (
+                " The attention is the recurrent path's; the verdict also adds a linear vote of the tweet's words, "
+                "word pairs and character 2–5-grams (the TF-IDF peer's features), which reads no order."
+                if checkpoint.config.ngram_buckets
+                else ""
+            )
+            + (
                 f" The first {HIGHLIGHTED} of {len(explanations):,} tweets are shown; the table and the CSV "
                 "hold them all."
                 if len(explanations) > HIGHLIGHTED

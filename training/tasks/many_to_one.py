@@ -12,7 +12,7 @@ import torch
 
 from models import many_to_one
 from models.many_to_one import CALIBRATION_FILE, model_texts
-from models.tweet_text import PAD_ID, TOKENIZER_FILE, TweetTokenizer
+from models.tweet_text import PAD_ID, TOKENIZER_FILE, NgramHasher, TweetTokenizer
 from training.batching import PaddedFieldBatches
 from training.data.sentiment_lexicon import lexicon_examples, weak_labelled_sentences
 from training.data.tweet_domains import tweet_domains
@@ -38,6 +38,9 @@ class Config(TrainConfig):
     # Repeat the rarer label's training tweets within each topic until both labels weigh the same there: then the
     # topic of a tweet (airline complaints, Coachella cheers) says nothing about its label.
     balance_labels: bool = False
+    # The same over the whole training split, topics aside: a user's tweets do not come with the corpus's 3 to 1
+    # of complaints, so the model should not bring that prior to them.
+    balance_classes: bool = False
     # Two labels only: positive when P(positive) reaches the cut with the best validation macro-F1 (saved with the
     # checkpoint, used at test time and by the page), instead of 0.5. Validation itself is scored at 0.5.
     calibrate_threshold: bool = False
@@ -95,8 +98,9 @@ def prepare_splits(config: Config, splits: TweetSplits, dry_run: bool = False) -
     extra_texts, extra_targets = general_sentiment_examples(config)
     raw = {split: splits.texts[split][:limit] for split in splits.texts}
     targets = {split: torch.from_numpy(splits.targets[split][:limit]) for split in splits.targets}
-    if config.balance_labels:
-        rows = balanced_rows(splits.targets["train"][:limit], tweet_domains(raw["train"]), config.seed)
+    if config.balance_labels or config.balance_classes:
+        groups = tweet_domains(raw["train"]) if config.balance_labels else ["all"] * len(raw["train"])
+        rows = balanced_rows(splits.targets["train"][:limit], groups, config.seed)
         raw["train"], targets["train"] = [raw["train"][i] for i in rows], targets["train"][rows]
     raw["train"] = raw["train"] + extra_texts[:limit]
     targets["train"] = torch.cat([targets["train"], torch.from_numpy(extra_targets[:limit])])
@@ -106,16 +110,22 @@ def prepare_splits(config: Config, splits: TweetSplits, dry_run: bool = False) -
     # vocabulary may come out smaller than asked on little data; the embedding keeps the configured size.
     tokenizer = TweetTokenizer.train(texts["train"], model_config.vocab_size, model_config.max_tokens)
     model = many_to_one.build_model(model_config)
-    tokens = {split: tokenizer.encode(split_texts) for split, split_texts in texts.items()}
+    fields = {split: {"token_ids": tokenizer.encode(split_texts)} for split, split_texts in texts.items()}
+    if model_config.ngram_buckets:
+        hasher = NgramHasher(model_config.ngram_buckets)
+        for split, split_texts in texts.items():
+            fields[split]["ngram_ids"] = hasher.encode(split_texts)
 
     def batches(split: str, batch_size: int, shuffle: bool = False) -> PaddedFieldBatches:
         return PaddedFieldBatches(
-            {"token_ids": tokens[split]}, batch_size, shuffle=shuffle, pad_id=PAD_ID, aligned={"labels": targets[split]}
+            fields[split], batch_size, shuffle=shuffle, pad_id=PAD_ID, aligned={"labels": targets[split]}
         )
 
     def positive_probability(model: torch.nn.Module, split: str) -> np.ndarray:
         model.eval()
-        return torch.cat([model.predict(batch["token_ids"])[0][:, 1] for batch in batches(split, 512)]).numpy()
+        return torch.cat(
+            [model.predict(batch["token_ids"], batch.get("ngram_ids"))[0][:, 1] for batch in batches(split, 512)]
+        ).numpy()
 
     def positive_threshold(model: torch.nn.Module) -> float:
         cut, _ = best_threshold(positive_probability(model, "val"), targets["val"].numpy(), PROBABILITY_CUTS)
