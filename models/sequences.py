@@ -4,6 +4,8 @@ runs of equal labels."""
 
 from __future__ import annotations
 
+from itertools import chain
+
 import numpy as np
 import torch
 
@@ -17,7 +19,7 @@ def pad_sequences(sequences: list[list[int]] | list[np.ndarray], pad_id: int = 0
     if sequences and isinstance(sequences[0], np.ndarray):
         ids[real] = np.concatenate(sequences)  # one copy in C; a generator over array items is many times slower
     else:
-        ids[real] = np.fromiter((t for s in sequences for t in s), dtype=np.int64, count=int(lengths.sum()))
+        ids[real] = np.fromiter(chain.from_iterable(sequences), dtype=np.int64, count=int(lengths.sum()))
     return torch.from_numpy(ids)
 
 

@@ -227,19 +227,24 @@ class TweetTokenizer:
         return sum(known) / len(known)
 
 
+_CHAR_PREFIX = zlib.crc32(b"c")  # a character n-gram is hashed as "c" + the gram, a word as "w" + the word
+
+
 class NgramHasher:
     """The features the TF-IDF peer reads, for a model's linear n-gram path: a normalised tweet's lower-cased words
     and word pairs, and the character 2- to 5-grams within each word padded with a space on both sides (the
     peer's ``char_wb``), each hashed to a bucket in [1, buckets); 0 is padding. CRC-32, because Python's own
     string hash changes from process to process; a word pair's bucket is mixed from its two words' buckets.
 
-    Speed matters here (the page must classify faster than VADER): a word's ids are cached as one array, so a
-    tweet costs a dictionary lookup per word, its pairs' arithmetic and one concatenation."""
+    A word's ids are cached as one array, so a batch costs a dictionary lookup per word and array arithmetic for
+    the rest. Prediction goes faster still (models.many_to_one.NgramVotes), summing each word's weights once."""
 
     CHAR_SIZES = range(2, 6)
-    MAX_NGRAMS = 2048  # a tweet of 280 characters has about 1,200; longer input is cut, as the tokenizer cuts it
+    # A tweet of 280 characters has about 1,200. Longer input is cut so hostile text costs no more: the word ids
+    # are kept first and the word pairs are what goes (the bag has no order to keep a beginning of).
+    MAX_NGRAMS = 2048
     CACHE_WORDS = TweetTokenizer.CACHE_WORDS
-    PAIR_MIX = 1_000_003  # a prime: the pair (a, b) lands elsewhere than (b, a)
+    PAIR_MIX = 1_000_003  # a prime, so that the pair (a, b) and the pair (b, a) mostly land in different buckets
 
     def __init__(self, buckets: int):
         if buckets < 2:
@@ -250,14 +255,29 @@ class NgramHasher:
     def bucket(self, ngram: str) -> int:
         return zlib.crc32(ngram.encode("utf-8", "surrogatepass")) % (self.buckets - 1) + 1
 
-    def _of_word(self, word: str) -> np.ndarray:
+    def word_ids(self, word: str) -> np.ndarray:
+        """A lower-cased word's ids: ``bucket("w" + word)``, then ``bucket("c" + gram)`` for each character
+        n-gram. CRC-32 goes on from a prefix's value (``crc32(gram, crc32(b"c"))`` is ``crc32(b"c" + gram)``), and
+        an ASCII word's grams are slices of its bytes, so no string is built per gram."""
+        crc, modulus, sizes = zlib.crc32, self.buckets - 1, self.CHAR_SIZES
         padded = f" {word} "
-        grams = [padded[start : start + size] for size in self.CHAR_SIZES for start in range(len(padded) - size + 1)]
-        ids = np.array([self.bucket(f"w{word}")] + [self.bucket(f"c{gram}") for gram in grams], dtype=np.int64)
-        if len(self.word_ngrams) >= self.CACHE_WORDS:
-            self.word_ngrams.clear()
-        self.word_ngrams[word] = ids
+        if padded.isascii():  # one byte a character: slice the bytes
+            raw = padded.encode()
+            grams = [raw[start : start + size] for size in sizes for start in range(len(raw) - size + 1)]
+        else:  # slice whole characters, then encode each gram
+            grams = [
+                padded[start : start + size].encode("utf-8", "surrogatepass")
+                for size in sizes
+                for start in range(len(padded) - size + 1)
+            ]
+        ids = np.array(
+            [self.bucket(f"w{word}")] + [crc(gram, _CHAR_PREFIX) % modulus + 1 for gram in grams], dtype=np.int64
+        )
         return ids
+
+    def pair_ids(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+        """The buckets of word pairs, from the two words' own buckets (the first of their ``word_ids``)."""
+        return (first * self.PAIR_MIX + second) % (self.buckets - 1) + 1
 
     def padded(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Bucket ids of already normalised texts as one (N, longest) int64 array, right-padded with PAD_ID (at
@@ -268,15 +288,20 @@ class NgramHasher:
         words = list(chain.from_iterable(words_of))
         cached = self.word_ngrams.get
         per_word = [cached(word) for word in words]
-        if any(ids is None for ids in per_word):
-            per_word = [self._of_word(word) if ids is None else ids for ids, word in zip(per_word, words)]
+        if any(ids is None for ids in per_word):  # each new word once, however often the batch repeats it
+            new = {word for word, ids in zip(words, per_word) if ids is None}
+            if len(self.word_ngrams) + len(new) > self.CACHE_WORDS:  # bounded: start again with this batch's words
+                self.word_ngrams.clear()
+                new = set(words)
+            self.word_ngrams.update((word, self.word_ids(word)) for word in new)
+            per_word = [cached(word) for word in words]
         n_texts = len(texts)
         word_text = np.repeat(np.arange(n_texts), [len(w) for w in words_of])  # (W,) the text of each word
         sizes = np.fromiter(map(len, per_word), dtype=np.int64, count=len(per_word))  # (W,)
         word_ids = np.concatenate(per_word) if per_word else np.zeros(0, dtype=np.int64)
         own = word_ids[np.cumsum(sizes) - sizes]  # (W,) each word's own bucket, the first of its ids
         within = word_text[:-1] == word_text[1:]  # (W - 1,) neighbours in one text make a pair
-        pairs = ((own[:-1] * self.PAIR_MIX + own[1:]) % (self.buckets - 1) + 1)[within]
+        pairs = self.pair_ids(own[:-1], own[1:])[within]
         pair_text = word_text[:-1][within]
         # Each id's column: after the ids of its text before it (word ids first, then pairs).
         id_text = np.repeat(word_text, sizes)
@@ -294,9 +319,14 @@ class NgramHasher:
         return ids, counts
 
     def encode(self, texts: list[str]) -> list[np.ndarray]:
-        """Per normalised text, its bucket ids (``padded``'s row without the padding; padding alone when empty)."""
-        ids, counts = self.padded(texts)
-        return [row[: max(count, 1)] for row, count in zip(ids, counts)]
+        """Per normalised text, its bucket ids (``padded``'s row without the padding; padding alone when empty).
+        Padded a chunk at a time and copied out, so a training split never holds a (texts × longest) array."""
+        chunk = 512
+        result = []
+        for start in range(0, len(texts), chunk):
+            ids, counts = self.padded(texts[start : start + chunk])
+            result += [row[: max(count, 1)].copy() for row, count in zip(ids, counts)]
+        return result
 
 
 def weighted_pieces(text: str, spans: list[tuple[int, int]], weights: list[float]) -> list[tuple[str, float]]:

@@ -10,7 +10,7 @@ import torch
 
 from models import store
 from models.checkpoint import load_checkpoint, save_checkpoint
-from models.many_to_one import Config, TweetClassifier, build_model
+from models.many_to_one import Config, NgramVotes, TweetClassifier, build_model
 from models.peers import VaderPeer
 from models.tweet_text import PAD_ID, TOKENIZER_FILE, NgramHasher, TweetTokenizer, normalize_tweet, weighted_pieces
 from tests.conftest import logged_memory
@@ -213,18 +213,18 @@ def test_the_model_is_deterministic_and_survives_save_and_load(tokenizer, tmp_pa
     )
     torch.manual_seed(1)
     first = build_model(config)
-    if ngram_buckets:
-        with torch.no_grad():  # trained weights, not the silent start, must survive the round trip
-            first.ngrams.weights.weight[1:].normal_()
     torch.manual_seed(1)
     second = build_model(config)
     ids, ngrams = torch.tensor([[4, 9, 11, 3]]), (torch.tensor([[3, 50, 96]]) if ngram_buckets else None)
-    if ngram_buckets:
-        second.load_state_dict(first.state_dict())
     torch.testing.assert_close(first.eval().predict(ids, ngrams)[0], second.eval().predict(ids, ngrams)[0])
+    if ngram_buckets:
+        with torch.no_grad():  # trained weights, not the silent start, must survive the round trip
+            first.ngrams.weights.weight[1:].normal_()
     folder = save_checkpoint(tmp_path / "ckpt", "many_to_one", config, first)
     tokenizer.save(folder / TOKENIZER_FILE)
-    classifier = TweetClassifier.from_checkpoint(load_checkpoint(folder))
+    loaded = load_checkpoint(folder)
+    torch.testing.assert_close(loaded.model.predict(ids, ngrams)[0], first.predict(ids, ngrams)[0])
+    classifier = TweetClassifier.from_checkpoint(loaded)
     texts = ["worst flight ever", "", "love the crew 😍 " * 20]
     probabilities = classifier.probabilities(texts)
     assert probabilities.shape == (3, 2) and np.allclose(probabilities.sum(1), 1, atol=1e-5)
@@ -277,6 +277,26 @@ def test_the_ngram_path_starts_silent_ignores_padding_and_is_required_once_confi
     logits, loss = model.train()(ids.repeat(4, 1), ngrams.repeat(4, 1), torch.tensor([0, 1, 0, 1]))
     loss.backward()
     assert logits.shape == (4, 2) and model.ngrams.weights.weight.grad[PAD_ID].abs().sum() == 0
+
+
+def test_votes_a_word_at_a_time_are_the_ngram_path_s_logits(monkeypatch):
+    torch.manual_seed(0)
+    model = build_model(Config(vocab_size=50, embed_dim=8, hidden=6, ngram_buckets=997)).eval()
+    with torch.no_grad():
+        model.ngrams.weights.weight[1:].normal_()
+    hasher = NgramHasher(997)
+    votes = NgramVotes(model.ngrams, hasher)
+    texts = ["worst flight ever", "", "café naïve 😍😍", "not bad not bad", "word " * 600, "great crew"]
+    with torch.no_grad():
+        exact = model.ngrams(torch.from_numpy(hasher.padded(texts)[0]))
+    torch.testing.assert_close(votes.logits(texts), exact)  # the 600-word text (over MAX_NGRAMS) goes the exact way
+    torch.testing.assert_close(votes.logits(texts[::-1]), exact.flip(0))  # now every word comes from the cache
+    monkeypatch.setattr(NgramHasher, "CACHE_WORDS", 3)  # more new words than the tables hold: they start again
+    torch.testing.assert_close(
+        votes.logits(["brand new words here", "great crew"]),
+        model.ngrams(torch.from_numpy(hasher.padded(["brand new words here", "great crew"])[0])),
+    )
+    assert len(votes.row_of) == 6  # this batch's words only
 
 
 def test_vader_peer_reads_the_tweet_as_written():

@@ -76,13 +76,15 @@ def test_every_sentiment_run_traced_equals_forward_on_a_padded_batch(directory):
     torch.manual_seed(1)
     ids = torch.randint(5, model.config.vocab_size, (3, 9))
     ids[1, 4:], ids[2, 1:] = 0, 0  # right padding; one row of a single token
+    ngram_ids = torch.tensor([[7, 11, 13], [17, 0, 0], [19, 23, 0]]) if model.config.ngram_buckets else None
     with torch.no_grad():
-        expected, _ = model(ids)
-    traced = memory_many_to_one.trace(model, ids, influence=True)
+        expected, _ = model(ids, ngram_ids)
+    traced = memory_many_to_one.trace(model, ids, influence=True, ngram_ids=ngram_ids)
     close(traced.outputs, expected)
     assert traced.lengths.tolist() == [9, 4, 1]
     assert traced.influence.shape == (3, 1, 9) and (traced.influence[1, 0, 4:] == 0).all()
-    alone = memory_many_to_one.trace(model, ids[1:2, :4])  # a padded row's states are those it has alone
+    alone = memory_many_to_one.trace(model, ids[1:2, :4], ngram_ids=None if ngram_ids is None else ngram_ids[1:2])
+    # a padded row's states are those it has alone
     for in_batch, single in zip(traced.layers, alone.layers):
         close(in_batch.states[1:2, :4], single.states)
     assert len(traced.layers) == (2 if model.config.bidirectional else 1)

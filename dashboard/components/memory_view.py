@@ -457,7 +457,7 @@ def sentiment(tab: MemoryTab, checkpoint, run: store.RunSummary, classifier, twe
     note = cut_note(len(ids), "tokens")
     ids, spans = ids[:MAX_STEPS], spans[:MAX_STEPS]
     trace = kept_trace(
-        (run.run_name, tuple(ids)),
+        (run.run_name, text, tuple(ids)),  # the text too: the n-gram path reads it, not only the token ids
         lambda: memory_many_to_one.trace(
             checkpoint.model, torch.tensor([ids]), influence=True, ngram_ids=classifier.ngram_ids([text])
         ),

@@ -265,6 +265,13 @@ def run_colours(runs: list[store.RunSummary]) -> dict[str, str]:
     return {run.run_name: COLOURS[index % len(COLOURS)] for index, run in enumerate(runs)}
 
 
+def legend_rows(names: list[str]) -> int:
+    """Rows a horizontal legend of these names takes in a curve chart, half of the page: an entry is about 40 px of
+    line and gap plus 7 px a character, and the narrowest such chart (a 1280-pixel window with the sidebar open)
+    leaves about 240 px a row."""
+    return max(1, math.ceil(sum(40 + 7 * len(name) for name in names) / 240))
+
+
 def curves_figure(runs: list[store.RunSummary], metric: str, by_time: bool, colours: dict[str, str]) -> go.Figure:
     figure = go.Figure()
     for run in runs:
@@ -274,12 +281,14 @@ def curves_figure(runs: list[store.RunSummary], metric: str, by_time: bool, colo
         steps, values, stamps = zip(*points)
         x = [(t - stamps[0]) / 1000 for t in stamps] if by_time else steps
         figure.add_scatter(x=x, y=values, mode="lines+markers", name=run.run_name, line_color=colours[run.run_name])
-    # The legend goes above the plot: below it, it would cover the x axis title.
+    # The legend goes above the plot: below it, it would cover the x axis title. It grows upwards a row at a time
+    # as the runs' names wrap, so the top margin makes room for every row under the title.
+    rows = legend_rows([run.run_name for run in runs])
     figure.update_layout(
         title=dict(text=metric, y=0.98, yanchor="top"),
-        height=340,
+        height=316 + 24 * rows,
         xaxis_title="seconds since first point" if by_time else "epoch",
-        margin=dict(t=70, b=30, l=10, r=10),
+        margin=dict(t=46 + 24 * rows, b=30, l=10, r=10),
         legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
     )
     return figure

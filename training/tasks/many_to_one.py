@@ -93,6 +93,8 @@ def prepare_splits(config: Config, splits: TweetSplits, dry_run: bool = False) -
     """The task on given splits: the shipped ones, or a leave-one-domain-out fold."""
     limit = 4 * config.batch_size if dry_run else None
     model_config = config.model
+    if config.balance_labels and config.balance_classes:
+        raise ValueError("balance_labels already balances the labels overall; set one of it and balance_classes")
     if config.calibrate_threshold and model_config.n_classes != 2:
         raise ValueError("calibrate_threshold needs two labels (a cut on P(positive))")
     extra_texts, extra_targets = general_sentiment_examples(config)
