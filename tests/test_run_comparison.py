@@ -162,6 +162,12 @@ def test_a_param_the_architecture_does_not_use_shows_as_a_dash():
     table = differing_params(sentiment)  # no model.arch here: bidirectional applies to every run
     assert table.loc["model.bidirectional"].to_dict() == {"gru": "False", "lstm": "True"}
     assert table.loc["model.attention_dim"].to_dict() == {"gru": NOT_APPLICABLE, "lstm": "32"}
+    with_ngrams, without = (
+        run(name, params={"model.ngram_buckets": buckets, "model.ngram_dropout": dropout})
+        for name, buckets, dropout in (("ngrams", "262144", "0.2"), ("plain", "0", "0.5"))
+    )
+    table = differing_params([with_ngrams, without])  # switched off, the n-gram path's dropout means nothing
+    assert table.loc["model.ngram_dropout"].to_dict() == {"ngrams": "0.2", "plain": NOT_APPLICABLE}
 
 
 def comparison_script(topology, headline_metrics):

@@ -44,13 +44,15 @@ PARAMS_ONLY_FOR = {
     ("model.recurrence", "uni"): ("model.state_channels",),
     ("model.recurrence", "bi"): ("model.state_channels",),
 }
+# A param that a switch turns off: (the switch, its "off" value) -> the params it makes meaningless.
+PARAMS_OFF_WHEN = {("model.ngram_buckets", "0"): ("model.ngram_dropout",)}
 NOT_APPLICABLE = "—"
 MAX_DEFAULT_CHARTS = 6
 MAX_SCOREBOARD_METRICS = 5  # per set, where a page names no headline metrics
 MAX_DEFAULT_RUNS = 6
 PANELS_PER_ROW = 3  # about 270 px a panel at 1280 px: room for a title like "self_driving_macro_f1"
 PANEL_HEIGHT = 250
-RUN_COLUMN_WIDTH = 120  # px: "bilstm_attention" whole, and five scores beside it at 1280 px
+RUN_COLUMN_WIDTH = 170  # px: "bilstm_attention_ngrams" whole, and five scores beside it at 1280 px
 PARAMS_TABLE_WIDTH = 640  # px for the runs' columns of the params table, beside the param names
 COLOURS = px.colors.qualitative.Plotly
 BEST_MARK = "★"
@@ -224,12 +226,15 @@ def metrics_figure(runs: list[store.RunSummary], metrics: list[str], colours: di
 
 
 def applicable_params(run: store.RunSummary) -> dict[str, str]:
-    """The run's params less those its architecture does not use (``PARAMS_ONLY_FOR``)."""
+    """The run's params less those its architecture does not use (``PARAMS_ONLY_FOR``) or a switch turns off
+    (``PARAMS_OFF_WHEN``)."""
     unused = {
         param
         for (choice, value), params in PARAMS_ONLY_FOR.items()
         if choice in run.params and run.params[choice] != value
         for param in params
+    } | {
+        param for (switch, off), params in PARAMS_OFF_WHEN.items() if run.params.get(switch) == off for param in params
     }
     used = {
         param

@@ -188,7 +188,8 @@ with demo:
     truncated = sum(e.truncated for e in explanations)
     caption = (
         f"Model {code(run.run_name)} ({checkpoint.config.cell.upper()}, "
-        f"{'bidirectional, ' if checkpoint.config.bidirectional else ''}{checkpoint.config.pooling} pooling) · "
+        f"{'bidirectional, ' if checkpoint.config.bidirectional else ''}{checkpoint.config.pooling} pooling"
+        f"{', with the n-gram path' if checkpoint.config.ngram_buckets else ''}) · "
         f"VADER positive when its compound score ≥ {threshold:.2f}, {threshold_source}."
     )
     if truncated:
