@@ -273,6 +273,7 @@ class NgramVotes:
         self.summed = np.zeros((1024, self.weights.shape[1]))  # (rows, C) its ids' weights, summed
 
     def _learn(self, words: set[str]) -> None:
+        """New rows for these words (a non-empty set), in one pass of array arithmetic."""
         if len(self.row_of) + len(words) > NgramHasher.CACHE_WORDS:
             self._reset()
         needed = len(self.row_of) + len(words)
@@ -281,10 +282,15 @@ class NgramVotes:
             self.own = np.concatenate([self.own, np.zeros(grow, dtype=np.int64)])
             self.count = np.concatenate([self.count, np.zeros(grow)])
             self.summed = np.concatenate([self.summed, np.zeros((grow, self.summed.shape[1]))])
-        for word in words:
-            row, ids = len(self.row_of), self.hasher.word_ids(word)
-            self.row_of[word] = row
-            self.own[row], self.count[row], self.summed[row] = ids[0], len(ids), self.weights[ids].sum(axis=0)
+        words = list(words)
+        per_word = [self.hasher.word_ids(word) for word in words]
+        sizes = np.array([len(ids) for ids in per_word])
+        ids = np.concatenate(per_word)
+        starts = np.cumsum(sizes) - sizes
+        rows = np.arange(len(self.row_of), len(self.row_of) + len(words))
+        self.row_of.update(zip(words, rows.tolist()))
+        self.own[rows], self.count[rows] = ids[starts], sizes
+        self.summed[rows] = np.add.reduceat(self.weights[ids], starts, axis=0)  # each word's weights, summed
 
     def logits(self, normalised: list[str]) -> torch.Tensor:
         """(B, C) float32 logits of the n-gram path for normalised texts."""
