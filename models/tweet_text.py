@@ -69,7 +69,9 @@ def fix_text(text: str) -> str:
                 break
             text = unescaped
         if text.isascii():
-            return ftfy.fixes.remove_control_chars(text) if ASCII_CONTROL.search(text) else text
+            # isprintable() is false for any control character, and a C loop: the regex runs only where one may be.
+            has_control = not text.isprintable() and ASCII_CONTROL.search(text)
+            return ftfy.fixes.remove_control_chars(text) if has_control else text
     return INVISIBLE.sub("", ftfy.fix_text(text))
 
 
