@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass
-from itertools import chain
 
 import numpy as np
 import torch
@@ -295,8 +294,7 @@ class NgramVotes:
     def logits(self, normalised: list[str]) -> torch.Tensor:
         """(B, C) float32 logits of the n-gram path for normalised texts."""
         with collector_paused():
-            words_of = [text.lower().split() for text in normalised]
-            words = list(chain.from_iterable(words_of))
+            words, word_text = self.hasher.words(normalised)
         with self.lock, collector_paused():
             rows = [self.row_of.get(word) for word in words]
             if None in rows:
@@ -308,9 +306,7 @@ class NgramVotes:
             rows = np.array(rows, dtype=np.int64)
             own, count, summed = self.own[rows], self.count[rows], self.summed[rows]  # (W,), (W,), (W, C)
         n_texts, n_classes = len(normalised), self.weights.shape[1]
-        word_text = np.repeat(np.arange(n_texts), [len(w) for w in words_of])  # (W,) the text of each word
-        within = word_text[:-1] == word_text[1:]  # (W - 1,) neighbours in one text make a pair
-        pairs, pair_text = self.hasher.pair_ids(own[:-1], own[1:])[within], word_text[:-1][within]
+        pairs, pair_text = self.hasher.pairs(own, word_text)
         totals = np.stack(
             [
                 np.bincount(word_text, summed[:, c], n_texts) + np.bincount(pair_text, self.weights[pairs, c], n_texts)

@@ -272,22 +272,29 @@ class NgramHasher:
                 for size in sizes
                 for start in range(len(padded) - size + 1)
             ]
-        ids = np.array(
+        return np.array(
             [self.bucket(f"w{word}")] + [crc(gram, _CHAR_PREFIX) % modulus + 1 for gram in grams], dtype=np.int64
         )
-        return ids
 
-    def pair_ids(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
-        """The buckets of word pairs, from the two words' own buckets (the first of their ``word_ids``)."""
-        return (first * self.PAIR_MIX + second) % (self.buckets - 1) + 1
+    @staticmethod
+    def words(texts: list[str]) -> tuple[list[str], np.ndarray]:
+        """The lower-cased words of normalised texts in one list, and the text of each word (W,)."""
+        words_of = [text.lower().split() for text in texts]
+        word_text = np.repeat(np.arange(len(texts)), [len(words) for words in words_of])
+        return list(chain.from_iterable(words_of)), word_text
+
+    def pairs(self, own: np.ndarray, word_text: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The buckets of the word pairs within each text (P,) and the text of each pair (P,), from every word's own
+        bucket (W,) (the first of its ``word_ids``) and its text (W,)."""
+        within = word_text[:-1] == word_text[1:]  # (W - 1,) neighbours in one text make a pair
+        return ((own[:-1] * self.PAIR_MIX + own[1:]) % (self.buckets - 1) + 1)[within], word_text[:-1][within]
 
     def padded(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Bucket ids of already normalised texts as one (N, longest) int64 array, right-padded with PAD_ID (at
         least one column), and each text's count (N,), at most MAX_NGRAMS. A row holds the text's words' ids, word
         by word, then its word pairs'. Built for a whole batch at once: a loop over tweets in Python would cost
         more than the model."""
-        words_of = [text.lower().split() for text in texts]
-        words = list(chain.from_iterable(words_of))
+        words, word_text = self.words(texts)
         cached = self.word_ngrams.get
         per_word = [cached(word) for word in words]
         if any(ids is None for ids in per_word):  # each new word once, however often the batch repeats it
@@ -298,13 +305,10 @@ class NgramHasher:
             self.word_ngrams.update((word, self.word_ids(word)) for word in new)
             per_word = [cached(word) for word in words]
         n_texts = len(texts)
-        word_text = np.repeat(np.arange(n_texts), [len(w) for w in words_of])  # (W,) the text of each word
         sizes = np.fromiter(map(len, per_word), dtype=np.int64, count=len(per_word))  # (W,)
         word_ids = np.concatenate(per_word) if per_word else np.zeros(0, dtype=np.int64)
         own = word_ids[np.cumsum(sizes) - sizes]  # (W,) each word's own bucket, the first of its ids
-        within = word_text[:-1] == word_text[1:]  # (W - 1,) neighbours in one text make a pair
-        pairs = self.pair_ids(own[:-1], own[1:])[within]
-        pair_text = word_text[:-1][within]
+        pairs, pair_text = self.pairs(own, word_text)
         # Each id's column: after the ids of its text before it (word ids first, then pairs).
         id_text = np.repeat(word_text, sizes)
         word_counts = np.bincount(id_text, minlength=n_texts)

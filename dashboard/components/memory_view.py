@@ -464,6 +464,12 @@ def sentiment(tab: MemoryTab, checkpoint, run: store.RunSummary, classifier, twe
     )
     labels = [text[start:end] for start, end in spans]
     verdict = checkpoint.config.labels[int(trace.outputs[0].argmax())]
+    ngram_note = (
+        "The influence is through the recurrence; the n-gram path's vote, the same wherever a word stands, is in "
+        "the logit but not in the influence."
+        if checkpoint.config.ngram_buckets
+        else ""
+    )
     influence = Influence(
         trace.influence[0].numpy(),
         [verdict],
@@ -476,19 +482,7 @@ def sentiment(tab: MemoryTab, checkpoint, run: store.RunSummary, classifier, twe
         layer_rows(trace, {"": labels}),
         influence,
         unit_index(run),
-        " ".join(
-            filter(
-                None,
-                [
-                    "The encoder reads the tweet as the tokenizer cut it.",
-                    "The influence is through the recurrence; the n-gram path's vote, the same wherever a word "
-                    "stands, is in the logit but not in the influence."
-                    if checkpoint.config.ngram_buckets
-                    else "",
-                    note,
-                ],
-            )
-        ),
+        " ".join(filter(None, ["The encoder reads the tweet as the tokenizer cut it.", ngram_note, note])),
     )
 
 
