@@ -282,9 +282,7 @@ class NgramVotes:
             self.count = np.concatenate([self.count, np.zeros(grow)])
             self.summed = np.concatenate([self.summed, np.zeros((grow, self.summed.shape[1]))])
         words = list(words)
-        per_word = [self.hasher.word_ids(word) for word in words]
-        sizes = np.array([len(ids) for ids in per_word])
-        ids = np.concatenate(per_word)
+        ids, sizes = self.hasher.many_word_ids(words)
         starts = np.cumsum(sizes) - sizes
         rows = np.arange(len(self.row_of), len(self.row_of) + len(words))
         self.row_of.update(zip(words, rows.tolist()))
@@ -296,14 +294,14 @@ class NgramVotes:
         with collector_paused():
             words, word_text = self.hasher.words(normalised)
         with self.lock, collector_paused():
-            rows = [self.row_of.get(word) for word in words]
-            if None in rows:
-                new = {word for word, row in zip(words, rows) if row is None}
+            try:
+                rows = np.fromiter(map(self.row_of.__getitem__, words), dtype=np.int64, count=len(words))
+            except KeyError:  # words not seen before: learn every new one at once, then look up again
+                new = set(words).difference(self.row_of)
                 if len(self.row_of) + len(new) > NgramHasher.CACHE_WORDS:
                     new = set(words)  # the tables start again: every word of this batch is new to them
                 self._learn(new)
-                rows = [self.row_of[word] for word in words]
-            rows = np.array(rows, dtype=np.int64)
+                rows = np.fromiter(map(self.row_of.__getitem__, words), dtype=np.int64, count=len(words))
             own, count, summed = self.own[rows], self.count[rows], self.summed[rows]  # (W,), (W,), (W, C)
         n_texts, n_classes = len(normalised), self.weights.shape[1]
         pairs, pair_text = self.hasher.pairs(own, word_text)
@@ -358,9 +356,10 @@ class TweetClassifier:
         """(positions, padded token ids, the n-gram path's logits or None) for batches of similar length, so little
         work goes to padding."""
         order = sorted(range(len(token_lists)), key=lambda i: len(token_lists[i]))
+        votes = self.votes.logits(normalised) if self.votes else None  # (N, C), in one call: it costs per call too
         for start in range(0, len(order), batch_size):
             positions = order[start : start + batch_size]
-            ngram_logits = self.votes.logits([normalised[i] for i in positions]) if self.votes else None
+            ngram_logits = votes[positions] if votes is not None else None
             yield positions, pad_sequences([token_lists[i] for i in positions], PAD_ID), ngram_logits
 
     def probabilities(self, texts: list[str], batch_size: int = 512) -> np.ndarray:

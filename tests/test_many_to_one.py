@@ -77,11 +77,22 @@ def test_normalisation_is_the_same_for_training_and_prediction():
         normalize_tweet("RT @United:  thx &amp; see http://t.co/x1 \n www.foo.com") == "RT @user: thx & see <url> <url>"
     )
     assert normalize_tweet(" \u200b ") == ""
-    # The ASCII shortcut must agree with ftfy on what it skips.
+    # The shortcut for ASCII, curly quotes and emoji must agree with ftfy on what it skips.
     import ftfy
 
-    for text in ("plain text!!", "tabs\tand   spaces", "x < y > z", "#hashtag @someone"):
-        assert normalize_tweet(text) == normalize_tweet(ftfy.fix_text(text))
+    for text in (
+        "plain text!!",
+        "tabs\tand   spaces",
+        "x < y > z",
+        "#hashtag @someone",
+        "\u201cso good\u201d \u2019tis \u02bcok\u02bc 😍😍 ✨✌\ufe0f",
+        "&#8220;quoted&#8221; &amp;amp; &hellip; 😍",  # entities that decode to quotes, and to other characters
+        "&amp; on this line\n<b> on the next",  # ftfy decodes entities a line at a time
+        "\x1b[31mred\x1b[0m and a bell\x07",  # a terminal escape goes whole, not just its control character
+        "ðŸ˜\u008d mojibake of 😍 and caf\u00c3\u00a9",
+        "\ufb01ne \uff2c\uff2f\uff35\uff24 line\u2028break",
+    ):
+        assert normalize_tweet(text) == normalize_tweet(ftfy.fix_text(text)), text
 
 
 @pytest.fixture(scope="module")
@@ -244,6 +255,18 @@ def test_the_ngram_hasher_reads_the_tfidf_peer_s_features_the_same_in_every_proc
     assert ids[0] == hasher.bucket("wnot") == 1 + 0x20E8635E % 999  # CRC-32 of b"wnot": no per-process salt
     assert [row.tolist() for row in hasher.encode(["", "bad"])] == [[PAD_ID], hasher.encode(["bad"])[0].tolist()]
     assert len(hasher.encode(["x" * 10_000])[0]) == NgramHasher.MAX_NGRAMS
+
+
+def test_words_hashed_together_get_the_ids_each_gets_alone():
+    hasher = NgramHasher(1009)
+    words = ["not", "a", "caf\u00e9", "😍😍", "bad", "\ud800x", "x" * 300, "o'clock", "a"]
+    ids, counts = hasher.many_word_ids(words)
+    alone = [hasher.word_ids(word) for word in words]
+    assert counts.tolist() == [len(word_ids) for word_ids in alone]
+    assert ids.tolist() == np.concatenate(alone).tolist()
+    assert [len(part) for part in hasher.many_word_ids([])] == [0, 0]
+    ascii_ids, _ = hasher.many_word_ids(["not", "bad"])
+    assert ascii_ids.tolist() == np.concatenate(alone[:1] + alone[4:5]).tolist()
 
 
 def test_a_batch_of_ngrams_is_each_text_s_own_ngrams_padded():
