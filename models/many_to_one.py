@@ -362,7 +362,7 @@ class TweetClassifier:
             ngram_logits = votes[positions] if votes is not None else None
             yield positions, pad_sequences([token_lists[i] for i in positions], PAD_ID), ngram_logits
 
-    def probabilities(self, texts: list[str], batch_size: int = 512) -> np.ndarray:
+    def probabilities(self, texts: list[str], batch_size: int = 256) -> np.ndarray:
         """(N, C) class probabilities of raw tweets."""
         normalised = model_texts(texts, self.model.config)
         token_lists = self.tokenizer.encode(normalised)

@@ -172,11 +172,12 @@ class TweetTokenizer:
         """Put the words the cache lacks into it (with their character spans too when ``with_spans``); the words
         the full pipeline must see are encoded in one batch (one call per word costs several times more)."""
         cache = self.word_spans if with_spans else self.word_ids
-        missing = list({word for words in texts_words for word in words if word not in cache})
+        words = set(chain.from_iterable(texts_words))
+        missing = list(words.difference(cache))
         if len(cache) + len(missing) > self.CACHE_WORDS:
             self.word_ids.clear()
             self.word_spans.clear()
-            missing = list({word for words in texts_words for word in words})
+            missing = list(words)
         if not with_spans and self.direct_bpe:
             tokenize = self.tokenizer.model.tokenize
             for word in missing:
