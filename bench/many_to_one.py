@@ -113,7 +113,8 @@ def main(argv=None) -> None:
         ratios = [vader / seconds for vader, seconds in zip(rounds["vader"], rounds[label])]
         return statistics.median(ratios), ", ".join(f"{ratio:.2f}" for ratio in ratios)
 
-    print(f"{'system (medians of ' + str(args.rounds) + ' rounds)':50} {'tweets/s':>10} {'× VADER':>8} {'accuracy':>9}")
+    print(f"tweets/s: the median of {args.rounds} rounds; × VADER: the median of the rounds' ratios, not of the rates")
+    print(f"{'system':50} {'tweets/s':>10} {'× VADER':>8} {'accuracy':>9}")
     print(f"{f'VADER (threshold {peer.threshold:.2f})':50} {vader_rate:10,.0f} {1:8.2f} {accuracy(verdicts):9.3f}")
     print(
         f"{f'TF-IDF + linear SVM (threshold {tfidf.threshold:.2f})':50} "

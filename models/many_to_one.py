@@ -257,7 +257,10 @@ class NgramVotes:
     bucket; a batch then costs a lookup per word and its word pairs' weights, instead of every tweet's few hundred
     ids. The same numbers as NgramPath in eval mode, to float rounding (tested); several times faster, which the
     page needs to classify faster than VADER. A text whose n-grams pass MAX_NGRAMS goes through the path itself,
-    where the cut applies. Thread-safe, since one cached classifier serves every page session."""
+    where the cut applies, and so does a call with more distinct words than the tables may hold (CACHE_WORDS).
+    Thread-safe, since one cached classifier serves every page session."""
+
+    EXACT_ROWS = 256  # texts the path itself reads at once: a few MB of ids and weights, whatever the input
 
     def __init__(self, path: NgramPath, hasher: NgramHasher):
         self.path, self.hasher = path, hasher
@@ -272,7 +275,8 @@ class NgramVotes:
         self.summed = np.zeros((1024, self.weights.shape[1]))  # (rows, C) its ids' weights, summed
 
     def _learn(self, words: set[str]) -> None:
-        """New rows for these words (a non-empty set), in one pass of array arithmetic."""
+        """New rows for these words (a non-empty set, with room for them once the tables start again), in one pass
+        of array arithmetic."""
         if len(self.row_of) + len(words) > NgramHasher.CACHE_WORDS:
             self._reset()
         needed = len(self.row_of) + len(words)
@@ -297,9 +301,12 @@ class NgramVotes:
             try:
                 rows = np.fromiter(map(self.row_of.__getitem__, words), dtype=np.int64, count=len(words))
             except KeyError:  # words not seen before: learn every new one at once, then look up again
-                new = set(words).difference(self.row_of)
+                distinct = set(words)
+                new = distinct.difference(self.row_of)
                 if len(self.row_of) + len(new) > NgramHasher.CACHE_WORDS:
-                    new = set(words)  # the tables start again: every word of this batch is new to them
+                    new = distinct  # the tables start again: every word of this call is new to them
+                if len(new) > NgramHasher.CACHE_WORDS:  # more than they may hold: the path itself, a slice at a time
+                    return self._exact(normalised)
                 self._learn(new)
                 rows = np.fromiter(map(self.row_of.__getitem__, words), dtype=np.int64, count=len(words))
             own, count, summed = self.own[rows], self.count[rows], self.summed[rows]  # (W,), (W,), (W, C)
@@ -316,14 +323,26 @@ class NgramVotes:
         logits = torch.from_numpy(totals / np.sqrt(np.maximum(counts, 1))[:, None]).float()
         long = np.flatnonzero(counts > NgramHasher.MAX_NGRAMS)
         if len(long):
-            with torch.no_grad():
-                logits[long] = self.path(torch.from_numpy(self.hasher.padded([normalised[i] for i in long])[0]))
+            with self.lock:  # the hasher's word cache is shared with every other call
+                logits[long] = self._exact([normalised[i] for i in long])
         return logits
+
+    @torch.no_grad()
+    def _exact(self, normalised: list[str]) -> torch.Tensor:
+        """(B, C) logits of the path itself, EXACT_ROWS texts at a time; the caller holds the lock."""
+        return torch.cat(
+            [
+                self.path(torch.from_numpy(self.hasher.padded(normalised[start : start + self.EXACT_ROWS])[0]))
+                for start in range(0, len(normalised), self.EXACT_ROWS)
+            ]
+        )
 
 
 class TweetClassifier:
     """A trained model with its tokenizer (and n-gram hasher, when it has an n-gram path): raw tweets in, labels
     out, in length-sorted batches."""
+
+    VOTE_BATCHES = 16
 
     def __init__(self, model: SentimentClassifier, tokenizer: TweetTokenizer, positive_threshold: float = 0.5):
         self.model, self.tokenizer = model.eval(), tokenizer
@@ -356,11 +375,15 @@ class TweetClassifier:
         """(positions, padded token ids, the n-gram path's logits or None) for batches of similar length, so little
         work goes to padding."""
         order = sorted(range(len(token_lists)), key=lambda i: len(token_lists[i]))
-        votes = self.votes.logits(normalised) if self.votes else None  # (N, C), in one call: it costs per call too
-        for start in range(0, len(order), batch_size):
-            positions = order[start : start + batch_size]
-            ngram_logits = votes[positions] if votes is not None else None
-            yield positions, pad_sequences([token_lists[i] for i in positions], PAD_ID), ngram_logits
+        # The n-gram votes of VOTE_BATCHES batches are summed in one call: a call has a cost of its own, and a
+        # bounded one keeps the memory a call takes bounded too.
+        for chunk_start in range(0, len(order), batch_size * self.VOTE_BATCHES):
+            chunk = order[chunk_start : chunk_start + batch_size * self.VOTE_BATCHES]
+            votes = self.votes.logits([normalised[i] for i in chunk]) if self.votes else None  # (len(chunk), C)
+            for start in range(0, len(chunk), batch_size):
+                positions = chunk[start : start + batch_size]
+                ngram_logits = votes[start : start + batch_size] if votes is not None else None
+                yield positions, pad_sequences([token_lists[i] for i in positions], PAD_ID), ngram_logits
 
     def probabilities(self, texts: list[str], batch_size: int = 256) -> np.ndarray:
         """(N, C) class probabilities of raw tweets."""

@@ -57,9 +57,10 @@ TOPIC_NAMES = re.compile(
 INVISIBLE = re.compile("[\u200b\u2060\ufeff]")
 ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # Text of these characters alone is what ftfy leaves as it is but for curly quotes, which it makes straight: ASCII,
-# the quotes, emoji, dingbats and the emoji variation selector. None of them can be encoded in a one-byte encoding,
-# or is a UTF-8 lead byte in one (those read as accented, Cyrillic or box-drawing letters), so no text of them is
-# mojibake; and no other fixer (C1 controls, ligatures, character width, line breaks, surrogates, NFC) touches them.
+# the quotes, emoji, dingbats and the emoji variation selector. Mojibake is UTF-8 read in a one-byte encoding, a
+# lead byte and its continuation bytes; of these characters only the quotes exist in such an encoding, and there
+# they are continuation bytes (the Windows code pages) or lead bytes (Mac Roman), never both, so no text of them
+# is mojibake. No other fixer (C1 controls, ligatures, character width, line breaks, surrogates, NFC) touches them.
 QUOTES_AND_EMOJI = re.compile("[\x00-\x7f\u02bc\u2018-\u201f\u2600-\u27bf\ufe0f\U0001f000-\U0001faff]*")
 STRAIGHT_QUOTES = str.maketrans(
     {0x02BC: "'"} | dict.fromkeys(range(0x2018, 0x201C), "'") | dict.fromkeys(range(0x201C, 0x2020), '"')
@@ -68,25 +69,35 @@ STRAIGHT_QUOTES = str.maketrans(
 
 def fix_text(text: str) -> str:
     """ftfy.fix_text (line breaks aside, which normalize_tweet collapses anyway), with a shortcut for the text of
-    nearly every tweet: ASCII, curly quotes and emoji. There ftfy only decodes HTML entities (unless the text has
-    tags; again until none is left, as in ``&amp;amp;``) and straightens the quotes, and doing those two steps
-    directly is many times faster; text with a control character, or with anything else once decoded, gets the
-    full treatment (tested against ftfy)."""
-    # ftfy fixes a line at a time, and leaves HTML entities alone in a line with a "<": lines of text with both
-    # take the full path.
-    if (text.isascii() or QUOTES_AND_EMOJI.fullmatch(text)) and not ("<" in text and "\n" in text):
-        while "&" in text and "<" not in text:
-            unescaped = ftfy.fixes.unescape_html(text)
-            if unescaped == text:
-                break
-            text = unescaped
-        # isprintable() is false for any control character, and a C loop: the regex runs only where one may be.
-        has_control = not text.isprintable() and ASCII_CONTROL.search(text)
-        if not has_control and text.isascii():
-            return text
-        if not has_control and QUOTES_AND_EMOJI.fullmatch(text):
-            return text.translate(STRAIGHT_QUOTES)
+    nearly every tweet: ASCII, curly quotes and emoji (tested against ftfy)."""
+    if text.isascii() or QUOTES_AND_EMOJI.fullmatch(text):
+        fixed = _fixed_directly(text)
+        if fixed is not None:
+            return fixed
     return INVISIBLE.sub("", ftfy.fix_text(text))
+
+
+def _fixed_directly(text: str) -> str | None:
+    """What ftfy makes of text of ASCII, curly quotes and emoji, doing its only two steps there directly (many times
+    faster): HTML entities decoded, quotes straightened. None where ftfy must run after all: several lines and a
+    "<", a control character, or a character outside those once decoded."""
+    # ftfy decodes HTML entities only in a line without a "<" (one with tags is taken for HTML), and then again
+    # until none is left, as in "&amp;amp;", even if a "<" comes out. It works a line at a time.
+    fixed = text
+    if "<" not in text:
+        while "&" in fixed:
+            unescaped = ftfy.fixes.unescape_html(fixed)
+            if unescaped == fixed:
+                break
+            fixed = unescaped
+    elif "\n" in text:
+        return None
+    # isprintable() is false for any control character, and a C loop: the regex runs only where one may be.
+    if not fixed.isprintable() and ASCII_CONTROL.search(fixed):
+        return None
+    if fixed.isascii():
+        return fixed
+    return fixed.translate(STRAIGHT_QUOTES) if QUOTES_AND_EMOJI.fullmatch(fixed) else None
 
 
 def normalize_tweet(text: str, mask_topics: bool = False) -> str:
