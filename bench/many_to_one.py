@@ -88,9 +88,9 @@ def main(argv=None) -> None:
     # Each system reads the 10,000 tweets once a round, in turn, for --rounds rounds. One pass is half a second, and
     # this machine's speed moves by a fifth from second to second (CPU time moves with wall time: it is the core,
     # not other processes), so "× VADER" is the median of the rounds' ratios. (Taking turns in chunks of 1,000
-    # tweets measures something else: the champion's batches get smaller and its caches go cold between chunks, and
-    # it drops to 0.6 × VADER.) A round loads the champion afresh, so its first pass meets most words for the first
-    # time; a serving process has them cached, as in the second.
+    # tweets measures something else: each of the champion's calls is sorted and padded on its own, and at batches
+    # of 512 it dropped to 0.6 × VADER.) A round loads the champion afresh, so its first pass meets most words for
+    # the first time; a serving process has them cached, as in the second.
     rounds = {"vader": [], "tfidf": [], "1st pass, new words": [], "2nd pass, words cached": []}
     for _ in range(args.rounds):
         classifier = TweetClassifier.from_checkpoint(load_checkpoint(folder))

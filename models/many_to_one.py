@@ -274,11 +274,13 @@ class NgramVotes:
         self.count = np.zeros(1024)  # (rows,) how many ids the word has
         self.summed = np.zeros((1024, self.weights.shape[1]))  # (rows, C) its ids' weights, summed
 
-    def _learn(self, words: set[str]) -> None:
-        """New rows for these words (a non-empty set, with room for them once the tables start again), in one pass
-        of array arithmetic."""
+    def _learn(self, distinct: set[str]) -> None:
+        """Rows for those of these words (at most CACHE_WORDS) that the tables lack, in one pass of array arithmetic;
+        where they would pass CACHE_WORDS, the tables start again with these words alone."""
+        words = distinct.difference(self.row_of)
         if len(self.row_of) + len(words) > NgramHasher.CACHE_WORDS:
             self._reset()
+            words = distinct
         needed = len(self.row_of) + len(words)
         if needed > len(self.own):
             grow = max(needed, 2 * len(self.own)) - len(self.own)
@@ -302,12 +304,9 @@ class NgramVotes:
                 rows = np.fromiter(map(self.row_of.__getitem__, words), dtype=np.int64, count=len(words))
             except KeyError:  # words not seen before: learn every new one at once, then look up again
                 distinct = set(words)
-                new = distinct.difference(self.row_of)
-                if len(self.row_of) + len(new) > NgramHasher.CACHE_WORDS:
-                    new = distinct  # the tables start again: every word of this call is new to them
-                if len(new) > NgramHasher.CACHE_WORDS:  # more than they may hold: the path itself, a slice at a time
+                if len(distinct) > NgramHasher.CACHE_WORDS:  # more than the tables may hold: the path itself
                     return self._exact(normalised)
-                self._learn(new)
+                self._learn(distinct)
                 rows = np.fromiter(map(self.row_of.__getitem__, words), dtype=np.int64, count=len(words))
             own, count, summed = self.own[rows], self.count[rows], self.summed[rows]  # (W,), (W,), (W, C)
         n_texts, n_classes = len(normalised), self.weights.shape[1]
