@@ -6,6 +6,7 @@ for seven rounds with the medians printed, then single-tweet latency of all thre
 
     python -m bench.many_to_one                      # the shipped champion, 10,000 tweets, 1 torch thread
     python -m bench.many_to_one --run models/checkpoints/many_to_one/lstm --threads 2
+    python -m bench.many_to_one --float32               # the model in float32 where bfloat16 would be native
 
 The test split has 2,230 tweets; it is repeated to make the 10,000, in the same order for both systems. The
 machine may be shared: the load average is printed with the results, because it moves every number here.
@@ -24,6 +25,7 @@ import numpy as np
 import torch
 
 from models import store
+from models.bulk import bfloat16_is_native
 from models.checkpoint import load_checkpoint
 from models.many_to_one import TweetClassifier
 from models.peers import TfidfPeer, VaderPeer
@@ -64,6 +66,9 @@ def main(argv=None) -> None:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--latency-samples", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=7, help="passes of each system, in turn; medians are printed")
+    parser.add_argument(
+        "--float32", action="store_true", help="the model in float32 even where the CPU has bfloat16 natively"
+    )
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -80,9 +85,10 @@ def main(argv=None) -> None:
     targets = np.resize(splits.targets["test"], args.tweets)
     peer = VaderPeer(peer_threshold(VaderPeer.NAME, VaderPeer().threshold))
     tfidf = TfidfPeer(threshold=peer_threshold(TfidfPeer.NAME, 0.0)).fit(splits.texts["train"], splits.targets["train"])
+    precision = "float32" if args.float32 or not bfloat16_is_native() else "bfloat16 (native on this CPU)"
     print(
         f"{len(tweets):,} tweets (the {len(splits.texts['test']):,} test tweets repeated) · model {folder.name} · "
-        f"torch threads {args.threads} · load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
+        f"torch threads {args.threads} · {precision} · load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
     )
 
     # Each system reads the 10,000 tweets once a round, in turn, for --rounds rounds. One pass is half a second, and
@@ -93,7 +99,7 @@ def main(argv=None) -> None:
     # the first time; a serving process has them cached, as in the second.
     rounds = {"vader": [], "tfidf": [], "1st pass, new words": [], "2nd pass, words cached": []}
     for _ in range(args.rounds):
-        classifier = TweetClassifier.from_checkpoint(load_checkpoint(folder))
+        classifier = TweetClassifier.from_checkpoint(load_checkpoint(folder), bfloat16=not args.float32)
         classifier.probabilities(tweets[:8])  # warm-up: first calls allocate; 8 tweets leave most words new
         verdicts, seconds = timed(peer.verdicts, tweets)
         rounds["vader"].append(seconds)

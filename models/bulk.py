@@ -5,6 +5,8 @@ from __future__ import annotations
 import gc
 from contextlib import contextmanager
 
+import torch
+
 
 @contextmanager
 def collector_paused():
@@ -19,3 +21,9 @@ def collector_paused():
     finally:
         if was_enabled:
             gc.enable()
+
+
+def bfloat16_is_native() -> bool:
+    """Whether this CPU multiplies bfloat16 in hardware (AVX-512 BF16 or AMX tiles; the checks torch's own compiler
+    makes). Elsewhere bfloat16 is emulated, slower than float32."""
+    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()

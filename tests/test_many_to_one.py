@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from models import store
+from models import many_to_one, store
 from models.checkpoint import load_checkpoint, save_checkpoint
 from models.many_to_one import Config, NgramVotes, TweetClassifier, build_model
 from models.peers import VaderPeer
 from models.tweet_text import (
     PAD_ID,
+    SEED_TWEETS,
     TOKENIZER_FILE,
     NgramHasher,
     TweetTokenizer,
@@ -255,6 +256,23 @@ def test_the_model_is_deterministic_and_survives_save_and_load(tokenizer, tmp_pa
     np.testing.assert_allclose(classifier.probabilities(texts, batch_size=1), probabilities, atol=1e-5)
     assert explained[2].truncated and not explained[0].truncated
     assert "".join(piece for piece, _ in explained[0].pieces) == "worst flight ever"
+
+
+def test_bfloat16_runs_only_where_native_and_gives_the_float32_verdicts(monkeypatch):
+    checkpoint = load_checkpoint(store.SHIPPED_DIR / "many_to_one" / "bilstm_attention_ngrams")
+    monkeypatch.setattr(many_to_one, "bfloat16_is_native", lambda: False)
+    assert not TweetClassifier.from_checkpoint(checkpoint).bfloat16  # emulated, it would be slower than float32
+    monkeypatch.setattr(many_to_one, "bfloat16_is_native", lambda: True)
+    fast = TweetClassifier.from_checkpoint(checkpoint)
+    exact = TweetClassifier.from_checkpoint(checkpoint, bfloat16=False)
+    texts = [text for text, _ in SEED_TWEETS] + ["the train was late again and nobody told us why", "what a lovely day"]
+    fast_probabilities, exact_probabilities = fast.probabilities(texts), exact.probabilities(texts)
+    assert fast_probabilities.dtype == np.float32
+    assert not np.array_equal(fast_probabilities, exact_probabilities)  # the bfloat16 path did run
+    np.testing.assert_allclose(fast_probabilities, exact_probabilities, atol=0.01)
+    assert (fast.label_ids(fast_probabilities) == exact.label_ids(exact_probabilities)).all()
+    [fast_weights, exact_weights] = [[w for e in c.explain(texts[:1]) for _, w in e.pieces] for c in (fast, exact)]
+    np.testing.assert_allclose(fast_weights, exact_weights, atol=0.01)
 
 
 def test_the_ngram_hasher_reads_the_tfidf_peer_s_features_the_same_in_every_process():

@@ -60,7 +60,7 @@ def outputs_of(topology: str, folder: Path) -> dict[str, list]:
         from models.many_to_one import TweetClassifier
         from models.tweet_text import SEED_TWEETS
 
-        classifier = TweetClassifier.from_checkpoint(checkpoint)
+        classifier = TweetClassifier.from_checkpoint(checkpoint, bfloat16=False)
         texts = [text for text, _ in SEED_TWEETS]
         explained = classifier.explain(texts)
         return {

@@ -131,7 +131,9 @@ def log_lodo(run: str, threads: int = 1) -> dict[str, float]:
     torch.set_num_threads(threads)
     splits = load_tweet_splits(config.model.labels, config.val_fraction, config.test_fraction, config.seed)
     metrics = leave_one_domain_out(splits, rnn_on_fold(config))
-    classifier = many_to_one.TweetClassifier.from_checkpoint(load_checkpoint(store.download_checkpoint(chosen.run_id)))
+    classifier = many_to_one.TweetClassifier.from_checkpoint(
+        load_checkpoint(store.download_checkpoint(chosen.run_id)), bfloat16=False
+    )
     labels = classifier.labels
     metrics["seed_tweets_correct"] = seed_tweets_correct(
         lambda texts: [labels[i] for i in classifier.label_ids(classifier.probabilities(texts))]

@@ -230,7 +230,7 @@ def many_to_one(runs: list[store.RunSummary], carriers: int = 300, indexed: int 
         )
         tests = splits.texts["test"]
         checkpoint = load_checkpoint(run.bundle_dir)
-        classifier = TweetClassifier.from_checkpoint(checkpoint)
+        classifier = TweetClassifier.from_checkpoint(checkpoint, bfloat16=False)
         chosen = carrier_texts(tests, classifier, carriers)
         effects = []
         for distance in range(MAX_DISTANCE + 1):
