@@ -142,6 +142,9 @@ TRICKY_WORDS = (
     "@user)",
     "<url>",
     "<url>,",
+    "<topic>!",
+    "<3",
+    "me@home",
     "don't",
     "#LoveIt",
     "123",
@@ -161,6 +164,8 @@ TRICKY_WORDS = (
 
 def test_new_words_get_the_full_pipeline_s_ids_on_the_fast_path_and_off_it(tokenizer):
     assert tokenizer.direct_bpe  # the tokenizer train() builds takes the fast path for ASCII words
+    # the fast path sends any word with a "<" or an "@" the full way, so every placeholder must hold one
+    assert all("<" in token or "@" in token for token in TweetTokenizer.SPECIAL_TOKENS)
     fresh = TweetTokenizer(tokenizer.tokenizer, max_tokens=64)
     expected = [tokenizer.tokenizer.encode(word, add_special_tokens=False).ids for word in TRICKY_WORDS]
     assert fresh.encode(list(TRICKY_WORDS)) == expected
