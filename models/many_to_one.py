@@ -402,12 +402,16 @@ class TweetClassifier:
 
     def probabilities(self, texts: list[str], batch_size: int = 256) -> np.ndarray:
         """(N, C) class probabilities of raw tweets."""
-        normalised = model_texts(texts, self.model.config)
-        token_lists = self.tokenizer.encode(normalised)
-        result = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
-        for positions, ids, ngram_logits in self._batches(normalised, token_lists, batch_size):
-            probabilities, _ = self.model.predict(ids, ngram_logits=ngram_logits, bfloat16=self.bfloat16)
-            result[positions] = probabilities.numpy()
+        # The collector waits for the whole call, not only its bulk steps: when it runs after them, inside the
+        # call, it walks every tweet's token list still alive; once the call has returned, only what outlives it
+        # (new words' cache entries).
+        with collector_paused():
+            normalised = model_texts(texts, self.model.config)
+            token_lists = self.tokenizer.encode(normalised)
+            result = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
+            for positions, ids, ngram_logits in self._batches(normalised, token_lists, batch_size):
+                probabilities, _ = self.model.predict(ids, ngram_logits=ngram_logits, bfloat16=self.bfloat16)
+                result[positions] = probabilities.numpy()
         return result
 
     def explain(self, texts: list[str], batch_size: int = 256, progress=None) -> list[Explanation]:
