@@ -217,7 +217,7 @@ class SentimentClassifier(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Class probabilities (B, C) and attention weights (B, T) (None for last-state pooling), in float32. With
         ``bfloat16`` the recurrence and the attention run in bfloat16 (faster where the CPU has it natively), the
-        classifier and the softmax still in float32."""
+        classifier and its softmax still in float32."""
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16):
             summary, weights = self.encode(token_ids)
         probabilities = self.classify(summary.float(), ngram_ids, ngram_logits).softmax(dim=-1)

@@ -272,7 +272,10 @@ def test_bfloat16_runs_only_where_native_and_gives_the_float32_verdicts(monkeypa
     exact = TweetClassifier.from_checkpoint(checkpoint, bfloat16=False)
     texts = [text for text, _ in SEED_TWEETS] + ["the train was late again and nobody told us why", "what a lovely day"]
     fast_probabilities, exact_probabilities = fast.probabilities(texts), exact.probabilities(texts)
-    assert fast_probabilities.dtype == np.float32
+    probabilities, weights = fast.model.predict(
+        torch.tensor([[5, 9, 11]]), ngram_logits=torch.zeros(1, 2), bfloat16=True
+    )
+    assert probabilities.dtype == weights.dtype == torch.float32  # whatever ran in bfloat16 inside
     assert not np.array_equal(fast_probabilities, exact_probabilities)  # the bfloat16 path did run
     np.testing.assert_allclose(fast_probabilities, exact_probabilities, atol=0.01)
     assert (fast.label_ids(fast_probabilities) == exact.label_ids(exact_probabilities)).all()
