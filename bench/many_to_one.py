@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from models import store
-from models.bulk import bfloat16_is_native
+from models.bulk import native_bfloat16
 from models.checkpoint import load_checkpoint
 from models.many_to_one import TweetClassifier
 from models.peers import TfidfPeer, VaderPeer
@@ -85,7 +85,7 @@ def main(argv=None) -> None:
     targets = np.resize(splits.targets["test"], args.tweets)
     peer = VaderPeer(peer_threshold(VaderPeer.NAME, VaderPeer().threshold))
     tfidf = TfidfPeer(threshold=peer_threshold(TfidfPeer.NAME, 0.0)).fit(splits.texts["train"], splits.targets["train"])
-    precision = "float32" if args.float32 or not bfloat16_is_native() else "bfloat16 (native on this CPU)"
+    precision = "float32" if args.float32 or not native_bfloat16() else "bfloat16 (native on this CPU)"
     print(
         f"{len(tweets):,} tweets (the {len(splits.texts['test']):,} test tweets repeated) · model {folder.name} · "
         f"torch threads {args.threads} · {precision} · load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"

@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from models import one_to_many, store
+from models.bulk import native_bfloat16
 from models.checkpoint import load_checkpoint
 from models.generators import fashion_scenes as world
 from training.data.scene_captions import load_fashion_scenes
@@ -80,7 +81,7 @@ def main(argv=None) -> None:
     print(
         f"{len(images)} test scenes ({world.SCENE_SIZE}×{world.SCENE_SIZE}) · torch threads {args.threads} · "
         f"batch {args.batch_size} · load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores · "
-        f"native bfloat16 {'yes' if one_to_many.native_bfloat16() else 'no (bfloat16 encoders run in float32)'}"
+        f"native bfloat16 {'yes' if native_bfloat16() else 'no (bfloat16 encoders run in float32)'}"
         f"{' · --float32: every encoder in float32' if args.float32 else ''}"
     )
 

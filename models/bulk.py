@@ -1,4 +1,5 @@
-"""Bulk inference on thousands of inputs: keeping the Python objects around the tensors cheap."""
+"""Bulk inference on thousands of inputs: the Python objects around the tensors kept cheap, and whether the CPU does
+the tensors' arithmetic in bfloat16 natively."""
 
 from __future__ import annotations
 
@@ -35,9 +36,9 @@ def collector_paused():
                 gc.enable()
 
 
-def bfloat16_is_native() -> bool:
-    """Whether this CPU multiplies bfloat16 in hardware (AVX-512 BF16 or AMX tiles; the checks torch's own compiler
-    makes, private to torch: a torch without them answers no). Elsewhere bfloat16 is emulated, slower than
-    float32."""
+def native_bfloat16() -> bool:
+    """Whether this CPU computes in bfloat16 natively (AVX-512 BF16 or AMX tiles; the checks torch's own compiler
+    makes, private to torch: a torch without them answers no). Elsewhere bfloat16 is emulated, and convolutions and
+    recurrences run slower in it than in float32."""
     checks = (getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
     return any(check() for check in checks if check is not None)

@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from models.bulk import bfloat16_is_native, collector_paused
+from models.bulk import collector_paused, native_bfloat16
 from models.sequences import pad_sequences, reorder_steps, reverse_within_length
 from models.tweet_text import (
     PAD_ID,
@@ -362,7 +362,7 @@ class TweetClassifier:
         # there, and the verdicts on the 10,000 tweets of the bench are the same (probabilities within 0.004;
         # docs/many_to_one.md). Logged metrics and recorded outputs use float32 (bfloat16=False), the same on
         # every machine.
-        self.bfloat16 = bfloat16 and bfloat16_is_native()
+        self.bfloat16 = bfloat16 and native_bfloat16()
         self.hasher = NgramHasher(model.config.ngram_buckets) if model.config.ngram_buckets else None
         self.votes = NgramVotes(model.ngrams, self.hasher) if self.hasher else None
 

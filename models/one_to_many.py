@@ -23,6 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
 
+from models.bulk import native_bfloat16
 from models.generators.fashion_scenes import (
     BOS,
     COLOURS,
@@ -92,11 +93,6 @@ class Config:
     def arch(self) -> str:
         """The architecture's short name, which training.train also names a run by unless told otherwise."""
         return "show-attend-tell" if self.attention else "show-and-tell"
-
-
-def native_bfloat16() -> bool:
-    """Whether this CPU computes in bfloat16 natively; emulated, bfloat16 convolutions are slower than float32."""
-    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
 
 
 class GridEncoder(nn.Module):

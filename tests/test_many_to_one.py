@@ -265,9 +265,9 @@ def test_the_model_is_deterministic_and_survives_save_and_load(tokenizer, tmp_pa
 
 def test_bfloat16_runs_only_where_native_and_gives_the_float32_verdicts(monkeypatch):
     checkpoint = load_checkpoint(store.SHIPPED_DIR / "many_to_one" / "bilstm_attention_ngrams")
-    monkeypatch.setattr(many_to_one, "bfloat16_is_native", lambda: False)
+    monkeypatch.setattr(many_to_one, "native_bfloat16", lambda: False)
     assert not TweetClassifier.from_checkpoint(checkpoint).bfloat16  # emulated, it would be slower than float32
-    monkeypatch.setattr(many_to_one, "bfloat16_is_native", lambda: True)
+    monkeypatch.setattr(many_to_one, "native_bfloat16", lambda: True)
     fast = TweetClassifier.from_checkpoint(checkpoint)
     exact = TweetClassifier.from_checkpoint(checkpoint, bfloat16=False)
     texts = [text for text, _ in SEED_TWEETS] + ["the train was late again and nobody told us why", "what a lovely day"]
