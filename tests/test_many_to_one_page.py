@@ -173,3 +173,20 @@ def test_the_comparison_scores_every_run_on_topics_it_never_saw(page):
     assert {"airlines", "coachella", "self_driving"} <= set(lodo.index)
     assert lodo.loc["mean"].between(0, 1).all()
     assert "right of 8: " in page_texts(page)
+
+
+def test_the_champion_s_losses_to_a_peer_are_said_for_each_measure_and_only_those():
+    from dashboard.components.held_out_domains import standing_against_peers
+
+    def run(name, metrics, champion=False, peer=None):
+        tags = {store.KIND_TAG: "evaluation"} if peer else {}
+        params = {"peer": peer} if peer else {}
+        return store.RunSummary(None, name, "FINISHED", None, None, params, metrics, tags, champion)
+
+    champion = run("ngrams", {"test_accuracy": 0.86, "lodo_mean_accuracy": 0.70, "general_mean_accuracy": 0.65}, True)
+    vader = run("vader", {"test_accuracy": 0.72, "lodo_mean_accuracy": 0.62, "general_mean_accuracy": 0.68}, peer="v")
+    said = standing_against_peers([champion, vader])
+    assert "rated English sentences that are not tweets 0.680 against 0.650" in said
+    assert "test accuracy" not in said and "leave-one-domain-out" not in said
+    vader.metrics["general_mean_accuracy"] = 0.60
+    assert standing_against_peers([champion, vader]) is None

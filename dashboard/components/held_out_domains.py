@@ -30,7 +30,8 @@ def lodo_table(runs: list[store.RunSummary], metric: str) -> pd.DataFrame:
 
 
 def standing_against_peers(runs: list[store.RunSummary]) -> str | None:
-    """Where the champion loses to a peer, on the test split or leave-one-domain-out, said plainly."""
+    """Where the champion loses to a peer, on the test split, leave-one-domain-out or everyday English, said
+    plainly."""
     champion = next((run for run in runs if run.champion), None)
     if champion is None:
         return None
@@ -42,6 +43,7 @@ def standing_against_peers(runs: list[store.RunSummary]) -> str | None:
                 ("test_accuracy", "test accuracy"),
                 ("test_macro_f1", "test macro-F1"),
                 ("lodo_mean_accuracy", "leave-one-domain-out accuracy"),
+                ("general_mean_accuracy", "accuracy on rated English sentences that are not tweets"),
             )
             if key in peer.metrics and key in champion.metrics and peer.metrics[key] > champion.metrics[key]
         ]

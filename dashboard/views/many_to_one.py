@@ -124,6 +124,8 @@ demo, memory = topology_page(
         "test_macro_f1",
         "lodo_mean_accuracy",
         "lodo_mean_macro_f1",
+        "general_mean_accuracy",
+        "general_mean_macro_f1",
         "seed_tweets_correct",
     ),
 )
