@@ -435,3 +435,39 @@ def test_vader_run_sits_beside_the_rnns_and_never_becomes_champion(tracking_stor
     assert run.run_id == run_id and run.evaluation_only and not run.champion
     assert -1 <= float(run.params["threshold"]) <= 1 and run.params["threshold.chosen_on"].startswith("validation")
     assert 0.5 < run.metrics["test_accuracy"] < 0.9 and "lexicon" in run.params["kind"]
+
+
+TINY_GENERAL_SETS = {
+    "reviews": (["what a wonderful film", "dull and far too long", "I loved every minute"], np.array([1, 0, 1])),
+    "editorials": (["a shameful decision by the council", "a fine, generous plan"], np.array([0, 1])),
+}
+
+
+def test_everyday_english_scores_are_logged_on_a_trained_run(dry_run, monkeypatch):
+    from training import general_english
+
+    run_id, client, folder = dry_run
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{folder / 'mlflow.db'}")
+    monkeypatch.setattr(general_english, "general_english_sets", lambda: TINY_GENERAL_SETS)
+    general_english.main(["--run-name", run_id])  # a dry run is found by its id, never by its name
+    metrics = client.get_run(run_id).data.metrics
+    assert {f"general_{s}_{m}" for s in ("reviews", "editorials", "mean") for m in ("accuracy", "macro_f1")} <= set(
+        metrics
+    )
+    assert metrics["general_mean_accuracy"] == pytest.approx(
+        (metrics["general_reviews_accuracy"] + metrics["general_editorials_accuracy"]) / 2
+    )
+
+
+def test_everyday_english_scores_are_logged_on_a_peer_s_run_and_a_stranger_is_refused(tracking_store, monkeypatch):
+    from training import general_english, held_out_domains, peers
+
+    monkeypatch.setattr(held_out_domains, "leave_one_domain_out", lambda splits, score: {"lodo_mean_accuracy": 0.7})
+    monkeypatch.setattr(general_english, "general_english_sets", lambda: TINY_GENERAL_SETS)
+    [run_id] = peers.main(["many_to_one", "vader"])
+    logged = general_english.log_general_english("vader")
+    # VADER reads these five sentences right: its verdicts, not the model's, were scored
+    assert logged["general_mean_accuracy"] == 1.0
+    assert store.client().get_run(run_id).data.metrics["general_mean_accuracy"] == 1.0
+    with pytest.raises(SystemExit, match="no finished many_to_one run"):
+        general_english.log_general_english("nobody")

@@ -16,6 +16,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+from mlflow.exceptions import MlflowException
 
 from models import store
 from models.checkpoint import load_checkpoint
@@ -62,15 +63,27 @@ def scores(verdicts: Verdicts, sets: dict[str, tuple[list[str], np.ndarray]]) ->
     return result
 
 
+def tracked_run(run: str) -> store.RunSummary:
+    """The finished many_to_one run with this id (in any of the topology's experiments, a dry run's too), or the
+    newest finished one of that name."""
+    matching = [r for r in store.list_runs("many_to_one") if r.status == "FINISHED" and r.run_name == run]
+    try:
+        by_id = store.summarise(store.client().get_run(run))
+        if by_id.status == "FINISHED" and by_id.tags.get("rnnlab.topology") == "many_to_one":
+            matching.append(by_id)
+    except MlflowException:  # not a run id
+        pass
+    if not matching:
+        raise SystemExit(f"no finished many_to_one run named or with id {run!r}")
+    return max(matching, key=lambda r: r.start_time or 0)
+
+
 def log_general_english(run: str) -> dict[str, float]:
     """Score a tracked many_to_one run (a trained one from its checkpoint, or a peer's evaluation run) and log
     ``general_<set>_<metric>`` and ``general_mean_<metric>`` on it. ``run`` is a run id or the name of the newest
     finished run of that name."""
     tracking.set_tracking()
-    matching = [r for r in store.list_runs("many_to_one") if r.status == "FINISHED" and run in (r.run_id, r.run_name)]
-    if not matching:
-        raise SystemExit(f"no finished many_to_one run named or with id {run!r}")
-    chosen = max(matching, key=lambda r: r.start_time or 0)
+    chosen = tracked_run(run)
     if chosen.has_checkpoint:
         verdicts = model_verdicts(store.download_checkpoint(chosen.run_id))
     else:
