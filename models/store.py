@@ -31,6 +31,7 @@ MEMORY_DIR = "memory"  # a run's memory span and unit index: a bundle's folder a
 CHAMPION_ALIAS = "champion"
 BUNDLE_TAG = "rnnlab.bundle"  # "<topology>/<run name>@<weights sha>": what makes bundle import idempotent
 KIND_TAG = "rnnlab.kind"  # "trained" | "evaluation": a peer scored on the test split, with no curves
+TOPOLOGY_TAG = "rnnlab.topology"  # every run RNN Lab logs names its topology
 CHECKPOINT_BYTES_TAG = "rnnlab.checkpoint_bytes"
 SELECTION_TAG = "rnnlab.selection_metric"  # the metric (higher is better) that picks the champion
 PROCESS_TAG = "rnnlab.process"  # "<host>/<pid>/<start>" of the process training the run: how a dead run is found
@@ -212,6 +213,26 @@ def list_runs(topology: str) -> list[RunSummary]:
     except Exception as error:  # sqlalchemy, REST and permission errors all mean the same thing to a page
         raise TrackingUnavailable(f"The tracking store at {tracking_uri()} cannot be read: {error}") from error
     return sorted((summarise(run, champion) for run in runs), key=lambda s: not s.champion)
+
+
+def finished_run(topology: str, run: str, kinds: tuple[str, ...] = ("trained", "evaluation")) -> RunSummary:
+    """The finished, not deleted run of ``topology`` whose kind (KIND_TAG) is one of ``kinds``: the one with id
+    ``run`` (in any of the topology's experiments, a dry run's too), or else the newest of that name in its main
+    experiment. Raises SystemExit naming what was looked for: the commands that score a logged run use it."""
+    from mlflow.exceptions import MlflowException
+
+    wanted = lambda r: r.status == "FINISHED" and r.tags.get(KIND_TAG, "trained") in kinds  # noqa: E731
+    matching = [r for r in list_runs(topology) if r.run_name == run and wanted(r)]
+    try:
+        found = client().get_run(run)
+        by_id = summarise(found)
+        if found.info.lifecycle_stage == "active" and by_id.tags.get(TOPOLOGY_TAG) == topology and wanted(by_id):
+            matching.append(by_id)
+    except MlflowException:  # not a run id
+        pass
+    if not matching:
+        raise SystemExit(f"no finished {' or '.join(kinds)} {topology} run named or with id {run!r}")
+    return max(matching, key=lambda r: r.start_time or 0)
 
 
 def dataset_of(run: RunSummary) -> str:

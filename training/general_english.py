@@ -5,8 +5,8 @@ users bring beside leave-one-domain-out. Nothing is trained on them.
     python -m training.general_english                        # every shipped run and both peers: a Markdown table
     python -m training.general_english --run-name gru         # log general_* metrics on a tracked run (or peer run)
 
-The runs read in float32 (their logged metrics' precision); the peers use the thresholds they choose on the tweet
-corpus's validation split, as their logged runs do.
+The runs read in float32 (their logged metrics' precision); a peer is fitted on the splits its run logged and cut
+at the threshold that run chose on the tweet corpus's validation split.
 """
 
 from __future__ import annotations
@@ -16,39 +16,47 @@ from typing import Callable
 
 import numpy as np
 import torch
-from mlflow.exceptions import MlflowException
 
 from models import store
 from models.checkpoint import load_checkpoint
 from models.many_to_one import TweetClassifier
 from training import tracking
+from training.config import override
 from training.data.general_english import MIN_RATING, general_english_sets
 from training.data.tweets import load_tweet_splits
 from training.metrics import classification_scores
-from training.peers import SENTIMENT_PEERS, fit_sentiment_peer
+from training.peers import SENTIMENT_PEERS
 from training.tasks.many_to_one import Config
 
-Verdicts = Callable[[list[str]], np.ndarray]  # texts -> label ids (1 positive, 0 negative)
+Verdicts = Callable[[list[str]], np.ndarray]  # texts -> 1 (positive) or 0 (negative) each
+SPLIT_SETTINGS = ("seed", "val_fraction", "test_fraction")  # what a peer's run logs of the splits it was fitted on
 
 
 def model_verdicts(folder) -> Verdicts:
     classifier = TweetClassifier.from_checkpoint(load_checkpoint(folder), bfloat16=False)
-    return lambda texts: classifier.label_ids(classifier.probabilities(texts))
+    if "positive" not in classifier.labels:
+        raise SystemExit(f"the run's labels {classifier.labels} have no 'positive' to score")
+    is_positive = np.array([label == "positive" for label in classifier.labels])
+    return lambda texts: is_positive[classifier.label_ids(classifier.probabilities(texts))].astype(np.int64)
 
 
-def peer_verdicts(peer: str) -> Verdicts:
-    """A sentiment peer (a key of training.peers.SENTIMENT_PEERS) at the threshold it chooses on validation."""
-    config = Config()
+def is_sentiment_peer(run: store.RunSummary) -> bool:
+    return any(peer_class.NAME == run.params.get("peer") for peer_class, _ in SENTIMENT_PEERS.values())
+
+
+def peer_verdicts(run: store.RunSummary) -> Verdicts:
+    """A sentiment peer's logged run: the peer fitted on that run's splits, cut at the threshold the run chose."""
+    [make_scorer] = [make for peer_class, make in SENTIMENT_PEERS.values() if peer_class.NAME == run.params["peer"]]
+    config = override(Config(), {key: run.params[key] for key in SPLIT_SETTINGS if key in run.params})
     splits = load_tweet_splits(config.model.labels, config.val_fraction, config.test_fraction, config.seed)
-    score, threshold = fit_sentiment_peer(SENTIMENT_PEERS[peer][1], splits)
+    score, threshold = make_scorer(splits), float(run.params["threshold"])
     return lambda texts: (score(texts) >= threshold).astype(np.int64)
 
 
-def systems() -> dict[str, Verdicts]:
-    """Every shipped sentiment run with weights, then VADER and TF-IDF, named as their logged runs are."""
-    runs = sorted(store.shipped_bundles("many_to_one"), key=lambda run: run.run_name)
-    named = {run.run_name: model_verdicts(run.bundle_dir) for run in runs if run.has_checkpoint}
-    return named | {peer: peer_verdicts(peer) for peer in SENTIMENT_PEERS}
+def shipped_systems() -> dict[str, Verdicts]:
+    """Every shipped sentiment run, the trained ones first: from their weights, the peers as their runs logged."""
+    runs = sorted(store.shipped_bundles("many_to_one"), key=lambda run: (run.evaluation_only, run.run_name))
+    return {run.run_name: model_verdicts(run.bundle_dir) if run.has_checkpoint else peer_verdicts(run) for run in runs}
 
 
 def scores(verdicts: Verdicts, sets: dict[str, tuple[list[str], np.ndarray]]) -> dict[str, float]:
@@ -63,36 +71,17 @@ def scores(verdicts: Verdicts, sets: dict[str, tuple[list[str], np.ndarray]]) ->
     return result
 
 
-def tracked_run(run: str) -> store.RunSummary:
-    """The finished many_to_one run with this id (in any of the topology's experiments, a dry run's too), or the
-    newest finished one of that name."""
-    matching = [r for r in store.list_runs("many_to_one") if r.status == "FINISHED" and r.run_name == run]
-    try:
-        by_id = store.summarise(store.client().get_run(run))
-        if by_id.status == "FINISHED" and by_id.tags.get("rnnlab.topology") == "many_to_one":
-            matching.append(by_id)
-    except MlflowException:  # not a run id
-        pass
-    if not matching:
-        raise SystemExit(f"no finished many_to_one run named or with id {run!r}")
-    return max(matching, key=lambda r: r.start_time or 0)
-
-
 def log_general_english(run: str) -> dict[str, float]:
-    """Score a tracked many_to_one run (a trained one from its checkpoint, or a peer's evaluation run) and log
-    ``general_<set>_<metric>`` and ``general_mean_<metric>`` on it. ``run`` is a run id or the name of the newest
-    finished run of that name."""
+    """Score a tracked many_to_one run (a trained one from its checkpoint, or a sentiment peer's run) and log
+    ``general_<set>_<metric>`` and ``general_mean_<metric>`` on it. ``run``: as models.store.finished_run takes it."""
     tracking.set_tracking()
-    chosen = tracked_run(run)
+    chosen = store.finished_run("many_to_one", run)
     if chosen.has_checkpoint:
         verdicts = model_verdicts(store.download_checkpoint(chosen.run_id))
+    elif is_sentiment_peer(chosen):
+        verdicts = peer_verdicts(chosen)
     else:
-        peers = [
-            key for key, (peer_class, _) in SENTIMENT_PEERS.items() if peer_class.NAME == chosen.params.get("peer")
-        ]
-        if not peers:
-            raise SystemExit(f"run {chosen.run_name!r} has no checkpoint and is no sentiment peer")
-        verdicts = peer_verdicts(peers[0])
+        raise SystemExit(f"run {chosen.run_name!r} has no checkpoint and is no sentiment peer")
     metrics = {f"general_{key}": value for key, value in scores(verdicts, general_english_sets()).items()}
     client = store.client()
     for key, value in metrics.items():
@@ -118,10 +107,10 @@ def main(argv=None) -> None:
     sizes = ", ".join(
         f"{name} {len(texts):,} ({targets.mean():.0%} positive)" for name, (texts, targets) in sets.items()
     )
-    print(f"sentences rated at least {MIN_RATING} from neutral: {sizes}\n")
+    print(f"sentences rated at least {MIN_RATING} from neutral: {sizes}; each cell accuracy / macro-F1\n")
     print(f"| system | {' | '.join(sets)} | mean |")
     print(f"|---|{'---|' * (len(sets) + 1)}")
-    for name, verdicts in systems().items():
+    for name, verdicts in shipped_systems().items():
         got = scores(verdicts, sets)
         cells = [f"{got[f'{s}_accuracy']:.3f} / {got[f'{s}_macro_f1']:.3f}" for s in [*sets, "mean"]]
         print(f"| {name} | {' | '.join(cells)} |")

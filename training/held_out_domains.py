@@ -118,14 +118,7 @@ def log_lodo(run: str, threads: int = 1) -> dict[str, float]:
     from training.config import override
 
     tracking.set_tracking()
-    trained = [
-        r
-        for r in store.list_runs("many_to_one")
-        if r.status == "FINISHED" and r.has_checkpoint and run in (r.run_id, r.run_name)
-    ]
-    if not trained:
-        raise SystemExit(f"no finished trained many_to_one run named or with id {run!r}")
-    chosen = max(trained, key=lambda r: r.start_time or 0)
+    chosen = store.finished_run("many_to_one", run, kinds=("trained",))
     config = override(Config(), {k: v for k, v in chosen.params.items() if k != "model.parameters"})
     config = dataclasses.replace(config, threads=threads)
     torch.set_num_threads(threads)

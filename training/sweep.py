@@ -298,7 +298,7 @@ def sweep_parent(client, study, created: bool, args, space: Space, config) -> st
     # The process tag lets store.end_dead_runs end the sweep run KILLED if this process dies without a word.
     tags = {
         **tracking.machine_tags(),
-        "rnnlab.topology": args.topology,
+        store.TOPOLOGY_TAG: args.topology,
         store.KIND_TAG: SWEEP_KIND,
         store.PROCESS_TAG: store.process_identity(),
         store.DRY_RUN_TAG: str(args.dry_run).lower(),

@@ -234,7 +234,7 @@ def log_evaluation_run(
     for key, value in {
         **machine_tags(),
         **(tags or {}),
-        "rnnlab.topology": topology,
+        store.TOPOLOGY_TAG: topology,
         store.KIND_TAG: "evaluation",
     }.items():
         client.set_tag(run_id, key, value)

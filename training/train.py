@@ -153,7 +153,7 @@ def log_settings(client, run_id: str, topology: str, config, task, dry_run: bool
     tags = {
         **tracking.machine_tags(),
         **task.info,
-        "rnnlab.topology": topology,
+        store.TOPOLOGY_TAG: topology,
         store.KIND_TAG: "trained",
         store.DRY_RUN_TAG: str(dry_run).lower(),
         store.SELECTION_TAG: f"best_val_{task.selection_metric}",

@@ -48,7 +48,7 @@ class Archive:
         if self.kind == "wheel":
             return f"pip download --no-deps {self.name}=={self.version}"
         if self.kind == "sdist":
-            return f"pip download --no-deps --no-binary :all: {self.name}=={self.version}"
+            return f"pip download --no-deps --no-binary {self.name} {self.name}=={self.version}"
         return f"apt-get download {self.name}={self.version}"
 
     def fetch(self) -> Path:
@@ -64,7 +64,8 @@ class Archive:
                 "pip",
                 "download",
                 "--no-deps",
-                *(["--no-binary", ":all:"] if self.kind == "sdist" else []),
+                # only this package from source: pip runs its setup.py to read its metadata, nothing else
+                *(["--no-binary", self.name] if self.kind == "sdist" else []),
                 "--quiet",
                 "-d",
                 str(downloads),
@@ -99,28 +100,34 @@ class Archive:
         return _read_deb_members(archive, members)
 
 
-NESTED = "::"  # separates an archive inside a source distribution from the path of a file inside that archive
+NESTED_SEPARATOR = "::"  # separates an archive inside a source distribution from the path of a file inside that archive
 
 
 def _read_tar_members(blob: bytes, members: list[str], label: str) -> dict[str, bytes]:
     """Files out of a (compressed) tar in one streamed pass; a member ``outer::inner`` is read from the tar that
     ``outer`` itself is, in the same way."""
-    wanted = {member.split(NESTED, 1)[0] for member in members}
+    wanted = {member.split(NESTED_SEPARATOR, 1)[0] for member in members}
     found = {}
-    with tarfile.open(fileobj=io.BytesIO(blob), mode="r|*") as tar:  # streamed: one decompression
-        for entry in tar:
-            name = entry.name.removeprefix("./")  # a .deb's data.tar names its files ./usr/...
-            if name in wanted and entry.isfile():
-                found[name] = tar.extractfile(entry).read()
+    try:
+        with tarfile.open(fileobj=io.BytesIO(blob), mode="r|*") as tar:  # streamed: one decompression
+            for entry in tar:
+                name = entry.name.removeprefix("./")  # a .deb's data.tar names its files ./usr/...
+                if name in wanted and entry.isfile():
+                    found[name] = tar.extractfile(entry).read()
+    except tarfile.TarError as error:
+        raise DataUnavailable(f"{label} is not a readable tar archive: {error}") from None
     if missing := wanted - found.keys():
         raise DataUnavailable(f"{', '.join(sorted(missing))} not inside {label}")
     result = {}
-    for outer in {member.split(NESTED, 1)[0] for member in members if NESTED in member}:
-        inner = [member.split(NESTED, 1)[1] for member in members if member.startswith(outer + NESTED)]
+    for outer in {member.split(NESTED_SEPARATOR, 1)[0] for member in members if NESTED_SEPARATOR in member}:
+        inner = [
+            member.split(NESTED_SEPARATOR, 1)[1] for member in members if member.startswith(outer + NESTED_SEPARATOR)
+        ]
         result |= {
-            f"{outer}{NESTED}{path}": data for path, data in _read_tar_members(found[outer], inner, outer).items()
+            f"{outer}{NESTED_SEPARATOR}{path}": data
+            for path, data in _read_tar_members(found[outer], inner, outer).items()
         }
-    return result | {member: found[member] for member in members if NESTED not in member}
+    return result | {member: found[member] for member in members if NESTED_SEPARATOR not in member}
 
 
 def _read_deb_members(deb: Path, members: list[str]) -> dict[str, bytes]:
