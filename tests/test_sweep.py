@@ -289,3 +289,25 @@ def test_a_running_trial_that_never_named_its_worker_is_failed_after_the_grace_p
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.RUNNING] * 2
     sweep.fail_silent_trials(study, 0, unnamed_since)
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.RUNNING]
+
+
+def test_a_tag_two_workers_insert_at_once_is_set_on_the_second_try_and_other_failures_still_raise():
+    from mlflow.exceptions import MlflowException
+
+    class RacingClient:
+        """The store refuses the first insert, as PostgreSQL does when another worker inserted the tag first."""
+
+        def __init__(self, refusals: int):
+            self.refusals, self.tags = refusals, {}
+
+        def set_tag(self, run_id, key, value):
+            if self.refusals:
+                self.refusals -= 1
+                raise MlflowException('duplicate key value violates unique constraint "tag_pk"')
+            self.tags[key] = value
+
+    client = RacingClient(refusals=1)
+    sweep.set_shared_tag(client, "parent", sweep_store.OBJECTIVE_TAG, "val_accuracy")
+    assert client.tags == {sweep_store.OBJECTIVE_TAG: "val_accuracy"}
+    with pytest.raises(MlflowException):
+        sweep.set_shared_tag(RacingClient(refusals=2), "parent", sweep_store.OBJECTIVE_TAG, "val_accuracy")

@@ -326,6 +326,16 @@ def keep_parent_open(client, parent_id: str) -> None:
         client.set_tag(parent_id, store.PROCESS_TAG, store.process_identity())
 
 
+def set_shared_tag(client, run_id: str, key: str, value: str) -> None:
+    """Set a tag on the sweep run that every worker shares. Two workers that set a tag it lacks at the same moment
+    both insert it, and a SQL store refuses the second on its unique key (seen with two workers on PostgreSQL);
+    by then the tag exists, so once more takes the store's update path."""
+    try:
+        client.set_tag(run_id, key, value)
+    except MlflowException:
+        client.set_tag(run_id, key, value)
+
+
 def run_trial(trial, topology: str, module, config, space: Space, dry_run: bool, parent_id: str, target: int) -> float:
     """Optuna's objective: one tracked training run with the trial's settings; returns its best validation
     score."""
@@ -340,7 +350,7 @@ def run_trial(trial, topology: str, module, config, space: Space, dry_run: bool,
         config = train.dry_run_config(config)
     task = train.prepare_task(module, config, dry_run)
     metric = f"val_{task.selection_metric}"
-    client.set_tag(parent_id, OBJECTIVE_TAG, metric)
+    set_shared_tag(client, parent_id, OBJECTIVE_TAG, metric)
     tags = {
         PARENT_TAG: parent_id,
         STUDY_TAG: trial.study.study_name,
