@@ -187,7 +187,7 @@ class TweetTokenizer:
         cache = self.word_spans if with_spans else self.word_ids
         words = set(chain.from_iterable(texts_words))
         missing = list(words.difference(cache))
-        if len(cache) + len(missing) > self.CACHE_WORDS:
+        if len(self.word_ids) + len(missing) > self.CACHE_WORDS:  # word_ids holds every word word_spans does
             self.word_ids.clear()
             self.word_spans.clear()
             missing = list(words)
@@ -202,40 +202,58 @@ class TweetTokenizer:
             if with_spans:
                 self.word_spans[word] = tuple(encoding.offsets)
 
+    def _parts(self, texts_words: list[list[str]]):
+        """(start, end) of consecutive slices of the texts with at most CACHE_WORDS words in all (a longer text on
+        its own), so that whatever is pasted, one slice's new words fit the cache and it stays bounded."""
+        start = count = 0
+        for end, words in enumerate(texts_words):
+            if count + len(words) > self.CACHE_WORDS and end > start:
+                yield start, end
+                start, count = end, 0
+            count += len(words)
+        yield start, len(texts_words)
+
+    def _cached_ids(self, texts_words: list[list[str]]) -> list[list[int]]:
+        """Each text's ids from the cache (KeyError for a word it lacks), cut at max_tokens, never empty."""
+        ids_of = self.word_ids.__getitem__
+        return [
+            list(chain.from_iterable(map(ids_of, words)))[: self.max_tokens] or [self.unk_id] for words in texts_words
+        ]
+
     def encode(self, texts: list[str]) -> list[list[int]]:
         """Token ids of already normalised texts, at most max_tokens each and never empty (an empty text is one
         unknown token, so every tweet has a state to classify)."""
         with collector_paused():
             texts_words = [text.split() for text in texts]
-            ids_of = self.word_ids.__getitem__
             try:
-                return [
-                    list(chain.from_iterable(map(ids_of, words)))[: self.max_tokens] or [self.unk_id]
-                    for words in texts_words
-                ]
-            except KeyError:  # a word not seen before: learn every new one at once, then encode again
-                self.learn_words(texts_words)
-                return [
-                    list(chain.from_iterable(map(ids_of, words)))[: self.max_tokens] or [self.unk_id]
-                    for words in texts_words
-                ]
+                return self._cached_ids(texts_words)
+            except KeyError:  # words not seen before: learn each slice's new words at once, then encode it
+                result = []
+                for start, end in self._parts(texts_words):
+                    self.learn_words(texts_words[start:end])
+                    result += self._cached_ids(texts_words[start:end])
+                return result
 
     def encode_spans(self, texts: list[str]) -> list[tuple[list[int], list[tuple[int, int]], bool]]:
         """Per normalised text: its token ids, the character span of each, and whether it was cut at
         max_tokens."""
-        self.learn_words([text.split() for text in texts], with_spans=True)
+        texts_words = [text.split() for text in texts]
         result = []
-        for text in texts:
-            ids: list[int] = []
-            spans: list[tuple[int, int]] = []
-            for match in WORDS.finditer(text):
-                ids += self.word_ids[match.group()]
-                spans += [(match.start() + a, match.start() + b) for a, b in self.word_spans[match.group()]]
-            truncated = len(ids) > self.max_tokens
-            if not ids:
-                ids, spans = [self.unk_id], [(0, len(text))]
-            result.append((ids[: self.max_tokens], spans[: self.max_tokens], truncated))
+        for start, end in self._parts(texts_words):
+            self.learn_words(texts_words[start:end], with_spans=True)
+            result += [self._ids_and_spans(text) for text in texts[start:end]]
         return result
+
+    def _ids_and_spans(self, text: str) -> tuple[list[int], list[tuple[int, int]], bool]:
+        ids: list[int] = []
+        spans: list[tuple[int, int]] = []
+        for match in WORDS.finditer(text):
+            ids += self.word_ids[match.group()]
+            spans += [(match.start() + a, match.start() + b) for a, b in self.word_spans[match.group()]]
+        truncated = len(ids) > self.max_tokens
+        if not ids:
+            ids, spans = [self.unk_id], [(0, len(text))]
+        return ids[: self.max_tokens], spans[: self.max_tokens], truncated
 
     def decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids)

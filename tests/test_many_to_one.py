@@ -179,9 +179,14 @@ def test_the_word_cache_gives_the_tokenizer_s_own_ids_and_stays_bounded(tokenize
     expected = [tokenizer.tokenizer.encode(t, add_special_tokens=False).ids or [tokenizer.unk_id] for t in texts]
     monkeypatch.setattr(tokenizer, "CACHE_WORDS", 4)
     assert tokenizer.encode(texts) == expected  # more new words than the cache holds: it is refilled
-    # one call may hold more words than the bound; the cache never keeps more than that call's words
-    assert len(tokenizer.word_ids) == len({w for t in texts for w in t.split()})
+    # a call with more words than the bound goes a slice at a time (a longer text alone): the bound holds
+    assert len(tokenizer.word_ids) <= 4
     assert tokenizer.encode(texts) == expected
+    assert [ids for ids, _, _ in tokenizer.encode_spans(texts)] == expected
+    assert len(tokenizer.word_ids) <= 4 and len(tokenizer.word_spans) <= 4
+    many = [f"w{i} x{i}" for i in range(10)]  # twenty new words, two a text
+    assert tokenizer.encode(many) == [tokenizer.tokenizer.encode(t, add_special_tokens=False).ids for t in many]
+    assert len(tokenizer.word_ids) <= 4
 
 
 def test_weighted_pieces_rebuild_the_text():
