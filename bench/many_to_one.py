@@ -25,7 +25,6 @@ import numpy as np
 import torch
 
 from models import store
-from models.bulk import native_bfloat16
 from models.checkpoint import load_checkpoint
 from models.many_to_one import TweetClassifier
 from models.peers import TfidfPeer, VaderPeer
@@ -85,10 +84,9 @@ def main(argv=None) -> None:
     targets = np.resize(splits.targets["test"], args.tweets)
     peer = VaderPeer(peer_threshold(VaderPeer.NAME, VaderPeer().threshold))
     tfidf = TfidfPeer(threshold=peer_threshold(TfidfPeer.NAME, 0.0)).fit(splits.texts["train"], splits.targets["train"])
-    precision = "float32" if args.float32 or not native_bfloat16() else "bfloat16 (native on this CPU)"
     print(
         f"{len(tweets):,} tweets (the {len(splits.texts['test']):,} test tweets repeated) · model {folder.name} · "
-        f"torch threads {args.threads} · {precision} · load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
+        f"torch threads {args.threads} · load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
     )
 
     # Each system reads the 10,000 tweets once a round, in turn, for --rounds rounds. One pass is half a second, and
@@ -119,6 +117,8 @@ def main(argv=None) -> None:
         ratios = [vader / seconds for vader, seconds in zip(rounds["vader"], rounds[label])]
         return statistics.median(ratios), ", ".join(f"{ratio:.2f}" for ratio in ratios)
 
+    precision = "bfloat16 (native on this CPU)" if classifier.bfloat16 else "float32"
+    print(f"the model in {precision}")
     print(f"tweets/s: the median of {args.rounds} rounds; × VADER: the median of the rounds' ratios, not of the rates")
     print(f"{'system':50} {'tweets/s':>10} {'× VADER':>8} {'accuracy':>9}")
     print(f"{f'VADER (threshold {peer.threshold:.2f})':50} {vader_rate:10,.0f} {1:8.2f} {accuracy(verdicts):9.3f}")

@@ -221,7 +221,9 @@ def finished_run(topology: str, run: str, kinds: tuple[str, ...] = ("trained", "
     experiment. Raises SystemExit naming what was looked for: the commands that score a logged run use it."""
     from mlflow.exceptions import MlflowException
 
-    wanted = lambda r: r.status == "FINISHED" and r.tags.get(KIND_TAG, "trained") in kinds  # noqa: E731
+    def wanted(candidate: RunSummary) -> bool:
+        return candidate.status == "FINISHED" and candidate.tags.get(KIND_TAG, "trained") in kinds
+
     matching = [r for r in list_runs(topology) if r.run_name == run and wanted(r)]
     try:
         found = client().get_run(run)

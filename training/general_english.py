@@ -12,6 +12,7 @@ at the threshold that run chose on the tweet corpus's validation split.
 from __future__ import annotations
 
 import argparse
+import functools
 from typing import Callable
 
 import numpy as np
@@ -44,11 +45,15 @@ def is_sentiment_peer(run: store.RunSummary) -> bool:
     return any(peer_class.NAME == run.params.get("peer") for peer_class, _ in SENTIMENT_PEERS.values())
 
 
+# Both peers' runs name the same splits: the corpus is parsed once for them.
+tweet_splits = functools.lru_cache(maxsize=2)(load_tweet_splits)
+
+
 def peer_verdicts(run: store.RunSummary) -> Verdicts:
     """A sentiment peer's logged run: the peer fitted on that run's splits, cut at the threshold the run chose."""
     [make_scorer] = [make for peer_class, make in SENTIMENT_PEERS.values() if peer_class.NAME == run.params["peer"]]
     config = override(Config(), {key: run.params[key] for key in SPLIT_SETTINGS if key in run.params})
-    splits = load_tweet_splits(config.model.labels, config.val_fraction, config.test_fraction, config.seed)
+    splits = tweet_splits(config.model.labels, config.val_fraction, config.test_fraction, config.seed)
     score, threshold = make_scorer(splits), float(run.params["threshold"])
     return lambda texts: (score(texts) >= threshold).astype(np.int64)
 
