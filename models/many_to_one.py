@@ -10,6 +10,7 @@ is compared with (VADER, TF-IDF) in models.peers.
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 from dataclasses import dataclass
@@ -126,7 +127,11 @@ class AttentionPooling(nn.Module):
         self.score = nn.Linear(attention_dim, 1, bias=False)
 
     def forward(self, states: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        scores = self.score(torch.tanh(self.project(states))).squeeze(-1)  # (B, T, 1) -> (B, T)
+        # tanh(x) written as 2·sigmoid(2x) − 1: the same function, and torch's CPU sigmoid is several times faster
+        # than its tanh (0.10 against 0.59 ms on a batch of 256 × 22 × 32), which made tanh a fifteenth of the
+        # champion's prediction time.
+        squashed = 2 * torch.sigmoid(2 * self.project(states)) - 1  # (B, T, A), in (-1, 1)
+        scores = self.score(squashed).squeeze(-1)  # (B, T, 1) -> (B, T)
         weights = scores.masked_fill(~mask, float("-inf")).softmax(dim=-1)  # (B, T), zero on padding
         pooled = torch.einsum("bt,bth->bh", weights, states)  # (B, D*H)
         return pooled, weights
@@ -206,6 +211,17 @@ class SentimentClassifier(nn.Module):
         logits = self.classify(summary, ngram_ids)  # (B, C)
         loss = F.cross_entropy(logits, labels) if labels is not None else None
         return logits, loss
+
+    def bfloat16_copy(self) -> "SentimentClassifier":
+        """A copy for ``predict(..., bfloat16=True)`` alone, with the embedding, the recurrence and the attention
+        stored in bfloat16. Autocast computes them in bfloat16 either way, but casts their weights and every
+        embedded batch on each call: stored so, the same numbers (tested), and the model's time on the bench's
+        10,000 tweets a tenth lower. The classifier and the n-gram path stay in float32."""
+        model = copy.deepcopy(self)
+        for part in (model.embedding, model.encoder, model.attention):
+            if part is not None:
+                part.to(torch.bfloat16)
+        return model
 
     @torch.no_grad()
     def predict(
@@ -363,6 +379,8 @@ class TweetClassifier:
         # docs/many_to_one.md). Logged metrics and recorded outputs use float32 (bfloat16=False), the same on
         # every machine.
         self.bfloat16 = bfloat16 and native_bfloat16()
+        if self.bfloat16:
+            self.model = model.bfloat16_copy().eval()
         self.hasher = NgramHasher(model.config.ngram_buckets) if model.config.ngram_buckets else None
         self.votes = NgramVotes(model.ngrams, self.hasher) if self.hasher else None
 

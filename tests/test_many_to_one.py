@@ -281,6 +281,13 @@ def test_bfloat16_runs_only_where_native_and_gives_the_float32_verdicts(monkeypa
         torch.tensor([[5, 9, 11]]), ngram_logits=torch.zeros(1, 2), bfloat16=True
     )
     assert probabilities.dtype == weights.dtype == torch.float32  # whatever ran in bfloat16 inside
+    # The copy stored in bfloat16 gives exactly what autocast gives the float32 model; the float32 one is untouched.
+    ids, ngram_logits = torch.tensor([[5, 9, 11, 40], [7, 3, PAD_ID, PAD_ID]]), torch.randn(2, 2)
+    stored = fast.model.predict(ids, ngram_logits=ngram_logits, bfloat16=True)
+    cast = checkpoint.model.predict(ids, ngram_logits=ngram_logits, bfloat16=True)
+    assert fast.model.encoder.layers[0][0].weight_hh_l0.dtype == torch.bfloat16
+    assert checkpoint.model.encoder.layers[0][0].weight_hh_l0.dtype == torch.float32
+    assert all(torch.equal(a, b) for a, b in zip(stored, cast))
     assert not np.array_equal(fast_probabilities, exact_probabilities)  # the bfloat16 path did run
     np.testing.assert_allclose(fast_probabilities, exact_probabilities, atol=0.01)
     assert (fast.label_ids(fast_probabilities) == exact.label_ids(exact_probabilities)).all()
