@@ -27,7 +27,7 @@ import torch
 from models import store
 from models.checkpoint import load_checkpoint
 from models.many_to_one import TweetClassifier
-from models.peers import TfidfPeer, VaderPeer
+from models.peers import TfidfPeer, VaderPeer, logged_run
 from training.data.tweets import load_tweet_splits
 from training.tasks.many_to_one import Config
 
@@ -41,10 +41,8 @@ def timed(function, *args, **kwargs):
 def peer_threshold(peer: str, default: float) -> float:
     """The threshold the shipped run of a peer (its ``peer`` param) chose on validation, so the bench's verdicts
     match the logged ones."""
-    for run in store.shipped_bundles("many_to_one"):
-        if run.evaluation_only and run.params.get("peer") == peer:
-            return float(run.params["threshold"])
-    return default
+    run = logged_run(store.shipped_bundles("many_to_one"), peer)
+    return default if run is None else float(run.params["threshold"])
 
 
 def latency_ms(function, texts: list[str]) -> list[float]:

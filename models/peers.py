@@ -20,6 +20,13 @@ import numpy as np
 from models.many_to_many_synced import CAMERA_MOTIONS
 from models.tweet_text import SENTIMENT_LABELS, normalize_tweet
 
+
+def logged_run(runs, peer_name: str):
+    """The first of ``runs`` (store.RunSummary, from the store or the shipped bundles) that is the named peer's
+    evaluation run, or None; its params hold what it chose on validation (a sentiment peer's ``threshold``)."""
+    return next((run for run in runs if run.evaluation_only and run.params.get("peer") == peer_name), None)
+
+
 # ---- many to one: sentiment ------------------------------------------------------------------------------------
 
 VADER_DEFAULT_THRESHOLD = 0.05  # the authors' suggested cut: compound ≥ 0.05 is positive

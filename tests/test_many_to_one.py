@@ -3,6 +3,7 @@ training, the VADER peer run, and a bundle that imports and predicts."""
 
 import dataclasses
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ import torch
 from models import many_to_one, store
 from models.checkpoint import load_checkpoint, save_checkpoint
 from models.many_to_one import Config, NgramVotes, TweetClassifier, build_model
-from models.peers import VaderPeer
+from models.peers import TfidfPeer, VaderPeer, logged_run
 from models.tweet_text import (
     PAD_ID,
     SEED_TWEETS,
@@ -381,6 +382,17 @@ def test_vader_peer_reads_the_tweet_as_written():
         "negative",
         "negative",
     ]
+
+
+def test_a_peer_s_logged_run_is_its_evaluation_run_and_none_other():
+    def run(name: str, evaluation_only: bool, peer: str | None) -> SimpleNamespace:
+        return SimpleNamespace(run_name=name, evaluation_only=evaluation_only, params={"peer": peer} if peer else {})
+
+    runs = [run("lstm", False, None), run("tfidf", True, TfidfPeer.NAME), run("trained", False, VaderPeer.NAME)]
+    assert logged_run(runs, VaderPeer.NAME) is None  # a trained run naming the peer is not its evaluation
+    runs.append(run("vader", True, VaderPeer.NAME))
+    assert logged_run(runs, VaderPeer.NAME).run_name == "vader"
+    assert logged_run(runs, TfidfPeer.NAME).run_name == "tfidf"
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from dashboard.components.text_input import lines_upload, text_entry
 from dashboard.components.topologies import topology_page
 from dashboard.components.user_text import code, csv_download
 from models.many_to_one import TweetClassifier
-from models.peers import VADER_DEFAULT_THRESHOLD, VaderPeer
+from models.peers import VADER_DEFAULT_THRESHOLD, VaderPeer, logged_run
 from models.tweet_text import SEED_TWEETS
 
 MAX_CHARACTERS = 1_000  # a tweet is at most 280; longer lines are cut (with a note) before anything reads them
@@ -33,10 +33,10 @@ def vader(threshold: float) -> VaderPeer:
 
 def vader_threshold() -> tuple[float, str]:
     """VADER's threshold as its logged run chose it on validation, or the authors' default when there is none."""
-    for run in run_catalogue("many_to_one").runs:
-        if run.evaluation_only and run.params.get("peer") == VaderPeer.NAME:
-            return float(run.params["threshold"]), f"chosen on validation by the run {code(run.run_name)}"
-    return VADER_DEFAULT_THRESHOLD, "VADER's default (no VADER run is logged)"
+    run = logged_run(run_catalogue("many_to_one").runs, VaderPeer.NAME)
+    if run is None:
+        return VADER_DEFAULT_THRESHOLD, "VADER's default (no VADER run is logged)"
+    return float(run.params["threshold"]), f"chosen on validation by the run {code(run.run_name)}"
 
 
 def highlighted(pieces: list[tuple[str, float]]) -> str:
