@@ -9,7 +9,7 @@ from mlflow import MlflowClient
 from models import TOPOLOGIES, store
 from models.checkpoint import load_checkpoint
 from tests.conftest import tiny_mlp_run
-from training import bundles, train
+from training import bundles, tracking, train
 
 
 @pytest.fixture
@@ -49,6 +49,43 @@ def test_import_into_a_fresh_store_is_idempotent(exported_bundle, tmp_path, monk
     assert experiment.artifact_location.startswith((tmp_path / "fresh").as_uri())
     checkpoint = load_checkpoint(store.download_checkpoint(run.info.run_id))
     assert checkpoint.model.predict(torch.rand(1, 1, 28, 28)).shape == (1, 10)
+
+
+def test_a_bundle_exported_again_replaces_its_earlier_import(exported_bundle, tmp_path, monkeypatch):
+    _, folder = exported_bundle
+    fresh = f"sqlite:///{tmp_path / 'fresh' / 'mlflow.db'}"
+    (tmp_path / "fresh").mkdir()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", fresh)
+    [first] = bundles.import_all(tmp_path / "shipped")
+    assert store.champion_run_id("one_to_one") == first
+    # Exported again with a score logged since (as training.held_out_domains and training.general_english do).
+    record = json.loads((folder / "run.json").read_text())
+    record["metrics"]["general_mean_accuracy"] = [[0, 0.75, record["end_time"]]]
+    (folder / "run.json").write_text(json.dumps(record))
+    [second] = bundles.import_all(tmp_path / "shipped")
+    assert bundles.import_all(tmp_path / "shipped") == []
+    client = MlflowClient(fresh)
+    experiment = client.get_experiment_by_name(store.experiment_name("one_to_one"))
+    [run] = client.search_runs([experiment.experiment_id])  # one run of the folder, not two
+    assert run.info.run_id == second and run.data.metrics["general_mean_accuracy"] == 0.75
+    assert client.get_run(first).info.lifecycle_stage == "deleted"
+    assert store.champion_run_id("one_to_one") == second  # the alias the earlier import held moved with it
+    name = store.registered_model_name("one_to_one")
+    assert not client.search_model_versions(f"name = '{name}' and run_id = '{first}'")
+
+
+def test_a_champion_made_by_hand_stays_chosen_when_its_bundle_is_imported_again(exported_bundle, tmp_path, monkeypatch):
+    _, folder = exported_bundle
+    (tmp_path / "fresh").mkdir()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'fresh' / 'mlflow.db'}")
+    [first] = bundles.import_all(tmp_path / "shipped")
+    tracking.promote("one_to_one", first)
+    record = json.loads((folder / "run.json").read_text())
+    record["metrics"]["val_accuracy"] = [[1, 0.01, record["end_time"]]]  # retrained, and worse by the rule
+    (folder / "run.json").write_text(json.dumps(record))
+    [second] = bundles.import_all(tmp_path / "shipped")
+    holder = store.client().get_model_version_by_alias(store.registered_model_name("one_to_one"), "champion")
+    assert holder.run_id == second and holder.tags.get(store.PROMOTED_TAG) == "by hand"
 
 
 def test_shipped_bundles_import_and_every_champion_loads(shipped_store):

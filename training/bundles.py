@@ -112,15 +112,26 @@ def _create_recorded_run(client, experiment_id: str, record: dict, tags: dict[st
     return run_id
 
 
+def imports_of_folder(client, experiment_id: str, key: str) -> list:
+    """The runs this store made from a bundle's folder (the ``<topology>/<run name>`` of its key), whatever that
+    folder held when each was imported."""
+    folder_key = key.rsplit("@", 1)[0]
+    runs = client.search_runs([experiment_id], filter_string=f"tags.`{store.BUNDLE_TAG}` LIKE '{folder_key}@%'")
+    return [run for run in runs if run.data.tags[store.BUNDLE_TAG].rsplit("@", 1)[0] == folder_key]  # "_" is a wildcard
+
+
 def import_bundle(folder: Path) -> str | None:
-    """Create the bundle's run in the store unless it is there already; returns the new run id or None."""
+    """Create the bundle's run in the store unless it is there already; returns the new run id or None. An earlier
+    import of the same folder (before the bundle was exported again with new metrics, or retrained) is the same
+    shipped run in an older state: it is retired (training.tracking.replace_run), so the store lists each shipped run
+    once and the champion rule does not weigh it twice."""
     client = store.client()
     record = json.loads((folder / store.BUNDLE_RUN_FILE).read_text())
     topology = record["topology"]
     experiment_id = tracking.ensure_experiment(topology)
     key = store.bundle_key(folder)
-    existing = client.search_runs([experiment_id], filter_string=f"tags.`{store.BUNDLE_TAG}` = '{key}'", max_results=1)
-    if existing:
+    earlier = imports_of_folder(client, experiment_id, key)
+    if any(run.data.tags[store.BUNDLE_TAG] == key for run in earlier):
         return None
     run_id = _create_recorded_run(client, experiment_id, record, {store.BUNDLE_TAG: key})
     # The checkpoint is every top-level file but run.json and the run's other artifacts, which run.json lists.
@@ -141,6 +152,8 @@ def import_bundle(folder: Path) -> str | None:
     client.set_terminated(run_id, record.get("status", "FINISHED"), end_time=record.get("end_time"))
     if checkpoint_files:
         tracking.register_and_crown(topology, run_id)
+    for run in earlier:  # after the new one is registered, so that it can take a champion alias the old one held
+        tracking.replace_run(topology, run.info.run_id, run_id)
     return run_id
 
 

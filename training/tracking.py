@@ -118,6 +118,39 @@ def register_and_crown(topology: str, run_id: str) -> tuple[bool, str]:
     return True, f"champion of {dataset} data ({alias})"
 
 
+def replace_run(topology: str, old_run_id: str, new_run_id: str) -> None:
+    """Retire a run that another now stands for (a shipped bundle's earlier import, replaced by its new import):
+    the old run is deleted (MLflow's soft delete: ``mlflow runs restore`` brings it back) with its registered
+    versions, so no page lists it and the champion rule does not weigh the same run twice. A champion alias it
+    held goes to the new run's version if it had been given by hand (the choice stands, as training.bundles
+    import promises), else to the best comparable run left by the automatic rule."""
+    client = store.client()
+    old = store.summarise(client.get_run(old_run_id))
+    name = store.registered_model_name(topology)
+    alias = store.champion_alias(store.dataset_of(old))
+    try:
+        holder = client.get_model_version_by_alias(name, alias)
+    except MlflowException:  # no registered model or no champion yet
+        holder = None
+    for version in client.search_model_versions(f"name = '{name}' and run_id = '{old_run_id}'"):
+        client.delete_model_version(name, version.version)
+    client.delete_run(old_run_id)
+    if holder is None or holder.run_id != old_run_id:
+        return
+    by_hand = holder.tags.get(store.PROMOTED_TAG)
+    heir = new_run_id if by_hand else None
+    if heir is None:
+        best = store.best_on_validation([r for r in store.list_runs(topology) if r.status == "FINISHED"], like=old)
+        heir = best.run_id if best else None
+    versions = client.search_model_versions(f"name = '{name}' and run_id = '{heir}'") if heir else []
+    if not versions:  # nothing registered to take it: no champion until a run is crowned
+        return
+    version = str(max(int(v.version) for v in versions))  # the newest, if it was registered more than once
+    if by_hand:
+        client.set_model_version_tag(name, version, store.PROMOTED_TAG, by_hand)
+    client.set_registered_model_alias(name, alias, version)
+
+
 def promote(topology: str, run_id: str) -> str:
     """Make the run its data set's champion by hand: the automatic rule moves that alias no more. Returns it."""
     client = store.client()
