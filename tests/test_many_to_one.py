@@ -467,6 +467,43 @@ TINY_GENERAL_SETS = {
 }
 
 
+def test_everyday_english_is_a_test_split_where_it_can_be_had_and_training_goes_on_where_not(monkeypatch, capsys):
+    from training.data.sources import DataUnavailable
+    from training.tasks import many_to_one as sentiment_task
+
+    def offline():
+        raise DataUnavailable("offline, and never fetched")
+
+    monkeypatch.setattr(sentiment_task, "general_english_sets", offline)
+    assert sentiment_task.prepare(sentiment_task.Config(), dry_run=True).test_splits == ("test",)
+    assert "everyday English is not scored: offline" in capsys.readouterr().err
+    monkeypatch.setattr(sentiment_task, "general_english_sets", lambda: TINY_GENERAL_SETS)
+    task = sentiment_task.prepare(sentiment_task.Config(), dry_run=True)
+    assert task.test_splits == ("test", "general")
+    scores = task.evaluate(task.model, "general")
+    assert set(scores) == {f"{s}_{m}" for s in ("reviews", "editorials", "mean") for m in ("accuracy", "macro_f1")}
+    assert scores["mean_accuracy"] == pytest.approx((scores["reviews_accuracy"] + scores["editorials_accuracy"]) / 2)
+
+
+def test_a_trained_run_logs_its_everyday_english_scores_as_the_command_gives_them(dry_run, monkeypatch):
+    from training.data.general_english import general_english_sets
+    from training.general_english import model_verdicts, scores
+
+    run_id, client, folder = dry_run
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{folder / 'mlflow.db'}")
+    test_step = client.get_metric_history(run_id, "test_accuracy")[0].step
+    logged = {  # what training logged, beside its test scores (the command may have logged at that step since)
+        key: min(history, key=lambda m: m.timestamp).value
+        for key in (f"general_{s}_{m}" for s in ("amazon", "movies", "nyt", "mean") for m in ("accuracy", "macro_f1"))
+        if (history := [m for m in client.get_metric_history(run_id, key) if m.step == test_step])
+    }
+    assert len(logged) == 8
+    rows = 4 * int(client.get_run(run_id).data.params["batch_size"])  # a dry run's rows of every split
+    sets = {name: (texts[:rows], labels[:rows]) for name, (texts, labels) in general_english_sets().items()}
+    again = scores(model_verdicts(store.download_checkpoint(run_id)), sets)
+    assert logged == pytest.approx({f"general_{key}": value for key, value in again.items()})
+
+
 def test_everyday_english_scores_are_logged_on_a_trained_run(dry_run, monkeypatch):
     from training import general_english
 

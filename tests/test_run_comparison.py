@@ -79,13 +79,21 @@ def test_scoreboard_marks_the_best_of_each_column_and_the_difference_to_the_cham
 
 
 def test_metrics_are_grouped_test_split_first_then_each_hold_out():
-    metrics = ["seed_tweets_correct", "lodo_mean_accuracy", "new_test_bleu", "test_holdout_scene_match", "test_bleu"]
+    metrics = [
+        "seed_tweets_correct",
+        "general_mean_accuracy",
+        "lodo_mean_accuracy",
+        "new_test_bleu",
+        "test_holdout_scene_match",
+        "test_bleu",
+    ]
     groups = group_metrics(metrics)
     assert list(groups) == [
         "Test split",
         "Hold-out: newest data",
         "Hold-out: unseen combinations",
         "Hold-out: each topic left out of training",
+        "Hold-out: everyday English that is not tweets",
         "Other scores",
     ]
     assert groups["Test split"] == ["test_bleu"]

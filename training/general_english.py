@@ -25,7 +25,7 @@ from training import tracking
 from training.config import override
 from training.data.general_english import MIN_RATING, general_english_sets
 from training.data.tweets import load_tweet_splits
-from training.metrics import classification_scores
+from training.metrics import classification_scores, per_set_and_mean
 from training.peers import SENTIMENT_PEERS
 from training.tasks.many_to_one import Config
 
@@ -66,19 +66,16 @@ def shipped_systems() -> dict[str, Verdicts]:
 
 def scores(verdicts: Verdicts, sets: dict[str, tuple[list[str], np.ndarray]]) -> dict[str, float]:
     """``<set>_accuracy`` and ``<set>_macro_f1`` per set, and ``mean_accuracy`` / ``mean_macro_f1`` (each set
-    counts once, whatever its size)."""
-    result = {}
-    for name, (texts, targets) in sets.items():
-        for metric, value in classification_scores(targets, verdicts(texts), 2).items():
-            result[f"{name}_{metric}"] = value
-    for metric in ("accuracy", "macro_f1"):
-        result[f"mean_{metric}"] = float(np.mean([result[f"{name}_{metric}"] for name in sets]))
-    return result
+    counts once, whatever its size): what a run trained since logs by itself (training.tasks.many_to_one)."""
+    return per_set_and_mean(
+        {name: classification_scores(targets, verdicts(texts), 2) for name, (texts, targets) in sets.items()}
+    )
 
 
 def log_general_english(run: str) -> dict[str, float]:
     """Score a tracked many_to_one run (a trained one from its checkpoint, or a sentiment peer's run) and log
-    ``general_<set>_<metric>`` and ``general_mean_<metric>`` on it. ``run``: as models.store.finished_run takes it."""
+    ``general_<set>_<metric>`` and ``general_mean_<metric>`` on it, for the peers and the runs trained before every
+    run logged them by itself. ``run``: as models.store.finished_run takes it."""
     tracking.set_tracking()
     chosen = store.finished_run("many_to_one", run)
     if chosen.has_checkpoint:
@@ -89,8 +86,11 @@ def log_general_english(run: str) -> dict[str, float]:
         raise SystemExit(f"run {chosen.run_name!r} has no checkpoint and is no sentiment peer")
     metrics = {f"general_{key}": value for key, value in scores(verdicts, general_english_sets()).items()}
     client = store.client()
+    # At the step of the run's test scores, where a run trained since logged its own general_* scores: MLflow
+    # shows the value of the highest step, so these, logged later, are the ones shown.
+    step = max((metric.step for metric in client.get_metric_history(chosen.run_id, "test_accuracy")), default=0)
     for key, value in metrics.items():
-        client.log_metric(chosen.run_id, key, value, step=0)
+        client.log_metric(chosen.run_id, key, value, step=step)
     print({"run_id": chosen.run_id, "run_name": chosen.run_name, **{k: round(v, 4) for k, v in metrics.items()}})
     return metrics
 

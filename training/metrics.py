@@ -28,6 +28,16 @@ def classification_scores(targets: np.ndarray, predictions: np.ndarray, n_classe
     }
 
 
+def per_set_and_mean(per_set: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Each set's scores as ``<set>_<metric>``, and ``mean_<metric>`` of each metric every set has: each set counts
+    once, whatever its size."""
+    result = {f"{name}_{metric}": value for name, scores in per_set.items() for metric, value in scores.items()}
+    shared = set.intersection(*(set(scores) for scores in per_set.values())) if per_set else set()
+    for metric in sorted(shared):
+        result[f"mean_{metric}"] = float(np.mean([scores[metric] for scores in per_set.values()]))
+    return result
+
+
 def confusion_report(
     targets: np.ndarray, predictions: np.ndarray, labels: tuple[str, ...], title: str = "Confusion matrix (test)"
 ) -> dict[str, object]:

@@ -30,6 +30,7 @@ METRIC_GROUPS = {
     "new_test_": "Hold-out: newest data",
     "test_holdout_": "Hold-out: unseen combinations",
     "lodo_": "Hold-out: each topic left out of training",
+    "general_": "Hold-out: everyday English that is not tweets",
 }
 # A param that only one kind of architecture uses: (the param choosing the architecture, its value) -> the params
 # only that choice reads. A run that has the choosing param but another value shows "—" for them; a run without the

@@ -4,6 +4,7 @@ scored on the corpus's topics it never saw (leave one domain out) is in training
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,11 +15,13 @@ from models import many_to_one
 from models.many_to_one import CALIBRATION_FILE, model_texts
 from models.tweet_text import PAD_ID, TOKENIZER_FILE, NgramHasher, TweetTokenizer
 from training.batching import PaddedFieldBatches
+from training.data.general_english import general_english_sets
 from training.data.sentiment_lexicon import lexicon_examples, weak_labelled_sentences
+from training.data.sources import DataUnavailable
 from training.data.tweet_domains import tweet_domains
 from training.data.tweets import TweetSplits, dataset_card, load_tweet_splits
 from training.evaluation import predict_labels
-from training.metrics import classification_scores, confusion_report
+from training.metrics import classification_scores, confusion_report, per_set_and_mean
 from training.tasks import Task
 from training.trainer import TrainConfig
 
@@ -68,6 +71,23 @@ def general_sentiment_examples(config: Config) -> tuple[list[str], np.ndarray]:
     return texts, np.concatenate(labels)
 
 
+# The held-out split that resembles what users bring: VADER's authors' rated sentences of everyday English
+# (training.data.general_english), scored once training ends and logged as general_<set>_<metric> and
+# general_mean_<metric>, the names `python -m training.general_english --run-name` gives runs trained before.
+GENERAL_ENGLISH = "general"
+
+
+def general_english_splits() -> dict[str, tuple[list[str], np.ndarray]]:
+    """``general_<set>`` -> (sentences, labels); none, with a note, where the sets cannot be had (offline before
+    they were ever fetched): a run trains all the same."""
+    try:
+        sets = general_english_sets()
+    except DataUnavailable as error:
+        print(f"note: everyday English is not scored: {error}", file=sys.stderr)
+        return {}
+    return {f"{GENERAL_ENGLISH}_{name}": texts_and_labels for name, texts_and_labels in sets.items()}
+
+
 def balanced_rows(targets: np.ndarray, groups: list[str], seed: int) -> np.ndarray:
     """Row indices in which, within each group, every label present comes as often as the group's commonest:
     each rarer label's rows repeated whole, then a seeded draw of them for the remainder."""
@@ -106,6 +126,11 @@ def prepare_splits(config: Config, splits: TweetSplits, dry_run: bool = False) -
         raw["train"], targets["train"] = [raw["train"][i] for i in rows], targets["train"][rows]
     raw["train"] = raw["train"] + extra_texts[:limit]
     targets["train"] = torch.cat([targets["train"], torch.from_numpy(extra_targets[:limit])])
+    labels = model_config.labels
+    general = general_english_splits() if {"negative", "positive"} <= set(labels) else {}
+    for split, (split_texts, positive) in general.items():
+        label_ids = np.where(positive[:limit] == 1, labels.index("positive"), labels.index("negative"))
+        raw[split], targets[split] = split_texts[:limit], torch.from_numpy(label_ids)
     texts = {split: model_texts(split_texts, model_config) for split, split_texts in raw.items()}
     agreed = {split: splits.agreed[split][:limit] for split in splits.agreed}
     # The tokenizer learns its merges from the training split only, so validation and test stay unseen. Its
@@ -140,6 +165,15 @@ def prepare_splits(config: Config, splits: TweetSplits, dry_run: bool = False) -
         return predicted, loss
 
     def evaluate(model: torch.nn.Module, split: str) -> dict[str, float]:
+        if split == GENERAL_ENGLISH:  # each set scored as the tweets are (the same threshold), then their mean
+            return per_set_and_mean(
+                {
+                    name.removeprefix(f"{GENERAL_ENGLISH}_"): classification_scores(
+                        targets[name].numpy(), predictions(model, name)[0], model_config.n_classes
+                    )
+                    for name in general
+                }
+            )
         predicted, loss = predictions(model, split)
         return {
             "loss": loss,
@@ -164,6 +198,7 @@ def prepare_splits(config: Config, splits: TweetSplits, dry_run: bool = False) -
         dataset_card=dataset_card(splits),
         report=report,
         extra_files=save_extra_files,
+        test_splits=("test", GENERAL_ENGLISH) if general else ("test",),
         info={
             "data.train_size": str(len(targets["train"])),
             "data.val_size": str(len(targets["val"])),
