@@ -74,6 +74,24 @@ def test_a_bundle_exported_again_replaces_its_earlier_import(exported_bundle, tm
     assert not client.search_model_versions(f"name = '{name}' and run_id = '{first}'")
 
 
+def test_a_store_that_took_a_bundle_twice_before_is_mended_on_its_next_import(exported_bundle, tmp_path, monkeypatch):
+    _, folder = exported_bundle
+    (tmp_path / "fresh").mkdir()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'fresh' / 'mlflow.db'}")
+    [first] = bundles.import_all(tmp_path / "shipped")
+    record = json.loads((folder / "run.json").read_text())
+    record["metrics"]["general_mean_accuracy"] = [[0, 0.75, record["end_time"]]]
+    (folder / "run.json").write_text(json.dumps(record))
+    client = store.client()
+    experiment_id = client.get_experiment_by_name(store.experiment_name("one_to_one")).experiment_id
+    # What an import made before earlier imports were retired: the re-exported bundle beside the old one.
+    second = bundles._create_from_bundle(client, experiment_id, folder, record, store.bundle_key(folder))
+    assert len(client.search_runs([experiment_id])) == 2
+    assert bundles.import_all(tmp_path / "shipped") == []  # nothing new to create...
+    assert [run.info.run_id for run in client.search_runs([experiment_id])] == [second]  # ...and the old one gone
+    assert store.champion_run_id("one_to_one") == second
+
+
 def test_a_champion_made_by_hand_stays_chosen_when_its_bundle_is_imported_again(exported_bundle, tmp_path, monkeypatch):
     _, folder = exported_bundle
     (tmp_path / "fresh").mkdir()

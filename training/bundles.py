@@ -123,16 +123,25 @@ def imports_of_folder(client, experiment_id: str, key: str) -> list:
 def import_bundle(folder: Path) -> str | None:
     """Create the bundle's run in the store unless it is there already; returns the new run id or None. An earlier
     import of the same folder (before the bundle was exported again with new metrics, or retrained) is the same
-    shipped run in an older state: it is retired (training.tracking.replace_run), so the store lists each shipped run
-    once and the champion rule does not weigh it twice."""
+    shipped run in an older state: it is retired (training.tracking.replace_run), so the store lists each shipped
+    run once and the champion rule does not weigh it twice; a store that already holds both is mended the same
+    way on its next import."""
     client = store.client()
     record = json.loads((folder / store.BUNDLE_RUN_FILE).read_text())
     topology = record["topology"]
     experiment_id = tracking.ensure_experiment(topology)
     key = store.bundle_key(folder)
-    earlier = imports_of_folder(client, experiment_id, key)
-    if any(run.data.tags[store.BUNDLE_TAG] == key for run in earlier):
-        return None
+    imported = imports_of_folder(client, experiment_id, key)
+    current = [run.info.run_id for run in imported if run.data.tags[store.BUNDLE_TAG] == key]
+    run_id = current[0] if current else _create_from_bundle(client, experiment_id, folder, record, key)
+    for run in imported:  # after the new one is registered, so that it can take a champion alias an old one held
+        if run.info.run_id != run_id:
+            tracking.replace_run(topology, run.info.run_id, run_id)
+    return None if current else run_id
+
+
+def _create_from_bundle(client, experiment_id: str, folder: Path, record: dict, key: str) -> str:
+    """The bundle's run, with its checkpoint and artifacts, registered (and crowned if it is the best)."""
     run_id = _create_recorded_run(client, experiment_id, record, {store.BUNDLE_TAG: key})
     # The checkpoint is every top-level file but run.json and the run's other artifacts, which run.json lists.
     artifacts = set(record.get("artifacts", []))
@@ -151,9 +160,7 @@ def import_bundle(folder: Path) -> str | None:
         client.log_artifact(run_id, str(folder / relative), None if parent == "." else parent)
     client.set_terminated(run_id, record.get("status", "FINISHED"), end_time=record.get("end_time"))
     if checkpoint_files:
-        tracking.register_and_crown(topology, run_id)
-    for run in earlier:  # after the new one is registered, so that it can take a champion alias the old one held
-        tracking.replace_run(topology, run.info.run_id, run_id)
+        tracking.register_and_crown(record["topology"], run_id)
     return run_id
 
 
