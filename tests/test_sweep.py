@@ -1,6 +1,8 @@
 """Sweeps: a dry-run sweep logs nested trial runs and ranks its parameters; bad space files are refused; the median
 rule prunes a trial through the trainer's epoch callback; a sweep ships as one JSON bundle and imports back."""
 
+import json
+
 import optuna
 import pytest
 import torch
@@ -205,6 +207,14 @@ def test_sweep_bundle_round_trip(dry_sweep, tmp_path, monkeypatch):
         MlflowClient(fresh).get_run(t.run_id).data.tags[sweep_store.PARENT_TAG] == imported.run_id
         for t in imported.trials
     )
+    # Exported again (say, a note added): the new import replaces the earlier one, trials and all.
+    record = json.loads(path.read_text())
+    record["parent"]["tags"]["mlflow.note.content"] = "exported again"
+    path.write_text(json.dumps(record))
+    [again] = bundles.import_sweeps(tmp_path / "sweeps")
+    assert [sweep.run_id for sweep in sweep_store.list_sweeps("one_to_one")] == [again]
+    experiment = MlflowClient(fresh).get_experiment(MlflowClient(fresh).get_run(again).info.experiment_id)
+    assert len(MlflowClient(fresh).search_runs([experiment.experiment_id])) == 1 + len(original.trials)
 
 
 def sweep_page():

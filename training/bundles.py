@@ -199,14 +199,27 @@ def export_sweep(parent_run_id: str, root: Path = sweep_store.SWEEPS_DIR) -> Pat
 
 
 def import_sweep(path: Path) -> str | None:
-    """Create a sweep bundle's sweep run and trial runs unless the store has them; returns the new sweep run id."""
+    """Create a sweep bundle's sweep run and trial runs unless the store has them; returns the new sweep run id. As
+    for a run's bundle, an earlier import of the same file (exported again since) is retired: the old sweep run and
+    its trials are deleted (MLflow's soft delete)."""
     client = store.client()
     bundle = json.loads(path.read_text())
     topology = bundle["parent"]["tags"][store.TOPOLOGY_TAG]
     experiment_id = tracking.ensure_experiment(topology, sweep_store.SWEEP_SUFFIX)
     key = f"{topology}/{path.name}@{hashlib.sha256(path.read_bytes()).hexdigest()[:16]}"
-    if client.search_runs([experiment_id], filter_string=f"tags.`{store.BUNDLE_TAG}` = '{key}'", max_results=1):
-        return None
+    imported = imports_of_folder(client, experiment_id, key)
+    current = [run.info.run_id for run in imported if run.data.tags[store.BUNDLE_TAG] == key]
+    parent_id = current[0] if current else _create_sweep(client, experiment_id, bundle, key)
+    for run in imported:
+        if run.info.run_id != parent_id:
+            _, trials = sweep_store.sweep_runs(client, run.info.run_id)
+            for trial in trials:
+                client.delete_run(trial.info.run_id)
+            client.delete_run(run.info.run_id)
+    return None if current else parent_id
+
+
+def _create_sweep(client, experiment_id: str, bundle: dict, key: str) -> str:
     parent_id = _create_recorded_run(client, experiment_id, bundle["parent"], {store.BUNDLE_TAG: key})
     for record in bundle["trials"]:
         run_id = _create_recorded_run(client, experiment_id, record, {sweep_store.PARENT_TAG: parent_id})
