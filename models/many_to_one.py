@@ -127,9 +127,10 @@ class AttentionPooling(nn.Module):
         self.score = nn.Linear(attention_dim, 1, bias=False)
 
     def forward(self, states: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        # tanh(x) written as 2·sigmoid(2x) − 1: the same function, and torch's CPU sigmoid is six times faster than
-        # its tanh (0.10 against 0.59 ms on a batch of 256 × 22 × 32), which made tanh a fifteenth of the
-        # champion's model time on the bench.
+        # tanh(x) written as 2·sigmoid(2x) − 1: the same function (to float32 rounding), and torch's CPU sigmoid is
+        # six times faster than its tanh (0.10 against 0.59 ms on a batch of 256 × 22 × 32), which made tanh a
+        # fifteenth of the champion's model time. In bfloat16 this form errs a little more than tanh (mean 0.0015
+        # against 0.0009): the champion's verdicts differ from float32 on 9 of 20,487 texts instead of 8.
         squashed = 2 * torch.sigmoid(2 * self.project(states)) - 1  # (B, T, A), in (-1, 1)
         scores = self.score(squashed).squeeze(-1)  # (B, T, 1) -> (B, T)
         weights = scores.masked_fill(~mask, float("-inf")).softmax(dim=-1)  # (B, T), zero on padding

@@ -30,6 +30,7 @@ CHECKPOINT_ARTIFACT = "checkpoint"
 MEMORY_DIR = "memory"  # a run's memory span and unit index: a bundle's folder and a tracked run's artifacts
 CHAMPION_ALIAS = "champion"
 BUNDLE_TAG = "rnnlab.bundle"  # "<topology>/<run name>@<weights sha>": what makes bundle import idempotent
+IMPORTED_TAG = "rnnlab.imported"  # on a run made from a bundle: only such a run is replaced by a newer bundle
 KIND_TAG = "rnnlab.kind"  # "trained" | "evaluation": a peer scored on the test split, with no curves
 TOPOLOGY_TAG = "rnnlab.topology"  # every run RNN Lab logs names its topology
 CHECKPOINT_BYTES_TAG = "rnnlab.checkpoint_bytes"

@@ -84,8 +84,10 @@ def test_a_store_that_took_a_bundle_twice_before_is_mended_on_its_next_import(ex
     (folder / "run.json").write_text(json.dumps(record))
     client = store.client()
     experiment_id = client.get_experiment_by_name(store.experiment_name("one_to_one")).experiment_id
-    # What an import made before earlier imports were retired: the re-exported bundle beside the old one.
+    # What imports made before they were marked and earlier ones retired: the re-exported bundle beside the old one.
+    client.delete_tag(first, store.IMPORTED_TAG)
     second = bundles._create_from_bundle(client, experiment_id, folder, record, store.bundle_key(folder))
+    client.delete_tag(second, store.IMPORTED_TAG)
     assert len(client.search_runs([experiment_id])) == 2
     assert bundles.import_all(tmp_path / "shipped") == []  # nothing new to create...
     assert [run.info.run_id for run in client.search_runs([experiment_id])] == [second]  # ...and the old one gone
@@ -99,11 +101,28 @@ def test_a_champion_made_by_hand_stays_chosen_when_its_bundle_is_imported_again(
     [first] = bundles.import_all(tmp_path / "shipped")
     tracking.promote("one_to_one", first)
     record = json.loads((folder / "run.json").read_text())
-    record["metrics"]["val_accuracy"] = [[1, 0.01, record["end_time"]]]  # retrained, and worse by the rule
+    record["metrics"]["val_accuracy"] = [[1, 0.01, record["end_time"]]]  # the same run, worse by the rule now
     (folder / "run.json").write_text(json.dumps(record))
     [second] = bundles.import_all(tmp_path / "shipped")
     holder = store.client().get_model_version_by_alias(store.registered_model_name("one_to_one"), "champion")
     assert holder.run_id == second and holder.tags.get(store.PROMOTED_TAG) == "by hand"
+    # Retrained (another training run in the folder): the choice was of other weights, so the rule picks again.
+    record["start_time"] += 1
+    record["metrics"]["val_accuracy"] = [[1, 0.02, record["end_time"]]]
+    (folder / "run.json").write_text(json.dumps(record))
+    [third] = bundles.import_all(tmp_path / "shipped")
+    holder = store.client().get_model_version_by_alias(store.registered_model_name("one_to_one"), "champion")
+    assert holder.run_id == third and store.PROMOTED_TAG not in holder.tags  # the only run left, by the rule
+
+
+def test_a_run_trained_here_is_never_taken_for_an_earlier_import(exported_bundle, tmp_path):
+    first, folder = exported_bundle
+    second = train.main(tiny_mlp_run("tiny-mlp"))  # the same name, exported to the same folder
+    assert bundles.export_bundle(second, tmp_path / "shipped") == folder
+    assert bundles.import_all(tmp_path / "shipped") == []  # this store made the bundle: nothing to import...
+    client = store.client()
+    assert client.get_run(first).info.lifecycle_stage == "active"  # ...and nothing to retire
+    assert client.get_run(second).info.lifecycle_stage == "active"
 
 
 def test_shipped_bundles_import_and_every_champion_loads(shipped_store):

@@ -487,8 +487,13 @@ def test_everyday_english_is_a_test_split_where_it_can_be_had_and_training_goes_
 
 def test_a_trained_run_logs_its_everyday_english_scores_as_the_command_gives_them(dry_run, monkeypatch):
     from training.data.general_english import general_english_sets
+    from training.data.sources import DataUnavailable
     from training.general_english import model_verdicts, scores
 
+    try:
+        sets = general_english_sets()
+    except DataUnavailable as error:  # offline, never fetched: the dry run trained without them (tested below)
+        pytest.skip(f"the rated sentences cannot be had here: {error}")
     run_id, client, folder = dry_run
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{folder / 'mlflow.db'}")
     test_step = client.get_metric_history(run_id, "test_accuracy")[0].step
@@ -499,7 +504,7 @@ def test_a_trained_run_logs_its_everyday_english_scores_as_the_command_gives_the
     }
     assert len(logged) == 8
     rows = 4 * int(client.get_run(run_id).data.params["batch_size"])  # a dry run's rows of every split
-    sets = {name: (texts[:rows], labels[:rows]) for name, (texts, labels) in general_english_sets().items()}
+    sets = {name: (texts[:rows], labels[:rows]) for name, (texts, labels) in sets.items()}
     again = scores(model_verdicts(store.download_checkpoint(run_id)), sets)
     assert logged == pytest.approx({f"general_{key}": value for key, value in again.items()})
 

@@ -76,7 +76,11 @@ def export_bundle(run_id: str, destination_root: Path = store.SHIPPED_DIR) -> Pa
         "start_time": run.info.start_time,
         "end_time": run.info.end_time,
         "params": dict(run.data.params),
-        "tags": {k: v for k, v in run.data.tags.items() if k.startswith(KEPT_TAG_PREFIXES) and k != store.BUNDLE_TAG},
+        "tags": {
+            k: v
+            for k, v in run.data.tags.items()
+            if k.startswith(KEPT_TAG_PREFIXES) and k not in (store.BUNDLE_TAG, store.IMPORTED_TAG)
+        },
         "metrics": history,
         "artifacts": sorted(artifacts),
     }
@@ -112,12 +116,23 @@ def _create_recorded_run(client, experiment_id: str, record: dict, tags: dict[st
     return run_id
 
 
-def imports_of_folder(client, experiment_id: str, key: str) -> list:
-    """The runs this store made from a bundle's folder (the ``<topology>/<run name>`` of its key), whatever that
-    folder held when each was imported."""
+def imports_of_folder(client, experiment_id: str, key: str, start_time: int | None) -> tuple[str | None, list[str]]:
+    """The run this store made from this very bundle (None if none), and the runs it made from the same folder
+    (``<topology>/<run name>``) in an older state: those marked IMPORTED_TAG, and, from before imports were
+    marked, those of the same source run (the bundle's ``start_time``) under an older key. A run trained in this
+    store and exported to that folder is neither, whatever its name."""
     folder_key = key.rsplit("@", 1)[0]
-    runs = client.search_runs([experiment_id], filter_string=f"tags.`{store.BUNDLE_TAG}` LIKE '{folder_key}@%'")
-    return [run for run in runs if run.data.tags[store.BUNDLE_TAG].rsplit("@", 1)[0] == folder_key]  # "_" is a wildcard
+    pattern = "".join("_" if c in "'\"\\%" else c for c in folder_key)  # "_" matches any one character...
+    runs = client.search_runs([experiment_id], filter_string=f"tags.`{store.BUNDLE_TAG}` LIKE '{pattern}@%'")
+    same_folder = [run for run in runs if run.data.tags[store.BUNDLE_TAG].rsplit("@", 1)[0] == folder_key]  # ...so
+    current = next((run.info.run_id for run in same_folder if run.data.tags[store.BUNDLE_TAG] == key), None)
+    earlier = [
+        run.info.run_id
+        for run in same_folder
+        if run.info.run_id != current
+        and (store.IMPORTED_TAG in run.data.tags or (start_time is not None and run.info.start_time == start_time))
+    ]
+    return current, earlier
 
 
 def import_bundle(folder: Path) -> str | None:
@@ -131,18 +146,16 @@ def import_bundle(folder: Path) -> str | None:
     topology = record["topology"]
     experiment_id = tracking.ensure_experiment(topology)
     key = store.bundle_key(folder)
-    imported = imports_of_folder(client, experiment_id, key)
-    current = [run.info.run_id for run in imported if run.data.tags[store.BUNDLE_TAG] == key]
-    run_id = current[0] if current else _create_from_bundle(client, experiment_id, folder, record, key)
-    for run in imported:  # after the new one is registered, so that it can take a champion alias an old one held
-        if run.info.run_id != run_id:
-            tracking.replace_run(topology, run.info.run_id, run_id)
+    current, earlier = imports_of_folder(client, experiment_id, key, record.get("start_time"))
+    run_id = current or _create_from_bundle(client, experiment_id, folder, record, key)
+    for old_run_id in earlier:  # after the new one is registered, so that it can take a champion alias an old one held
+        tracking.replace_run(topology, old_run_id, run_id)
     return None if current else run_id
 
 
 def _create_from_bundle(client, experiment_id: str, folder: Path, record: dict, key: str) -> str:
     """The bundle's run, with its checkpoint and artifacts, registered (and crowned if it is the best)."""
-    run_id = _create_recorded_run(client, experiment_id, record, {store.BUNDLE_TAG: key})
+    run_id = _create_recorded_run(client, experiment_id, record, {store.BUNDLE_TAG: key, store.IMPORTED_TAG: "true"})
     # The checkpoint is every top-level file but run.json and the run's other artifacts, which run.json lists.
     artifacts = set(record.get("artifacts", []))
     checkpoint_files = [
@@ -187,7 +200,7 @@ def export_sweep(parent_run_id: str, root: Path = sweep_store.SWEEPS_DIR) -> Pat
             k: v
             for k, v in record["tags"].items()
             if k.startswith(KEPT_TAG_PREFIXES)
-            and k not in (store.BUNDLE_TAG, store.CHECKPOINT_BYTES_TAG, store.PROCESS_TAG)
+            and k not in (store.BUNDLE_TAG, store.IMPORTED_TAG, store.CHECKPOINT_BYTES_TAG, store.PROCESS_TAG)
         }
         return record
 
@@ -207,20 +220,20 @@ def import_sweep(path: Path) -> str | None:
     topology = bundle["parent"]["tags"][store.TOPOLOGY_TAG]
     experiment_id = tracking.ensure_experiment(topology, sweep_store.SWEEP_SUFFIX)
     key = f"{topology}/{path.name}@{hashlib.sha256(path.read_bytes()).hexdigest()[:16]}"
-    imported = imports_of_folder(client, experiment_id, key)
-    current = [run.info.run_id for run in imported if run.data.tags[store.BUNDLE_TAG] == key]
-    parent_id = current[0] if current else _create_sweep(client, experiment_id, bundle, key)
-    for run in imported:
-        if run.info.run_id != parent_id:
-            _, trials = sweep_store.sweep_runs(client, run.info.run_id)
-            for trial in trials:
-                client.delete_run(trial.info.run_id)
-            client.delete_run(run.info.run_id)
+    current, earlier = imports_of_folder(client, experiment_id, key, bundle["parent"].get("start_time"))
+    parent_id = current or _create_sweep(client, experiment_id, bundle, key)
+    for old_parent_id in earlier:
+        _, trials = sweep_store.sweep_runs(client, old_parent_id)
+        for trial in trials:
+            client.delete_run(trial.info.run_id)
+        client.delete_run(old_parent_id)
     return None if current else parent_id
 
 
 def _create_sweep(client, experiment_id: str, bundle: dict, key: str) -> str:
-    parent_id = _create_recorded_run(client, experiment_id, bundle["parent"], {store.BUNDLE_TAG: key})
+    parent_id = _create_recorded_run(
+        client, experiment_id, bundle["parent"], {store.BUNDLE_TAG: key, store.IMPORTED_TAG: "true"}
+    )
     for record in bundle["trials"]:
         run_id = _create_recorded_run(client, experiment_id, record, {sweep_store.PARENT_TAG: parent_id})
         client.set_terminated(run_id, record["status"], end_time=record.get("end_time"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -119,13 +120,13 @@ def register_and_crown(topology: str, run_id: str) -> tuple[bool, str]:
 
 
 def replace_run(topology: str, old_run_id: str, new_run_id: str) -> None:
-    """Retire a run that another now stands for (a shipped bundle's earlier import, replaced by its new import):
-    the old run is deleted (MLflow's soft delete: ``mlflow runs restore`` brings it back) with its registered
-    versions, so no page lists it and the champion rule does not weigh the same run twice. A champion alias it
-    held goes to the new run's version if it had been given by hand (the choice stands, as training.bundles
-    import promises), else to the best comparable run left by the automatic rule."""
+    """Retire a run that another now stands for (a shipped bundle's earlier import, replaced by its new import): the
+    old run is deleted (MLflow's soft delete: ``mlflow runs restore`` brings the run back, not its model versions,
+    which are deleted for good), so no page lists it and the champion rule does not weigh the same run twice. A
+    champion alias it held stays chosen by hand where it was and the new run is the same training run (its start
+    time; new scores logged since), else the automatic rule picks among the runs left, and says so."""
     client = store.client()
-    old = store.summarise(client.get_run(old_run_id))
+    old, new = store.summarise(client.get_run(old_run_id)), store.summarise(client.get_run(new_run_id))
     name = store.registered_model_name(topology)
     alias = store.champion_alias(store.dataset_of(old))
     try:
@@ -133,20 +134,29 @@ def replace_run(topology: str, old_run_id: str, new_run_id: str) -> None:
     except MlflowException:  # no registered model or no champion yet
         holder = None
     for version in client.search_model_versions(f"name = '{name}' and run_id = '{old_run_id}'"):
-        client.delete_model_version(name, version.version)
+        try:
+            client.delete_model_version(name, version.version)
+        except MlflowException as error:  # another import of the same bundle, at the same moment, deleted it first
+            if error.error_code != "RESOURCE_DOES_NOT_EXIST":
+                raise
     client.delete_run(old_run_id)
     if holder is None or holder.run_id != old_run_id:
         return
     by_hand = holder.tags.get(store.PROMOTED_TAG)
-    heir = new_run_id if by_hand else None
+    heir = new if by_hand and new.start_time == old.start_time else None
     if heir is None:
-        best = store.best_on_validation([r for r in store.list_runs(topology) if r.status == "FINISHED"], like=old)
-        heir = best.run_id if best else None
-    versions = client.search_model_versions(f"name = '{name}' and run_id = '{heir}'") if heir else []
+        heir = store.best_on_validation([r for r in store.list_runs(topology) if r.status == "FINISHED"], like=old)
+        if by_hand:
+            print(
+                f"the champion chosen by hand, {old.run_name}, was replaced by other weights: the automatic rule "
+                f"chose {heir.run_name if heir else 'no run'}",
+                file=sys.stderr,
+            )
+    versions = client.search_model_versions(f"name = '{name}' and run_id = '{heir.run_id}'") if heir else []
     if not versions:  # nothing registered to take it: no champion until a run is crowned
         return
     version = str(max(int(v.version) for v in versions))  # the newest, if it was registered more than once
-    if by_hand:
+    if heir is new and by_hand:
         client.set_model_version_tag(name, version, store.PROMOTED_TAG, by_hand)
     client.set_registered_model_alias(name, alias, version)
 

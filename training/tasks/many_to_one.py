@@ -106,11 +106,18 @@ def balanced_rows(targets: np.ndarray, groups: list[str], seed: int) -> np.ndarr
 
 def prepare(config: Config, dry_run: bool = False) -> Task:
     splits = load_tweet_splits(config.model.labels, config.val_fraction, config.test_fraction, config.seed)
-    return prepare_splits(config, splits, dry_run)
+    general = general_english_splits() if {"negative", "positive"} <= set(config.model.labels) else {}
+    return prepare_splits(config, splits, dry_run, general)
 
 
-def prepare_splits(config: Config, splits: TweetSplits, dry_run: bool = False) -> Task:
-    """The task on given splits: the shipped ones, or a leave-one-domain-out fold."""
+def prepare_splits(
+    config: Config,
+    splits: TweetSplits,
+    dry_run: bool = False,
+    general: dict[str, tuple[list[str], np.ndarray]] | None = None,
+) -> Task:
+    """The task on given splits: the shipped ones, or a leave-one-domain-out fold; ``general``
+    (general_english_splits) are scored after training as the split GENERAL_ENGLISH (a fold has none)."""
     limit = 4 * config.batch_size if dry_run else None
     model_config = config.model
     if config.balance_labels and config.balance_classes:
@@ -126,8 +133,8 @@ def prepare_splits(config: Config, splits: TweetSplits, dry_run: bool = False) -
         raw["train"], targets["train"] = [raw["train"][i] for i in rows], targets["train"][rows]
     raw["train"] = raw["train"] + extra_texts[:limit]
     targets["train"] = torch.cat([targets["train"], torch.from_numpy(extra_targets[:limit])])
+    general = general or {}
     labels = model_config.labels
-    general = general_english_splits() if {"negative", "positive"} <= set(labels) else {}
     for split, (split_texts, positive) in general.items():
         label_ids = np.where(positive[:limit] == 1, labels.index("positive"), labels.index("negative"))
         raw[split], targets[split] = split_texts[:limit], torch.from_numpy(label_ids)
@@ -165,11 +172,14 @@ def prepare_splits(config: Config, splits: TweetSplits, dry_run: bool = False) -
         return predicted, loss
 
     def evaluate(model: torch.nn.Module, split: str) -> dict[str, float]:
-        if split == GENERAL_ENGLISH:  # each set scored as the tweets are (the same threshold), then their mean
+        if split == GENERAL_ENGLISH:  # each set positive or not, as the tweets are cut, then their mean
+            positive = model_config.labels.index("positive")
             return per_set_and_mean(
                 {
                     name.removeprefix(f"{GENERAL_ENGLISH}_"): classification_scores(
-                        targets[name].numpy(), predictions(model, name)[0], model_config.n_classes
+                        (targets[name].numpy() == positive).astype(np.int64),
+                        (predictions(model, name)[0] == positive).astype(np.int64),
+                        2,
                     )
                     for name in general
                 }
