@@ -83,6 +83,10 @@ def test_only_comparable_runs_compete_and_a_promotion_by_hand_wins(tracking_stor
     unfinished = client.create_run(tracking.ensure_experiment(TOPOLOGY), run_name="unfinished").info.run_id
     with pytest.raises(SystemExit, match="only a finished trained run can"):
         tracking.promote(TOPOLOGY, unfinished)
+    client.delete_run(better)  # "Restore previous" may name a run deleted since
+    with pytest.raises(SystemExit, match="was deleted and cannot be champion"):
+        tracking.promote(TOPOLOGY, better)
+    assert champion(photos) == worse
 
 
 def test_a_shipped_sweep_trial_without_a_checkpoint_is_refused(tracking_store):

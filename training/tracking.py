@@ -164,7 +164,13 @@ def replace_run(topology: str, old_run_id: str, new_run_id: str) -> None:
 def promote(topology: str, run_id: str) -> str:
     """Make the run its data set's champion by hand: the automatic rule moves that alias no more. Returns it."""
     client = store.client()
-    run = store.summarise(client.get_run(run_id))
+    found = client.get_run(run_id)
+    if found.info.lifecycle_stage == "deleted":  # by hand, or replaced by a newer import of its bundle
+        raise SystemExit(
+            f"error: run {run_id} ({found.info.run_name}) was deleted and cannot be champion; "
+            f"`mlflow runs restore --run-id {run_id}` brings it back first"
+        )
+    run = store.summarise(found)
     if run.status != "FINISHED" or run.evaluation_only:
         raise SystemExit(
             f"error: run {run_id} ({run.status}, {run.tags.get(store.KIND_TAG, 'trained')}) cannot be "
