@@ -122,8 +122,8 @@ def imports_of_folder(client, experiment_id: str, key: str, start_time: int | No
     marked, those of the same source run (the bundle's ``start_time``) under an older key. A run trained in this
     store and exported to that folder is neither, whatever its name."""
     folder_key = key.rsplit("@", 1)[0]
-    # A quote, "%" or backslash of the name becomes LIKE's one-character wildcard "_" (so no name breaks the filter), and
-    # "_" matches any character: the exact folder is kept after.
+    # A quote, "%" or backslash of the name becomes LIKE's one-character wildcard "_" (so no name breaks the
+    # filter), and "_" matches any character: the exact folder is kept after.
     pattern = "".join("_" if c in "'\"\\%" else c for c in folder_key)
     runs = client.search_runs([experiment_id], filter_string=f"tags.`{store.BUNDLE_TAG}` LIKE '{pattern}@%'")
     same_folder = [run for run in runs if run.data.tags[store.BUNDLE_TAG].rsplit("@", 1)[0] == folder_key]
