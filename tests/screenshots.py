@@ -70,7 +70,8 @@ ACTIONS = {
 }
 
 
-# 1280 px wide, the width the comparison is made to read at; tall enough that the whole tab is drawn at once.
+# 1280 px wide, the width the comparison is made to read at; made as tall as the tab (shoot_comparison), because
+# the page draws only what the window holds.
 COMPARE_VIEWPORT = {"width": 1280, "height": 4000}
 
 
@@ -98,7 +99,12 @@ def shoot_comparison(page, path: Path) -> Path:
     page.set_viewport_size(COMPARE_VIEWPORT)
     page.get_by_role("tab", name="Compare runs").click()
     wait_until_idle(page)
-    page.get_by_role("tabpanel", name="Compare runs").screenshot(path=str(path))
+    panel = page.get_by_role("tabpanel", name="Compare runs")
+    height = panel.evaluate("element => element.scrollHeight") + 400  # the page's header and margins besides
+    if height > COMPARE_VIEWPORT["height"]:
+        page.set_viewport_size({"width": COMPARE_VIEWPORT["width"], "height": height})
+        wait_until_idle(page)
+    panel.screenshot(path=str(path))
     page.set_viewport_size(size)
     return path
 
