@@ -123,6 +123,13 @@ def test_a_run_trained_here_is_never_taken_for_an_earlier_import(exported_bundle
     client = store.client()
     assert client.get_run(first).info.lifecycle_stage == "active"  # ...and nothing to retire
     assert client.get_run(second).info.lifecycle_stage == "active"
+    # The bundle exported again from another store (scores logged there): the same start time, but this store
+    # trained the run, so it stays beside the import.
+    record = json.loads((folder / "run.json").read_text())
+    record["metrics"]["general_mean_accuracy"] = [[0, 0.75, record["end_time"]]]
+    (folder / "run.json").write_text(json.dumps(record))
+    assert len(bundles.import_all(tmp_path / "shipped")) == 1
+    assert client.get_run(second).info.lifecycle_stage == "active"
 
 
 def test_shipped_bundles_import_and_every_champion_loads(shipped_store):

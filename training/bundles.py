@@ -119,8 +119,9 @@ def _create_recorded_run(client, experiment_id: str, record: dict, tags: dict[st
 def imports_of_folder(client, experiment_id: str, key: str, start_time: int | None) -> tuple[str | None, list[str]]:
     """The run this store made from this very bundle (None if none), and the runs it made from the same folder
     (``<topology>/<run name>``) in an older state: those marked IMPORTED_TAG, and, from before imports were
-    marked, those of the same source run (the bundle's ``start_time``) under an older key. A run trained in this
-    store and exported to that folder is neither, whatever its name."""
+    marked, those of the same source run (the bundle's ``start_time``) under an older key that were not trained
+    here (only training leaves a resume state; a bundle never carries one). A run trained in this store and
+    exported to that folder is neither, whatever its name."""
     folder_key = key.rsplit("@", 1)[0]
     # A quote, "%" or backslash of the name becomes LIKE's one-character wildcard "_" (so no name breaks the
     # filter), and "_" matches any character: the exact folder is kept after.
@@ -132,7 +133,14 @@ def imports_of_folder(client, experiment_id: str, key: str, start_time: int | No
         run.info.run_id
         for run in same_folder
         if run.info.run_id != current
-        and (store.IMPORTED_TAG in run.data.tags or (start_time is not None and run.info.start_time == start_time))
+        and (
+            store.IMPORTED_TAG in run.data.tags
+            or (
+                start_time is not None
+                and run.info.start_time == start_time
+                and not client.list_artifacts(run.info.run_id, tracking.RESUME_FOLDER)
+            )
+        )
     ]
     return current, earlier
 
