@@ -41,8 +41,12 @@ def model_verdicts(folder) -> Verdicts:
     return lambda texts: is_positive[classifier.label_ids(classifier.probabilities(texts))].astype(np.int64)
 
 
-def is_sentiment_peer(run: store.RunSummary) -> bool:
-    return any(peer_class.NAME == run.params.get("peer") for peer_class, _ in SENTIMENT_PEERS.values())
+def peer_scorer(run: store.RunSummary):
+    """The scorer maker (training.peers.SENTIMENT_PEERS) of the sentiment peer whose run this is; None for any
+    other run."""
+    return next(
+        (make for peer_class, make in SENTIMENT_PEERS.values() if peer_class.NAME == run.params.get("peer")), None
+    )
 
 
 # Both peers' runs name the same splits: the corpus is parsed once for them.
@@ -51,7 +55,7 @@ tweet_splits = functools.lru_cache(maxsize=2)(load_tweet_splits)
 
 def peer_verdicts(run: store.RunSummary) -> Verdicts:
     """A sentiment peer's logged run: the peer fitted on that run's splits, cut at the threshold the run chose."""
-    [make_scorer] = [make for peer_class, make in SENTIMENT_PEERS.values() if peer_class.NAME == run.params["peer"]]
+    make_scorer = peer_scorer(run)
     config = override(Config(), {key: run.params[key] for key in SPLIT_SETTINGS if key in run.params})
     splits = tweet_splits(config.model.labels, config.val_fraction, config.test_fraction, config.seed)
     score, threshold = make_scorer(splits), float(run.params["threshold"])
@@ -80,7 +84,7 @@ def log_general_english(run: str) -> dict[str, float]:
     chosen = store.finished_run("many_to_one", run)
     if chosen.has_checkpoint:
         verdicts = model_verdicts(store.download_checkpoint(chosen.run_id))
-    elif is_sentiment_peer(chosen):
+    elif peer_scorer(chosen) is not None:
         verdicts = peer_verdicts(chosen)
     else:
         raise SystemExit(f"run {chosen.run_name!r} has no checkpoint and is no sentiment peer")
