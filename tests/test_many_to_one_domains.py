@@ -78,7 +78,7 @@ def fixture_splits(tweets_per_domain: int = 6) -> TweetSplits:
         labels=("negative", "positive"),
         texts=texts,
         targets=targets,
-        agreed={split: np.ones(len(t), dtype=bool) for split, t in texts.items()},
+        agreement={split: np.ones(len(t)) for split, t in texts.items()},
         rows_read=0,
         duplicates_dropped=0,
         conflicting_dropped=0,
@@ -138,6 +138,40 @@ def test_class_balancing_evens_the_labels_over_the_whole_training_split():
     assert (labels == 0).sum() == (labels == 1).sum() == 13  # the positives repeated, nothing dropped
 
 
+def test_soft_targets_give_the_label_half_the_annotators_disagreement_back():
+    targets = task.agreement_targets(np.array([1, 0, 1, 2]), np.array([1.0, 0.6, np.nan, 0.4]), n_classes=3)
+    np.testing.assert_allclose(
+        targets,
+        [[0, 1, 0], [0.8, 0.1, 0.1], [0, 1, 0], [0.15, 0.15, 0.7]],  # a blank agreement (NaN) is the label as given
+    )
+
+
+def test_soft_labels_follow_each_tweet_through_balancing_and_leave_extra_examples_whole():
+    splits = fixture_splits()
+    n = len(splits.targets["train"])
+    skewed = np.zeros(n, dtype=np.int64)
+    skewed[:5] = 1  # 5 positive, 13 negative: the positives are repeated
+    agreement = np.linspace(0.4, 1.0, n)
+    splits = dataclasses.replace(
+        splits, targets={**splits.targets, "train": skewed}, agreement={**splits.agreement, "train": agreement}
+    )
+    config = task.Config(
+        model=Config(vocab_size=120, embed_dim=8, hidden=6), balance_classes=True, lexicon_words=True, soft_labels=True
+    )
+    prepared = task.prepare_splits(config, splits)
+    targets = prepared.train_batches.aligned["labels"]
+    words, _ = sentiment_lexicon.lexicon_examples()
+    rows = task.balanced_rows(skewed, ["all"] * n, config.seed)
+    assert targets.shape == (len(rows) + len(words), 2)
+    expected = task.agreement_targets(skewed[rows], agreement[rows], 2)
+    np.testing.assert_allclose(targets[: len(rows)].numpy(), expected, rtol=1e-6)
+    assert set(targets[len(rows) :].max(dim=1).values.tolist()) == {1.0}  # VADER's words: no annotators to doubt
+    hard = task.prepare_splits(dataclasses.replace(config, soft_labels=False), splits).train_batches.aligned["labels"]
+    assert (targets.argmax(dim=1) == hard).all()  # the same labels, only softer
+    loss = prepared.model(**next(iter(prepared.train_batches)))[1]
+    assert loss.ndim == 0 and torch.isfinite(loss)
+
+
 def test_a_calibrated_threshold_is_saved_with_the_weights_and_used_at_prediction(tmp_path):
     config = task.Config(
         model=Config(vocab_size=120, embed_dim=8, hidden=6, max_tokens=16), batch_size=8, calibrate_threshold=True
@@ -173,7 +207,7 @@ def test_a_held_out_domain_never_leaks_into_training_or_validation():
             "coachella",
             "apple",
         } - {domain}
-        assert len(fold.targets["test"]) == len(fold.agreed["test"]) == len(held_out)
+        assert len(fold.targets["test"]) == len(fold.agreement["test"]) == len(held_out)
 
 
 def test_leave_one_domain_out_fits_each_fold_on_its_own_training_tweets():
@@ -248,7 +282,7 @@ def tenth_of_the_corpus() -> TweetSplits:
         labels=real.labels,
         texts={s: [real.texts[s][i] for i in r] for s, r in rows.items()},
         targets={s: real.targets[s][r] for s, r in rows.items()},
-        agreed={s: real.agreed[s][r] for s, r in rows.items()},
+        agreement={s: real.agreement[s][r] for s, r in rows.items()},
         rows_read=real.rows_read,
         duplicates_dropped=real.duplicates_dropped,
         conflicting_dropped=real.conflicting_dropped,

@@ -38,21 +38,21 @@ def held_out_fold(splits: TweetSplits, domain: str) -> TweetSplits:
 
     def part(split: str, keep) -> tuple[list[str], np.ndarray, np.ndarray]:
         rows = [i for i, d in enumerate(tweet_domains(splits.texts[split])) if keep(d)]
-        return ([splits.texts[split][i] for i in rows], splits.targets[split][rows], splits.agreed[split][rows])
+        return ([splits.texts[split][i] for i in rows], splits.targets[split][rows], splits.agreement[split][rows])
 
     outside = {split: part(split, lambda d: d != domain) for split in ("train", "val")}
     inside = [part(split, lambda d: d == domain) for split in ("train", "val", "test")]
     test = (
         [t for texts, _, _ in inside for t in texts],
         np.concatenate([targets for _, targets, _ in inside]),
-        np.concatenate([agreed for _, _, agreed in inside]),
+        np.concatenate([agreement for _, _, agreement in inside]),
     )
     parts = {**outside, "test": test}
     return dataclasses.replace(
         splits,
         texts={s: p[0] for s, p in parts.items()},
         targets={s: p[1] for s, p in parts.items()},
-        agreed={s: p[2] for s, p in parts.items()},
+        agreement={s: p[2] for s, p in parts.items()},
     )
 
 

@@ -48,7 +48,7 @@ def sentiment_peer_on_fold(make_scorer: Callable[[TweetSplits], Scorer]) -> Call
     def score_held_out(fold: TweetSplits) -> dict[str, float]:
         score, threshold = fit_sentiment_peer(make_scorer, fold)
         predicted = (score(fold.texts["test"]) >= threshold).astype(np.int64)
-        return many_to_one.sentiment_scores(fold.targets["test"], predicted, fold.agreed["test"], len(fold.labels))
+        return many_to_one.sentiment_scores(fold.targets["test"], predicted, fold.agreed("test"), len(fold.labels))
 
     return score_held_out
 
@@ -65,7 +65,7 @@ def log_sentiment_peer(peer: str, config: many_to_one.Config, run_name: str | No
         values = score(splits.texts[split])
         seconds = time.perf_counter() - started
         scores[split] = many_to_one.sentiment_scores(
-            splits.targets[split], (values >= threshold).astype(np.int64), splits.agreed[split], 2
+            splits.targets[split], (values >= threshold).astype(np.int64), splits.agreed(split), 2
         )
     labels = splits.labels
     params = {

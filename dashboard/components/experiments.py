@@ -592,7 +592,14 @@ def runs_overview(runs: list[TrackedRun]) -> None:
                 "duration": duration(summary.duration_s),
             }
         )
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    # Four decimals for every test score, as the validation column has them: Streamlit's own format would print
+    # each float as it comes (0.8640000001, 0.87).
+    st.dataframe(
+        pd.DataFrame(rows),
+        hide_index=True,
+        width="stretch",
+        column_config={key: st.column_config.NumberColumn(format="%.4f") for key in tests},
+    )
 
 
 def validation_and_test(run: store.RunSummary) -> dict[str, float]:

@@ -100,16 +100,20 @@ def parse_corpus(blob: bytes) -> list[Tweet]:
 
 @dataclass(frozen=True)
 class TweetSplits:
-    """Texts as written (repaired), label indices into ``labels`` and whether the annotators fully agreed
-    (CrowdFlower confidence 1), per split."""
+    """Texts as written (repaired), label indices into ``labels`` and the annotators' agreement on each label
+    (CrowdFlower's confidence, 0 to 1; NaN where the corpus leaves it blank), per split."""
 
     labels: tuple[str, ...]
     texts: dict[str, list[str]]
     targets: dict[str, np.ndarray]
-    agreed: dict[str, np.ndarray]
+    agreement: dict[str, np.ndarray]
     rows_read: int
     duplicates_dropped: int
     conflicting_dropped: int
+
+    def agreed(self, split: str) -> np.ndarray:
+        """Whether every annotator gave the tweet its label (the labels with no noise), per tweet."""
+        return self.agreement[split] == 1.0
 
     def counts(self, split: str) -> dict[str, int]:
         counted = Counter(self.targets[split].tolist())
@@ -141,8 +145,9 @@ def split_tweets(
         targets={
             split: np.array([index[unique[i].sentiment] for i in rows], dtype=np.int64) for split, rows in parts.items()
         },
-        agreed={
-            split: np.array([unique[i].confidence == 1.0 for i in rows], dtype=bool) for split, rows in parts.items()
+        agreement={
+            split: np.array([np.nan if unique[i].confidence is None else unique[i].confidence for i in rows])
+            for split, rows in parts.items()
         },
         rows_read=len(kept),
         duplicates_dropped=len(kept) - len(unique) - conflicting,
@@ -189,6 +194,6 @@ def dataset_card(splits: TweetSplits) -> str:
             rows,
             "",
             "Labels are noisy: CrowdFlower's agreement (the confidence column) is 1 for "
-            f"{splits.agreed['test'].mean():.0%} of the test tweets; `test_accuracy_agreed` scores only those.",
+            f"{splits.agreed('test').mean():.0%} of the test tweets; `test_accuracy_agreed` scores only those.",
         ]
     )
