@@ -13,7 +13,7 @@ from models import store
 from models.checkpoint import load_checkpoint, save_checkpoint
 from models.many_to_one import Config, TweetClassifier, model_texts
 from models.peers import TfidfPeer
-from models.tweet_text import MENTION_TOKEN, TOPIC_TOKEN, TweetTokenizer, normalize_tweet
+from models.tweet_text import MENTION_TOKEN, TOKENIZER_FILE, TOPIC_TOKEN, TweetTokenizer, normalize_tweet
 from training import bundles, held_out_domains, peers
 from training.data import sentiment_lexicon
 from training.data.tweet_domains import DOMAINS, tweet_domain
@@ -139,14 +139,19 @@ def test_class_balancing_evens_the_labels_over_the_whole_training_split():
 
 
 def test_soft_targets_give_the_label_half_the_annotators_disagreement_back():
-    targets = task.agreement_targets(np.array([1, 0, 1, 2]), np.array([1.0, 0.6, np.nan, 0.4]), n_classes=3)
-    np.testing.assert_allclose(
-        targets,
-        [[0, 1, 0], [0.8, 0.1, 0.1], [0, 1, 0], [0.15, 0.15, 0.7]],  # a blank agreement (NaN) is the label as given
-    )
+    targets = task.agreement_targets(np.array([1, 0, 2]), np.array([1.0, 0.6, 0.4]), n_classes=3)
+    np.testing.assert_allclose(targets, [[0, 1, 0], [0.8, 0.1, 0.1], [0.15, 0.15, 0.7]])
 
 
-def test_soft_labels_follow_each_tweet_through_balancing_and_leave_extra_examples_whole():
+def test_a_blank_agreement_is_the_mean_of_its_label_s_known_ones():
+    labels = np.array([0, 0, 0, 1, 1, 2])
+    agreement = np.array([1.0, np.nan, 0.6, 0.7, np.nan, np.nan])
+    filled = task.blanks_filled(agreement, labels)
+    np.testing.assert_allclose(filled, [1.0, 0.8, 0.6, 0.7, 0.7, 1.0])  # label 2 has no known one: the label as given
+    assert np.isnan(agreement).sum() == 3  # the caller's array is left alone
+
+
+def test_soft_labels_follow_each_tweet_through_balancing_and_leave_extra_examples_whole(tmp_path):
     splits = fixture_splits()
     n = len(splits.targets["train"])
     skewed = np.zeros(n, dtype=np.int64)
@@ -166,6 +171,10 @@ def test_soft_labels_follow_each_tweet_through_balancing_and_leave_extra_example
     expected = task.agreement_targets(skewed[rows], agreement[rows], 2)
     np.testing.assert_allclose(targets[: len(rows)].numpy(), expected, rtol=1e-6)
     assert set(targets[len(rows) :].max(dim=1).values.tolist()) == {1.0}  # VADER's words: no annotators to doubt
+    prepared.extra_files(tmp_path)  # the tokenizer: each target row must be the tweet of that row
+    tokenizer = TweetTokenizer.from_file(tmp_path / TOKENIZER_FILE, config.model.max_tokens)
+    balanced_texts = model_texts([splits.texts["train"][i] for i in rows], config.model)
+    assert prepared.train_batches.fields["token_ids"][: len(rows)] == tokenizer.encode(balanced_texts)
     hard = task.prepare_splits(dataclasses.replace(config, soft_labels=False), splits).train_batches.aligned["labels"]
     assert (targets.argmax(dim=1) == hard).all()  # the same labels, only softer
     loss = prepared.model(**next(iter(prepared.train_batches)))[1]

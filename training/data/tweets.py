@@ -112,7 +112,8 @@ class TweetSplits:
     conflicting_dropped: int
 
     def agreed(self, split: str) -> np.ndarray:
-        """Whether every annotator gave the tweet its label (the labels with no noise), per tweet."""
+        """Whether every annotator gave the tweet its label (the labels with no noise), per tweet; a blank
+        agreement is not known to be full, so it does not count."""
         return self.agreement[split] == 1.0
 
     def counts(self, split: str) -> dict[str, int]:

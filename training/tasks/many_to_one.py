@@ -44,9 +44,9 @@ class Config(TrainConfig):
     # The same over the whole training split, topics aside: a user's tweets do not come with the corpus's 3 to 1
     # of complaints, so the model should not bring that prior to them.
     balance_classes: bool = False
-    # Train towards how sure the annotators were instead of the bare label (agreement_targets): only 54 % of the
-    # tweets' labels had every annotator behind them, and a tweet a third of them read otherwise should not pull
-    # the model as hard as one all of them agreed on.
+    # Train towards how sure the annotators were instead of the bare label (the label's target is 1/2 + a/2 for
+    # the share a of annotators who gave it): only 54 % of the tweets' labels had every annotator behind them, and
+    # a tweet a third of them read otherwise should not pull the model as hard as one all of them agreed on.
     soft_labels: bool = False
     # Two labels only: positive when P(positive) reaches the cut with the best validation macro-F1 (saved with the
     # checkpoint, used at test time and by the page), instead of 0.5. Validation itself is scored at 0.5.
@@ -61,14 +61,27 @@ def sentiment_scores(targets: np.ndarray, predicted: np.ndarray, agreed: np.ndar
     return scores
 
 
+def blanks_filled(agreement: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The agreement with each blank (NaN) replaced by the mean agreement of the tweets with the same label that
+    have one (1 where none has). The blanks are not spread over the corpus: they are the Coachella and allergy
+    jobs, nearly all of their tweets, so counting them as full agreement would train two topics harder than the
+    rest, a signal tied to the topic that class balancing and leave-one-domain-out are there to remove."""
+    filled = agreement.astype(np.float64)  # a copy
+    for label in np.unique(labels):
+        of_label = labels == label
+        known = of_label & ~np.isnan(agreement)
+        filled[of_label & np.isnan(agreement)] = agreement[known].mean() if known.any() else 1.0
+    return filled
+
+
 def agreement_targets(labels: np.ndarray, agreement: np.ndarray, n_classes: int) -> np.ndarray:
-    """(N, C) training targets from each tweet's label and its annotators' agreement a (0 to 1): the label gets
-    1/2 + a/2, the other labels share the rest. Half the disagreement, not all of it, because an annotator who
-    did not give the label may have said neutral rather than the other one (measured: the target a itself did
-    worse on validation and on held-out topics, docs/many_to_one.md). A blank agreement (NaN) counts as full:
-    the label as given. Soft labels from annotators' disagreement: Peterson et al. 2019, Uma et al. 2021."""
-    kept = 0.5 + 0.5 * np.nan_to_num(agreement, nan=1.0)  # (N,)
-    targets = np.repeat(((1 - kept) / (n_classes - 1))[:, None], n_classes, axis=1)  # (N, C)
+    """(N, C) training targets from each tweet's label and its annotators' agreement a (0 to 1, no blanks:
+    blanks_filled): the label gets 1/2 + a/2, the other labels share the rest. Half the disagreement, not all of
+    it, because an annotator who did not give the label may have said neutral rather than the other one
+    (measured: the target a itself did worse on validation and on held-out topics, docs/many_to_one.md). Soft
+    labels from annotators' disagreement: Peterson et al. 2019, Uma et al. 2021."""
+    kept = 0.5 + 0.5 * agreement  # (N,)
+    targets = np.tile(((1 - kept) / (n_classes - 1))[:, None], (1, n_classes))  # (N, C)
     targets[np.arange(len(labels)), labels] = kept
     return targets
 
@@ -143,7 +156,7 @@ def prepare_splits(
     extra_texts, extra_targets = general_sentiment_examples(config)
     raw = {split: splits.texts[split][:limit] for split in splits.texts}
     targets = {split: torch.from_numpy(splits.targets[split][:limit]) for split in splits.targets}
-    agreement = splits.agreement["train"][:limit]
+    agreement = blanks_filled(splits.agreement["train"][:limit], splits.targets["train"][:limit])
     if config.balance_labels or config.balance_classes:
         groups = tweet_domains(raw["train"]) if config.balance_labels else ["all"] * len(raw["train"])
         rows = balanced_rows(splits.targets["train"][:limit], groups, config.seed)
