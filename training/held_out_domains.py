@@ -18,6 +18,7 @@ from models import many_to_one
 from models.tweet_text import SEED_TWEETS
 from training.data.tweet_domains import DOMAINS, OTHER, tweet_domains
 from training.data.tweets import TweetSplits, load_tweet_splits
+from training.metrics import per_set_and_mean
 from training.tasks.many_to_one import Config, prepare_splits
 from training.trainer import Trainer
 
@@ -62,18 +63,14 @@ def leave_one_domain_out(
     """``lodo_<domain>_accuracy`` and ``…_macro_f1`` per held-out domain, and their means (each domain counts
     once, whatever its size). ``score_held_out(fold)`` fits on the fold's train and validation splits and returns
     the scores (sentiment_scores) of its test split."""
-    scores = {}
+    per_domain = {}
     for domain in domains or lodo_domains(splits):
         fold_scores = score_held_out(held_out_fold(splits, domain))
-        for metric in ("accuracy", "macro_f1"):
-            scores[f"lodo_{domain}_{metric}"] = fold_scores[metric]
+        per_domain[domain] = {metric: fold_scores[metric] for metric in ("accuracy", "macro_f1")}
         print(
             f"lodo {domain}: accuracy {fold_scores['accuracy']:.4f}, macro-F1 {fold_scores['macro_f1']:.4f}", flush=True
         )
-    for metric in ("accuracy", "macro_f1"):
-        per_domain = [value for key, value in scores.items() if key.endswith(f"_{metric}")]
-        scores[f"lodo_mean_{metric}"] = float(np.mean(per_domain))
-    return scores
+    return {f"lodo_{key}": value for key, value in per_set_and_mean(per_domain).items()}
 
 
 class Unlogged:

@@ -156,19 +156,19 @@ def prepare_splits(
     extra_texts, extra_targets = general_sentiment_examples(config)
     raw = {split: splits.texts[split][:limit] for split in splits.texts}
     targets = {split: torch.from_numpy(splits.targets[split][:limit]) for split in splits.targets}
-    agreement = blanks_filled(splits.agreement["train"][:limit], splits.targets["train"][:limit])
+    train_labels = splits.targets["train"][:limit]
+    agreement = blanks_filled(splits.agreement["train"][:limit], train_labels)
     if config.balance_labels or config.balance_classes:
         groups = tweet_domains(raw["train"]) if config.balance_labels else ["all"] * len(raw["train"])
-        rows = balanced_rows(splits.targets["train"][:limit], groups, config.seed)
-        raw["train"] = [raw["train"][i] for i in rows]
-        targets["train"], agreement = targets["train"][rows], agreement[rows]
+        rows = balanced_rows(train_labels, groups, config.seed)
+        raw["train"], train_labels, agreement = [raw["train"][i] for i in rows], train_labels[rows], agreement[rows]
     raw["train"] = raw["train"] + extra_texts[:limit]
-    targets["train"] = torch.cat([targets["train"], torch.from_numpy(extra_targets[:limit])])
+    train_labels = np.concatenate([train_labels, extra_targets[:limit]])
     if config.soft_labels:  # the extra examples have no annotators: their labels count in full
         agreement = np.concatenate([agreement, np.ones(len(extra_texts[:limit]))])
-        targets["train"] = torch.from_numpy(
-            agreement_targets(targets["train"].numpy(), agreement, model_config.n_classes)
-        ).float()
+        targets["train"] = torch.from_numpy(agreement_targets(train_labels, agreement, model_config.n_classes)).float()
+    else:
+        targets["train"] = torch.from_numpy(train_labels)
     general = general or {}
     labels = model_config.labels
     for split, (split_texts, positive) in general.items():
