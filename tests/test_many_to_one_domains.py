@@ -181,6 +181,82 @@ def test_soft_labels_follow_each_tweet_through_balancing_and_leave_extra_example
     assert loss.ndim == 0 and torch.isfinite(loss)
 
 
+def test_the_tokenizer_never_makes_more_tokens_than_the_model_has_embeddings():
+    words, _ = sentiment_lexicon.lexicon_examples()  # hundreds of emoji: more characters than 120 tokens
+    assert len(set("".join(words))) > 120
+    assert TweetTokenizer.train(words, vocab_size=120, max_tokens=16).vocab_size <= 120
+
+
+def test_word_dropped_copies_keep_a_word_and_are_reproducible():
+    texts = ["the flight was late again", "fine", ""]
+    dropped = task.word_dropped(texts, 0.5, np.random.default_rng(3))
+    assert dropped == task.word_dropped(texts, 0.5, np.random.default_rng(3))
+    assert all(set(copy.split()) <= set(text.split()) for copy, text in zip(dropped, texts))
+    assert task.word_dropped(texts, 0.0, np.random.default_rng(0)) == texts
+    every_word_drawn = task.word_dropped(texts, 1.0, np.random.default_rng(0))
+    assert [len(copy.split()) for copy in every_word_drawn] == [1, 1, 0]  # one word kept; an empty text stays empty
+
+
+def distilled_config(**changes) -> task.Config:
+    return task.Config(
+        model=Config(vocab_size=120, embed_dim=8, hidden=6, max_tokens=16),
+        batch_size=8,
+        epochs=1,
+        soft_labels=True,
+        teacher_hidden=5,
+        teacher_embed_dim=7,
+        transfer_copies=2,
+        **changes,
+    )
+
+
+def test_a_teacher_s_verdicts_become_the_targets_of_the_rows_and_of_their_word_dropped_copies(monkeypatch):
+    splits = fixture_splits()
+    n = len(splits.targets["train"])
+    taught = []
+    trained_teacher = task.trained_teacher
+
+    def recorded(config, fold, dry_run=False):
+        teacher, score = trained_teacher(config, fold, dry_run)
+        taught.append((teacher, fold))
+        return teacher, score
+
+    monkeypatch.setattr(task, "trained_teacher", recorded)
+    labels_only = task.prepare_splits(distilled_config(teacher_weight=0.0), splits).train_batches
+    [(teacher, _)] = taught
+    assert teacher.model.config.hidden == 5 and teacher.model.config.embed_dim == 7  # the teacher's width
+    own = task.agreement_targets(splits.targets["train"], splits.agreement["train"], 2)
+    targets = labels_only.aligned["labels"].numpy()
+    assert targets.shape == (3 * n, 2)  # the tweets, then two word-dropped copies of each
+    np.testing.assert_allclose(targets[:n], own, rtol=1e-6)  # weight 0: the rows keep their own targets
+    copies = task.word_dropped(splits.texts["train"] * 2, 0.25, np.random.default_rng(0))
+    np.testing.assert_allclose(targets[n:], teacher.probabilities(copies), rtol=1e-5)
+    teacher_only = task.prepare_splits(distilled_config(teacher_weight=1.0), splits)
+    np.testing.assert_allclose(
+        teacher_only.train_batches.aligned["labels"].numpy()[:n],
+        taught[1][0].probabilities(splits.texts["train"]),
+        rtol=1e-5,
+    )
+    assert teacher_only.info["data.transfer_examples"] == str(2 * n)
+    loss = teacher_only.model(**next(iter(teacher_only.train_batches)))[1]
+    assert loss.ndim == 0 and torch.isfinite(loss)
+
+
+def test_a_fold_s_teacher_never_sees_the_held_out_domain(monkeypatch):
+    seen = []
+    trained_teacher = task.trained_teacher
+
+    def recorded(config, fold, dry_run=False):
+        seen.append(set(fold.texts["train"] + fold.texts["val"]))
+        return trained_teacher(config, fold, dry_run)
+
+    monkeypatch.setattr(task, "trained_teacher", recorded)
+    fold = held_out_domains.held_out_fold(fixture_splits(), "coachella")
+    task.prepare_splits(distilled_config(), fold)
+    assert seen and not seen[0] & set(fold.texts["test"])
+    assert not any(tweet_domain(text) == "coachella" for text in seen[0])
+
+
 def test_a_calibrated_threshold_is_saved_with_the_weights_and_used_at_prediction(tmp_path):
     config = task.Config(
         model=Config(vocab_size=120, embed_dim=8, hidden=6, max_tokens=16), batch_size=8, calibrate_threshold=True

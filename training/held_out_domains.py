@@ -20,7 +20,7 @@ from training.data.tweet_domains import DOMAINS, OTHER, tweet_domains
 from training.data.tweets import TweetSplits, load_tweet_splits
 from training.metrics import per_set_and_mean
 from training.tasks.many_to_one import Config, prepare_splits
-from training.trainer import Trainer
+from training.trainer import Trainer, Unlogged
 
 LODO_MIN_TWEETS = 100  # a domain with fewer tweets ("other") is too small to score alone and is never held out
 
@@ -71,19 +71,6 @@ def leave_one_domain_out(
             f"lodo {domain}: accuracy {fold_scores['accuracy']:.4f}, macro-F1 {fold_scores['macro_f1']:.4f}", flush=True
         )
     return {f"lodo_{key}": value for key, value in per_set_and_mean(per_domain).items()}
-
-
-class Unlogged:
-    """A RunLogger that keeps nothing: a leave-one-domain-out fold is scored, never shipped."""
-
-    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
-        pass
-
-    def save_state(self, state: dict) -> None:
-        pass
-
-    def save_best(self, model: torch.nn.Module) -> None:
-        pass
 
 
 def rnn_on_fold(config: Config) -> Callable[[TweetSplits], dict[str, float]]:

@@ -54,6 +54,20 @@ class RunLogger(Protocol):
     def save_best(self, model: torch.nn.Module) -> None: ...
 
 
+class Unlogged:
+    """A RunLogger that keeps nothing, for a model trained only to be scored or used, never shipped: a
+    leave-one-domain-out fold, a teacher whose verdicts become another model's training targets."""
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        pass
+
+    def save_state(self, state: dict) -> None:
+        pass
+
+    def save_best(self, model: torch.nn.Module) -> None:
+        pass
+
+
 def lr_factor(config: TrainConfig, steps_per_epoch: int) -> Callable[[int], float]:
     """Linear warm-up then cosine decay to zero, as a multiplier of the base learning rate per optimiser step."""
     warmup = max(1, int(config.warmup_epochs * steps_per_epoch))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,7 @@ from training.data.tweets import TweetSplits, dataset_card, load_tweet_splits
 from training.evaluation import predict_labels
 from training.metrics import classification_scores, confusion_report, per_set_and_mean
 from training.tasks import Task
-from training.trainer import TrainConfig
+from training.trainer import TrainConfig, Trainer, Unlogged
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,20 @@ class Config(TrainConfig):
     # Two labels only: positive when P(positive) reaches the cut with the best validation macro-F1 (saved with the
     # checkpoint, used at test time and by the page), instead of 0.5. Validation itself is scored at 0.5.
     calibrate_threshold: bool = False
+    # Distillation (Hinton et al. 2015): > 0 first trains a wider copy of this recipe, teacher_hidden units per
+    # direction over teacher_embed_dim-wide embeddings, then trains this model towards its verdicts. On the
+    # corpus's own topics the wide model scores what the TF-IDF peer does, which the shipped size cannot reach on
+    # the labels alone, and it is four times slower; its verdicts pass most of that on at the small size's speed
+    # (docs/many_to_one.md, round seven). The teacher is part of the data recipe: trained on the same training
+    # split (so a leave-one-domain-out fold's teacher never sees the held-out topic), never logged or shipped.
+    teacher_hidden: int = 0
+    teacher_embed_dim: int = 128
+    teacher_weight: float = 0.5  # a training example's target: this share the teacher's verdict, the rest its label
+    # The teacher also labels copies of the (balanced) gold training tweets with words left out: inputs it never
+    # trained on, where its verdicts say more than the labels do (on the training tweets themselves it gives
+    # the annotators' label 99 % of the time).
+    transfer_copies: int = 1
+    transfer_word_drop: float = 0.25
 
 
 def sentiment_scores(targets: np.ndarray, predicted: np.ndarray, agreed: np.ndarray, n_classes: int) -> dict:
@@ -84,6 +98,40 @@ def agreement_targets(labels: np.ndarray, agreement: np.ndarray, n_classes: int)
     targets = np.tile(((1 - kept) / (n_classes - 1))[:, None], (1, n_classes))  # (N, C)
     targets[np.arange(len(labels)), labels] = kept
     return targets
+
+
+def word_dropped(texts: list[str], drop: float, rng: np.random.Generator) -> list[str]:
+    """Each text with each of its words left out with probability ``drop``, one word kept at least (an empty
+    text stays empty)."""
+    dropped = []
+    for text in texts:
+        words = text.split()
+        kept = [word for word in words if rng.random() >= drop]
+        if words and not kept:
+            kept = [words[rng.integers(len(words))]]
+        dropped.append(" ".join(kept))
+    return dropped
+
+
+def trained_teacher(
+    config: Config, splits: TweetSplits, dry_run: bool = False
+) -> tuple[many_to_one.TweetClassifier, float]:
+    """The config's recipe at the teacher's width, trained as training.train trains a run (same seed, epochs and
+    early stop on validation), in float32 so its verdicts are the same on every machine; and its best validation
+    score."""
+    teacher_model = replace(config.model, hidden=config.teacher_hidden, embed_dim=config.teacher_embed_dim)
+    teacher_config = replace(config, model=teacher_model, teacher_hidden=0)
+    torch.manual_seed(teacher_config.seed)
+    task, tokenizer = prepared_task(teacher_config, splits, dry_run)
+    score = Trainer(
+        teacher_config,
+        task.model,
+        task.train_batches,
+        lambda model: task.evaluate(model, "val"),
+        task.selection_metric,
+        Unlogged(),
+    ).fit()
+    return many_to_one.TweetClassifier(task.model, tokenizer, bfloat16=False), score
 
 
 def general_sentiment_examples(config: Config) -> tuple[list[str], np.ndarray]:
@@ -147,6 +195,16 @@ def prepare_splits(
 ) -> Task:
     """The task on given splits: the shipped ones, or a leave-one-domain-out fold; ``general``
     (general_english_splits) are scored after training as the split GENERAL_ENGLISH (a fold has none)."""
+    return prepared_task(config, splits, dry_run, general)[0]
+
+
+def prepared_task(
+    config: Config,
+    splits: TweetSplits,
+    dry_run: bool = False,
+    general: dict[str, tuple[list[str], np.ndarray]] | None = None,
+) -> tuple[Task, TweetTokenizer]:
+    """prepare_splits' task and the tokenizer it trained (a teacher's verdicts need both)."""
     limit = 4 * config.batch_size if dry_run else None
     model_config = config.model
     if config.balance_labels and config.balance_classes:
@@ -162,13 +220,31 @@ def prepare_splits(
         groups = tweet_domains(raw["train"]) if config.balance_labels else ["all"] * len(raw["train"])
         rows = balanced_rows(train_labels, groups, config.seed)
         raw["train"], train_labels, agreement = [raw["train"][i] for i in rows], train_labels[rows], agreement[rows]
-    raw["train"] = raw["train"] + extra_texts[:limit]
+    gold_texts = raw["train"]
+    raw["train"] = gold_texts + extra_texts[:limit]
     train_labels = np.concatenate([train_labels, extra_targets[:limit]])
+    train_targets = train_labels
     if config.soft_labels:  # the extra examples have no annotators: their labels count in full
         agreement = np.concatenate([agreement, np.ones(len(extra_texts[:limit]))])
-        targets["train"] = torch.from_numpy(agreement_targets(train_labels, agreement, model_config.n_classes)).float()
-    else:
-        targets["train"] = torch.from_numpy(train_labels)
+        train_targets = agreement_targets(train_labels, agreement, model_config.n_classes)
+    info = {}
+    if config.teacher_hidden:
+        teacher, teacher_score = trained_teacher(config, splits, dry_run)
+        torch.manual_seed(config.seed)  # the model below starts from the weights it would have without a teacher
+        if train_targets.ndim == 1:
+            train_targets = np.eye(model_config.n_classes)[train_targets]  # (N, C)
+        transfer = word_dropped(
+            gold_texts * config.transfer_copies, config.transfer_word_drop, np.random.default_rng(config.seed)
+        )
+        weight = config.teacher_weight
+        taught = weight * teacher.probabilities(raw["train"]) + (1 - weight) * train_targets  # (N, C)
+        train_targets = np.concatenate([taught, teacher.probabilities(transfer)])  # (N + transfer, C)
+        raw["train"] = raw["train"] + transfer
+        info["data.transfer_examples"] = str(len(transfer))
+        info["teacher.val_macro_f1"] = f"{teacher_score:.4f}"
+    targets["train"] = torch.from_numpy(train_targets)
+    if targets["train"].is_floating_point():
+        targets["train"] = targets["train"].float()
     general = general or {}
     labels = model_config.labels
     for split, (split_texts, positive) in general.items():
@@ -236,7 +312,7 @@ def prepare_splits(
         if config.calibrate_threshold:
             (folder / CALIBRATION_FILE).write_text(json.dumps({"positive_threshold": positive_threshold(model)}))
 
-    return Task(
+    task = Task(
         model=model,
         train_batches=batches("train", config.batch_size, shuffle=True),
         evaluate=evaluate,
@@ -251,8 +327,10 @@ def prepare_splits(
             "data.test_size": str(len(targets["test"])),
             "data.general_examples": str(len(extra_texts)),
             "tokenizer.vocab_size": str(tokenizer.vocab_size),
+            **info,
         },
     )
+    return task, tokenizer
 
 
 SCORE_CUTS = np.round(np.arange(-1.0, 1.0001, 0.01), 2)  # for a peer's score (VADER's compound is in [-1, 1])
