@@ -156,8 +156,9 @@ class TweetTokenizer:
         tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
         tokenizer.decoder = decoders.Metaspace()
         # The characters come first and are never cut to vocab_size, so text of many scripts and emoji could make
-        # more tokens than the model has embeddings: the rarest characters are left to UNK instead. (The shipped
-        # tokenizers' 353 characters are far under their 4,000.)
+        # more tokens than the model has embeddings: the rarest characters are left to UNK instead. Which of
+        # equally rare ones go is up to the trainer's hash order, so it can change between processes; the cap
+        # binds only on tiny vocabularies (the shipped tokenizers' 282 characters are far under their 4,000).
         trainer = trainers.BpeTrainer(
             vocab_size=vocab_size,
             min_frequency=2,

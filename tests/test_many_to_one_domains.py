@@ -253,8 +253,27 @@ def test_a_fold_s_teacher_never_sees_the_held_out_domain(monkeypatch):
     monkeypatch.setattr(task, "trained_teacher", recorded)
     fold = held_out_domains.held_out_fold(fixture_splits(), "coachella")
     task.prepare_splits(distilled_config(), fold)
-    assert seen and not seen[0] & set(fold.texts["test"])
-    assert not any(tweet_domain(text) == "coachella" for text in seen[0])
+    assert seen and {tweet_domain(text) for text in seen[0]} == {"airlines", "apple"}  # the fold's, no Coachella
+
+
+def test_without_copies_or_its_share_a_teacher_changes_nothing_the_model_trains_on():
+    splits = fixture_splits()
+    hard = dataclasses.replace(distilled_config(), soft_labels=False)
+    torch.manual_seed(hard.seed)  # as training.train seeds before it prepares a task
+    alone = task.prepare_splits(dataclasses.replace(hard, teacher_hidden=0), splits)
+    torch.manual_seed(hard.seed)
+    taught = task.prepare_splits(dataclasses.replace(hard, teacher_weight=0.0, transfer_copies=0), splits)
+    for name, weights in alone.model.state_dict().items():  # the same start: the teacher's draws are not the model's
+        torch.testing.assert_close(taught.model.state_dict()[name], weights)
+    labels = alone.train_batches.aligned["labels"]  # hard labels: class ids
+    np.testing.assert_array_equal(taught.train_batches.aligned["labels"].numpy(), np.eye(2)[labels.numpy()])
+    assert alone.unused_settings == task.TEACHER_SETTINGS and not taught.unused_settings
+
+
+def test_distillation_settings_out_of_range_are_refused():
+    for bad in ({"teacher_weight": 1.5}, {"transfer_word_drop": 1.0}, {"transfer_copies": -1}):
+        with pytest.raises(ValueError, match="teacher_weight must be"):
+            task.prepare_splits(dataclasses.replace(distilled_config(), **bad), fixture_splits())
 
 
 def test_a_calibrated_threshold_is_saved_with_the_weights_and_used_at_prediction(tmp_path):

@@ -19,8 +19,7 @@ from models.tweet_text import SEED_TWEETS
 from training.data.tweet_domains import DOMAINS, OTHER, tweet_domains
 from training.data.tweets import TweetSplits, load_tweet_splits
 from training.metrics import per_set_and_mean
-from training.tasks.many_to_one import Config, prepare_splits
-from training.trainer import Trainer, Unlogged
+from training.tasks.many_to_one import Config, trained_unlogged
 
 LODO_MIN_TWEETS = 100  # a domain with fewer tweets ("other") is too small to score alone and is never held out
 
@@ -78,11 +77,7 @@ def rnn_on_fold(config: Config) -> Callable[[TweetSplits], dict[str, float]]:
     score the held-out domain."""
 
     def score_held_out(fold: TweetSplits) -> dict[str, float]:
-        torch.manual_seed(config.seed)
-        task = prepare_splits(config, fold)
-        Trainer(
-            config, task.model, task.train_batches, lambda m: task.evaluate(m, "val"), task.selection_metric, Unlogged()
-        ).fit()
+        task, _, _ = trained_unlogged(config, fold)
         return task.evaluate(task.model, "test")
 
     return score_held_out

@@ -57,9 +57,11 @@ def standing_against_peers(runs: list[store.RunSummary]) -> str | None:
 
 
 def domain_comparison() -> None:
-    """The comparison's own part: how each run does on a topic it never saw in training."""
-    runs = [run for run in run_catalogue("many_to_one").runs if "lodo_mean_accuracy" in run.metrics]
-    verdict = standing_against_peers(run_catalogue("many_to_one").runs)
+    """The comparison's own part: where the champion loses to a peer, then how each run does on a topic it never
+    saw in training."""
+    every_run = run_catalogue("many_to_one").runs
+    runs = [run for run in every_run if "lodo_mean_accuracy" in run.metrics]
+    verdict = standing_against_peers(every_run)
     if verdict:  # its own heading: it weighs the test split and everyday English too, not only the topics below
         st.subheader("Where the champion loses to a peer")
         st.warning(verdict, icon=":material/balance:")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -54,9 +55,11 @@ class Config(TrainConfig):
     # Distillation (Hinton et al. 2015): > 0 first trains a wider copy of this recipe, teacher_hidden units per
     # direction over teacher_embed_dim-wide embeddings, then trains this model towards its verdicts. On the
     # corpus's own topics the wide model scores what the TF-IDF peer does, which the shipped size cannot reach on
-    # the labels alone, and it is four times slower; its verdicts pass most of that on at the small size's speed
+    # the labels alone, and it is three times slower; its verdicts pass most of that on at the small size's speed
     # (docs/many_to_one.md, round seven). The teacher is part of the data recipe: trained on the same training
-    # split (so a leave-one-domain-out fold's teacher never sees the held-out topic), never logged or shipped.
+    # split (so a leave-one-domain-out fold's teacher never sees the held-out topic), on the CPU, before the run
+    # starts (so a resumed run trains the same teacher again), never shipped; its validation score and training
+    # time are logged as the run's teacher.* tags.
     teacher_hidden: int = 0
     teacher_embed_dim: int = 128
     teacher_weight: float = 0.5  # a training example's target: this share the teacher's verdict, the rest its label
@@ -113,24 +116,28 @@ def word_dropped(texts: list[str], drop: float, rng: np.random.Generator) -> lis
     return dropped
 
 
+def trained_unlogged(config: Config, splits: TweetSplits, dry_run: bool = False) -> tuple[Task, TweetTokenizer, float]:
+    """The config trained on the splits as training.train trains a run (same seed, epochs and early stop on
+    validation) with nothing logged, its tokenizer and its best validation score: a leave-one-domain-out fold, or
+    a teacher."""
+    torch.manual_seed(config.seed)
+    task, tokenizer = task_and_tokenizer(config, splits, dry_run)
+
+    def on_validation(model: torch.nn.Module) -> dict[str, float]:
+        return task.evaluate(model, "val")
+
+    score = Trainer(config, task.model, task.train_batches, on_validation, task.selection_metric, Unlogged()).fit()
+    return task, tokenizer, score
+
+
 def trained_teacher(
     config: Config, splits: TweetSplits, dry_run: bool = False
 ) -> tuple[many_to_one.TweetClassifier, float]:
-    """The config's recipe at the teacher's width, trained as training.train trains a run (same seed, epochs and
-    early stop on validation), in float32 so its verdicts are the same on every machine; and its best validation
-    score."""
+    """The config's recipe at the teacher's width, trained on the CPU (the same teacher wherever the run trains or
+    resumes), with its verdicts in float32; and its best validation score."""
     teacher_model = replace(config.model, hidden=config.teacher_hidden, embed_dim=config.teacher_embed_dim)
-    teacher_config = replace(config, model=teacher_model, teacher_hidden=0)
-    torch.manual_seed(teacher_config.seed)
-    task, tokenizer = prepared_task(teacher_config, splits, dry_run)
-    score = Trainer(
-        teacher_config,
-        task.model,
-        task.train_batches,
-        lambda model: task.evaluate(model, "val"),
-        task.selection_metric,
-        Unlogged(),
-    ).fit()
+    teacher_config = replace(config, model=teacher_model, teacher_hidden=0, device="cpu")
+    task, tokenizer, score = trained_unlogged(teacher_config, splits, dry_run)
     return many_to_one.TweetClassifier(task.model, tokenizer, bfloat16=False), score
 
 
@@ -195,10 +202,14 @@ def prepare_splits(
 ) -> Task:
     """The task on given splits: the shipped ones, or a leave-one-domain-out fold; ``general``
     (general_english_splits) are scored after training as the split GENERAL_ENGLISH (a fold has none)."""
-    return prepared_task(config, splits, dry_run, general)[0]
+    return task_and_tokenizer(config, splits, dry_run, general)[0]
 
 
-def prepared_task(
+# Settings only a run with a teacher reads; without one they are not logged, so runs differ only where it matters.
+TEACHER_SETTINGS = frozenset({"teacher_embed_dim", "teacher_weight", "transfer_copies", "transfer_word_drop"})
+
+
+def task_and_tokenizer(
     config: Config,
     splits: TweetSplits,
     dry_run: bool = False,
@@ -211,6 +222,10 @@ def prepared_task(
         raise ValueError("balance_labels already balances the labels overall; set one of it and balance_classes")
     if config.calibrate_threshold and model_config.n_classes != 2:
         raise ValueError("calibrate_threshold needs two labels (a cut on P(positive))")
+    if config.teacher_hidden and not (
+        0 <= config.teacher_weight <= 1 and 0 <= config.transfer_word_drop < 1 and config.transfer_copies >= 0
+    ):
+        raise ValueError("teacher_weight must be in [0, 1], transfer_word_drop in [0, 1), transfer_copies ≥ 0")
     extra_texts, extra_targets = general_sentiment_examples(config)
     raw = {split: splits.texts[split][:limit] for split in splits.texts}
     targets = {split: torch.from_numpy(splits.targets[split][:limit]) for split in splits.targets}
@@ -229,7 +244,9 @@ def prepared_task(
         train_targets = agreement_targets(train_labels, agreement, model_config.n_classes)
     info = {}
     if config.teacher_hidden:
+        started = time.perf_counter()
         teacher, teacher_score = trained_teacher(config, splits, dry_run)
+        info["teacher.seconds"] = f"{time.perf_counter() - started:.1f}"
         torch.manual_seed(config.seed)  # the model below starts from the weights it would have without a teacher
         if train_targets.ndim == 1:
             train_targets = np.eye(model_config.n_classes)[train_targets]  # (N, C)
@@ -329,6 +346,7 @@ def prepared_task(
             "tokenizer.vocab_size": str(tokenizer.vocab_size),
             **info,
         },
+        unused_settings=frozenset() if config.teacher_hidden else TEACHER_SETTINGS,
     )
     return task, tokenizer
 
