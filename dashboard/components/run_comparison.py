@@ -271,11 +271,17 @@ def run_colours(runs: list[store.RunSummary]) -> dict[str, str]:
     return {run.run_name: COLOURS[index % len(COLOURS)] for index, run in enumerate(runs)}
 
 
+LEGEND_WIDTH = 400  # px a legend has in the narrowest curve chart (half of a 1280-pixel window, sidebar open)
+
+
 def legend_rows(names: list[str]) -> int:
-    """Rows a horizontal legend of these names takes in a curve chart, half of the page: an entry is about 40 px of
-    line and gap plus 7 px a character, and the narrowest such chart (a 1280-pixel window with the sidebar open)
-    leaves about 240 px a row."""
-    return max(1, math.ceil(sum(40 + 7 * len(name) for name in names) / 240))
+    """Rows a horizontal legend of these names takes in a curve chart, half of the page. When the entries do not
+    fit in one row, plotly lays them out in columns as wide as the widest entry (about 40 px of line and gap plus
+    6 px a character), so one long name (bilstm_attention_ngrams_distilled) leaves room for one column only."""
+    widths = [40 + 6 * len(name) for name in names]
+    if sum(widths) <= LEGEND_WIDTH:
+        return 1
+    return math.ceil(len(names) / max(1, LEGEND_WIDTH // max(widths)))
 
 
 def curves_figure(runs: list[store.RunSummary], metric: str, by_time: bool, colours: dict[str, str]) -> go.Figure:
