@@ -329,7 +329,7 @@ def task_and_tokenizer(
         if config.calibrate_threshold:
             (folder / CALIBRATION_FILE).write_text(json.dumps({"positive_threshold": positive_threshold(model)}))
 
-    task = Task(
+    return Task(
         model=model,
         train_batches=batches("train", config.batch_size, shuffle=True),
         evaluate=evaluate,
@@ -347,8 +347,7 @@ def task_and_tokenizer(
             **info,
         },
         unused_settings=frozenset() if config.teacher_hidden else TEACHER_SETTINGS,
-    )
-    return task, tokenizer
+    ), tokenizer
 
 
 SCORE_CUTS = np.round(np.arange(-1.0, 1.0001, 0.01), 2)  # for a peer's score (VADER's compound is in [-1, 1])
