@@ -1,6 +1,6 @@
-"""Batches of variable-length sequences, shared by the recurrent models and their training: right padding, each
-row reversed within its own length (the backward direction of a recurrent layer that never reads padding), and
-runs of equal labels."""
+"""Batches of variable-length sequences, shared by the recurrent models and their training: right padding (of id
+lists, or of rows kept one after another in one array), each row reversed within its own length (the backward
+direction of a recurrent layer that never reads padding), and runs of equal labels."""
 
 from __future__ import annotations
 
@@ -20,6 +20,22 @@ def pad_sequences(sequences: list[list[int]] | list[np.ndarray], pad_id: int = 0
         ids[real] = np.concatenate(sequences)  # one copy in C; a generator over array items is many times slower
     else:
         ids[real] = np.fromiter(chain.from_iterable(sequences), dtype=np.int64, count=int(lengths.sum()))
+    return torch.from_numpy(ids)
+
+
+def gather_slices(flat: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The slices ``flat[start : start + length]`` one after another, in one gather: a list of rows kept as one array
+    (where each begins, how long it is) is read without a Python step per row."""
+    total = int(lengths.sum())
+    before = np.cumsum(lengths) - lengths  # (N,) where each slice begins in the result
+    return flat[np.repeat(starts - before, lengths) + np.arange(total)]
+
+
+def pad_slices(flat: np.ndarray, starts: np.ndarray, lengths: np.ndarray, pad_id: int = 0) -> torch.Tensor:
+    """pad_sequences of the rows ``flat[start : start + length]``: one (N, longest) int64 tensor, right-padded with
+    ``pad_id``, at least one column."""
+    ids = np.full((len(lengths), max(int(lengths.max(initial=0)), 1)), pad_id, dtype=np.int64)
+    ids[np.arange(ids.shape[1])[None, :] < lengths[:, None]] = gather_slices(flat, starts, lengths)  # (N, T)
     return torch.from_numpy(ids)
 
 

@@ -117,6 +117,18 @@ def normalize_tweet(text: str, mask_topics: bool = False) -> str:
 WORDS = re.compile(r"\S+")
 
 
+def bounded_slices(texts_words: list[list[str]], max_words: int):
+    """(start, end) of consecutive slices of the texts with at most ``max_words`` words in all (a longer text on its
+    own), so that whatever is pasted, one slice's new words fit a cache bounded to that many and it stays bounded."""
+    start = count = 0
+    for end, words in enumerate(texts_words):
+        if count + len(words) > max_words and end > start:
+            yield start, end
+            start, count = end, 0
+        count += len(words)
+    yield start, len(texts_words)
+
+
 class TweetTokenizer:
     """BPE over lower-cased NFKC text, split at spaces the SentencePiece way (a word keeps its leading ``▁``), so
     the pieces of a tweet put back together give the tweet again; the placeholders for URLs and mentions are
@@ -126,7 +138,9 @@ class TweetTokenizer:
     each word, at several times its speed, because building one Encoding object per tweet costs more than
     classifying it (training encodes the same way, so the ids always agree). A new ASCII word skips even the one
     Encoding: lower-casing is the whole normalisation there, so its ids come straight from the BPE model, about
-    15 times faster; other words, and any that holds a placeholder, go through the full pipeline."""
+    15 times faster; other words, and any that holds a placeholder, go through the full pipeline. (A classifier
+    keeps its words' ids in a table of its own, models.many_to_one.WordTable, and asks ids_of_words for new
+    ones.)"""
 
     SPECIAL_TOKENS = (PAD, UNK, URL_TOKEN, MENTION_TOKEN, TOPIC_TOKEN)
     CACHE_WORDS = 200_000  # a page that runs for days must not grow without bound
@@ -189,9 +203,23 @@ class TweetTokenizer:
         because testing each placeholder costs ten times as much per word."""
         return word.isascii() and "<" not in word and "@" not in word
 
+    def ids_of_words(self, words: list[str]) -> dict[str, tuple[int, ...]]:
+        """Each of these distinct words' token ids, worked out afresh (the cache is neither read nor filled): the BPE
+        model's short way where it gives the pipeline's ids, the full pipeline in one batch for the rest (one call
+        per word costs several times more)."""
+        ids: dict[str, tuple[int, ...]] = {}
+        if self.direct_bpe:
+            tokenize = self.tokenizer.model.tokenize
+            for word in words:
+                if self._through_bpe_model(word):
+                    ids[word] = tuple(token.id for token in tokenize("\u2581" + word.lower()))
+        rest = [word for word in words if word not in ids]
+        for word, encoding in zip(rest, self.tokenizer.encode_batch(rest, add_special_tokens=False)):
+            ids[word] = tuple(encoding.ids)
+        return ids
+
     def learn_words(self, texts_words: list[list[str]], with_spans: bool = False) -> None:
-        """Put the words the cache lacks into it (with their character spans too when ``with_spans``); the words
-        the full pipeline must see are encoded in one batch (one call per word costs several times more)."""
+        """Put the words the cache lacks into it (with their character spans too when ``with_spans``)."""
         cache = self.word_spans if with_spans else self.word_ids
         words = set(chain.from_iterable(texts_words))
         missing = list(words.difference(cache))
@@ -199,27 +227,12 @@ class TweetTokenizer:
             self.word_ids.clear()
             self.word_spans.clear()
             missing = list(words)
-        if not with_spans and self.direct_bpe:
-            tokenize = self.tokenizer.model.tokenize
-            for word in missing:
-                if self._through_bpe_model(word):
-                    self.word_ids[word] = tuple(token.id for token in tokenize("\u2581" + word.lower()))
-            missing = [word for word in missing if word not in self.word_ids]
+        if not with_spans:
+            self.word_ids.update(self.ids_of_words(missing))
+            return
         for word, encoding in zip(missing, self.tokenizer.encode_batch(missing, add_special_tokens=False)):
             self.word_ids[word] = tuple(encoding.ids)
-            if with_spans:
-                self.word_spans[word] = tuple(encoding.offsets)
-
-    def _parts(self, texts_words: list[list[str]]):
-        """(start, end) of consecutive slices of the texts with at most CACHE_WORDS words in all (a longer text on
-        its own), so that whatever is pasted, one slice's new words fit the cache and it stays bounded."""
-        start = count = 0
-        for end, words in enumerate(texts_words):
-            if count + len(words) > self.CACHE_WORDS and end > start:
-                yield start, end
-                start, count = end, 0
-            count += len(words)
-        yield start, len(texts_words)
+            self.word_spans[word] = tuple(encoding.offsets)
 
     def _cached_ids(self, texts_words: list[list[str]]) -> list[list[int]]:
         """Each text's ids from the cache (KeyError for a word it lacks), cut at max_tokens, never empty."""
@@ -237,7 +250,7 @@ class TweetTokenizer:
                 return self._cached_ids(texts_words)
             except KeyError:  # words not seen before: learn each slice's new words at once, then encode it
                 result = []
-                for start, end in self._parts(texts_words):
+                for start, end in bounded_slices(texts_words, self.CACHE_WORDS):
                     self.learn_words(texts_words[start:end])
                     result += self._cached_ids(texts_words[start:end])
                 return result
@@ -247,7 +260,7 @@ class TweetTokenizer:
         max_tokens."""
         texts_words = [text.split() for text in texts]
         result = []
-        for start, end in self._parts(texts_words):
+        for start, end in bounded_slices(texts_words, self.CACHE_WORDS):
             self.learn_words(texts_words[start:end], with_spans=True)
             result += [self._ids_and_spans(text) for text in texts[start:end]]
         return result
@@ -305,7 +318,7 @@ class NgramHasher:
     string hash changes from process to process; a word pair's bucket is mixed from its two words' buckets.
 
     A word's ids are cached as one array, so a batch costs a dictionary lookup per word and array arithmetic for
-    the rest. Prediction goes faster still (models.many_to_one.NgramVotes), summing each word's weights once."""
+    the rest. Prediction goes faster still (models.many_to_one.WordTable), summing each word's weights once."""
 
     CHAR_SIZES = range(2, 6)
     # A tweet of 280 characters has about 1,200. Longer input is cut so hostile text costs no more: the word ids

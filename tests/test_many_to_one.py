@@ -3,6 +3,7 @@ training, the VADER peer run, and a bundle that imports and predicts."""
 
 import dataclasses
 import json
+import threading
 from types import SimpleNamespace
 
 import numpy as np
@@ -11,7 +12,7 @@ import torch
 
 from models import many_to_one, store
 from models.checkpoint import load_checkpoint, save_checkpoint
-from models.many_to_one import Config, NgramVotes, TweetClassifier, build_model
+from models.many_to_one import Config, TweetClassifier, WordTable, build_model
 from models.peers import TfidfPeer, VaderPeer, logged_run
 from models.tweet_text import (
     PAD_ID,
@@ -271,7 +272,6 @@ def test_the_model_is_deterministic_and_survives_save_and_load(tokenizer, tmp_pa
     assert probabilities.shape == (3, 2) and np.allclose(probabilities.sum(1), 1, atol=1e-5)
     explained = classifier.explain(texts, batch_size=2)
     np.testing.assert_allclose([e.probabilities["positive"] for e in explained], probabilities[:, 1], atol=1e-5)
-    classifier.VOTE_BATCHES = 1  # the n-gram votes of each batch in a call of their own: the same verdicts
     np.testing.assert_allclose(classifier.probabilities(texts, batch_size=1), probabilities, atol=1e-5)
     assert explained[2].truncated and not explained[0].truncated
     assert "".join(piece for piece, _ in explained[0].pieces) == "worst flight ever"
@@ -361,26 +361,64 @@ def test_the_ngram_path_starts_silent_ignores_padding_and_is_required_once_confi
     assert logits.shape == (4, 2) and model.ngrams.weights.weight.grad[PAD_ID].abs().sum() == 0
 
 
-def test_votes_a_word_at_a_time_are_the_ngram_path_s_logits(monkeypatch):
+def test_the_word_table_gives_the_tokenizer_s_ids_and_the_ngram_path_s_logits(tokenizer, monkeypatch):
     torch.manual_seed(0)
-    model = build_model(Config(vocab_size=50, embed_dim=8, hidden=6, ngram_buckets=997)).eval()
+    model = build_model(Config(vocab_size=200, embed_dim=8, hidden=6, max_tokens=12, ngram_buckets=997)).eval()
     with torch.no_grad():
         model.ngrams.weights.weight[1:].normal_()
     hasher = NgramHasher(997)
-    votes = NgramVotes(model.ngrams, hasher)
-    texts = ["worst flight ever", "", "café naïve 😍😍", "not bad not bad", "word " * 600, "great crew"]
-    with torch.no_grad():
-        exact = model.ngrams(torch.from_numpy(hasher.padded(texts)[0]))
-    torch.testing.assert_close(votes.logits(texts), exact)  # the 600-word text (over MAX_NGRAMS) goes the exact way
-    torch.testing.assert_close(votes.logits(texts[::-1]), exact.flip(0))  # now every word comes from the cache
-    monkeypatch.setattr(NgramHasher, "CACHE_WORDS", 5)  # fewer than the 11 words the tables hold now
-    # Six distinct words are more than the tables may hold: the path itself reads them, and the tables stay as they
-    # were. Three fit once the tables start again, and then they are all the tables hold.
-    for texts, held in ((["brand new words here", "great crew"], 11), (["brand new", "great"], 3)):
+    table = WordTable(tokenizer, model.ngrams, hasher)
+    texts = ["worst flight ever", "", "Café NAÏVE 😍😍 ΟΔΟΣ", "not bad not bad", "word " * 600, "Great crew @user"]
+    texts += [" ".join(TRICKY_WORDS)]
+
+    def assert_reads_as_tokenizer_and_path(texts: list[str]) -> None:
+        encoded = table.encode(texts)
+        ids = [encoded.token_ids[s : s + n].tolist() for s, n in zip(encoded.starts, encoded.lengths)]
+        assert ids == tokenizer.encode(texts)  # cut at max_tokens; the empty text is one unknown token
         with torch.no_grad():
             exact = model.ngrams(torch.from_numpy(hasher.padded(texts)[0]))
-        torch.testing.assert_close(votes.logits(texts), exact)
-        assert len(votes.row_of) == held
+        torch.testing.assert_close(encoded.ngram_logits, exact)  # the 600-word text (over MAX_NGRAMS) the exact way
+
+    assert_reads_as_tokenizer_and_path(texts)
+    held = len(table.row_of)
+    assert_reads_as_tokenizer_and_path(texts[::-1])  # now every word comes from the table
+    assert len(table.row_of) == held
+    monkeypatch.setattr(WordTable, "CACHE_WORDS", 5)  # fewer than the words the table holds now
+    # A call goes a slice of at most five words at a time and the table starts again where they would not fit, so it
+    # ends holding the last slice's words; a longer text goes alone, and the table holds its words until the next.
+    for texts, held in ((["brand new words here", "great crew"], 2), (["a b c d e f g"], 7), (["brand new"], 2)):
+        assert_reads_as_tokenizer_and_path(texts)
+        assert len(table.row_of) == held
+    plain = WordTable(tokenizer).encode(["worst flight ever", ""])
+    assert plain.ngram_logits is None and plain.lengths.tolist() == [len(tokenizer.encode(["worst flight ever"])[0]), 1]
+    with pytest.raises(ValueError, match="together"):
+        WordTable(tokenizer, model.ngrams)
+
+
+def test_the_word_table_serves_several_threads_at_once(tokenizer, monkeypatch):
+    torch.manual_seed(0)
+    model = build_model(Config(vocab_size=200, embed_dim=8, hidden=6, max_tokens=12, ngram_buckets=997)).eval()
+    with torch.no_grad():
+        model.ngrams.weights.weight[1:].normal_()
+    table = WordTable(tokenizer, model.ngrams, NgramHasher(997))
+    monkeypatch.setattr(WordTable, "CACHE_WORDS", 8)  # two texts a slice: the table starts again all the time
+    texts = [f"w{i} flight crew {i % 7}" for i in range(200)]
+    expected = table.encode(texts)
+    mismatches = []
+
+    def read() -> None:
+        for _ in range(10):
+            encoded = table.encode(texts)
+            same_ids = np.array_equal(encoded.token_ids, expected.token_ids)
+            if not (same_ids and torch.equal(encoded.ngram_logits, expected.ngram_logits)):
+                mismatches.append(encoded)
+
+    readers = [threading.Thread(target=read) for _ in range(4)]
+    for reader in readers:
+        reader.start()
+    for reader in readers:
+        reader.join(timeout=60)
+    assert not mismatches and not any(reader.is_alive() for reader in readers)
 
 
 def test_vader_peer_reads_the_tweet_as_written():
