@@ -16,7 +16,7 @@ def page(app):
 
 def test_random_scene_every_model_and_attention(page):
     assert "### “" in page_texts(page) and ("Right" in page_texts(page) or "Not exactly right" in page_texts(page))
-    assert any("mean log-prob per word" in df.value.columns for df in page.dataframe)
+    assert any("mean log-prob per word" in table.value.columns for table in page.table)
     assert not any("duration (s)" in df.value.columns for df in page.dataframe)  # the Compare tab is closed
     open_tab(page, "one_to_many", "Compare runs")
     assert any("duration (s)" in df.value.columns for df in page.dataframe)  # the shared run comparison
@@ -101,7 +101,7 @@ def test_a_caption_cut_at_the_length_limit_says_so(page, monkeypatch):
     from models.one_to_many import Captioner
 
     assert "Cut at the length limit" not in page_texts(page)
-    [table] = [df.value for df in page.dataframe if "caption" in df.value.columns]
+    [table] = [table.value for table in page.table if "caption" in table.value.columns]
     assert not any(caption.endswith("…") for caption in table["caption"])
     # A limit of 3 words cuts every scene's caption, by the decoders' own length check.
     greedy, beam_search = Captioner.greedy, Captioner.beam_search
@@ -116,5 +116,5 @@ def test_a_caption_cut_at_the_length_limit_says_so(page, monkeypatch):
         assert_no_exception(page)
         assert "Cut at the length limit" in page_texts(page)
         assert any(m.value.startswith("### “") and m.value.endswith(" …”") for m in page.markdown)
-        [table] = [df.value for df in page.dataframe if "caption" in df.value.columns]
+        [table] = [table.value for table in page.table if "caption" in table.value.columns]
         assert table["caption"].iloc[0].endswith(" …")

@@ -110,12 +110,13 @@ def timeline(
     )
     figure.update_layout(
         barmode="overlay",
-        height=200 + 40 * len(rows),
-        margin=dict(t=10, b=10, l=10, r=10),
+        height=230 + 40 * len(rows),  # 30 px of it for the legend above the plot
+        margin=dict(t=40, b=10, l=10, r=10),
         xaxis=dict(title="seconds"),
         yaxis=dict(domain=[0, 0.55]),
         yaxis2=dict(domain=[0.65, 1], range=[0, 1.02], title="confidence"),
-        legend=dict(orientation="h", y=-0.25),
+        # Above the plot: below it, the legend sat on the x axis's title at every height the figure takes.
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
     )
     return figure
 

@@ -181,7 +181,9 @@ with demo:
                 f"{out_of_domain['threshold']:.2f}. The signal is imperfect (AUC {auc:.2f} between scenes and "
                 "photos), so silence does not prove the image is a scene."
             )
-        st.dataframe(
+        # A static table, which wraps its cells: the hypotheses of a beam often differ only at their ends, which a
+        # data grid's one-line cells cut off.
+        st.table(
             pd.DataFrame(
                 {
                     "caption": [shown(h) for h in hypotheses],
@@ -189,7 +191,6 @@ with demo:
                 }
             ),
             hide_index=True,
-            width="stretch",
         )
         st.caption(
             f"{len(hypotheses)}-best of beam width {beam_width} · highest word entropy (greedy) "
