@@ -6,13 +6,15 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from dashboard.components.run_comparison import RUN_COLUMN_WIDTH
 from dashboard.components.runs import run_catalogue
 from dashboard.components.user_text import code
 from models import store
 
 
 def lodo_table(runs: list[store.RunSummary], metric: str) -> pd.DataFrame:
-    """Held-out domain × run: each run's ``lodo_<domain>_<metric>``, the mean last."""
+    """Run × held-out domain: each run's ``lodo_<domain>_<metric>``, the mean last. A row per run, because run
+    names are long and topics short: a column per run made the table wider than the page."""
     suffix = f"_{metric}"
     domains = sorted(
         {
@@ -24,8 +26,9 @@ def lodo_table(runs: list[store.RunSummary], metric: str) -> pd.DataFrame:
         - {"mean"}
     )
     return pd.DataFrame(
-        {run.run_name: [run.metrics.get(f"lodo_{domain}{suffix}") for domain in [*domains, "mean"]] for run in runs},
-        index=[*domains, "mean"],
+        [[run.metrics.get(f"lodo_{domain}{suffix}") for domain in [*domains, "mean"]] for run in runs],
+        index=[run.run_name for run in runs],
+        columns=[*domains, "mean"],
     )
 
 
@@ -75,7 +78,9 @@ def domain_comparison() -> None:
     metric = st.radio("Score", ["accuracy", "macro_f1"], horizontal=True, key="many_to_one-lodo-metric")
     table = lodo_table(runs, metric)
     st.dataframe(
-        table.style.format("{:.3f}", na_rep="—").highlight_max(axis=1, color="rgba(255, 140, 0, 0.3)"), width="stretch"
+        table.style.format("{:.3f}", na_rep="—").highlight_max(axis=0, color="rgba(255, 140, 0, 0.3)"),
+        width="stretch",
+        column_config={"_index": st.column_config.TextColumn(width=RUN_COLUMN_WIDTH)},  # run names whole
     )
     seeds = {
         run.run_name: int(run.metrics["seed_tweets_correct"]) for run in runs if "seed_tweets_correct" in run.metrics
@@ -83,9 +88,10 @@ def domain_comparison() -> None:
     st.caption(
         "The tweets were collected around a few topics (airlines, Apple, the NFL's DeflateGate, Coachella, "
         "allergy medicine, self-driving cars), and a model can score well on them by learning the topic "
-        "instead of the sentiment. Each row is a run's recipe trained again without a single tweet of that "
-        "topic and scored on all of its tweets: the closest thing here to tweets about anything else. "
-        "The mean weighs each topic once. Of the seed's eight everyday example tweets, each run gets right: "
+        "instead of the sentiment. Each column is a topic left out: every run's recipe trained again without a "
+        "single tweet of it and scored on all of its tweets, the closest thing here to tweets about anything "
+        "else; the best run of each column is shaded. The mean weighs each topic once. Of the seed's eight "
+        "everyday example tweets, each run gets right: "
         + ", ".join(f"{code(name)} {correct}" for name, correct in seeds.items())
         + "."
     )
