@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard.components.run_comparison import RUN_COLUMN_WIDTH
+from dashboard.components.run_comparison import NOT_APPLICABLE, RUN_COLUMN_WIDTH
 from dashboard.components.runs import run_catalogue
 from dashboard.components.user_text import code
 from models import store
@@ -78,8 +78,9 @@ def domain_comparison() -> None:
     metric = st.radio("Score", ["accuracy", "macro_f1"], horizontal=True, key="many_to_one-lodo-metric")
     table = lodo_table(runs, metric)
     st.dataframe(
-        table.style.format("{:.3f}", na_rep="—").highlight_max(axis=0, color="rgba(255, 140, 0, 0.3)"),
+        table.style.format("{:.3f}", na_rep=NOT_APPLICABLE).highlight_max(axis=0, color="rgba(255, 140, 0, 0.3)"),
         width="stretch",
+        placeholder=NOT_APPLICABLE,
         column_config={"_index": st.column_config.TextColumn(width=RUN_COLUMN_WIDTH)},  # run names whole
     )
     seeds = {

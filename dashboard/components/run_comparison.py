@@ -336,6 +336,7 @@ def show_scoreboard(runs: list[store.RunSummary], metrics: list[str]) -> None:
             width="stretch",
             column_order=["run", "kind", *members, *(["duration (s)"] if group == TEST_GROUP else [])],
             column_config={"run": st.column_config.TextColumn(pinned=True, width=RUN_COLUMN_WIDTH), **labels},
+            placeholder=NOT_APPLICABLE,  # the grid shows a missing value as "None" whatever the Styler says
         )
     st.caption(f"{BEST_MARK} the best value of each column (highlighted); in brackets, the difference to the champion.")
 

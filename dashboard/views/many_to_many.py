@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard.components import memory_view
+from dashboard.components.run_comparison import NOT_APPLICABLE
 from dashboard.components.runs import checkpoint_pipeline, pick_model, run_catalogue
 from dashboard.components.text_input import text_entry
 from dashboard.components.topologies import topology_page
@@ -98,7 +99,7 @@ def length_comparison() -> None:
     if not rows:
         st.caption("No run has per-length scores yet.")
         return
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", placeholder=NOT_APPLICABLE)
     st.caption(
         "Greedy decoding; each cell is single-reference BLEU / chrF (sentences). *New sentences* are the "
         "newest 3 % of Tatoeba's English sentences by id, never trained on: the closest thing here to what "
