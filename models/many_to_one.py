@@ -301,6 +301,9 @@ class WordTable:
 
     CACHE_WORDS = TweetTokenizer.CACHE_WORDS
     EXACT_ROWS = 256  # texts the path itself reads at once: a few MB of ids and weights, whatever the input
+    # New words hashed at once: a slice's 200,000 new words in one go doubled a call's memory (about 270 MB of
+    # n-gram arrays); a chunk of this many takes a few tens of MB, and a first pass of the bench's tweets is one.
+    LEARN_CHUNK = 16_384
 
     def __init__(self, tokenizer: TweetTokenizer, path: NgramPath | None = None, hasher: NgramHasher | None = None):
         if (path is None) != (hasher is None):
@@ -359,12 +362,18 @@ class WordTable:
             chain.from_iterable(token_lists), dtype=np.int64, count=total
         )
         self.tokens_used += total
-        if self.hasher is not None:  # the n-gram features are those of the lower-cased word (NgramHasher.words)
-            ids, sizes = self.hasher.many_word_ids([word.lower() for word in words])
-            starts = np.cumsum(sizes) - sizes
-            self.own[rows], self.ngram_count[rows] = ids[starts], sizes
-            self.summed[rows] = np.add.reduceat(self.weights[ids], starts, axis=0)  # each word's weights, summed
+        if self.hasher is not None:
+            for start in range(0, len(words), self.LEARN_CHUNK):
+                self._learn_ngrams(words[start : start + self.LEARN_CHUNK], rows[start : start + self.LEARN_CHUNK])
         self.row_of.update(zip(words, rows.tolist()))
+
+    def _learn_ngrams(self, words: list[str], rows: np.ndarray) -> None:
+        """The n-gram path's part of these new words' rows: their features are those of the lower-cased word, as
+        NgramHasher.words reads a text."""
+        ids, sizes = self.hasher.many_word_ids([word.lower() for word in words])
+        starts = np.cumsum(sizes) - sizes
+        self.own[rows], self.ngram_count[rows] = ids[starts], sizes
+        self.summed[rows] = np.add.reduceat(self.weights[ids], starts, axis=0)  # each word's weights, summed
 
     def encode(self, normalised: list[str]) -> EncodedTexts:
         """Token ids and n-gram logits of normalised texts, a slice of at most CACHE_WORDS words at a time."""
@@ -376,15 +385,16 @@ class WordTable:
             ]
         if len(parts) == 1:
             return parts[0]
-        offsets = np.cumsum([len(part.token_ids) for part in parts]) - [len(part.token_ids) for part in parts]
+        sizes = [len(part.token_ids) for part in parts]
         return EncodedTexts(
             token_ids=np.concatenate([part.token_ids for part in parts]),
-            starts=np.concatenate([part.starts + offset for part, offset in zip(parts, offsets)]),
+            starts=np.concatenate([part.starts + offset for part, offset in zip(parts, np.cumsum(sizes) - sizes)]),
             lengths=np.concatenate([part.lengths for part in parts]),
             ngram_logits=None if self.path is None else torch.cat([part.ngram_logits for part in parts]),
         )
 
     def _encode_slice(self, normalised: list[str], texts_words: list[list[str]]) -> EncodedTexts:
+        """``encode`` of texts whose new words fit the table, given their words (``text.split()`` of each)."""
         n_texts = len(normalised)
         words = list(chain.from_iterable(texts_words))
         word_text = np.repeat(np.arange(n_texts), np.fromiter(map(len, texts_words), dtype=np.int64, count=n_texts))
@@ -406,7 +416,14 @@ class WordTable:
             ngram_logits = self._ngram_logits(normalised, word_text, own, ngram_count, summed)
         return EncodedTexts(token_ids, starts, lengths, ngram_logits)
 
-    def _ngram_logits(self, normalised, word_text, own, ngram_count, summed) -> torch.Tensor:
+    def _ngram_logits(
+        self,
+        normalised: list[str],
+        word_text: np.ndarray,
+        own: np.ndarray,
+        ngram_count: np.ndarray,
+        summed: np.ndarray,
+    ) -> torch.Tensor:
         """(N, C) float32 logits of the n-gram path, from each word's text (W,), own bucket (W,), n-gram count (W,)
         and summed weights (W, C)."""
         n_texts, n_classes = len(normalised), self.weights.shape[1]
@@ -459,7 +476,7 @@ class TweetClassifier:
         if self.bfloat16:
             self.model = model.bfloat16_copy().eval()
         self.hasher = NgramHasher(model.config.ngram_buckets) if model.config.ngram_buckets else None
-        self.words = WordTable(tokenizer, model.ngrams, self.hasher)
+        self.word_table = WordTable(tokenizer, model.ngrams, self.hasher)
 
     @classmethod
     def from_checkpoint(cls, checkpoint, bfloat16: bool = True) -> "TweetClassifier":
@@ -497,7 +514,7 @@ class TweetClassifier:
         # call, it walks every tweet's word list still alive; once the call has returned, only what outlives it
         # (new words' rows).
         with collector_paused():
-            encoded = self.words.encode(model_texts(texts, self.model.config))
+            encoded = self.word_table.encode(model_texts(texts, self.model.config))
             result = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
             for positions, ids, ngram_logits in self._batches(encoded, batch_size):
                 probabilities, _ = self.model.predict(ids, ngram_logits=ngram_logits, bfloat16=self.bfloat16)
@@ -510,7 +527,7 @@ class TweetClassifier:
         spans = self.tokenizer.encode_spans(normalised)  # the same ids as the table's, with their spans
         explanations: list[Explanation | None] = [None] * len(texts)
         done = 0
-        for positions, ids, ngram_logits in self._batches(self.words.encode(normalised), batch_size):
+        for positions, ids, ngram_logits in self._batches(self.word_table.encode(normalised), batch_size):
             probabilities, weights = self.model.predict(ids, ngram_logits=ngram_logits, bfloat16=self.bfloat16)
             label_ids = self.label_ids(probabilities.numpy())
             for row, index in enumerate(positions.tolist()):

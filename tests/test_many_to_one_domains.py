@@ -124,7 +124,7 @@ def test_the_ngram_path_reads_the_same_ngrams_at_training_and_at_prediction(tmp_
     texts = splits.texts["train"][:3]
     with torch.no_grad():
         at_training = torch.cat([classifier.model.ngrams(torch.from_numpy(trained[i])[None]) for i in range(3)])
-    predicted = classifier.words.encode(model_texts(texts, config.model)).ngram_logits  # what predictions add
+    predicted = classifier.word_table.encode(model_texts(texts, config.model)).ngram_logits  # what predictions add
     torch.testing.assert_close(predicted, at_training)
 
 
