@@ -439,13 +439,12 @@ class WordTable:
         logits = torch.from_numpy(totals / np.sqrt(np.maximum(counts, 1))[:, None]).float()
         long = np.flatnonzero(counts > NgramHasher.MAX_NGRAMS)
         if len(long):
-            with self.lock:  # the hasher's word cache is shared with every other call
-                logits[long] = self._exact([normalised[i] for i in long])
+            logits[long] = self._exact([normalised[i] for i in long])
         return logits
 
     @torch.no_grad()
     def _exact(self, normalised: list[str]) -> torch.Tensor:
-        """(B, C) logits of the path itself, EXACT_ROWS texts at a time; the caller holds the lock."""
+        """(B, C) logits of the path itself, EXACT_ROWS texts at a time."""
         return torch.cat(
             [
                 self.path(torch.from_numpy(self.hasher.padded(normalised[start : start + self.EXACT_ROWS])[0]))

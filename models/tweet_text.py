@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import zlib
 from itertools import chain, repeat
 from pathlib import Path
@@ -153,6 +154,9 @@ class TweetTokenizer:
             raise ValueError(f"the tokenizer's {PAD} must have id {PAD_ID}")
         self.word_ids: dict[str, tuple[int, ...]] = {}  # the cache: a word's token ids
         self.word_spans: dict[str, tuple[tuple[int, int], ...]] = {}  # and their character spans in the word
+        # One tokenizer serves every page session: learning a call's words and reading them back are one step, so
+        # that another call's start-again of the bounded cache never falls between them.
+        self.lock = threading.Lock()
         spec = json.loads(tokenizer.to_str())
         self.direct_bpe = (
             spec["normalizer"] == {"type": "Sequence", "normalizers": [{"type": "NFKC"}, {"type": "Lowercase"}]}
@@ -244,7 +248,7 @@ class TweetTokenizer:
     def encode(self, texts: list[str]) -> list[list[int]]:
         """Token ids of already normalised texts, at most max_tokens each and never empty (an empty text is one
         unknown token, so every tweet has a state to classify)."""
-        with collector_paused():
+        with self.lock, collector_paused():
             texts_words = [text.split() for text in texts]
             try:
                 return self._cached_ids(texts_words)
@@ -260,9 +264,10 @@ class TweetTokenizer:
         max_tokens."""
         texts_words = [text.split() for text in texts]
         result = []
-        for start, end in bounded_slices(texts_words, self.CACHE_WORDS):
-            self.learn_words(texts_words[start:end], with_spans=True)
-            result += [self._ids_and_spans(text) for text in texts[start:end]]
+        with self.lock:
+            for start, end in bounded_slices(texts_words, self.CACHE_WORDS):
+                self.learn_words(texts_words[start:end], with_spans=True)
+                result += [self._ids_and_spans(text) for text in texts[start:end]]
         return result
 
     def _ids_and_spans(self, text: str) -> tuple[list[int], list[tuple[int, int]], bool]:
@@ -291,8 +296,9 @@ class TweetTokenizer:
         ]
         if not words:
             return 0.0
-        self.learn_words([words])
-        known = [len(ids) <= 2 and self.unk_id not in ids for ids in map(self.word_ids.__getitem__, words)]
+        with self.lock:
+            self.learn_words([words])
+            known = [len(ids) <= 2 and self.unk_id not in ids for ids in map(self.word_ids.__getitem__, words)]
         return sum(known) / len(known)
 
 
@@ -332,6 +338,7 @@ class NgramHasher:
             raise ValueError(f"an n-gram hash needs at least 2 buckets (0 is padding), not {buckets}")
         self.buckets = buckets
         self.word_ngrams: dict[str, np.ndarray] = {}  # a word's ids: [the word's own, its character n-grams'...]
+        self.lock = threading.Lock()  # the cache is shared by every page session's calls (TweetTokenizer.lock)
 
     def bucket(self, ngram: str) -> int:
         return zlib.crc32(ngram.encode("utf-8", "surrogatepass")) % (self.buckets - 1) + 1
@@ -415,17 +422,18 @@ class NgramHasher:
         by word, then its word pairs'. Built for a whole batch at once: a loop over tweets in Python would cost
         more than the model."""
         words, word_text = self.words(texts)
-        cached = self.word_ngrams.get
-        per_word = [cached(word) for word in words]
-        if any(ids is None for ids in per_word):  # each new word once, however often the batch repeats it
-            new = {word for word, ids in zip(words, per_word) if ids is None}
-            if len(self.word_ngrams) + len(new) > self.CACHE_WORDS:  # bounded: start again with this batch's words
-                self.word_ngrams.clear()
-                new = set(words)
-            new = list(new)
-            ids, counts = self.many_word_ids(new)
-            self.word_ngrams.update(zip(new, np.split(ids, np.cumsum(counts)[:-1])))
+        with self.lock:
+            cached = self.word_ngrams.get
             per_word = [cached(word) for word in words]
+            if any(ids is None for ids in per_word):  # each new word once, however often the batch repeats it
+                new = {word for word, ids in zip(words, per_word) if ids is None}
+                if len(self.word_ngrams) + len(new) > self.CACHE_WORDS:  # bounded: start again with these words
+                    self.word_ngrams.clear()
+                    new = set(words)
+                new = list(new)
+                ids, counts = self.many_word_ids(new)
+                self.word_ngrams.update(zip(new, np.split(ids, np.cumsum(counts)[:-1])))
+                per_word = [cached(word) for word in words]
         n_texts = len(texts)
         sizes = np.fromiter(map(len, per_word), dtype=np.int64, count=len(per_word))  # (W,)
         word_ids = np.concatenate(per_word) if per_word else np.zeros(0, dtype=np.int64)

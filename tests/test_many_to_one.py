@@ -3,6 +3,7 @@ training, the VADER peer run, and a bundle that imports and predicts."""
 
 import dataclasses
 import json
+import sys
 import threading
 from types import SimpleNamespace
 
@@ -403,33 +404,54 @@ def test_the_word_table_gives_the_tokenizer_s_ids_and_the_ngram_path_s_logits(to
         WordTable(tokenizer, model.ngrams)
 
 
-def test_the_word_table_serves_several_threads_at_once(tokenizer, monkeypatch):
+def test_a_classifier_serves_several_threads_at_once(tokenizer, monkeypatch):
+    """One cached classifier serves every page session: its word table, the tokenizer's cache (explanations) and
+    the hasher's (the memory view's n-gram ids) each start again while other threads read them."""
     torch.manual_seed(0)
     model = build_model(Config(vocab_size=200, embed_dim=8, hidden=6, max_tokens=12, ngram_buckets=997)).eval()
     with torch.no_grad():
         model.ngrams.weights.weight[1:].normal_()
-    table = WordTable(tokenizer, model.ngrams, NgramHasher(997))
-    monkeypatch.setattr(WordTable, "CACHE_WORDS", 8)  # two texts a slice: the table starts again all the time
-    texts = [f"w{i} flight crew {i % 7}" for i in range(200)]
-    expected = table.encode(texts)
-    mismatches = []
+    classifier = TweetClassifier(model, tokenizer, bfloat16=False)
+    for cache in (WordTable, classifier.tokenizer, classifier.hasher):
+        monkeypatch.setattr(cache, "CACHE_WORDS", 8)  # two texts a slice: every cache starts again all the time
+    # Each reader its own words, so that each call finds the others' words in the caches and starts them again.
+    texts = {reader: [f"r{reader}w{i} flight crew {i % 7}" for i in range(60)] for reader in range(4)}
+    expected = {
+        reader: (
+            classifier.word_table.encode(texts[reader]),
+            [(e.label, e.pieces) for e in classifier.explain(texts[reader])],
+            classifier.ngram_ids(texts[reader]),
+        )
+        for reader in texts
+    }
+    failures = []
 
-    def read() -> None:
+    def read(reader: int) -> None:
+        table, explained, ngram_ids = expected[reader]
         try:
-            for _ in range(10):
-                encoded = table.encode(texts)
-                same_ids = np.array_equal(encoded.token_ids, expected.token_ids)
-                if not (same_ids and torch.equal(encoded.ngram_logits, expected.ngram_logits)):
-                    mismatches.append(encoded)
+            for _ in range(5):
+                encoded = classifier.word_table.encode(texts[reader])
+                same_ids = np.array_equal(encoded.token_ids, table.token_ids)
+                if not (same_ids and torch.equal(encoded.ngram_logits, table.ngram_logits)):
+                    failures.append("word table")
+                if [(e.label, e.pieces) for e in classifier.explain(texts[reader])] != explained:
+                    failures.append("explain")
+                if not all(torch.equal(classifier.ngram_ids(texts[reader]), ngram_ids) for _ in range(10)):
+                    failures.append("ngram ids")
         except Exception as error:  # in a thread it would only be a warning
-            mismatches.append(error)
+            failures.append(error)
 
-    readers = [threading.Thread(target=read) for _ in range(4)]
-    for reader in readers:
-        reader.start()
-    for reader in readers:
-        reader.join(timeout=60)
-    assert not mismatches and not any(reader.is_alive() for reader in readers)
+    readers = [threading.Thread(target=read, args=(reader,)) for reader in texts]
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads take turns every few bytecodes, so a race shows up in every run
+    try:
+        for reader in readers:
+            reader.start()
+        for reader in readers:
+            reader.join(timeout=120)
+    finally:
+        sys.setswitchinterval(switch_interval)
+    assert not failures and not any(reader.is_alive() for reader in readers)
 
 
 def test_vader_peer_reads_the_tweet_as_written():
