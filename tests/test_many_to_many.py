@@ -300,6 +300,16 @@ def translate(app, text: str) -> None:
     app.button(key="many_to_many-text-submit").click().run()
 
 
+def test_a_few_translations_wrap_in_a_table_and_many_scroll_in_a_grid(app):
+    app.switch_page("views/many_to_many.py").run()
+    for count, shown, not_shown in ((3, "table", "dataframe"), (24, "dataframe", "table")):
+        translate(app, " ".join(f"The cat number {n} is sleeping." for n in range(count)))
+        assert_no_exception(app)
+        [translations] = [element.value for element in app.get(shown) if "English" in element.value.columns]
+        assert len(translations) == count
+        assert not [element for element in app.get(not_shown) if "English" in element.value.columns]
+
+
 def test_page_translates_compares_and_survives_bad_input(app):
     app.switch_page("views/many_to_many.py").run()
     assert_no_exception(app)
@@ -310,7 +320,7 @@ def test_page_translates_compares_and_survives_bad_input(app):
     [by_length] = [df.value for df in app.dataframe if "test set" in df.value.columns]
     assert list(by_length.columns) == ["run", "test set", "all", "1–6 words", "7–10 words", "11–20 words", "21+ words"]
     assert {"new sentences", "random split"} <= set(by_length["test set"])  # every shipped run, both test sets
-    [translations] = [df.value for df in app.dataframe if "English" in df.value.columns]
+    [translations] = [table.value for table in app.table if "English" in table.value.columns]
     assert len(translations) == 1 and translations.iloc[:, 1].str.len().min() > 0
     if ApertiumPeer.available():
         assert "Apertium" in translations.columns
@@ -348,7 +358,7 @@ def test_the_example_picker_replaces_typed_text(app):
     picker.set_value(example).run()
     assert_no_exception(app)
     assert app.text_area(key="many_to_many-text").value == example
-    [translations] = [df.value for df in app.dataframe if "English" in df.value.columns]
+    [translations] = [table.value for table in app.table if "English" in table.value.columns]
     assert translations["English"].tolist() == m2m.split_sentences(example)
 
 

@@ -18,6 +18,7 @@ from models.peers import ApertiumPeer, ApertiumUnavailable
 MAX_CHARACTERS = 30_000  # longer text is cut (with a note): translation time grows with it
 MAX_SENTENCES = 200
 CHUNK_SENTENCES = 25  # translated per step of the progress bar
+WRAPPED_SENTENCES = 20  # translations shown whole in a table up to this many; a scrolling grid past it
 DETAILED_SENTENCES = 20  # sentences that get an n-best list and a heatmap; more would bury the page
 EXAMPLES = (
     "Where is the train station?",
@@ -177,7 +178,12 @@ with demo:
     table = {"English": sentences, f"Ours ({run.run_name})": [t.text for t in translations]}
     if isinstance(peer, list):
         table["Apertium"] = peer
-    st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
+    # A screenful of sentences in a static table, which wraps each whole (a data grid's one-line cells cut a
+    # sentence of ten words off); more in the grid, which scrolls instead of making the page endless.
+    if len(sentences) <= WRAPPED_SENTENCES:
+        st.table(pd.DataFrame(table), hide_index=True)
+    else:
+        st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
     decoding = "greedy" if beam == 1 else f"beam search, width {beam}"
     st.caption(
         f"{len(sentences)} sentence(s) translated by {decoding} in {elapsed_ms:.0f} ms on CPU · "
