@@ -248,15 +248,17 @@ class TweetTokenizer:
     def encode(self, texts: list[str]) -> list[list[int]]:
         """Token ids of already normalised texts, at most max_tokens each and never empty (an empty text is one
         unknown token, so every tweet has a state to classify)."""
-        with self.lock, collector_paused():
+        with collector_paused():
             texts_words = [text.split() for text in texts]
             try:
-                return self._cached_ids(texts_words)
+                with self.lock:
+                    return self._cached_ids(texts_words)
             except KeyError:  # words not seen before: learn each slice's new words at once, then encode it
                 result = []
                 for start, end in bounded_slices(texts_words, self.CACHE_WORDS):
-                    self.learn_words(texts_words[start:end])
-                    result += self._cached_ids(texts_words[start:end])
+                    with self.lock:  # a slice at a time, so one large call does not hold up every other
+                        self.learn_words(texts_words[start:end])
+                        result += self._cached_ids(texts_words[start:end])
                 return result
 
     def encode_spans(self, texts: list[str]) -> list[tuple[list[int], list[tuple[int, int]], bool]]:
@@ -264,8 +266,8 @@ class TweetTokenizer:
         max_tokens."""
         texts_words = [text.split() for text in texts]
         result = []
-        with self.lock:
-            for start, end in bounded_slices(texts_words, self.CACHE_WORDS):
+        for start, end in bounded_slices(texts_words, self.CACHE_WORDS):
+            with self.lock:  # a slice at a time, as in encode
                 self.learn_words(texts_words[start:end], with_spans=True)
                 result += [self._ids_and_spans(text) for text in texts[start:end]]
         return result

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -101,6 +103,17 @@ def logged_memory(run_id: str) -> list[str]:
 def assert_no_exception(app_test) -> None:
     """Fail on any exception the page raised, with its message and stack trace."""
     assert not app_test.exception, "\n".join(str(e.value) + "\n" + "\n".join(e.stack_trace) for e in app_test.exception)
+
+
+def text_tables(app_test) -> list[tuple[str, list[list[str]]]]:
+    """Each table the page shows with user_text.text_table: its HTML, and its rows as text (the header first),
+    read back from it."""
+    cells = re.compile(r"<t[hd][^>]*>(.*?)</t[hd]>", re.S)
+    bodies = [str(element.proto.body) for element in app_test.get("html") if "<table" in str(element.proto.body)]
+    return [
+        (body, [[html.unescape(cell) for cell in cells.findall(row)] for row in re.findall(r"<tr>(.*?)</tr>", body)])
+        for body in bodies
+    ]
 
 
 def page_texts(app_test) -> str:

@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 from models import many_to_many as m2m
 from models.checkpoint import load_checkpoint, save_checkpoint
 from models.peers import ApertiumPeer
-from tests.conftest import assert_no_exception, logged_memory, open_tab, page_texts
+from tests.conftest import assert_no_exception, logged_memory, open_tab, page_texts, text_tables
 from training import bundles, train
 from training.data import tatoeba_spa
 from training.metrics import translation_scores_by_length
@@ -302,12 +302,26 @@ def translate(app, text: str) -> None:
 
 def test_a_few_translations_wrap_in_a_table_and_many_scroll_in_a_grid(app):
     app.switch_page("views/many_to_many.py").run()
-    for count, shown, not_shown in ((3, "table", "dataframe"), (24, "dataframe", "table")):
-        translate(app, " ".join(f"The cat number {n} is sleeping." for n in range(count)))
-        assert_no_exception(app)
-        [translations] = [element.value for element in app.get(shown) if "English" in element.value.columns]
-        assert len(translations) == count
-        assert not [element for element in app.get(not_shown) if "English" in element.value.columns]
+    sentences = [f"The cat number {n} is sleeping." for n in range(21)]
+    translate(app, " ".join(sentences[:20]))  # the page's WRAPPED_SENTENCES
+    assert_no_exception(app)
+    [(_, [header, *rows])] = text_tables(app)
+    assert header[0] == "English" and [row[0] for row in rows] == sentences[:20] and all(row[1] for row in rows)
+    assert not [df for df in app.dataframe if "English" in df.value.columns]
+    translate(app, " ".join(sentences))
+    assert_no_exception(app)
+    [translations] = [df.value for df in app.dataframe if "English" in df.value.columns]
+    assert translations["English"].tolist() == sentences and not text_tables(app)
+
+
+def test_typed_markup_in_the_translation_table_is_text(app):
+    app.switch_page("views/many_to_many.py").run()
+    typed = "I **love** <b>this</b> & see www.example.com ![i](http://x.y/i.png) today."
+    translate(app, typed)
+    assert_no_exception(app)
+    [(body, rows)] = text_tables(app)
+    assert rows[1][0] == typed  # shown as typed: no bold, no tag, no link, no image
+    assert not any(tag in body for tag in ("<b>", "<strong", "<a", "<img")) and "&lt;b&gt;this&lt;/b&gt;" in body
 
 
 def test_page_translates_compares_and_survives_bad_input(app):
@@ -320,10 +334,10 @@ def test_page_translates_compares_and_survives_bad_input(app):
     [by_length] = [df.value for df in app.dataframe if "test set" in df.value.columns]
     assert list(by_length.columns) == ["run", "test set", "all", "1–6 words", "7–10 words", "11–20 words", "21+ words"]
     assert {"new sentences", "random split"} <= set(by_length["test set"])  # every shipped run, both test sets
-    [translations] = [table.value for table in app.table if "English" in table.value.columns]
-    assert len(translations) == 1 and translations.iloc[:, 1].str.len().min() > 0
+    [(_, [header, *rows])] = text_tables(app)
+    assert len(rows) == 1 and rows[0][1]
     if ApertiumPeer.available():
-        assert "Apertium" in translations.columns
+        assert "Apertium" in header
     assert app.get("plotly_chart"), "no attention heatmap"
     for text, expected in [
         ("", "Type an English sentence"),
@@ -358,8 +372,8 @@ def test_the_example_picker_replaces_typed_text(app):
     picker.set_value(example).run()
     assert_no_exception(app)
     assert app.text_area(key="many_to_many-text").value == example
-    [translations] = [table.value for table in app.table if "English" in table.value.columns]
-    assert translations["English"].tolist() == m2m.split_sentences(example)
+    [(_, [_, *rows])] = text_tables(app)
+    assert [row[0] for row in rows] == m2m.split_sentences(example)
 
 
 def test_the_apertium_run_scores_both_test_sets(tracking_store, monkeypatch):

@@ -441,7 +441,7 @@ def test_a_classifier_serves_several_threads_at_once(tokenizer, monkeypatch):
         except Exception as error:  # in a thread it would only be a warning
             failures.append(error)
 
-    readers = [threading.Thread(target=read, args=(reader,)) for reader in texts]
+    readers = [threading.Thread(target=read, args=(reader,), daemon=True) for reader in texts]  # a hang fails
     switch_interval = sys.getswitchinterval()
     sys.setswitchinterval(1e-6)  # threads take turns every few bytecodes, so a race shows up in every run
     try:

@@ -4,7 +4,7 @@ import pytest
 
 from models import store
 from tests import media
-from tests.conftest import assert_no_exception, open_page, open_tab, page_texts
+from tests.conftest import assert_no_exception, open_page, open_tab, page_texts, text_tables
 
 PAGE = "views/one_to_many.py"
 
@@ -16,7 +16,7 @@ def page(app):
 
 def test_random_scene_every_model_and_attention(page):
     assert "### “" in page_texts(page) and ("Right" in page_texts(page) or "Not exactly right" in page_texts(page))
-    assert any("mean log-prob per word" in table.value.columns for table in page.table)
+    assert [rows[0] for _, rows in text_tables(page)] == [["caption", "mean log-prob per word"]]
     assert not any("duration (s)" in df.value.columns for df in page.dataframe)  # the Compare tab is closed
     open_tab(page, "one_to_many", "Compare runs")
     assert any("duration (s)" in df.value.columns for df in page.dataframe)  # the shared run comparison
@@ -101,8 +101,8 @@ def test_a_caption_cut_at_the_length_limit_says_so(page, monkeypatch):
     from models.one_to_many import Captioner
 
     assert "Cut at the length limit" not in page_texts(page)
-    [table] = [table.value for table in page.table if "caption" in table.value.columns]
-    assert not any(caption.endswith("…") for caption in table["caption"])
+    [(_, [_, *rows])] = text_tables(page)
+    assert not any(caption.endswith("…") for caption, _ in rows)
     # A limit of 3 words cuts every scene's caption, by the decoders' own length check.
     greedy, beam_search = Captioner.greedy, Captioner.beam_search
     monkeypatch.setattr(Captioner, "greedy", lambda self, images, max_length=None: greedy(self, images, 3))
@@ -116,5 +116,5 @@ def test_a_caption_cut_at_the_length_limit_says_so(page, monkeypatch):
         assert_no_exception(page)
         assert "Cut at the length limit" in page_texts(page)
         assert any(m.value.startswith("### “") and m.value.endswith(" …”") for m in page.markdown)
-        [table] = [table.value for table in page.table if "caption" in table.value.columns]
-        assert table["caption"].iloc[0].endswith(" …")
+        [(_, [_, (caption, _), *_])] = text_tables(page)
+        assert caption.endswith(" …")

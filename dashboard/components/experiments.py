@@ -23,7 +23,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard.components.run_comparison import curves_figure, run_colours
+from dashboard.components.run_comparison import NOT_APPLICABLE, curves_figure, run_colours
 from dashboard.components.runs import tracking_error
 from dashboard.components.sweep_view import render_sweeps
 from dashboard.components.user_text import code, literal
@@ -632,7 +632,7 @@ def promote_confirmation(topology: str, run: TrackedRun, runs: list[TrackedRun])
         compared = {f"this run ({run.summary.run_name})": validation_and_test(run.summary)}
         if champion:
             compared[f"current champion ({champion.run_name})"] = validation_and_test(champion)
-        st.dataframe(pd.DataFrame(compared), width="stretch")
+        st.dataframe(pd.DataFrame(compared), width="stretch", placeholder=NOT_APPLICABLE)
         if run.dry_run:
             st.warning("This is a dry run: two batches of training. Its model is barely trained.")
         confirm, cancel = st.columns(2)

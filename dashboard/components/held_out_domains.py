@@ -27,7 +27,7 @@ def lodo_table(runs: list[store.RunSummary], metric: str) -> pd.DataFrame:
     )
     return pd.DataFrame(
         [[run.metrics.get(f"lodo_{domain}{suffix}") for domain in [*domains, "mean"]] for run in runs],
-        index=[run.run_name for run in runs],
+        index=pd.Index([run.run_name for run in runs], name="run"),
         columns=[*domains, "mean"],
     )
 

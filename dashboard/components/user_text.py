@@ -1,9 +1,10 @@
 """Strings that come from users (file names, column names, cell text) on the page and in downloads: shown as the
-text they are, never as Markdown, and never run as a formula by the spreadsheet that opens a download."""
+text they are, never as Markdown or HTML, and never run as a formula by the spreadsheet that opens a download."""
 
 from __future__ import annotations
 
 import csv
+import html
 import re
 
 import pandas as pd
@@ -58,6 +59,25 @@ def csv_download(table: pd.DataFrame) -> bytes:
     """``table`` as UTF-8 CSV bytes for st.download_button, safe to open in a spreadsheet. Every text cell is
     quoted (with inner quotes doubled), as OWASP also asks, so a delimiter inside a cell cannot start a new one."""
     return spreadsheet_safe(table).to_csv(index=False, quoting=csv.QUOTE_NONNUMERIC).encode("utf-8")
+
+
+CELL_STYLE = "border: 1px solid rgba(49, 51, 63, 0.1); padding: 0.25rem 0.375rem; vertical-align: top"
+
+
+def text_table(table: pd.DataFrame) -> None:
+    """A small table of texts, every cell shown whole and wrapped, as the text it is: st.dataframe cuts a long
+    cell to one line, and st.table reads a cell as Markdown (a typed **word** bold, a typed address a link).
+    Every header and cell is HTML-escaped, so nothing in them is markup."""
+    heading = f"{CELL_STYLE}; font-weight: normal; text-align: left"
+    header = "".join(f"<th style='{heading}'>{html.escape(str(name))}</th>" for name in table)
+    rows = "".join(
+        "<tr>" + "".join(f"<td style='{CELL_STYLE}'>{html.escape(str(value))}</td>" for value in row) + "</tr>"
+        for row in table.itertuples(index=False)
+    )
+    st.html(
+        "<table style='width: 100%; border-collapse: collapse; font-size: 0.875rem; overflow-wrap: anywhere'>"
+        f"<thead><tr>{header}</tr></thead><tbody>{rows}</tbody></table>"
+    )
 
 
 def pick_text(label: str, texts: list[str], key: str) -> int:

@@ -11,7 +11,7 @@ from dashboard.components.run_comparison import NOT_APPLICABLE
 from dashboard.components.runs import checkpoint_pipeline, pick_model, run_catalogue
 from dashboard.components.text_input import text_entry
 from dashboard.components.topologies import topology_page
-from dashboard.components.user_text import code, literal, pick_text
+from dashboard.components.user_text import code, literal, pick_text, text_table
 from models.many_to_many import LENGTH_BUCKETS, Translator, length_cells, split_sentences
 from models.peers import ApertiumPeer, ApertiumUnavailable
 
@@ -178,10 +178,10 @@ with demo:
     table = {"English": sentences, f"Ours ({run.run_name})": [t.text for t in translations]}
     if isinstance(peer, list):
         table["Apertium"] = peer
-    # A screenful of sentences in a static table, which wraps each whole (a data grid's one-line cells cut a
-    # sentence of ten words off); more in the grid, which scrolls instead of making the page endless.
+    # A screenful of sentences in a table that wraps each whole (a data grid's one-line cells cut a sentence of
+    # ten words off); more in the grid, which scrolls instead of making the page endless.
     if len(sentences) <= WRAPPED_SENTENCES:
-        st.table(pd.DataFrame(table), hide_index=True)
+        text_table(pd.DataFrame(table))
     else:
         st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
     decoding = "greedy" if beam == 1 else f"beam search, width {beam}"

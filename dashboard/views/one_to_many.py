@@ -14,7 +14,7 @@ from dashboard.components.media_input import image_upload
 from dashboard.components.out_of_domain import out_of_domain_calibration
 from dashboard.components.runs import pick_model
 from dashboard.components.topologies import topology_page
-from dashboard.components.user_text import code
+from dashboard.components.user_text import code, text_table
 from models.generators import fashion_scenes as world
 from models.one_to_many import GLYPHS_FILE, MAX_BEAM_WIDTH, OOD_FILE, OOD_STATISTIC, letterbox, to_tensor
 
@@ -181,16 +181,15 @@ with demo:
                 f"{out_of_domain['threshold']:.2f}. The signal is imperfect (AUC {auc:.2f} between scenes and "
                 "photos), so silence does not prove the image is a scene."
             )
-        # A static table, which wraps its cells: the hypotheses of a beam often differ only at their ends, which a
-        # data grid's one-line cells cut off.
-        st.table(
+        # Whole and wrapped: the hypotheses of a beam often differ only at their ends, which a data grid's one-line
+        # cells cut off.
+        text_table(
             pd.DataFrame(
                 {
                     "caption": [shown(h) for h in hypotheses],
-                    "mean log-prob per word": [round(h.score, 3) for h in hypotheses],
+                    "mean log-prob per word": [f"{h.score:.3f}" for h in hypotheses],
                 }
-            ),
-            hide_index=True,
+            )
         )
         st.caption(
             f"{len(hypotheses)}-best of beam width {beam_width} · highest word entropy (greedy) "
