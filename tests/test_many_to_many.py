@@ -300,18 +300,23 @@ def translate(app, text: str) -> None:
     app.button(key="many_to_many-text-submit").click().run()
 
 
+def translation_rows(app) -> list[list[str]]:
+    """The wrapping translation table's rows as text, its header first; empty where the page shows none."""
+    return next((rows for _, rows in text_tables(app) if rows[0][0] == "English"), [])
+
+
 def test_a_few_translations_wrap_in_a_table_and_many_scroll_in_a_grid(app):
     app.switch_page("views/many_to_many.py").run()
     sentences = [f"The cat number {n} is sleeping." for n in range(21)]
     translate(app, " ".join(sentences[:20]))  # the page's WRAPPED_SENTENCES
     assert_no_exception(app)
-    [(_, [header, *rows])] = text_tables(app)
+    [header, *rows] = translation_rows(app)
     assert header[0] == "English" and [row[0] for row in rows] == sentences[:20] and all(row[1] for row in rows)
     assert not [df for df in app.dataframe if "English" in df.value.columns]
     translate(app, " ".join(sentences))
     assert_no_exception(app)
     [translations] = [df.value for df in app.dataframe if "English" in df.value.columns]
-    assert translations["English"].tolist() == sentences and not text_tables(app)
+    assert translations["English"].tolist() == sentences and not translation_rows(app)
 
 
 def test_typed_markup_in_the_translation_table_is_text(app):
@@ -319,8 +324,9 @@ def test_typed_markup_in_the_translation_table_is_text(app):
     typed = "I **love** <b>this</b> & see www.example.com ![i](http://x.y/i.png) today."
     translate(app, typed)
     assert_no_exception(app)
-    [(body, rows)] = text_tables(app)
-    assert rows[1][0] == typed  # shown as typed: no bold, no tag, no link, no image
+    [(body, rows), (_, n_best)] = text_tables(app)  # the translations, then the picked sentence's n-best list
+    assert rows[1][0] == typed and n_best[0] == ["hypothesis", "score (log-prob / length)"] and len(n_best) == 6
+    # shown as typed: no bold, no tag, no link, no image
     assert not any(tag in body for tag in ("<b>", "<strong", "<a", "<img")) and "&lt;b&gt;this&lt;/b&gt;" in body
 
 
@@ -334,7 +340,7 @@ def test_page_translates_compares_and_survives_bad_input(app):
     [by_length] = [df.value for df in app.dataframe if "test set" in df.value.columns]
     assert list(by_length.columns) == ["run", "test set", "all", "1–6 words", "7–10 words", "11–20 words", "21+ words"]
     assert {"new sentences", "random split"} <= set(by_length["test set"])  # every shipped run, both test sets
-    [(_, [header, *rows])] = text_tables(app)
+    [header, *rows] = translation_rows(app)
     assert len(rows) == 1 and rows[0][1]
     if ApertiumPeer.available():
         assert "Apertium" in header
@@ -372,7 +378,7 @@ def test_the_example_picker_replaces_typed_text(app):
     picker.set_value(example).run()
     assert_no_exception(app)
     assert app.text_area(key="many_to_many-text").value == example
-    [(_, [_, *rows])] = text_tables(app)
+    [_, *rows] = translation_rows(app)
     assert [row[0] for row in rows] == m2m.split_sentences(example)
 
 

@@ -232,14 +232,15 @@ with demo:
         st.caption(
             f"Longer than trained ({len(translation.source.split())} words; the model saw at most {trained_words})."
         )
-    if beam > 1:
-        n_best = pd.DataFrame(
-            {
-                "hypothesis": [text for text, _ in translation.n_best],
-                "score (log-prob / length)": [round(s, 3) for _, s in translation.n_best],
-            }
+    if beam > 1:  # whole and wrapped, as above: a beam's hypotheses often differ only at their ends
+        text_table(
+            pd.DataFrame(
+                {
+                    "hypothesis": [text for text, _ in translation.n_best],
+                    "score (log-prob / length)": [f"{score:.3f}" for _, score in translation.n_best],
+                }
+            )
         )
-        st.dataframe(n_best, hide_index=True, width="stretch")
     if uses_attention and translation.target_tokens:
         st.plotly_chart(
             attention_figure(translation.source_tokens, translation.target_tokens, translation.attention),
